@@ -1,0 +1,1 @@
+"""Operator tooling: the local stack, the `lgsp` command, the demo."""

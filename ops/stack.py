@@ -1,0 +1,508 @@
+"""The local stack: a real Apache Kafka broker (KRaft) and a real PostgreSQL, no Docker.
+
+Everything lives under one project-local folder (``.lgsp/`` by default, ``LGSP_STATE_DIR``
+to move it). Kafka's jars come from Maven Central through ``deploy/kafka/pom.xml``;
+PostgreSQL runs from the machine's own binaries unless ``DATABASE_URL`` points elsewhere.
+Nothing listens beyond loopback.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says what to install or fix."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    state_dir: Path
+    kafka_port: int
+    kafka_controller_port: int
+    pg_port: int
+    external_database_url: str | None
+    kafka_heap: str
+
+    @classmethod
+    def from_env(cls) -> "StackConfig":
+        return cls(
+            state_dir=Path(os.environ.get("LGSP_STATE_DIR", REPO_ROOT / ".lgsp")).resolve(),
+            kafka_port=int(os.environ.get("LGSP_KAFKA_PORT", "59092")),
+            kafka_controller_port=int(os.environ.get("LGSP_KAFKA_CONTROLLER_PORT", "59093")),
+            pg_port=int(os.environ.get("LGSP_PG_PORT", "55432")),
+            external_database_url=os.environ.get("DATABASE_URL") or None,
+            kafka_heap=os.environ.get("LGSP_KAFKA_HEAP", "512m"),
+        )
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def kafka_libs(self) -> Path:
+        return self.kafka_dir / "libs"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.kafka_dir / "data"
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.state_dir / "pg"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.pg_dir / "data"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def database_url(self) -> str:
+        return self.external_database_url or f"postgresql://lgsp@127.0.0.1:{self.pg_port}/lgsp"
+
+
+def say(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- prerequisites
+
+
+def _require(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise StackError(f"'{tool}' was not found on PATH. {hint}")
+    return path
+
+
+def java_bin() -> str:
+    return _require(
+        "java",
+        "The local Kafka broker needs Java 17 or newer: install it, e.g. "
+        "'apt-get install -y openjdk-17-jre-headless'.",
+    )
+
+
+def pg_bin(name: str) -> str:
+    """Find a PostgreSQL server binary: PATH first, then Debian's versioned folders."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    if candidates:
+        return candidates[0]
+    raise StackError(
+        f"PostgreSQL's '{name}' was not found. Install the server binaries "
+        "(e.g. 'apt-get install -y postgresql-15') or set DATABASE_URL to a running server."
+    )
+
+
+def ensure_kafka_jars(cfg: StackConfig) -> None:
+    """Resolve the broker's jars from Maven Central once; later starts reuse them."""
+    marker = cfg.kafka_libs / ".complete"
+    if marker.exists():
+        return
+    mvn = _require(
+        "mvn",
+        "Maven fetches Kafka's jars from Maven Central: install it, e.g. 'apt-get install -y maven'.",
+    )
+    java_bin()
+    say("resolving Apache Kafka jars from Maven Central (first run only)…")
+    cfg.kafka_libs.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn, "-q", "-B", "-f", str(REPO_ROOT / "deploy/kafka/pom.xml"),
+        "dependency:copy-dependencies", f"-DoutputDirectory={cfg.kafka_libs}",
+        "-DincludeScope=runtime",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise StackError(f"Maven could not resolve Kafka's jars:\n{result.stdout}\n{result.stderr}")
+    marker.write_text("ok\n")
+    say(f"{len(list(cfg.kafka_libs.glob('*.jar')))} jars in {cfg.kafka_libs}")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def _as_pg_owner() -> list[str]:
+    """PostgreSQL refuses to run as root; as root we run it as the 'postgres' system user."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        subprocess.run(["id", "postgres"], check=True, capture_output=True)
+    except subprocess.CalledProcessError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
+            check=True,
+        )
+    return ["runuser", "-u", "postgres", "--"]
+
+
+# ---------------------------------------------------------------- Kafka
+
+
+def _kafka_properties(cfg: StackConfig) -> str:
+    return "\n".join([
+        "# Written by ops/stack.py for the local single-node stack.",
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={cfg.kafka_data}",
+        # Topics come from shared/topics.py only: a typo must fail, not create a topic.
+        "auto.create.topics.enable=false",
+        "num.partitions=6",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=10",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "transaction.state.log.num.partitions=4",
+        # A single node: no reason to wait for more group members to join.
+        "group.initial.rebalance.delay.ms=0",
+        # The default 128 MiB dedupe buffer does not fit a small heap.
+        "log.cleaner.dedupe.buffer.size=16777216",
+        "",
+    ])
+
+
+def _kafka_log4j(cfg: StackConfig) -> str:
+    return "\n".join([
+        "log4j.rootLogger=INFO, file",
+        "log4j.appender.file=org.apache.log4j.RollingFileAppender",
+        f"log4j.appender.file.File={cfg.kafka_dir / 'server.log'}",
+        "log4j.appender.file.MaxFileSize=20MB",
+        "log4j.appender.file.MaxBackupIndex=2",
+        "log4j.appender.file.layout=org.apache.log4j.PatternLayout",
+        "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n",
+        "log4j.logger.kafka=INFO",
+        "log4j.logger.org.apache.kafka=WARN",
+        "",
+    ])
+
+
+def _kafka_java(cfg: StackConfig, main_class: str, *args: str) -> list[str]:
+    classpath = os.pathsep.join(sorted(str(p) for p in cfg.kafka_libs.glob("*.jar")))
+    return [
+        java_bin(), f"-Xms{cfg.kafka_heap}", f"-Xmx{cfg.kafka_heap}", "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j.configuration=file:{cfg.kafka_dir / 'log4j.properties'}",
+        "-cp", classpath, main_class, *args,
+    ]
+
+
+def kafka_pid(cfg: StackConfig) -> int | None:
+    return _read_pid(cfg.kafka_dir / "kafka.pid")
+
+
+def start_kafka(cfg: StackConfig, timeout: float = 90.0) -> None:
+    if kafka_pid(cfg) and _port_open(cfg.kafka_port):
+        say(f"kafka already running on {cfg.bootstrap}")
+        return
+    if _port_open(cfg.kafka_port):
+        raise StackError(f"port {cfg.kafka_port} is taken by another process; set LGSP_KAFKA_PORT")
+    ensure_kafka_jars(cfg)
+    cfg.kafka_dir.mkdir(parents=True, exist_ok=True)
+    props = cfg.kafka_dir / "server.properties"
+    props.write_text(_kafka_properties(cfg))
+    (cfg.kafka_dir / "log4j.properties").write_text(_kafka_log4j(cfg))
+    if not (cfg.kafka_data / "meta.properties").exists():
+        cluster_id = _kafka_cluster_id(cfg)
+        say(f"formatting Kafka storage (cluster {cluster_id})")
+        result = subprocess.run(
+            _kafka_java(cfg, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"Kafka storage format failed:\n{result.stdout}\n{result.stderr}")
+    out = open(cfg.kafka_dir / "stdout.log", "ab")
+    proc = subprocess.Popen(
+        _kafka_java(cfg, "kafka.Kafka", str(props)),
+        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    (cfg.kafka_dir / "kafka.pid").write_text(str(proc.pid))
+    say(f"kafka starting (pid {proc.pid}) on {cfg.bootstrap}")
+    _wait_kafka_ready(cfg, proc, timeout)
+    say("kafka ready")
+
+
+def _kafka_cluster_id(cfg: StackConfig) -> str:
+    path = cfg.kafka_dir / "cluster.id"
+    if path.exists():
+        return path.read_text().strip()
+    result = subprocess.run(
+        _kafka_java(cfg, "kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True
+    )
+    cluster_id = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else ""
+    if not cluster_id:
+        raise StackError(f"could not create a Kafka cluster id:\n{result.stderr}")
+    path.write_text(cluster_id)
+    return cluster_id
+
+
+def _wait_kafka_ready(cfg: StackConfig, proc: subprocess.Popen | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = (cfg.kafka_dir / "stdout.log").read_text(errors="replace")[-3000:]
+            raise StackError(f"kafka exited with code {proc.returncode}:\n{tail}")
+        if _port_open(cfg.kafka_port) and _kafka_answers(cfg):
+            return
+        time.sleep(0.5)
+    raise StackError(f"kafka did not become ready within {timeout:.0f}s; see {cfg.kafka_dir}/server.log")
+
+
+def _kafka_answers(cfg: StackConfig) -> bool:
+    """A metadata round trip: the port alone opens before the broker can serve."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def probe() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return True
+        except Exception:
+            return False
+        finally:
+            await admin.close()
+
+    return asyncio.run(probe())
+
+
+def stop_kafka(cfg: StackConfig, timeout: float = 60.0, kill: bool = False) -> None:
+    pid = kafka_pid(cfg)
+    if not pid:
+        say("kafka not running")
+        return
+    # SIGTERM runs the broker's controlled shutdown: logs are flushed and closed cleanly.
+    os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _read_pid(cfg.kafka_dir / "kafka.pid"):
+        time.sleep(0.3)
+    if _read_pid(cfg.kafka_dir / "kafka.pid"):
+        say("kafka did not stop in time; killing it")
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(1)
+    (cfg.kafka_dir / "kafka.pid").unlink(missing_ok=True)
+    say("kafka stopped")
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def pg_running(cfg: StackConfig) -> bool:
+    return _port_open(cfg.pg_port) and (cfg.pg_data / "postmaster.pid").exists()
+
+
+def start_postgres(cfg: StackConfig, timeout: float = 60.0) -> None:
+    if cfg.external_database_url:
+        say("DATABASE_URL is set: using that server, not starting a private one")
+        _wait_database(cfg, timeout)
+        return
+    if pg_running(cfg):
+        say(f"postgres already running on 127.0.0.1:{cfg.pg_port}")
+        _ensure_database(cfg)
+        return
+    if _port_open(cfg.pg_port):
+        raise StackError(f"port {cfg.pg_port} is taken by another process; set LGSP_PG_PORT")
+    runas = _as_pg_owner()
+    cfg.pg_dir.mkdir(parents=True, exist_ok=True)
+    if runas:
+        # The data folder and the server's log must belong to the user that runs it.
+        subprocess.run(["chown", "postgres:", str(cfg.pg_dir)], check=True)
+    if not (cfg.pg_data / "PG_VERSION").exists():
+        say("initialising a private PostgreSQL cluster")
+        result = subprocess.run(
+            runas + [pg_bin("initdb"), "-D", str(cfg.pg_data), "-U", "lgsp", "-A", "trust",
+                     "-E", "UTF8", "--locale=C.UTF-8"],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+    options = (
+        f"-p {cfg.pg_port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+        "-c max_connections=200 -c fsync=on -c shared_buffers=128MB"
+    )
+    result = subprocess.run(
+        runas + [pg_bin("pg_ctl"), "-D", str(cfg.pg_data), "-l", str(cfg.pg_dir / "postgres.log"),
+                 "-o", options, "-w", "-t", str(int(timeout)), "start"],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        log = cfg.pg_dir / "postgres.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise StackError(f"postgres did not start:\n{result.stdout}\n{result.stderr}\n{tail}")
+    say(f"postgres ready on 127.0.0.1:{cfg.pg_port}")
+    _ensure_database(cfg)
+
+
+def _ensure_database(cfg: StackConfig) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(
+            f"postgresql://lgsp@127.0.0.1:{cfg.pg_port}/postgres", timeout=10
+        )
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'lgsp'"):
+                await conn.execute("CREATE DATABASE lgsp ENCODING 'UTF8' TEMPLATE template0")
+                say("created database 'lgsp'")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+
+
+def _wait_database(cfg: StackConfig, timeout: float) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def probe() -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn = await asyncpg.connect(cfg.database_url, timeout=5)
+                await conn.close()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                if time.monotonic() > deadline:
+                    raise StackError(f"database at DATABASE_URL is not reachable: {exc}") from exc
+                await asyncio.sleep(0.5)
+
+    asyncio.run(probe())
+
+
+def stop_postgres(cfg: StackConfig) -> None:
+    if cfg.external_database_url:
+        return
+    if not (cfg.pg_data / "postmaster.pid").exists():
+        say("postgres not running")
+        return
+    subprocess.run(
+        _as_pg_owner() + [pg_bin("pg_ctl"), "-D", str(cfg.pg_data), "-m", "fast", "-w", "stop"],
+        capture_output=True, text=True,
+    )
+    say("postgres stopped")
+
+
+# ---------------------------------------------------------------- the whole stack
+
+
+def start(cfg: StackConfig | None = None) -> StackConfig:
+    cfg = cfg or StackConfig.from_env()
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    start_postgres(cfg)
+    start_kafka(cfg)
+    from shared.topics import ensure_topics_sync
+
+    created = ensure_topics_sync(cfg.bootstrap)
+    if created:
+        say(f"created topics: {', '.join(created)}")
+    return cfg
+
+
+def stop(cfg: StackConfig | None = None) -> None:
+    cfg = cfg or StackConfig.from_env()
+    stop_kafka(cfg)
+    stop_postgres(cfg)
+
+
+def status(cfg: StackConfig | None = None) -> dict[str, str]:
+    cfg = cfg or StackConfig.from_env()
+    pid = kafka_pid(cfg)
+    kafka = f"running, pid {pid}, {cfg.bootstrap}" if pid and _port_open(cfg.kafka_port) else "stopped"
+    if cfg.external_database_url:
+        pg = "external (DATABASE_URL)"
+    else:
+        pg = f"running, 127.0.0.1:{cfg.pg_port}" if pg_running(cfg) else "stopped"
+    return {"kafka": kafka, "postgres": pg, "state": str(cfg.state_dir)}
+
+
+def reset(cfg: StackConfig | None = None) -> None:
+    """Stop everything and delete the stack's data (the downloaded jars stay)."""
+    cfg = cfg or StackConfig.from_env()
+    stop(cfg)
+    for path in (cfg.kafka_data, cfg.kafka_dir / "cluster.id", cfg.pg_data, cfg.state_dir / "traces"):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    say("stack data removed")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m ops.stack start|stop|status|reset|restart-kafka` (also reached via `lgsp stack`)."""
+    action = argv[0] if argv else "status"
+    cfg = StackConfig.from_env()
+    try:
+        if action == "start":
+            start(cfg)
+        elif action == "stop":
+            stop(cfg)
+        elif action == "reset":
+            reset(cfg)
+        elif action == "restart-kafka":
+            stop_kafka(cfg)
+            start_kafka(cfg)
+        elif action == "kill-kafka":
+            stop_kafka(cfg, kill=True)
+        elif action == "start-kafka":
+            start_kafka(cfg)
+        elif action == "status":
+            for name, value in status(cfg).items():
+                print(f"{name:9} {value}")
+        else:
+            print(f"unknown action {action!r}: start, stop, status, reset, restart-kafka", file=sys.stderr)
+            return 2
+    except StackError as exc:
+        print(f"[stack] ERROR: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,45 @@
+"""Typed settings from environment variables; a bad value fails at start with its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LGSP_", extra="ignore")
+
+    service_name: str = Field("lgsp", description="One identity per service: process, OTel service, consumer group, schema")
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:59092", validation_alias=AliasChoices("LGSP_KAFKA_BOOTSTRAP", "KAFKA_BOOTSTRAP_SERVERS")
+    )
+    database_url: str = Field(
+        "postgresql://lgsp@127.0.0.1:55432/lgsp", validation_alias=AliasChoices("DATABASE_URL", "LGSP_DATABASE_URL")
+    )
+    topic_prefix: str = Field("lgsp", description="Prefix of every topic name; tests use their own")
+    schema_prefix: str = Field("", description="Prefix of every service schema; tests use their own")
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    max_body_bytes: int = Field(1_000_000, description="Largest HTTP request body accepted")
+    state_dir: Path = REPO_ROOT / ".lgsp"
+    trace_dir: Path | None = Field(None, description="Where spans are written as JSON lines when no OTLP endpoint is set")
+    otlp_endpoint: str | None = Field(None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "LGSP_OTLP_ENDPOINT"))
+    handler_attempts: int = Field(4, ge=1, description="Tries of a failing event before it is dead-lettered")
+    retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each time")
+    relay_batch: int = Field(500, ge=1)
+    relay_idle_s: float = Field(0.05, gt=0, description="Outbox poll interval when idle")
+
+    @property
+    def schema(self) -> str:
+        return f"{self.schema_prefix}{self.service_name}"
+
+    @property
+    def traces_path(self) -> Path:
+        return self.trace_dir or self.state_dir / "traces"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"

@@ -1,0 +1,69 @@
+"""Every topic the platform uses, declared in one place and created at start-up.
+
+Events of one aggregate share a topic, keyed by the aggregate id, so Kafka keeps one
+dossier's events in order across event types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+SERVICES = ("intake", "routing", "postal", "notify")
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str  # without the deployment prefix
+    partitions: int
+    description: str
+    retention_ms: int = 7 * 24 * 3600 * 1000
+
+
+DOSSIER = Topic("dossier", 6, "Every event of a dossier's life, key = dossier id")
+DOCUMENT = Topic("document", 3, "Official documents between agencies, key = document id")
+
+
+def dead_letter(service: str) -> Topic:
+    return Topic(f"dlq.{service}", 1, f"Events {service} could not handle, with the reason", 30 * 24 * 3600 * 1000)
+
+
+ALL_TOPICS: tuple[Topic, ...] = (DOSSIER, DOCUMENT, *(dead_letter(s) for s in SERVICES))
+
+
+def full_name(topic: Topic, prefix: str) -> str:
+    return f"{prefix}.{topic.name}"
+
+
+async def ensure_topics(bootstrap: str, prefix: str = "lgsp") -> list[str]:
+    """Create missing topics; returns the names created. Existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in ALL_TOPICS if full_name(t, prefix) not in existing]
+        if not missing:
+            return []
+        new = [
+            NewTopic(
+                name=full_name(t, prefix),
+                num_partitions=t.partitions,
+                replication_factor=1,
+                topic_configs={"retention.ms": str(t.retention_ms), "min.insync.replicas": "1"},
+            )
+            for t in missing
+        ]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another process created them first
+        return [n.name for n in new]
+    finally:
+        await admin.close()
+
+
+def ensure_topics_sync(bootstrap: str, prefix: str = "lgsp") -> list[str]:
+    return asyncio.run(ensure_topics(bootstrap, prefix))
