@@ -1,0 +1,35 @@
+"""Intake's wiring: the runtime, its HTTP routes. ``python -m services.intake`` runs it."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.http import install_edges
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
+from services.intake.api import router
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_PORT = 8081
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings(service_name="intake", http_port=DEFAULT_PORT)
+    runtime = ServiceRuntime(settings, MIGRATIONS)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.open()
+        app.state.runtime = runtime
+        # Intake consumes nothing yet: postal pickups and portal sync arrive in later issues.
+        yield
+        await runtime.close()
+
+    app = FastAPI(title="LGSP intake", version="1", lifespan=lifespan,
+                  description="Takes dossiers from portals and one-stop counters.")
+    install_edges(app, settings.service_name, settings.max_body_bytes)
+    app.include_router(router)
+    return app

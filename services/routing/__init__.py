@@ -1,0 +1,1 @@
+"""Routing: each dossier's workflow across agencies and levels."""

@@ -1,0 +1,176 @@
+"""Consuming events with exactly-once effects.
+
+Each record is decoded against the contract, dispatched by ``ce_type`` to the service's
+handler, and handled in one database transaction that also records the event id in the
+inbox, so a redelivered event has no second effect. The Kafka offset is committed only
+after that transaction commits (FastStream acks after the handler returns).
+
+Failures:
+- a record that breaks the contract (bad headers, bad JSON, wrong schema) or a handler's
+  ``Rejected`` goes straight to the service's dead-letter topic with the reason;
+- any other handler error is retried with backoff, then dead-lettered;
+- the database or broker being unreachable is not the record's fault: it is retried until
+  they return, so an outage never fills the dead-letter topic.
+A dead-lettered record is acked, so a poison message never blocks its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import StatusCode
+
+from shared.events import ContractError, Envelope, EventData
+from shared.settings import Settings
+from shared.telemetry import mask_personal_data, tracer
+from shared.topics import Topic, dead_letter
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[EventData, Envelope, asyncpg.Connection], Awaitable[None]]
+
+# The database or network is away: wait for it rather than blame the record.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+
+class Rejected(Exception):
+    """A handler's verdict that this event can never be handled; dead-lettered without retry."""
+
+
+async def _raw_body(msg) -> bytes:
+    """FastStream would parse JSON before we see it; the contract check is ours to make."""
+    return msg.body
+
+
+class EventConsumer:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, dlq_producer: AIOKafkaProducer) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._dlq_producer = dlq_producer
+        self._handlers: dict[str, tuple[str, Handler]] = {}
+        self.dead_lettered = 0
+
+    def on(self, event_cls: type[EventData]) -> Callable[[Handler], Handler]:
+        """Register the handler of one event type (one per type per service)."""
+
+        def register(fn: Handler) -> Handler:
+            if event_cls.ce_type in self._handlers:
+                raise ValueError(f"{event_cls.ce_type} already has a handler")
+            self._handlers[event_cls.ce_type] = (fn.__name__, fn)
+            return fn
+
+        return register
+
+    def subscribe(self, broker: KafkaBroker, topic: Topic) -> None:
+        name = self._settings.topic(topic.name)
+
+        @broker.subscriber(
+            name,
+            group_id=self._settings.schema,
+            # A new consumer group must see the topic's history, not only what comes next.
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_body,
+            description=f"{self._settings.service_name} handles {', '.join(sorted(self._handlers))}",
+        )
+        async def on_record(msg: KafkaMessage) -> None:
+            await self.process(msg.raw_message)
+
+    async def process(self, record: ConsumerRecord) -> None:
+        try:
+            envelope = Envelope.from_record(record.headers, record.value)
+        except ContractError as exc:
+            await self._dead_letter(record, f"contract: {exc}")
+            return
+        entry = self._handlers.get(envelope.type)
+        if entry is None:
+            from shared.events import EVENT_TYPES
+
+            if envelope.type not in EVENT_TYPES:
+                # A type nobody here knows: likely a newer producer; keep it for a re-drive.
+                await self._dead_letter(record, f"contract: unknown event type {envelope.type!r}")
+            return  # a known type this service does not handle: not ours
+        handler_name, handler = entry
+        try:
+            data = envelope.parse()
+        except ContractError as exc:
+            await self._dead_letter(record, f"contract: {exc}")
+            return
+        await self._handle(record, envelope, data, handler_name, handler)
+
+    async def _handle(self, record: ConsumerRecord, envelope: Envelope, data: EventData,
+                      handler_name: str, handler: Handler) -> None:
+        s = self._settings
+        attempt, infra_delay = 0, s.retry_backoff_s
+        while True:
+            with tracer("lgsp.consumer").start_as_current_span(
+                f"handle {envelope.type}",
+                attributes={"lgsp.handler": handler_name, "messaging.message.id": envelope.id,
+                            "cloudevents.event_type": envelope.type, "lgsp.attempt": attempt + 1},
+            ) as span:
+                try:
+                    async with self._pool.acquire() as conn, conn.transaction():
+                        fresh = await conn.fetchval(
+                            'INSERT INTO inbox (handler, event_id, event_type, topic, partition, "offset") '
+                            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
+                            handler_name, envelope.id, envelope.type, record.topic, record.partition, record.offset,
+                        )
+                        if not fresh:
+                            span.set_attribute("lgsp.duplicate", True)
+                            log.info("consumer.duplicate_skipped event_id=%s type=%s", envelope.id, envelope.type)
+                            return
+                        await handler(data, envelope, conn)
+                    return
+                except Rejected as exc:
+                    span.set_status(StatusCode.ERROR, "rejected")
+                    await self._dead_letter(record, f"rejected: {exc}")
+                    return
+                except INFRASTRUCTURE_ERRORS as exc:
+                    span.set_status(StatusCode.ERROR, type(exc).__name__)
+                    log.warning("consumer.infrastructure_unavailable %s; retrying in %.1fs", type(exc).__name__, infra_delay)
+                    await asyncio.sleep(infra_delay)
+                    infra_delay = min(infra_delay * 2, 10.0)
+                except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the partition
+                    attempt += 1
+                    span.set_status(StatusCode.ERROR, type(exc).__name__)
+                    if attempt >= s.handler_attempts:
+                        await self._dead_letter(record, f"failed after {attempt} attempts: {type(exc).__name__}: {exc}")
+                        return
+                    delay = s.retry_backoff_s * 2 ** (attempt - 1)
+                    log.warning("consumer.retry event_id=%s attempt=%d %s; next in %.2fs",
+                                envelope.id, attempt, type(exc).__name__, delay)
+                    await asyncio.sleep(delay)
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        """Park the record with its reason and original headers; the caller then acks it."""
+        reason = mask_personal_data(reason)[:2000]
+        topic = self._settings.topic(dead_letter(self._settings.service_name).name)
+        headers = list(record.headers or ()) + [
+            ("dlq_reason", reason.encode("utf-8")),
+            ("dlq_source_topic", record.topic.encode()),
+            ("dlq_source_partition", str(record.partition).encode()),
+            ("dlq_source_offset", str(record.offset).encode()),
+            ("dlq_consumer", self._settings.schema.encode()),
+            ("dlq_failed_at", datetime.now(timezone.utc).isoformat().encode()),
+        ]
+        # Awaited: if this fails the record is not acked and comes back (nothing is lost).
+        await self._dlq_producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
+        self.dead_lettered += 1
+        log.warning("consumer.dead_lettered topic=%s partition=%d offset=%d reason=%s",
+                    record.topic, record.partition, record.offset, reason)

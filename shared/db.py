@@ -1,0 +1,61 @@
+"""Database plumbing: one asyncpg pool per service, bound to the service's own schema,
+and a small forward-only migration runner (the delivery tables, then the service's files)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+DELIVERY_SQL = Path(__file__).parent / "sql" / "delivery.sql"
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _check_schema(schema: str) -> str:
+    if not _SCHEMA_RE.match(schema):
+        raise ValueError(f"schema name {schema!r} must be lower-case letters, digits and '_'")
+    return schema
+
+
+async def create_pool(database_url: str, schema: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections see the service's schema first. Creates the schema if missing."""
+    _check_schema(schema)
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+    return await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, timeout=10, command_timeout=30,
+        server_settings={"search_path": f'"{schema}", public', "application_name": schema, "timezone": "UTC"},
+    )
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) -> list[str]:
+    """Apply the delivery tables and the service's ``NNN_name.sql`` files not applied yet.
+
+    Runs under an advisory lock so two instances starting together do not race.
+    """
+    files = [("000_delivery.sql", DELIVERY_SQL)]
+    if migrations_dir is not None:
+        files += sorted((p.name, p) for p in migrations_dir.glob("*.sql"))
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for name, path in files:
+                if name in done:
+                    continue
+                await conn.execute(path.read_text(encoding="utf-8"))
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                applied.append(name)
+    if applied:
+        log.info("db.migrated schema=%s files=%s", schema, ",".join(applied))
+    return applied

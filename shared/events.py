@@ -1,0 +1,193 @@
+"""The event contract: CloudEvents 1.0 in Kafka binary mode.
+
+Attributes travel as ``ce_*`` headers, the JSON body is the event's ``data`` and the record
+key is the aggregate id, so any CloudEvents library can read our topics. W3C ``traceparent``
+and ``tracestate`` travel as plain headers beside them.
+
+Each event type is a pydantic model with a versioned ``ce_type``
+(``vn.lgsp.<aggregate>.<event>.v<N>``). Within a version only additive changes are allowed;
+a breaking change is a new type, consumed side by side until the old one drains.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json; charset=utf-8"
+REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_specversion")
+
+
+class ContractError(ValueError):
+    """A record that does not honour the contract. Never retried: it goes to dead letters."""
+
+
+class EventData(BaseModel):
+    """Base of every event body. Subclasses set ``ce_type`` and ``aggregate``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # extra: additive changes pass through
+    ce_type: ClassVar[str]
+    aggregate: ClassVar[str] = "dossier"
+
+    def subject(self) -> str:
+        """The aggregate id: the record key and ``ce_subject``."""
+        raise NotImplementedError
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {}
+
+
+def event_type(cls: type[EventData]) -> type[EventData]:
+    """Register an event model under its ``ce_type``; a type may be registered once."""
+    if cls.ce_type in EVENT_TYPES:
+        raise ValueError(f"event type {cls.ce_type} registered twice")
+    EVENT_TYPES[cls.ce_type] = cls
+    return cls
+
+
+# ------------------------------------------------------------------ first events
+
+
+class Applicant(BaseModel):
+    """Personal data: carried in event bodies for the services that need it, never logged."""
+
+    model_config = ConfigDict(frozen=True)
+    full_name: str = Field(min_length=1, max_length=200)
+    id_number: str = Field(pattern=r"^\d{12}$", description="12-digit personal ID (CCCD)")
+    phone: str = Field(description="Vietnamese mobile number, 0xxxxxxxxx")
+    email: str | None = None
+    address: str = Field(min_length=1, max_length=500)
+
+
+@event_type
+class DossierReceived(EventData):
+    """A dossier passed the checks at receipt and got its code."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.received.v1"
+    dossier_id: uuid.UUID
+    dossier_code: str
+    procedure_code: str
+    agency_code: str
+    channel: str
+    applicant: Applicant
+    received_at: datetime
+
+    def subject(self) -> str:
+        return str(self.dossier_id)
+
+
+@event_type
+class DossierRecorded(EventData):
+    """Routing has taken the dossier into its workflow (the first hop of the journey)."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.recorded.v1"
+    dossier_id: uuid.UUID
+    dossier_code: str
+    agency_code: str
+    recorded_at: datetime
+
+    def subject(self) -> str:
+        return str(self.dossier_id)
+
+
+# ------------------------------------------------------------------ the envelope
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One CloudEvent as it travels: attributes, the raw body and trace context."""
+
+    id: str
+    type: str
+    source: str
+    subject: str | None
+    time: datetime
+    data: bytes
+    traceparent: str | None = None
+    tracestate: str | None = None
+    extra_headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+    @classmethod
+    def new(cls, data: EventData, source: str, *, traceparent: str | None = None,
+            tracestate: str | None = None) -> "Envelope":
+        body = data.model_dump_json().encode("utf-8")
+        return cls(
+            id=str(uuid.uuid4()), type=data.ce_type, source=source, subject=data.subject(),
+            time=datetime.now(timezone.utc), data=body, traceparent=traceparent, tracestate=tracestate,
+        )
+
+    @property
+    def key(self) -> bytes | None:
+        return self.subject.encode("utf-8") if self.subject else None
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        h = [
+            ("ce_specversion", SPECVERSION.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_time", self.time.isoformat().encode()),
+            ("content-type", CONTENT_TYPE.encode()),
+        ]
+        if self.subject:
+            h.append(("ce_subject", self.subject.encode()))
+        if self.traceparent:
+            h.append(("traceparent", self.traceparent.encode()))
+        if self.tracestate:
+            h.append(("tracestate", self.tracestate.encode()))
+        h.extend(self.extra_headers)
+        return h
+
+    @classmethod
+    def from_record(cls, headers: list[tuple[str, bytes]] | tuple, value: bytes | None) -> "Envelope":
+        """Read a Kafka record; raises ContractError naming what is wrong."""
+        hmap: dict[str, str] = {}
+        for name, raw in headers or ():
+            try:
+                hmap[name] = raw.decode("utf-8") if raw is not None else ""
+            except UnicodeDecodeError as exc:
+                raise ContractError(f"header {name!r} is not UTF-8") from exc
+        missing = [h for h in REQUIRED_HEADERS if not hmap.get(h)]
+        if missing:
+            raise ContractError(f"missing CloudEvents headers: {', '.join(missing)}")
+        if hmap["ce_specversion"] != SPECVERSION:
+            raise ContractError(f"unsupported ce_specversion {hmap['ce_specversion']!r}")
+        if value is None:
+            raise ContractError("record has no body")
+        try:
+            when = datetime.fromisoformat(hmap["ce_time"]) if hmap.get("ce_time") else datetime.now(timezone.utc)
+        except ValueError as exc:
+            raise ContractError(f"ce_time is not an ISO 8601 timestamp: {hmap['ce_time']!r}") from exc
+        return cls(
+            id=hmap["ce_id"], type=hmap["ce_type"], source=hmap["ce_source"], subject=hmap.get("ce_subject"),
+            time=when, data=value, traceparent=hmap.get("traceparent"), tracestate=hmap.get("tracestate"),
+        )
+
+    def parse(self) -> EventData:
+        """The typed body; unknown types and invalid bodies raise ContractError."""
+        model = EVENT_TYPES.get(self.type)
+        if model is None:
+            raise ContractError(f"unknown event type {self.type!r}")
+        try:
+            payload = json.loads(self.data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ContractError(f"body is not JSON: {exc}") from exc
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            raise ContractError(f"body does not match {self.type}: {describe_validation(exc)}") from exc
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """A readable, data-free summary of what failed: field paths and messages, never values."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,101 @@
+"""What every HTTP edge needs: a body-size limit, readable 4xx errors, a server span per
+request with the trace id returned to the caller, and a health route."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from shared.telemetry import context_from_headers, current_trace_id, tracer
+
+log = logging.getLogger(__name__)
+
+
+def problem(status: int, title: str, errors: list[dict] | None = None) -> JSONResponse:
+    body: dict = {"status": status, "title": title}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+class BodySizeLimit:
+    """Refuses bodies over ``limit`` bytes with 413, before they are read into memory."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send):
+        response = problem(413, f"request body larger than {self.limit} bytes")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+            errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
+            if err.get("type") == "json_invalid":
+                return problem(400, "request body is not valid JSON", errors)
+        return problem(422, "request does not match the expected shape", errors)
+
+    @app.exception_handler(_TooLarge)
+    async def too_large(request: Request, exc: _TooLarge) -> JSONResponse:
+        return problem(413, f"request body larger than {max_body_bytes} bytes")
+
+    @app.middleware("http")
+    async def server_span(request: Request, call_next):
+        route = request.url.path
+        with tracer("lgsp.http").start_as_current_span(
+            f"{request.method} {route}", kind=SpanKind.SERVER, context=context_from_headers(dict(request.headers)),
+            attributes={"http.request.method": request.method, "url.path": route},
+        ) as span:
+            try:
+                response = await call_next(request)
+            except Exception as exc:  # noqa: BLE001 - answer 500 with a trace id, never a stack trace
+                span.record_exception(exc)
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
+                log.exception("http.unhandled %s %s", request.method, route)
+                response = problem(500, "internal error; quote the trace id to the operators")
+            span.set_attribute("http.response.status_code", response.status_code)
+            response.headers["X-Trace-Id"] = current_trace_id() or ""
+            return response
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict:
+        return {"service": service_name, "status": "ok"}
+
+    app.add_middleware(BodySizeLimit, limit=max_body_bytes)

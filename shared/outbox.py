@@ -1,0 +1,259 @@
+"""Transactional outbox: events are rows written in the handler's own transaction; a relay
+publishes them to Kafka (idempotent producer, ``acks=all``) and marks them published.
+
+Exactly-once publication across crashes: before sending a batch the relay records the end
+offsets of the partitions it may write to. If it dies after sending but before marking, the
+next relay reads the topic from those offsets, marks the events it finds there and publishes
+only the rest. One relay per schema runs at a time (a session advisory lock), which keeps the
+outbox's order on every partition.
+
+Run standalone (for tests and operators): ``python -m shared.outbox`` with the service's
+``LGSP_*`` settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from shared.events import Envelope, EventData
+from shared.settings import Settings
+from shared.telemetry import context_from_headers, current_trace_headers, tracer
+from shared.topics import DOSSIER, Topic
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Writes events into the caller's transaction. Nothing is sent until it commits."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.wakeup = asyncio.Event()  # nudges this process's relay; polling covers the rest
+
+    async def add(self, conn: asyncpg.Connection, data: EventData, topic: Topic = DOSSIER) -> Envelope:
+        trace_headers = current_trace_headers()
+        envelope = Envelope.new(
+            data, source=f"/lgsp/{self._settings.service_name}",
+            traceparent=trace_headers.get("traceparent"), tracestate=trace_headers.get("tracestate"),
+        )
+        await conn.execute(
+            "INSERT INTO outbox (event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5)",
+            envelope.id, self._settings.topic(topic.name), envelope.key,
+            json.dumps([[k, v.decode("utf-8")] for k, v in envelope.headers()], ensure_ascii=False),
+            envelope.data,
+        )
+        self.wakeup.set()
+        return envelope
+
+
+def kafka_producer(bootstrap: str) -> AIOKafkaProducer:
+    """The platform's producer settings: nothing acknowledged is lost, retries do not duplicate."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
+        linger_ms=5, request_timeout_ms=15000, max_batch_size=256 * 1024,
+    )
+
+
+@dataclass
+class _Row:
+    seq: int
+    event_id: str
+    topic: str
+    key: bytes | None
+    headers: list[list[str]]
+    payload: bytes
+
+
+def _failpoint(name: str) -> None:
+    """Test hook: ``LGSP_FAILPOINT=<name>`` makes the process die here as if SIGKILLed."""
+    if os.environ.get("LGSP_FAILPOINT") == name:
+        log.warning("relay.failpoint name=%s: exiting abruptly", name)
+        os._exit(137)
+
+
+class OutboxRelay:
+    def __init__(self, settings: Settings, wakeup: asyncio.Event | None = None) -> None:
+        self._settings = settings
+        self._wakeup = wakeup or asyncio.Event()
+        self._partitions: dict[str, list[int]] = {}
+        self.published = 0
+
+    async def run(self) -> None:
+        """Relay until cancelled; any failure (broker or database down) is retried with backoff."""
+        delay = 0.5
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive any outage
+                log.warning("relay.error %s: %s; retrying in %.1fs", type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _session(self) -> None:
+        s = self._settings
+        conn = await asyncpg.connect(
+            s.database_url, timeout=10, server_settings={"search_path": f'"{s.schema}"', "application_name": f"{s.schema}-relay"}
+        )
+        producer = kafka_producer(s.kafka_bootstrap)
+        probe = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+        try:
+            # One relay per schema: a standby instance waits here until the active one dies.
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox-relay:{s.schema}"):
+                await asyncio.sleep(1.0)
+            await producer.start()
+            await probe.start()
+            log.info("relay.started schema=%s", s.schema)
+            while True:
+                await self._recover(conn)
+                sent = await self._publish_batch(conn, producer, probe)
+                if sent == 0:
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), timeout=s.relay_idle_s)
+                    except asyncio.TimeoutError:
+                        pass
+        finally:
+            await asyncio.gather(producer.stop(), probe.stop(), return_exceptions=True)
+            await conn.close()
+
+    async def _partitions_of(self, producer: AIOKafkaProducer, topic: str) -> list[int]:
+        if topic not in self._partitions:
+            parts = await producer.partitions_for(topic)  # waits for metadata; fails if unknown
+            self._partitions[topic] = sorted(parts)
+        return self._partitions[topic]
+
+    async def _publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, probe: AIOKafkaConsumer) -> int:
+        records = await conn.fetch(
+            "SELECT seq, event_id::text, topic, key, headers, payload FROM outbox "
+            "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+            self._settings.relay_batch,
+        )
+        if not records:
+            return 0
+        rows = [_Row(r["seq"], r["event_id"], r["topic"], r["key"], json.loads(r["headers"]), r["payload"]) for r in records]
+        tps = [TopicPartition(t, p) for t in {r.topic for r in rows} for p in await self._partitions_of(producer, t)]
+        ends = await probe.end_offsets(tps)
+        await conn.execute(
+            "INSERT INTO outbox_relay_attempt (max_seq, offsets) VALUES ($1, $2) "
+            "ON CONFLICT (singleton) DO UPDATE SET max_seq = EXCLUDED.max_seq, offsets = EXCLUDED.offsets, started_at = now()",
+            rows[-1].seq, json.dumps({f"{tp.topic}:{tp.partition}": off for tp, off in ends.items()}),
+        )
+        _failpoint("relay-before-send")
+        await self._send(producer, rows)
+        _failpoint("relay-after-send")
+        async with conn.transaction():
+            await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r.seq for r in rows])
+            await conn.execute("DELETE FROM outbox_relay_attempt")
+        self.published += len(rows)
+        return len(rows)
+
+    async def _send(self, producer: AIOKafkaProducer, rows: list[_Row]) -> None:
+        spans, futures = [], []
+        t = tracer("lgsp.outbox")
+        for row in rows:
+            stored = dict(row.headers)
+            span = t.start_span(
+                f"{row.topic} publish", kind=SpanKind.PRODUCER, context=context_from_headers(stored),
+                attributes={"messaging.system": "kafka", "messaging.destination.name": row.topic,
+                            "messaging.message.id": row.event_id, "messaging.operation.type": "publish",
+                            "cloudevents.event_type": stored.get("ce_type", "")},
+            )
+            # The consumer's span becomes a child of this publish span.
+            with trace.use_span(span, end_on_exit=False):
+                fresh = current_trace_headers()
+            headers = [(k, v.encode("utf-8")) for k, v in row.headers if k not in ("traceparent", "tracestate")]
+            headers += [(k, v.encode("utf-8")) for k, v in fresh.items()]
+            futures.append(await producer.send(row.topic, value=row.payload, key=row.key, headers=headers))
+            spans.append(span)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failure = None
+        for span, result in zip(spans, results):
+            if isinstance(result, Exception):
+                span.set_status(StatusCode.ERROR, type(result).__name__)
+                failure = failure or result
+            else:
+                span.set_attribute("messaging.destination.partition.id", str(result.partition))
+                span.set_attribute("messaging.kafka.offset", result.offset)
+            span.end()
+        if failure is not None:
+            raise failure
+
+    async def _recover(self, conn: asyncpg.Connection) -> None:
+        """Settle a batch a previous relay began: mark what reached Kafka, leave the rest."""
+        attempt = await conn.fetchrow("SELECT max_seq, offsets FROM outbox_relay_attempt")
+        if attempt is None:
+            return
+        pending = {
+            r["event_id"]: r["seq"]
+            for r in await conn.fetch(
+                "SELECT seq, event_id::text FROM outbox WHERE published_at IS NULL AND seq <= $1", attempt["max_seq"]
+            )
+        }
+        found: set[str] = set()
+        if pending:
+            starts = {}
+            for name, offset in json.loads(attempt["offsets"]).items():
+                topic, _, partition = name.rpartition(":")
+                starts[TopicPartition(topic, int(partition))] = offset
+            found = await scan_event_ids(self._settings.kafka_bootstrap, starts, set(pending))
+        async with conn.transaction():
+            if found:
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [pending[i] for i in found]
+                )
+            await conn.execute("DELETE FROM outbox_relay_attempt")
+        log.info("relay.recovered already_published=%d to_publish=%d", len(found), len(pending) - len(found))
+
+
+async def scan_event_ids(bootstrap: str, starts: dict[TopicPartition, int], wanted: set[str]) -> set[str]:
+    """Read partitions from the given offsets to their current end; return the wanted ce_ids seen."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    found: set[str] = set()
+    try:
+        tps = list(starts)
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        todo = {tp for tp in tps if ends[tp] > starts[tp]}
+        for tp in todo:
+            consumer.seek(tp, starts[tp])
+        while todo:
+            batches = await consumer.getmany(*todo, timeout_ms=1000)
+            for tp, records in batches.items():
+                for rec in records:
+                    ce_id = dict(rec.headers).get("ce_id", b"").decode("utf-8", "replace")
+                    if ce_id in wanted:
+                        found.add(ce_id)
+            for tp in list(todo):
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _main() -> None:
+    from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
+
+    settings = Settings()
+    setup_logging(f"{settings.service_name}-relay")
+    setup_tracing(settings.service_name, settings.traces_path, settings.otlp_endpoint)
+    try:
+        await OutboxRelay(settings).run()
+    finally:
+        shutdown_tracing()
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

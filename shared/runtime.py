@@ -1,0 +1,76 @@
+"""The composition root every service shares: settings, telemetry, database, outbox relay,
+Kafka consumer. A service's ``app.py`` builds one, registers its handlers, and starts it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+
+from shared.consumer import EventConsumer
+from shared.db import create_pool, migrate
+from shared.outbox import Outbox, OutboxRelay, kafka_producer
+from shared.settings import Settings
+from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
+from shared.topics import Topic, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, settings: Settings, migrations_dir: Path | None) -> None:
+        self.settings = settings
+        self._migrations_dir = migrations_dir
+        self.pool: asyncpg.Pool
+        self.outbox: Outbox
+        self.consumer: EventConsumer
+        self.relay: OutboxRelay
+        self._broker: KafkaBroker | None = None
+        self._dlq_producer: AIOKafkaProducer | None = None
+        self._relay_task: asyncio.Task | None = None
+
+    async def open(self) -> None:
+        """Everything but consumption: handlers are registered between open() and consume()."""
+        s = self.settings
+        setup_logging(s.service_name)
+        provider = setup_tracing(s.service_name, s.traces_path, s.otlp_endpoint)
+        await ensure_topics(s.kafka_bootstrap, s.topic_prefix)
+        self.pool = await create_pool(s.database_url, s.schema)
+        await migrate(self.pool, s.schema, self._migrations_dir)
+        self.outbox = Outbox(s)
+        self.relay = OutboxRelay(s, self.outbox.wakeup)
+        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{s.service_name}-outbox-relay")
+        self._dlq_producer = kafka_producer(s.kafka_bootstrap)
+        await self._dlq_producer.start()
+        self.consumer = EventConsumer(s, self.pool, self._dlq_producer)
+        self._broker = KafkaBroker(
+            s.kafka_bootstrap,
+            middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
+            logger=logging.getLogger(f"{s.service_name}.broker"),
+            log_level=logging.DEBUG,  # one line per message is too loud at INFO
+        )
+        log.info("service.opened name=%s schema=%s", s.service_name, s.schema)
+
+    async def consume(self, *topics: Topic) -> None:
+        assert self._broker is not None
+        for topic in topics:
+            self.consumer.subscribe(self._broker, topic)
+        await self._broker.start()
+        log.info("service.consuming topics=%s", ",".join(self.settings.topic(t.name) for t in topics))
+
+    async def close(self) -> None:
+        if self._broker is not None:
+            await self._broker.stop()
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            await asyncio.gather(self._relay_task, return_exceptions=True)
+        if self._dlq_producer is not None:
+            await self._dlq_producer.stop()
+        if getattr(self, "pool", None) is not None:
+            await self.pool.close()
+        shutdown_tracing()
