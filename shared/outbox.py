@@ -27,6 +27,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from shared.events import Envelope, EventData
 from shared.settings import Settings
 from shared.telemetry import context_from_headers, current_trace_headers, tracer
+from shared.topic_reader import read_records
 from shared.topics import DOSSIER, Topic
 
 log = logging.getLogger(__name__)
@@ -222,22 +223,10 @@ async def scan_event_ids(bootstrap: str, starts: dict[TopicPartition, int], want
     await consumer.start()
     found: set[str] = set()
     try:
-        tps = list(starts)
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        todo = {tp for tp in tps if ends[tp] > starts[tp]}
-        for tp in todo:
-            consumer.seek(tp, starts[tp])
-        while todo:
-            batches = await consumer.getmany(*todo, timeout_ms=1000)
-            for tp, records in batches.items():
-                for rec in records:
-                    ce_id = dict(rec.headers).get("ce_id", b"").decode("utf-8", "replace")
-                    if ce_id in wanted:
-                        found.add(ce_id)
-            for tp in list(todo):
-                if await consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
+        async for _, rec in read_records(consumer, starts):
+            ce_id = dict(rec.headers).get("ce_id", b"").decode("utf-8", "replace")
+            if ce_id in wanted:
+                found.add(ce_id)
     finally:
         await consumer.stop()
     return found

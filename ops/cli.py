@@ -1,0 +1,68 @@
+"""``lgsp``: the operator's one entry point.
+
+  lgsp stack start|stop|status|reset|restart-kafka   the local Kafka + PostgreSQL
+  lgsp run SERVICE                                   run one service in the foreground
+  lgsp demo                                          the platform on its local stack, watched
+  lgsp trace TRACE_ID                                one trace across services, as a tree
+  lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import runpy
+import sys
+
+from shared.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lgsp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    st = sub.add_parser("stack", help="the local Kafka broker and PostgreSQL")
+    st.add_argument("action", choices=["start", "stop", "status", "reset", "restart-kafka", "kill-kafka", "start-kafka"])
+    rn = sub.add_parser("run", help="run one service in the foreground")
+    rn.add_argument("service", choices=["intake", "routing"])
+    sub.add_parser("demo", help="start everything and send dossiers through it")
+    tr = sub.add_parser("trace", help="print one trace from the local span files")
+    tr.add_argument("trace_id")
+    dl = sub.add_parser("dlq", help="dead-letter topics")
+    dl.add_argument("action", choices=["list", "redrive"])
+    dl.add_argument("service", choices=["intake", "routing", "postal", "notify"])
+    args = parser.parse_args(argv)
+
+    if args.command == "stack":
+        from ops import stack
+
+        return stack.main([args.action])
+    if args.command == "run":
+        sys.argv = [f"services.{args.service}"]
+        runpy.run_module(f"services.{args.service}", run_name="__main__")
+        return 0
+    if args.command == "demo":
+        from ops import demo
+
+        return demo.main()
+    if args.command == "trace":
+        from ops.traceview import load_trace, render_tree
+
+        print(render_tree(load_trace(Settings().traces_path, args.trace_id)))
+        return 0
+    if args.command == "dlq":
+        from shared import dlq
+
+        settings = Settings()
+        if args.action == "list":
+            letters = asyncio.run(dlq.list_dead_letters(settings, args.service))
+            for d in letters:
+                print(f"{d.partition}@{d.offset}  {d.failed_at}  {d.event_type}  {d.event_id}  from {d.source}\n    reason: {d.reason}")
+            print(f"{len(letters)} dead letter(s) for {args.service}")
+        else:
+            print(f"re-drove {asyncio.run(dlq.redrive(settings, args.service))} dead letter(s) for {args.service}")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

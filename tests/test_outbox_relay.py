@@ -1,0 +1,116 @@
+"""The outbox relay publishes each event exactly once, even when killed mid-batch.
+
+The relay runs as its own process with a failpoint that makes it die abruptly (exit 137,
+as from SIGKILL) at the chosen moment; a fresh relay then finishes the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+
+import pytest
+
+from ops.stack import REPO_ROOT
+from shared.db import create_pool, migrate
+from shared.events import DossierRecorded
+from shared.outbox import Outbox, OutboxRelay
+from shared.topic_reader import all_records
+from shared.topics import DOSSIER
+from tests.helpers import eventually, header
+
+SERVICE = "relaytest"
+
+
+@pytest.fixture
+async def relay_rig(settings_for):
+    settings = settings_for(SERVICE)
+    pool = await create_pool(settings.database_url, settings.schema)
+    await migrate(pool, settings.schema, None)
+    yield settings, pool, Outbox(settings)
+    await pool.close()
+
+
+async def write_event(pool, outbox):
+    async with pool.acquire() as conn, conn.transaction():
+        return await outbox.add(conn, DossierRecorded(
+            dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0042",
+            agency_code="000.00.12.H41", recorded_at=datetime.now(timezone.utc),
+        ))
+
+
+async def copies_on_topic(settings, event_id: str) -> int:
+    records = await all_records(settings.kafka_bootstrap, settings.topic(DOSSIER.name))
+    return sum(1 for r in records if header(r, "ce_id") == event_id)
+
+
+async def published_at(pool, event_id: str):
+    return await pool.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", uuid.UUID(event_id))
+
+
+def run_relay_until_failpoint(test_env, failpoint: str) -> int:
+    env = {**test_env, "LGSP_SERVICE_NAME": SERVICE, "LGSP_FAILPOINT": failpoint}
+    import os
+
+    proc = subprocess.run([sys.executable, "-m", "shared.outbox"], cwd=REPO_ROOT, env={**os.environ, **env},
+                          timeout=120, capture_output=True, text=True)
+    return proc.returncode
+
+
+@asynccontextmanager
+async def running_relay(settings):
+    relay = OutboxRelay(settings)
+    task = asyncio.create_task(relay.run())
+    try:
+        yield relay
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_killed_after_commit_before_publish(relay_rig, test_env):
+    settings, pool, outbox = relay_rig
+    event = await write_event(pool, outbox)
+    assert run_relay_until_failpoint(test_env, "relay-before-send") == 137
+    assert await copies_on_topic(settings, event.id) == 0
+    assert await published_at(pool, event.id) is None
+
+    async with running_relay(settings):
+        await eventually(lambda: published_at(pool, event.id), what="the event to be marked published")
+    assert await copies_on_topic(settings, event.id) == 1
+
+
+async def test_killed_after_publish_before_mark(relay_rig, test_env):
+    settings, pool, outbox = relay_rig
+    event = await write_event(pool, outbox)
+    assert run_relay_until_failpoint(test_env, "relay-after-send") == 137
+    assert await copies_on_topic(settings, event.id) == 1  # it reached Kafka...
+    assert await published_at(pool, event.id) is None  # ...but was never marked
+
+    async with running_relay(settings):
+        await eventually(lambda: published_at(pool, event.id), what="recovery to mark the event")
+        later = await write_event(pool, outbox)
+        await eventually(lambda: published_at(pool, later.id), what="the relay to go on after recovery")
+    assert await copies_on_topic(settings, event.id) == 1  # recovery found it; no second copy
+    assert await copies_on_topic(settings, later.id) == 1
+
+
+async def test_events_keep_outbox_order_on_a_partition(relay_rig):
+    settings, pool, outbox = relay_rig
+    dossier_id = uuid.uuid4()
+    ids = []
+    for i in range(20):
+        async with pool.acquire() as conn, conn.transaction():
+            env = await outbox.add(conn, DossierRecorded(
+                dossier_id=dossier_id, dossier_code=f"000.00.12.H41-261123-{i + 1:04d}",
+                agency_code="000.00.12.H41", recorded_at=datetime.now(timezone.utc)))
+            ids.append(env.id)
+    async with running_relay(settings):
+        await eventually(lambda: published_at(pool, ids[-1]), what="the last event to be published")
+    records = await all_records(settings.kafka_bootstrap, settings.topic(DOSSIER.name))
+    seen = [header(r, "ce_id") for r in records if header(r, "ce_id") in set(ids)]
+    assert seen == ids
