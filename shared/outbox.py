@@ -38,7 +38,6 @@ class Outbox:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.wakeup = asyncio.Event()  # nudges this process's relay; polling covers the rest
 
     async def add(self, conn: asyncpg.Connection, data: EventData, topic: Topic = DOSSIER) -> Envelope:
         trace_headers = current_trace_headers()
@@ -46,14 +45,19 @@ class Outbox:
             data, source=f"/lgsp/{self._settings.service_name}",
             traceparent=trace_headers.get("traceparent"), tracestate=trace_headers.get("tracestate"),
         )
+        # NOTIFY is delivered at commit, so the relay wakes exactly when the row is visible.
         await conn.execute(
-            "INSERT INTO outbox (event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5)",
+            "WITH row AS (INSERT INTO outbox (event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5)) "
+            "SELECT pg_notify($6, '')",
             envelope.id, self._settings.topic(topic.name), envelope.key,
             json.dumps([[k, v.decode("utf-8")] for k, v in envelope.headers()], ensure_ascii=False),
-            envelope.data,
+            envelope.data, notify_channel(self._settings.schema),
         )
-        self.wakeup.set()
         return envelope
+
+
+def notify_channel(schema: str) -> str:
+    return f"outbox_{schema}"
 
 
 def kafka_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -82,9 +86,9 @@ def _failpoint(name: str) -> None:
 
 
 class OutboxRelay:
-    def __init__(self, settings: Settings, wakeup: asyncio.Event | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._wakeup = wakeup or asyncio.Event()
+        self._wakeup = asyncio.Event()
         self._partitions: dict[str, list[int]] = {}
         self.published = 0
 
@@ -112,14 +116,17 @@ class OutboxRelay:
             # One relay per schema: a standby instance waits here until the active one dies.
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox-relay:{s.schema}"):
                 await asyncio.sleep(1.0)
+            await conn.add_listener(notify_channel(s.schema), lambda *_: self._wakeup.set())
             await producer.start()
             await probe.start()
             log.info("relay.started schema=%s", s.schema)
+            # A batch is only ever left half-done by a failure, and every failure ends the
+            # session: settling it once at the start is enough.
+            await self._recover(conn)
             while True:
-                await self._recover(conn)
+                self._wakeup.clear()
                 sent = await self._publish_batch(conn, producer, probe)
                 if sent == 0:
-                    self._wakeup.clear()
                     try:
                         await asyncio.wait_for(self._wakeup.wait(), timeout=s.relay_idle_s)
                     except asyncio.TimeoutError:

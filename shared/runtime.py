@@ -43,7 +43,7 @@ class ServiceRuntime:
         self.pool = await create_pool(s.database_url, s.schema)
         await migrate(self.pool, s.schema, self._migrations_dir)
         self.outbox = Outbox(s)
-        self.relay = OutboxRelay(s, self.outbox.wakeup)
+        self.relay = OutboxRelay(s)
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{s.service_name}-outbox-relay")
         self._dlq_producer = kafka_producer(s.kafka_bootstrap)
         await self._dlq_producer.start()

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     handler_attempts: int = Field(4, ge=1, description="Tries of a failing event before it is dead-lettered")
     retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each time")
     relay_batch: int = Field(500, ge=1)
-    relay_idle_s: float = Field(0.05, gt=0, description="Outbox poll interval when idle")
+    relay_idle_s: float = Field(1.0, gt=0, description="Outbox poll interval when no NOTIFY arrives")
 
     @property
     def schema(self) -> str:

@@ -1,0 +1,85 @@
+"""A dossier crosses two real service processes: intake over HTTP, routing over Kafka,
+in one trace, with Vietnamese text intact and no personal data in logs or spans."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from ops.traceview import load_trace
+from shared.topic_reader import all_records
+from shared.topics import DOSSIER
+from tests.helpers import eventually, header
+
+APPLICANT = {
+    "full_name": "Nguyễn Thị Hồng Nhung",
+    "id_number": "001203004567",
+    "phone": "0912345678",
+    "email": "hong.nhung@example.vn",
+    "address": "Số 5, phố Lê Lợi, phường Đông Thành, thành phố Ninh Bình, tỉnh Ninh Bình",
+}
+
+
+async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_env, run_dir):
+    intake, routing = platform["intake"], platform["routing"]
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(f"{intake.url}/v1/dossiers", json={
+            "channel": "online", "procedure_code": "1.001193", "agency_code": "000.00.12.H41", "applicant": APPLICANT,
+        })
+        assert r.status_code == 201, r.text
+        dossier = r.json()
+        trace_id = r.headers["X-Trace-Id"]
+        assert dossier["trace_id"] == trace_id and len(trace_id) == 32
+
+        async def recorded():
+            resp = await http.get(f"{routing.url}/v1/dossiers/{dossier['id']}")
+            return resp.json() if resp.status_code == 200 else None
+
+        row = await eventually(recorded, what="routing to record the dossier")
+    assert row["code"] == dossier["code"]
+    assert row["trace_id"] == trace_id  # the trace intake started is the one routing sees
+
+    # Vietnamese text crossed the wire as UTF-8, byte for byte.
+    records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], f"{test_env['LGSP_TOPIC_PREFIX']}.{DOSSIER.name}")
+    [received] = [r for r in records if header(r, "ce_subject") == dossier["id"]
+                  and header(r, "ce_type") == "vn.lgsp.dossier.received.v1"]
+    body = json.loads(received.value.decode("utf-8"))
+    assert body["applicant"]["full_name"] == APPLICANT["full_name"]
+    assert body["applicant"]["address"] == APPLICANT["address"]
+    assert header(received, "traceparent").split("-")[1] == trace_id
+
+    # The spans link: HTTP request -> outbox publish (intake) -> handling (routing).
+    traces = run_dir / "traces"
+
+    async def both_services_spans():
+        spans = load_trace(traces, trace_id)
+        handled = any(s["name"] == "handle vn.lgsp.dossier.received.v1" for s in spans)
+        published = any(s["service"] == "intake" and s["kind"] == "PRODUCER" for s in spans)
+        return spans if handled and published else None
+
+    spans = await eventually(both_services_spans, what="spans of both services")
+    publish = [s for s in spans if s["service"] == "intake" and s["kind"] == "PRODUCER"]
+    assert publish, "intake's relay must record a producer span"
+    routing_children = [s for s in spans if s["service"] == "routing" and s["parent_id"] == publish[0]["span_id"]]
+    assert routing_children, "routing's consume span must be a child of intake's publish span"
+    assert any(s["name"] == "POST /v1/dossiers" and s["parent_id"] is None for s in spans)
+
+
+async def test_no_personal_data_in_logs_or_spans(platform, run_dir):
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(f"{platform['intake'].url}/v1/dossiers", json={
+            "channel": "counter", "procedure_code": "1.001193", "agency_code": "000.00.12.H41", "applicant": APPLICANT,
+        })
+        assert r.status_code == 201
+
+        async def recorded():
+            return (await http.get(f"{platform['routing'].url}/v1/dossiers/{r.json()['id']}")).status_code == 200
+
+        await eventually(recorded, what="routing to record the dossier")
+    files = list((run_dir / "logs").glob("*.log")) + list((run_dir / "traces").glob("*.jsonl"))
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for secret in (APPLICANT["id_number"], APPLICANT["phone"], APPLICANT["email"], APPLICANT["address"]):
+            assert secret not in text, f"personal data found in {path.name}"
