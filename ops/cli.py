@@ -3,6 +3,7 @@
   lgsp stack start|stop|status|reset|restart-kafka   the local Kafka + PostgreSQL
   lgsp run SERVICE                                   run one service in the foreground
   lgsp demo                                          the platform on its local stack, watched
+  lgsp topics [--json]                               the declared topics
   lgsp trace TRACE_ID                                one trace across services, as a tree
   lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
 """
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     rn = sub.add_parser("run", help="run one service in the foreground")
     rn.add_argument("service", choices=["intake", "routing"])
     sub.add_parser("demo", help="start everything and send dossiers through it")
+    tp = sub.add_parser("topics", help="the declared topics (shared/topics.py)")
+    tp.add_argument("--json", action="store_true", help="as deploy/kafka/topics.json")
     tr = sub.add_parser("trace", help="print one trace from the local span files")
     tr.add_argument("trace_id")
     dl = sub.add_parser("dlq", help="dead-letter topics")
@@ -44,6 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         from ops import demo
 
         return demo.main()
+    if args.command == "topics":
+        import json
+
+        from shared.topics import definitions
+
+        defs = definitions(Settings().topic_prefix)
+        if args.json:
+            print(json.dumps(defs, indent=2, ensure_ascii=False))
+        else:
+            for d in defs:
+                print(f"{d['name']:<22} {d['partitions']:>3} partitions  {d['description']}")
+        return 0
     if args.command == "trace":
         from ops.traceview import load_trace, render_tree
 

@@ -34,6 +34,15 @@ def dead_letter(service: str) -> Topic:
 ALL_TOPICS: tuple[Topic, ...] = (DOSSIER, DOCUMENT, *(dead_letter(s) for s in SERVICES))
 
 
+def definitions(prefix: str = "lgsp") -> list[dict]:
+    """The topics as data, for deploy/kafka/topics.json and for operators."""
+    return [
+        {"name": full_name(t, prefix), "partitions": t.partitions, "replication_factor": 1,
+         "config": {"retention.ms": str(t.retention_ms), "min.insync.replicas": "1"}, "description": t.description}
+        for t in ALL_TOPICS
+    ]
+
+
 def full_name(topic: Topic, prefix: str) -> str:
     return f"{prefix}.{topic.name}"
 
@@ -47,14 +56,11 @@ async def ensure_topics(bootstrap: str, prefix: str = "lgsp") -> list[str]:
         missing = [t for t in ALL_TOPICS if full_name(t, prefix) not in existing]
         if not missing:
             return []
+        wanted = {full_name(t, prefix) for t in missing}
         new = [
-            NewTopic(
-                name=full_name(t, prefix),
-                num_partitions=t.partitions,
-                replication_factor=1,
-                topic_configs={"retention.ms": str(t.retention_ms), "min.insync.replicas": "1"},
-            )
-            for t in missing
+            NewTopic(name=d["name"], num_partitions=d["partitions"], replication_factor=d["replication_factor"],
+                     topic_configs=d["config"])
+            for d in definitions(prefix) if d["name"] in wanted
         ]
         try:
             await admin.create_topics(new)
