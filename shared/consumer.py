@@ -63,7 +63,8 @@ class EventConsumer:
         self._settings = settings
         self._pool = pool
         self._dlq_producer = dlq_producer
-        self._handlers: dict[str, tuple[str, Handler]] = {}
+        self._handlers: dict[str, Handler] = {}
+        self._every: list[Handler] = []
         self.dead_lettered = 0
 
     def on(self, event_cls: type[EventData]) -> Callable[[Handler], Handler]:
@@ -72,10 +73,15 @@ class EventConsumer:
         def register(fn: Handler) -> Handler:
             if event_cls.ce_type in self._handlers:
                 raise ValueError(f"{event_cls.ce_type} already has a handler")
-            self._handlers[event_cls.ce_type] = (fn.__name__, fn)
+            self._handlers[event_cls.ce_type] = fn
             return fn
 
         return register
+
+    def on_every_event(self, fn: Handler) -> Handler:
+        """Register a handler that also sees every known event (e.g. an audit timeline)."""
+        self._every.append(fn)
+        return fn
 
     def subscribe(self, broker: KafkaBroker, topic: Topic) -> None:
         name = self._settings.topic(topic.name)
@@ -87,7 +93,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_body,
-            description=f"{self._settings.service_name} handles {', '.join(sorted(self._handlers))}",
+            description=f"{self._settings.service_name} handles {', '.join(sorted(self._handlers)) or 'every event'}",
         )
         async def on_record(msg: KafkaMessage) -> None:
             await self.process(msg.raw_message)
@@ -98,30 +104,30 @@ class EventConsumer:
         except ContractError as exc:
             await self._dead_letter(record, f"contract: {exc}")
             return
-        entry = self._handlers.get(envelope.type)
-        if entry is None:
-            from shared.events import EVENT_TYPES
+        from shared.events import EVENT_TYPES
 
-            if envelope.type not in EVENT_TYPES:
-                # A type nobody here knows: likely a newer producer; keep it for a re-drive.
-                await self._dead_letter(record, f"contract: unknown event type {envelope.type!r}")
+        if envelope.type not in EVENT_TYPES:
+            # A type nobody here knows: likely a newer producer; keep it for a re-drive.
+            await self._dead_letter(record, f"contract: unknown event type {envelope.type!r}")
+            return
+        handlers = ([self._handlers[envelope.type]] if envelope.type in self._handlers else []) + self._every
+        if not handlers:
             return  # a known type this service does not handle: not ours
-        handler_name, handler = entry
         try:
             data = envelope.parse()
         except ContractError as exc:
             await self._dead_letter(record, f"contract: {exc}")
             return
-        await self._handle(record, envelope, data, handler_name, handler)
+        await self._handle(record, envelope, data, handlers)
 
     async def _handle(self, record: ConsumerRecord, envelope: Envelope, data: EventData,
-                      handler_name: str, handler: Handler) -> None:
+                      handlers: list[Handler]) -> None:
         s = self._settings
         attempt, infra_delay = 0, s.retry_backoff_s
         while True:
             with tracer("lgsp.consumer").start_as_current_span(
                 f"handle {envelope.type}",
-                attributes={"lgsp.handler": handler_name, "messaging.message.id": envelope.id,
+                attributes={"lgsp.handlers": ",".join(h.__name__ for h in handlers), "messaging.message.id": envelope.id,
                             "cloudevents.event_type": envelope.type, "lgsp.attempt": attempt + 1},
             ) as span:
                 try:
@@ -129,13 +135,14 @@ class EventConsumer:
                         fresh = await conn.fetchval(
                             'INSERT INTO inbox (handler, event_id, event_type, topic, partition, "offset") '
                             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
-                            handler_name, envelope.id, envelope.type, record.topic, record.partition, record.offset,
+                            s.service_name, envelope.id, envelope.type, record.topic, record.partition, record.offset,
                         )
                         if not fresh:
                             span.set_attribute("lgsp.duplicate", True)
                             log.info("consumer.duplicate_skipped event_id=%s type=%s", envelope.id, envelope.type)
                             return
-                        await handler(data, envelope, conn)
+                        for handler in handlers:
+                            await handler(data, envelope, conn)
                     return
                 except Rejected as exc:
                     span.set_status(StatusCode.ERROR, "rejected")

@@ -3,6 +3,7 @@ and a small forward-only migration runner (the delivery tables, then the service
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -47,14 +48,22 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) 
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
             await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, sha256 text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            done = {r["name"]: r["sha256"] for r in await conn.fetch("SELECT name, sha256 FROM schema_migrations")}
             for name, path in files:
+                sql = path.read_text(encoding="utf-8")
+                digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
                 if name in done:
+                    if done[name] != digest:
+                        raise RuntimeError(
+                            f"migration {name} of schema {schema} changed after it was applied; "
+                            "add a new migration instead (or `lgsp stack reset` a local stack)"
+                        )
                     continue
-                await conn.execute(path.read_text(encoding="utf-8"))
-                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", name, digest)
                 applied.append(name)
     if applied:
         log.info("db.migrated schema=%s files=%s", schema, ",".join(applied))

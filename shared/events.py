@@ -51,7 +51,7 @@ def event_type(cls: type[EventData]) -> type[EventData]:
     return cls
 
 
-# ------------------------------------------------------------------ first events
+# ------------------------------------------------------------------ shared parts
 
 
 class Applicant(BaseModel):
@@ -65,35 +65,222 @@ class Applicant(BaseModel):
     address: str = Field(min_length=1, max_length=500)
 
 
-@event_type
-class DossierReceived(EventData):
-    """A dossier passed the checks at receipt and got its code."""
+class Contact(BaseModel):
+    """How to reach whoever submitted something, as they gave it (possibly malformed)."""
 
-    ce_type: ClassVar[str] = "vn.lgsp.dossier.received.v1"
+    model_config = ConfigDict(frozen=True)
+    full_name: str = ""
+    phone: str = ""
+    email: str | None = None
+
+
+class DocumentRef(BaseModel):
+    """A document's identity; the bytes live elsewhere."""
+
+    model_config = ConfigDict(frozen=True)
+    component: str | None = Field(None, description="The procedure's component code it satisfies")
+    name: str
+    media_type: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    message: str
+
+
+class Actor(BaseModel):
+    """The official who acted (name and title are public, not personal data)."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str = Field(min_length=1, max_length=200)
+    title: str = Field("", max_length=200)
+
+
+class DossierEvent(EventData):
+    """Every dossier event names the dossier and when it happened."""
+
     dossier_id: uuid.UUID
     dossier_code: str
+    at: datetime
+
+    def subject(self) -> str:
+        return str(self.dossier_id)
+
+
+# ------------------------------------------------------------------ intake's events
+
+
+@event_type
+class DossierReceived(DossierEvent):
+    """A dossier passed the checks at receipt, got its code and its due date."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.received.v1"
     procedure_code: str
+    procedure_name: str
     agency_code: str
     channel: str
     applicant: Applicant
-    received_at: datetime
-
-    def subject(self) -> str:
-        return str(self.dossier_id)
+    documents: tuple[DocumentRef, ...] = ()
+    result_delivery: str
+    due_at: datetime
 
 
 @event_type
-class DossierRecorded(EventData):
-    """Routing has taken the dossier into its workflow (the first hop of the journey)."""
+class DossierRefused(EventData):
+    """A submission failed the checks at receipt (Phiếu từ chối): recorded, never dropped."""
 
-    ce_type: ClassVar[str] = "vn.lgsp.dossier.recorded.v1"
-    dossier_id: uuid.UUID
-    dossier_code: str
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.refused.v1"
+    refusal_id: uuid.UUID
+    procedure_code: str
     agency_code: str
-    recorded_at: datetime
+    channel: str
+    contact: Contact
+    reasons: tuple[Reason, ...]
+    at: datetime
 
     def subject(self) -> str:
-        return str(self.dossier_id)
+        return str(self.refusal_id)
+
+
+@event_type
+class DossierSupplemented(DossierEvent):
+    """The citizen brought the missing documents; the dossier's clock resumes."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.supplemented.v1"
+    documents: tuple[DocumentRef, ...]
+
+
+# ------------------------------------------------------------------ routing's events
+
+
+@event_type
+class DossierAssigned(DossierEvent):
+    """A workflow step is now held by an agency."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.assigned.v1"
+    step_index: int
+    step_name: str
+    step_kind: str
+    level: str
+    agency_code: str
+    step_due_at: datetime
+    due_at: datetime
+
+
+@event_type
+class DossierTransferred(DossierEvent):
+    """A handoff between agencies (and possibly levels): một cửa liên thông."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.transferred.v1"
+    from_agency: str
+    from_level: str
+    to_agency: str
+    to_level: str
+    step_index: int
+    actor: Actor
+
+
+@event_type
+class DossierStepAccepted(DossierEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.step_accepted.v1"
+    step_index: int
+    agency_code: str
+    actor: Actor
+
+
+@event_type
+class DossierSupplementRequested(DossierEvent):
+    """The clock stops until the citizen supplements (yêu cầu bổ sung, hoàn thiện hồ sơ)."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.supplement_requested.v1"
+    agency_code: str
+    step_index: int
+    reasons: tuple[str, ...]
+    remaining_minutes: int
+    actor: Actor
+
+
+@event_type
+class DossierResumed(DossierEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.resumed.v1"
+    agency_code: str
+    step_index: int
+    previous_due_at: datetime
+    due_at: datetime
+    step_due_at: datetime
+
+
+@event_type
+class DossierResolved(DossierEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.resolved.v1"
+    outcome: str = Field(pattern="^(approved|refused)$")
+    agency_code: str
+    result_document: DocumentRef | None = None
+    reasons: tuple[str, ...] = ()
+    due_at: datetime
+    on_time: bool
+    actor: Actor
+
+
+@event_type
+class DossierReturned(DossierEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.returned.v1"
+    agency_code: str
+    method: str
+    actor: Actor
+
+
+@event_type
+class DossierWithdrawn(DossierEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.withdrawn.v1"
+    reasons: tuple[str, ...]
+
+
+@event_type
+class DossierStopped(DossierEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.stopped.v1"
+    agency_code: str
+    reasons: tuple[str, ...]
+    actor: Actor
+
+
+@event_type
+class DossierAtRisk(DossierEvent):
+    """Due within one working day and not resolved yet."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.at_risk.v1"
+    agency_code: str
+    due_at: datetime
+
+
+@event_type
+class DossierStepOverdue(DossierEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.step_overdue.v1"
+    step_index: int
+    agency_code: str
+    step_due_at: datetime
+
+
+@event_type
+class DossierOverdue(DossierEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.overdue.v1"
+    agency_code: str
+    due_at: datetime
+
+
+@event_type
+class DossierApologised(DossierEvent):
+    """Phiếu xin lỗi và hẹn lại ngày trả kết quả: the agency at fault asks for more time."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.apologised.v1"
+    agency_code: str
+    agency_name: str
+    previous_due_at: datetime
+    new_due_at: datetime
+    reason: str
 
 
 # ------------------------------------------------------------------ the envelope

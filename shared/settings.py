@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = Field(None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "LGSP_OTLP_ENDPOINT"))
     handler_attempts: int = Field(4, ge=1, description="Tries of a failing event before it is dead-lettered")
     retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each time")
+    reference_variant: str = Field("three_level", description="Agency tree and catalogue: three_level or two_level")
+    scheduler_interval_s: float = Field(30.0, gt=0, description="How often routing looks for late dossiers")
+    apology_extension_days: float = Field(2.0, gt=0, description="Working days asked for in an apology")
+    backdate_max_days: int = Field(30, ge=0, description="How far back a counter may record a receipt time")
     relay_batch: int = Field(500, ge=1)
     relay_idle_s: float = Field(1.0, gt=0, description="Outbox poll interval when no NOTIFY arrives")
 

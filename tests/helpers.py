@@ -28,3 +28,30 @@ def header(record, name: str) -> str | None:
         if k == name:
             return v.decode("utf-8")
     return None
+
+
+APPLICANT = {
+    "full_name": "Nguyễn Thị Hồng Nhung",
+    "id_number": "001203004567",
+    "phone": "0912345678",
+    "email": "hong.nhung@example.vn",
+    "address": "Số 5, phố Lê Lợi, phường Đông Thành, thành phố Ninh Bình, tỉnh Ninh Bình",
+}
+COMMUNE = "000.21.12.H40"  # Ủy ban nhân dân xã Ninh Hải (three-level sample)
+
+
+def documents_for(procedure_code: str, variant: str = "three_level") -> list[dict]:
+    """One document per required component of the procedure, as a portal would send them."""
+    import hashlib
+
+    from shared.reference.catalogue import catalogue_for
+
+    procedure = catalogue_for(variant).procedures[procedure_code]
+    return [{"component": c.code, "name": f"{c.name}.pdf", "media_type": "application/pdf", "size": 102_400,
+             "sha256": hashlib.sha256(c.name.encode("utf-8")).hexdigest()} for c in procedure.required_components()]
+
+
+def submission(procedure_code: str = "1.001193", agency_code: str = COMMUNE, channel: str = "online",
+               applicant: dict | None = None, variant: str = "three_level", **extra) -> dict:
+    return {"channel": channel, "procedure_code": procedure_code, "agency_code": agency_code,
+            "applicant": applicant or APPLICANT, "documents": documents_for(procedure_code, variant), **extra}

@@ -19,7 +19,7 @@ from conftest import RUN_ID
 from shared import dlq
 from shared.consumer import EventConsumer, Rejected
 from shared.db import create_pool, migrate
-from shared.events import DossierRecorded, Envelope
+from shared.events import DossierWithdrawn, Envelope
 from shared.outbox import kafka_producer
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER, dead_letter, ensure_topics
@@ -44,9 +44,8 @@ class Rig:
         await self.producer.send_and_wait(self.topic, value=value, key=key, headers=headers)
 
     async def send_event(self, code: str, key: bytes = b"same-dossier", envelope: Envelope | None = None) -> Envelope:
-        env = envelope or Envelope.new(DossierRecorded(
-            dossier_id=uuid.uuid4(), dossier_code=code, agency_code="000.00.12.H41",
-            recorded_at=datetime.now(timezone.utc)), "/lgsp/test")
+        env = envelope or Envelope.new(DossierWithdrawn(
+            dossier_id=uuid.uuid4(), dossier_code=code, at=datetime.now(timezone.utc), reasons=("thử",)), "/lgsp/test")
         await self.send(env.data, env.headers(), key)
         return env
 
@@ -72,7 +71,7 @@ async def rig(settings_for):
     consumer = EventConsumer(settings, pool, dlq_producer)
     r = Rig(settings, pool, consumer)
 
-    @consumer.on(DossierRecorded)
+    @consumer.on(DossierWithdrawn)
     async def record_effect(event, envelope, conn):
         if event.dossier_code in r.failing:
             raise RuntimeError("the agency's system answered 503")
@@ -103,8 +102,8 @@ async def test_same_event_delivered_twice_has_one_effect(rig):
 
 
 async def test_poison_records_are_dead_lettered_and_the_partition_flows_on(rig):
-    good = Envelope.new(DossierRecorded(dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0007",
-                                        agency_code="000.00.12.H41", recorded_at=datetime.now(timezone.utc)), "/lgsp/test")
+    good = Envelope.new(DossierWithdrawn(dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0007",
+                                         at=datetime.now(timezone.utc), reasons=("thử",)), "/lgsp/test")
     bad_type = [(k, b"vn.lgsp.dossier.teleported.v1" if k == "ce_type" else v) for k, v in good.headers()]
     wrong_schema = json.dumps({"dossier_id": "not-a-uuid", "dossier_code": 5}).encode()
     poisons = {
@@ -126,7 +125,7 @@ async def test_poison_records_are_dead_lettered_and_the_partition_flows_on(rig):
     assert len(letters) == len(poisons)
     assert any("not JSON" in r for r in reasons)
     assert any("missing CloudEvents headers" in r for r in reasons)
-    assert any("does not match vn.lgsp.dossier.recorded.v1" in r and "dossier_id" in r for r in reasons)
+    assert any("does not match vn.lgsp.dossier.withdrawn.v1" in r and "dossier_id" in r for r in reasons)
     assert any("unknown event type 'vn.lgsp.dossier.teleported.v1'" in r for r in reasons)
     assert any("no body" in r for r in reasons)
     for r in letters:  # the original record travels with its reason

@@ -10,30 +10,20 @@ import httpx
 from ops.traceview import load_trace
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
-from tests.helpers import eventually, header
-
-APPLICANT = {
-    "full_name": "Nguyễn Thị Hồng Nhung",
-    "id_number": "001203004567",
-    "phone": "0912345678",
-    "email": "hong.nhung@example.vn",
-    "address": "Số 5, phố Lê Lợi, phường Đông Thành, thành phố Ninh Bình, tỉnh Ninh Bình",
-}
+from tests.helpers import APPLICANT, eventually, header, submission
 
 
 async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_env, run_dir):
     intake, routing = platform["intake"], platform["routing"]
     async with httpx.AsyncClient(timeout=10) as http:
-        r = await http.post(f"{intake.url}/v1/dossiers", json={
-            "channel": "online", "procedure_code": "1.001193", "agency_code": "000.00.12.H41", "applicant": APPLICANT,
-        })
+        r = await http.post(f"{intake.url}/v1/dossiers", json=submission("1.001193"))
         assert r.status_code == 201, r.text
         dossier = r.json()
         trace_id = r.headers["X-Trace-Id"]
         assert dossier["trace_id"] == trace_id and len(trace_id) == 32
 
         async def recorded():
-            resp = await http.get(f"{routing.url}/v1/dossiers/{dossier['id']}")
+            resp = await http.get(f"{routing.url}/v1/dossiers/{dossier['code']}")
             return resp.json() if resp.status_code == 200 else None
 
         row = await eventually(recorded, what="routing to record the dossier")
@@ -68,13 +58,11 @@ async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_en
 
 async def test_no_personal_data_in_logs_or_spans(platform, run_dir):
     async with httpx.AsyncClient(timeout=10) as http:
-        r = await http.post(f"{platform['intake'].url}/v1/dossiers", json={
-            "channel": "counter", "procedure_code": "1.001193", "agency_code": "000.00.12.H41", "applicant": APPLICANT,
-        })
+        r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", channel="counter"))
         assert r.status_code == 201
 
         async def recorded():
-            return (await http.get(f"{platform['routing'].url}/v1/dossiers/{r.json()['id']}")).status_code == 200
+            return (await http.get(f"{platform['routing'].url}/v1/dossiers/{r.json()['code']}")).status_code == 200
 
         await eventually(recorded, what="routing to record the dossier")
     files = list((run_dir / "logs").glob("*.log")) + list((run_dir / "traces").glob("*.jsonl"))

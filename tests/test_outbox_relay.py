@@ -17,7 +17,7 @@ import pytest
 
 from ops.stack import REPO_ROOT
 from shared.db import create_pool, migrate
-from shared.events import DossierRecorded
+from shared.events import DossierWithdrawn
 from shared.outbox import Outbox, OutboxRelay
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
@@ -37,9 +37,9 @@ async def relay_rig(settings_for):
 
 async def write_event(pool, outbox):
     async with pool.acquire() as conn, conn.transaction():
-        return await outbox.add(conn, DossierRecorded(
+        return await outbox.add(conn, DossierWithdrawn(
             dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0042",
-            agency_code="000.00.12.H41", recorded_at=datetime.now(timezone.utc),
+            at=datetime.now(timezone.utc), reasons=("Công dân không còn nhu cầu",),
         ))
 
 
@@ -105,9 +105,9 @@ async def test_events_keep_outbox_order_on_a_partition(relay_rig):
     ids = []
     for i in range(20):
         async with pool.acquire() as conn, conn.transaction():
-            env = await outbox.add(conn, DossierRecorded(
+            env = await outbox.add(conn, DossierWithdrawn(
                 dossier_id=dossier_id, dossier_code=f"000.00.12.H41-261123-{i + 1:04d}",
-                agency_code="000.00.12.H41", recorded_at=datetime.now(timezone.utc)))
+                at=datetime.now(timezone.utc), reasons=("thử thứ tự",)))
             ids.append(env.id)
     async with running_relay(settings):
         await eventually(lambda: published_at(pool, ids[-1]), what="the last event to be published")

@@ -14,13 +14,10 @@ import httpx
 from ops.stack import REPO_ROOT
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
-from tests.helpers import eventually, header
+from tests.helpers import eventually, header, submission
 
-BODY = {
-    "channel": "online", "procedure_code": "1.001193", "agency_code": "000.00.31.H41",
-    "applicant": {"full_name": "Lê Thị Ánh Tuyết", "id_number": "038190004321", "phone": "0356789012",
-                  "address": "Khu 3, thị trấn Hưng Hóa, huyện Tam Nông, tỉnh Phú Thọ"},
-}
+BODY = submission("1.000656", applicant={"full_name": "Lê Thị Ánh Tuyết", "id_number": "038190004321",
+                                         "phone": "0356789012", "address": "Khu 3, thị trấn Hưng Hóa, huyện Tam Nông, tỉnh Phú Thọ"})
 
 
 def stack_command(action: str) -> None:
@@ -33,17 +30,17 @@ def stack_command(action: str) -> None:
 
 
 async def submit(http, url, n):
-    ids = []
+    dossiers = []
     for _ in range(n):
         r = await http.post(f"{url}/v1/dossiers", json=BODY)
         assert r.status_code == 201, r.text
-        ids.append(r.json()["id"])
-    return ids
+        dossiers.append((r.json()["id"], r.json()["code"]))
+    return dossiers
 
 
 async def all_recorded(http, url, ids):
-    for i in ids:
-        if (await http.get(f"{url}/v1/dossiers/{i}")).status_code != 200:
+    for _, code in ids:
+        if (await http.get(f"{url}/v1/dossiers/{code}")).status_code != 200:
             return False
     return True
 
@@ -58,7 +55,7 @@ async def test_broker_restart_loses_nothing_acknowledged(platform, test_env):
         stack_command("kafka-restart")  # `make kafka-restart`: controlled shutdown, then start
         records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], topic)
         on_topic = {header(r, "ce_subject") for r in records if header(r, "ce_type") == "vn.lgsp.dossier.received.v1"}
-        assert set(before) <= on_topic
+        assert {i for i, _ in before} <= on_topic
 
         stack_command("kill-kafka")  # SIGKILL: no controlled shutdown
         during = await submit(http, intake, 3)  # intake answers: the outbox holds the events
@@ -69,5 +66,5 @@ async def test_broker_restart_loses_nothing_acknowledged(platform, test_env):
 
     records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], topic)
     received = [header(r, "ce_subject") for r in records if header(r, "ce_type") == "vn.lgsp.dossier.received.v1"]
-    for dossier_id in before + during + after:
+    for dossier_id, _ in before + during + after:
         assert received.count(dossier_id) == 1, "each dossier's event is on the topic exactly once"

@@ -3,32 +3,63 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
 
 from shared.http import problem
+from shared.reference.calendar import CalendarNotCovered
 from services.intake import handlers
-from services.intake.schemas import DossierOut, SubmitDossier
+from services.intake.schemas import DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 
 
-@router.post("/dossiers", response_model=DossierOut, status_code=201,
-             responses={200: {"description": "A retry with a known Idempotency-Key: the same dossier"}})
+@router.post("/dossiers", response_model=DossierOut, status_code=201, responses={
+    200: {"description": "A retry with a known Idempotency-Key: the same dossier"},
+    422: {"model": RefusalOut, "description": "Refused at receipt, with every reason (recorded, and an event emitted)"},
+})
 async def submit_dossier(
     cmd: SubmitDossier, request: Request, response: Response,
-    idempotency_key: str | None = Header(None, max_length=200, description="Makes a retried submission return the same dossier"),
-) -> DossierOut:
-    rt = request.app.state.runtime
-    dossier, created = await handlers.submit_dossier(
-        cmd, pool=rt.pool, outbox=rt.outbox, idempotency_key=idempotency_key
-    )
+    idempotency_key: str | None = Header(None, max_length=200, description="Makes a retried submission return the same outcome"),
+):
+    state = request.app.state
+    try:
+        outcome, created = await handlers.submit_dossier(
+            cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
+            settings=state.runtime.settings, idempotency_key=idempotency_key,
+        )
+    except CalendarNotCovered as exc:
+        return problem(503, f"cannot compute a due date: {exc}")
+    if isinstance(outcome, RefusalOut):
+        return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
     if not created:
         response.status_code = 200
-    return dossier
+    return outcome
 
 
 @router.get("/dossiers/{code}", response_model=DossierOut)
 async def get_dossier(code: str, request: Request):
-    dossier = await handlers.get_dossier(code, pool=request.app.state.runtime.pool)
-    if dossier is None:
-        return problem(404, f"no dossier with code {code!r}")
-    return dossier
+    try:
+        return await handlers.get_dossier(code, pool=request.app.state.runtime.pool)
+    except handlers.NotFound as exc:
+        return problem(404, str(exc))
+
+
+@router.get("/dossiers/{code}/slip")
+async def appointment_slip(code: str, request: Request):
+    """The receipt-and-appointment slip (Giấy tiếp nhận hồ sơ và hẹn trả kết quả)."""
+    try:
+        return await handlers.appointment_slip(code, pool=request.app.state.runtime.pool, ref=request.app.state.reference)
+    except handlers.NotFound as exc:
+        return problem(404, str(exc))
+
+
+@router.post("/dossiers/{code}/supplements", response_model=DossierOut)
+async def supplement_dossier(code: str, cmd: SupplementDossier, request: Request):
+    """The citizen brings what a supplement request asked for; routing resumes the clock."""
+    rt = request.app.state.runtime
+    try:
+        return await handlers.supplement_dossier(code, cmd, pool=rt.pool, outbox=rt.outbox)
+    except handlers.NotFound as exc:
+        return problem(404, str(exc))
+    except handlers.Conflict as exc:
+        return problem(409, str(exc))

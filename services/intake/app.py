@@ -10,6 +10,9 @@ from fastapi import FastAPI
 from shared.http import install_edges
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
+from shared.reference import load_reference
+from shared.topics import DOSSIER
+from services.intake import handlers
 from services.intake.api import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,9 +25,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        app.state.reference = load_reference(settings.reference_variant)
         await runtime.open()
         app.state.runtime = runtime
-        # Intake consumes nothing yet: postal pickups and portal sync arrive in later issues.
+        runtime.consumer.on_every_event(handlers.record_history)
+        await runtime.consume(DOSSIER)
         yield
         await runtime.close()
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-AGENCY_CODE_RE = re.compile(r"^[0-9A-Z]{1,8}(\.[0-9A-Z]{1,8}){1,5}$")  # dotted, up to 35 chars
-PHONE_RE = re.compile(r"^0[35789]\d{8}$")
+from shared.reference.calendar import LOCAL_TZ
 
 
 def local_day(moment: datetime) -> date:

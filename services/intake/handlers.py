@@ -1,5 +1,5 @@
-"""Intake's use cases. Each takes a command and its dependencies, and writes its state
-change and the events it emits in one transaction."""
+"""Intake's use cases. Each takes a command and its dependencies and writes its state change
+and the events it emits in one transaction."""
 
 from __future__ import annotations
 
@@ -9,41 +9,84 @@ from datetime import datetime, timezone
 
 import asyncpg
 
-from shared.events import Applicant, DossierReceived
+from shared.events import (
+    Applicant, Contact, DossierApologised, DossierAssigned, DossierEvent, DossierOverdue, DossierReceived,
+    DossierRefused, DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStopped,
+    DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn, Envelope, EventData,
+)
+from shared.dossier_text import local_text, summarise
 from shared.outbox import Outbox
+from shared.reference import Reference
+from shared.settings import Settings
 from shared.telemetry import current_trace_id
 from services.intake import domain
-from services.intake.schemas import DossierOut, SubmitDossier
+from services.intake.checks import check_receipt
+from services.intake.schemas import DossierOut, HistoryEntry, ReasonOut, RefusalOut, SubmitDossier, SupplementDossier
 
-_COLUMNS = "id, code, procedure_code, agency_code, channel, status, received_at, trace_id"
+_COLUMNS = ("id, code, procedure_code, procedure_name, agency_code, channel, status, outcome, current_step, "
+            "current_agency, received_at, due_at, overdue, trace_id")
+
+
+class Conflict(Exception):
+    """The command does not fit the dossier's state (HTTP 409)."""
+
+
+class NotFound(Exception):
+    pass
 
 
 async def submit_dossier(
-    cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, idempotency_key: str | None,
-    now: datetime | None = None,
-) -> tuple[DossierOut, bool]:
-    """Receive a dossier; returns it and whether it was created now (False: a retry)."""
+    cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
+    idempotency_key: str | None, now: datetime | None = None,
+) -> tuple[DossierOut | RefusalOut, bool]:
+    """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry)."""
     now = now or datetime.now(timezone.utc)
     async with pool.acquire() as conn:
-        if idempotency_key:
-            existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE idempotency_key = $1", idempotency_key)
-            if existing:
-                return DossierOut(**dict(existing)), False
+        if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key)):
+            return earlier, False
+        procedure, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days)
         try:
             async with conn.transaction():
-                dossier = await _receive(conn, outbox, cmd, idempotency_key, now)
-            return dossier, True
+                if reasons:
+                    return await _refuse(conn, outbox, cmd, reasons, idempotency_key, now), True
+                return await _receive(conn, outbox, ref, cmd, procedure, idempotency_key, now), True
         except asyncpg.UniqueViolationError:
-            # The same key raced in from a concurrent retry: answer with the winner's dossier.
-            existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE idempotency_key = $1", idempotency_key)
-            if existing is None:
+            # The same key raced in from a concurrent retry: answer with the winner's outcome.
+            earlier = await _by_idempotency_key(conn, idempotency_key) if idempotency_key else None
+            if earlier is None:
                 raise
-            return DossierOut(**dict(existing)), False
+            return earlier, False
 
 
-async def _receive(conn: asyncpg.Connection, outbox: Outbox, cmd: SubmitDossier,
-                   idempotency_key: str | None, now: datetime) -> DossierOut:
-    day = domain.local_day(now)
+async def _by_idempotency_key(conn: asyncpg.Connection, key: str) -> DossierOut | RefusalOut | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE idempotency_key = $1", key)
+    if row:
+        return DossierOut(**dict(row))
+    refusal = await conn.fetchrow("SELECT id, reasons FROM refusals WHERE idempotency_key = $1", key)
+    if refusal:
+        return RefusalOut(refusal_id=refusal["id"], reasons=[ReasonOut(**r) for r in json.loads(refusal["reasons"])])
+    return None
+
+
+async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency_key, now) -> RefusalOut:
+    refusal_id = uuid.uuid4()
+    contact = Contact(full_name=cmd.applicant.full_name, phone=cmd.applicant.phone, email=cmd.applicant.email)
+    await conn.execute(
+        "INSERT INTO refusals (id, procedure_code, agency_code, channel, contact, reasons, refused_at, idempotency_key) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        refusal_id, cmd.procedure_code, cmd.agency_code, cmd.channel.value, contact.model_dump_json(),
+        json.dumps([r.model_dump() for r in reasons], ensure_ascii=False), now, idempotency_key,
+    )
+    await outbox.add(conn, DossierRefused(
+        refusal_id=refusal_id, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
+        channel=cmd.channel.value, contact=contact, reasons=tuple(reasons), at=now,
+    ))
+    return RefusalOut(refusal_id=refusal_id, reasons=[ReasonOut(**r.model_dump()) for r in reasons])
+
+
+async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, procedure, idempotency_key, now) -> DossierOut:
+    received_at = cmd.received_at or now
+    day = domain.local_day(received_at)
     # One row per agency and day, incremented atomically: concurrent submissions get distinct numbers.
     sequence = await conn.fetchval(
         "INSERT INTO daily_sequences (agency_code, day, last_value) VALUES ($1, $2, 1) "
@@ -51,25 +94,128 @@ async def _receive(conn: asyncpg.Connection, outbox: Outbox, cmd: SubmitDossier,
         "RETURNING last_value",
         cmd.agency_code, day,
     )
+    due_at = ref.calendar.due_at(received_at, procedure.time_limit_days)
     dossier = DossierOut(
         id=uuid.uuid4(), code=domain.dossier_code(cmd.agency_code, day, sequence),
-        procedure_code=cmd.procedure_code, agency_code=cmd.agency_code, channel=cmd.channel,
-        status="received", received_at=now, trace_id=current_trace_id(),
+        procedure_code=procedure.code, procedure_name=procedure.name, agency_code=cmd.agency_code,
+        channel=cmd.channel, status="received", received_at=received_at, due_at=due_at, trace_id=current_trace_id(),
     )
     await conn.execute(
-        "INSERT INTO dossiers (id, code, procedure_code, agency_code, channel, applicant, status, received_at, idempotency_key, trace_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        dossier.id, dossier.code, dossier.procedure_code, dossier.agency_code, dossier.channel.value,
-        json.dumps(cmd.applicant.model_dump(), ensure_ascii=False), dossier.status, now, idempotency_key, dossier.trace_id,
+        "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
+        "result_delivery, status, received_at, due_at, idempotency_key, trace_id, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        dossier.id, dossier.code, procedure.code, procedure.name, cmd.agency_code, cmd.channel.value,
+        cmd.applicant.model_dump_json(), json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
+        cmd.result_delivery.value, dossier.status, received_at, due_at, idempotency_key, dossier.trace_id, now,
     )
     await outbox.add(conn, DossierReceived(
-        dossier_id=dossier.id, dossier_code=dossier.code, procedure_code=dossier.procedure_code,
-        agency_code=dossier.agency_code, channel=dossier.channel.value,
-        applicant=Applicant(**cmd.applicant.model_dump()), received_at=now,
+        dossier_id=dossier.id, dossier_code=dossier.code, at=received_at, procedure_code=procedure.code,
+        procedure_name=procedure.name, agency_code=cmd.agency_code, channel=cmd.channel.value,
+        applicant=Applicant(**cmd.applicant.model_dump()), documents=tuple(cmd.documents),
+        result_delivery=cmd.result_delivery.value, due_at=due_at,
     ))
     return dossier
 
 
-async def get_dossier(code: str, *, pool: asyncpg.Pool) -> DossierOut | None:
+async def supplement_dossier(code: str, cmd: SupplementDossier, *, pool: asyncpg.Pool, outbox: Outbox) -> DossierOut:
+    now = datetime.now(timezone.utc)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE code = $1 FOR UPDATE", code)
+        if row is None:
+            raise NotFound(f"no dossier with code {code!r}")
+        if row["status"] != "supplement_requested":
+            raise Conflict(f"dossier {code} is '{row['status']}': no supplement was requested")
+        await conn.execute(
+            "UPDATE dossiers SET status = 'supplemented', documents = documents || $2::jsonb, updated_at = $3 WHERE id = $1",
+            row["id"], json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False), now,
+        )
+        await outbox.add(conn, DossierSupplemented(
+            dossier_id=row["id"], dossier_code=code, at=now, documents=tuple(cmd.documents)))
+    return await get_dossier(code, pool=pool)
+
+
+async def get_dossier(code: str, *, pool: asyncpg.Pool) -> DossierOut:
     row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE code = $1", code)
-    return DossierOut(**dict(row)) if row else None
+    if row is None:
+        raise NotFound(f"no dossier with code {code!r}")
+    history = await pool.fetch(
+        "SELECT at, event_type, agency_code, summary FROM dossier_history WHERE dossier_id = $1 ORDER BY at, event_id", row["id"]
+    )
+    return DossierOut(**dict(row), history=[
+        HistoryEntry(at=h["at"], event=h["event_type"].removeprefix("vn.lgsp.dossier.").removesuffix(".v1"),
+                     agency_code=h["agency_code"], summary=h["summary"]) for h in history
+    ])
+
+
+async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference) -> dict:
+    """Giấy tiếp nhận hồ sơ và hẹn trả kết quả, as JSON."""
+    row = await pool.fetchrow(
+        "SELECT code, procedure_code, procedure_name, agency_code, channel, applicant, documents, result_delivery, "
+        "received_at, due_at FROM dossiers WHERE code = $1", code,
+    )
+    if row is None:
+        raise NotFound(f"no dossier with code {code!r}")
+    agency = ref.catalogue.agencies.get(row["agency_code"])
+    applicant = json.loads(row["applicant"])
+    return {
+        "title": "Giấy tiếp nhận hồ sơ và hẹn trả kết quả",
+        "dossier_code": row["code"],
+        "agency": {"code": row["agency_code"], "name": agency.name if agency else row["agency_code"]},
+        "procedure": {"code": row["procedure_code"], "name": row["procedure_name"]},
+        "applicant_name": applicant["full_name"],
+        "channel": row["channel"],
+        "documents": [d["name"] for d in json.loads(row["documents"])],
+        "received_at": local_text(row["received_at"]),
+        "due_at": local_text(row["due_at"]),
+        "result_delivery": row["result_delivery"],
+    }
+
+
+# ------------------------------------------------------------------ routing's events
+
+
+async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Connection) -> None:
+    """Every dossier event: append to the dossier's history and update the status view."""
+    if not isinstance(event, DossierEvent):
+        return
+    exists = await conn.fetchval("SELECT 1 FROM dossiers WHERE id = $1", event.dossier_id)
+    if not exists:
+        return  # not a dossier intake received (e.g. from another deployment): nothing to show
+    agency = getattr(event, "agency_code", None) or getattr(event, "to_agency", None)
+    await conn.execute(
+        "INSERT INTO dossier_history (event_id, dossier_id, event_type, at, agency_code, summary) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        envelope.id, event.dossier_id, envelope.type, event.at, agency, summarise(event),
+    )
+    changes = status_changes(event)
+    if changes:
+        sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=3))
+        await conn.execute(f"UPDATE dossiers SET updated_at = $2, {sets} WHERE id = $1",
+                           event.dossier_id, event.at, *changes.values())
+
+
+def status_changes(event: DossierEvent) -> dict:
+    """How one event changes intake's view of the dossier."""
+    match event:
+        case DossierAssigned():
+            return {"status": "processing", "current_step": event.step_name, "current_agency": event.agency_code,
+                    "due_at": event.due_at}
+        case DossierStepAccepted() | DossierTransferred():
+            return {"status": "processing"}
+        case DossierSupplementRequested():
+            return {"status": "supplement_requested"}
+        case DossierResumed():
+            return {"status": "processing", "due_at": event.due_at}
+        case DossierResolved():
+            return {"status": "resolved", "outcome": event.outcome}
+        case DossierReturned():
+            return {"status": "returned", "current_step": None, "current_agency": None}
+        case DossierWithdrawn():
+            return {"status": "withdrawn", "current_step": None, "current_agency": None}
+        case DossierStopped():
+            return {"status": "stopped", "current_step": None, "current_agency": None}
+        case DossierApologised():
+            return {"due_at": event.new_due_at, "overdue": True}
+        case DossierOverdue():
+            return {"overdue": True}
+    return {}

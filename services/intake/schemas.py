@@ -1,4 +1,9 @@
-"""Intake's HTTP contract: the commands portals and counters send, and what they get back."""
+"""Intake's HTTP contract: the commands portals and counters send, and what they get back.
+
+Shapes and types are checked here (422 on a wrong shape); the rules of receipt (procedure,
+agency, channel, components, ID and phone formats) are checked by ``checks.py`` so that every
+failed rule is reported at once and the refusal is recorded.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ import uuid
 from datetime import datetime
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake.domain import AGENCY_CODE_RE, PHONE_RE
+from shared.events import DocumentRef
 
 
 class Channel(str, Enum):
@@ -17,27 +22,19 @@ class Channel(str, Enum):
     postal = "postal"
 
 
+class ResultDelivery(str, Enum):
+    counter = "counter"
+    postal = "postal"
+    online = "online"
+
+
 class ApplicantIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     full_name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Thị Hồng Nhung"])
-    id_number: str = Field(description="12-digit personal ID number (CCCD)", examples=["001203004567"])
-    phone: str = Field(description="Mobile number, 10 digits starting with 0", examples=["0912345678"])
+    id_number: str = Field(max_length=50, description="12-digit personal ID number (CCCD)", examples=["001203004567"])
+    phone: str = Field(max_length=30, description="Mobile number, 10 digits starting with 0", examples=["0912345678"])
     email: str | None = Field(None, max_length=200)
     address: str = Field(min_length=1, max_length=500, examples=["Số 5, phố Lê Lợi, phường Đông Thành, Ninh Bình"])
-
-    @field_validator("id_number")
-    @classmethod
-    def _id_number(cls, v: str) -> str:
-        if not (len(v) == 12 and v.isdigit()):
-            raise ValueError("must be exactly 12 digits")
-        return v
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, v: str) -> str:
-        if not PHONE_RE.match(v):
-            raise ValueError("must be a Vietnamese mobile number: 10 digits starting with 03, 05, 07, 08 or 09")
-        return v
 
 
 class SubmitDossier(BaseModel):
@@ -46,23 +43,54 @@ class SubmitDossier(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     channel: Channel
     procedure_code: str = Field(min_length=1, max_length=50, examples=["1.001193"])
-    agency_code: str = Field(max_length=35, examples=["000.00.12.H41"])
+    agency_code: str = Field(min_length=1, max_length=35, examples=["000.21.12.H40"])
     applicant: ApplicantIn
+    documents: list[DocumentRef] = Field(default_factory=list, max_length=100)
+    result_delivery: ResultDelivery = ResultDelivery.counter
+    received_at: datetime | None = Field(
+        None, description="Counter only: when a dossier received while the system was unavailable was actually received"
+    )
 
-    @field_validator("agency_code")
-    @classmethod
-    def _agency_code(cls, v: str) -> str:
-        if not AGENCY_CODE_RE.match(v):
-            raise ValueError("must be a dotted agency identifier code such as 000.00.12.H41")
-        return v
+
+class SupplementDossier(BaseModel):
+    """Command: the documents a supplement request asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+    documents: list[DocumentRef] = Field(min_length=1, max_length=100)
+
+
+class ReasonOut(BaseModel):
+    code: str
+    message: str
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    event: str
+    agency_code: str | None
+    summary: str
 
 
 class DossierOut(BaseModel):
     id: uuid.UUID
     code: str
     procedure_code: str
+    procedure_name: str
     agency_code: str
     channel: Channel
     status: str
+    outcome: str | None = None
+    current_step: str | None = None
+    current_agency: str | None = None
     received_at: datetime
+    due_at: datetime
+    overdue: bool = False
     trace_id: str | None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class RefusalOut(BaseModel):
+    status: int = 422
+    title: str = "dossier refused at receipt"
+    refusal_id: uuid.UUID
+    reasons: list[ReasonOut]

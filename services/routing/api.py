@@ -1,22 +1,105 @@
-"""Routing's HTTP routes for agencies' systems and operators."""
+"""Routing's HTTP routes: agencies' systems act on the step they hold; operators read
+dossiers, work queues and timelines."""
 
 from __future__ import annotations
-
-import uuid
 
 from fastapi import APIRouter, Request
 
 from shared.http import problem
+from services.routing import handlers
+from services.routing.schemas import (
+    AcceptStep, ForwardStep, RequestSupplement, Resolve, ReturnResult, StopProcessing, Withdraw,
+)
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 
 
-@router.get("/dossiers/{dossier_id}")
-async def get_dossier(dossier_id: uuid.UUID, request: Request):
-    row = await request.app.state.runtime.pool.fetchrow(
-        "SELECT dossier_id, code, procedure_code, agency_code, status, received_at, recorded_at, trace_id "
-        "FROM dossiers WHERE dossier_id = $1", dossier_id,
+async def _act(request: Request, action, code: str, cmd, **deps):
+    rt = request.app.state.runtime
+    try:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            await action(code, cmd, conn=conn, outbox=rt.outbox, **deps)
+    except handlers.NotFound as exc:
+        return problem(404, str(exc))
+    except handlers.Conflict as exc:
+        return problem(409, str(exc))
+    return await _dossier(request, code)
+
+
+@router.post("/dossiers/{code}/accept")
+async def accept(code: str, cmd: AcceptStep, request: Request):
+    return await _act(request, handlers.accept_step, code, cmd)
+
+
+@router.post("/dossiers/{code}/forward")
+async def forward(code: str, cmd: ForwardStep, request: Request):
+    return await _act(request, handlers.forward_step, code, cmd)
+
+
+@router.post("/dossiers/{code}/request-supplement")
+async def request_supplement(code: str, cmd: RequestSupplement, request: Request):
+    return await _act(request, handlers.request_supplement, code, cmd, ref=request.app.state.reference)
+
+
+@router.post("/dossiers/{code}/resolve")
+async def resolve(code: str, cmd: Resolve, request: Request):
+    return await _act(request, handlers.resolve, code, cmd)
+
+
+@router.post("/dossiers/{code}/return")
+async def return_result(code: str, cmd: ReturnResult, request: Request):
+    return await _act(request, handlers.return_result, code, cmd)
+
+
+@router.post("/dossiers/{code}/stop")
+async def stop(code: str, cmd: StopProcessing, request: Request):
+    return await _act(request, handlers.stop_processing, code, cmd)
+
+
+@router.post("/dossiers/{code}/withdraw")
+async def withdraw(code: str, cmd: Withdraw, request: Request):
+    return await _act(request, handlers.withdraw, code, cmd)
+
+
+async def _dossier(request: Request, code: str):
+    pool = request.app.state.runtime.pool
+    d = await pool.fetchrow(
+        "SELECT dossier_id, code, procedure_code, receiving_agency, status, outcome, current_step, received_at, due_at, "
+        "paused_at, apologies, trace_id FROM dossiers WHERE code = $1", code,
     )
-    if row is None:
-        return problem(404, f"routing has no dossier {dossier_id}")
-    return dict(row)
+    if d is None:
+        return problem(404, f"routing has no dossier {code!r}")
+    steps = await pool.fetch(
+        "SELECT idx, name, kind, level, agency_code, days, due_at, status, assigned_at, accepted_at, finished_at "
+        "FROM steps WHERE dossier_id = $1 ORDER BY idx", d["dossier_id"],
+    )
+    return {**dict(d), "steps": [dict(s) for s in steps]}
+
+
+@router.get("/dossiers/{code}")
+async def get_dossier(code: str, request: Request):
+    return await _dossier(request, code)
+
+
+@router.get("/dossiers/{code}/timeline")
+async def timeline(code: str, request: Request):
+    """The process-control timeline: every hop, across services, from the events themselves."""
+    rows = await request.app.state.runtime.pool.fetch(
+        "SELECT at, event_type, source, agency_code, step_index, step_due_at, late, trace_id, summary "
+        "FROM timeline WHERE dossier_code = $1 ORDER BY at, event_id", code,
+    )
+    if not rows:
+        return problem(404, f"no timeline for {code!r}")
+    return [dict(r) for r in rows]
+
+
+@router.get("/agencies/{agency_code}/dossiers")
+async def work_queue(agency_code: str, request: Request):
+    """Dossiers whose current step this agency holds."""
+    rows = await request.app.state.runtime.pool.fetch(
+        "SELECT d.code, d.status, s.name AS step, s.status AS step_status, s.due_at AS step_due_at, d.due_at "
+        "FROM dossiers d JOIN steps s ON s.dossier_id = d.dossier_id AND s.idx = d.current_step "
+        "WHERE s.agency_code = $1 AND d.status IN ('processing', 'supplement_requested', 'resolved') "
+        "ORDER BY s.due_at LIMIT 500", agency_code,
+    )
+    return [dict(r) for r in rows]

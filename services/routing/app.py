@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.topics import DOSSIER
 from services.routing import handlers
+from shared.reference import load_reference
 from services.routing.api import router
+from services.routing.scheduler import run_scheduler
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8082
@@ -24,11 +27,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        reference = load_reference(settings.reference_variant)
+        app.state.reference = reference
         await runtime.open()
-        handlers.register(runtime.consumer, runtime.outbox)
+        handlers.register(runtime.consumer, runtime.outbox, reference)
         await runtime.consume(DOSSIER)
         app.state.runtime = runtime
+        scheduler = asyncio.create_task(run_scheduler(settings, runtime.pool, runtime.outbox, reference))
         yield
+        scheduler.cancel()
+        await asyncio.gather(scheduler, return_exceptions=True)
         await runtime.close()
 
     app = FastAPI(title="LGSP routing", version="1", lifespan=lifespan,

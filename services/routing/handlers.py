@@ -1,35 +1,345 @@
-"""Routing's event handlers: plain functions of the event and a connection in the inbox
-transaction (see shared/consumer.py)."""
+"""Routing's use cases: starting a dossier's workflow, agencies' step actions, supplements,
+deadlines and the timeline. Every one writes its state change and its events in one
+transaction (event handlers run inside the inbox transaction, see shared/consumer.py)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import asyncpg
 
-from shared.consumer import EventConsumer
-from shared.events import DossierReceived, DossierRecorded, Envelope
+from shared.consumer import EventConsumer, Rejected
+from shared.dossier_text import summarise
+from shared.events import (
+    Actor, DossierApologised, DossierAssigned, DossierAtRisk, DossierEvent, DossierOverdue, DossierReceived,
+    DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped,
+    DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn, Envelope, EventData,
+)
 from shared.outbox import Outbox
+from shared.reference import Reference
 from shared.telemetry import current_trace_id
+from services.routing.schemas import (
+    AcceptStep, ForwardStep, RequestSupplement, Resolve, ReturnResult, StepCommand, StopProcessing, Withdraw,
+)
+
+log = logging.getLogger(__name__)
+FINISHED = ("returned", "withdrawn", "stopped")
 
 
-async def record_received_dossier(event: DossierReceived, envelope: Envelope, conn: asyncpg.Connection,
-                                  *, outbox: Outbox) -> None:
-    now = datetime.now(timezone.utc)
+class Conflict(Exception):
+    """An action that does not fit the dossier's state or its holder (HTTP 409)."""
+
+
+class NotFound(Exception):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ------------------------------------------------------------------ starting the workflow
+
+
+async def start_workflow(event: DossierReceived, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference) -> None:
+    procedure = ref.catalogue.procedures.get(event.procedure_code)
+    if procedure is None:
+        raise Rejected(f"procedure {event.procedure_code} is not in routing's catalogue ({ref.catalogue.variant})")
+    try:
+        route = ref.catalogue.route(procedure, event.agency_code)
+    except LookupError as exc:
+        raise Rejected(f"no route for {event.procedure_code} from {event.agency_code}: {exc}") from exc
     inserted = await conn.fetchval(
-        "INSERT INTO dossiers (dossier_id, code, procedure_code, agency_code, status, received_at, recorded_at, trace_id) "
-        "VALUES ($1, $2, $3, $4, 'recorded', $5, $6, $7) ON CONFLICT (dossier_id) DO NOTHING RETURNING true",
-        event.dossier_id, event.dossier_code, event.procedure_code, event.agency_code,
-        event.received_at, now, current_trace_id(),
+        "INSERT INTO dossiers (dossier_id, code, procedure_code, receiving_agency, status, current_step, received_at, "
+        "due_at, trace_id, updated_at) VALUES ($1, $2, $3, $4, 'processing', 0, $5, $6, $7, $8) "
+        "ON CONFLICT (dossier_id) DO NOTHING RETURNING true",
+        event.dossier_id, event.dossier_code, procedure.code, event.agency_code, event.at, event.due_at,
+        current_trace_id(), _now(),
     )
-    if inserted:
-        await outbox.add(conn, DossierRecorded(
-            dossier_id=event.dossier_id, dossier_code=event.dossier_code,
-            agency_code=event.agency_code, recorded_at=now,
+    if not inserted:
+        return
+    # Each step's deadline is its cumulative share of the time limit, counted from receipt.
+    elapsed = Decimal(0)
+    for step in route:
+        elapsed += step.days
+        due = event.due_at if step.kind == "return" else ref.calendar.due_at(event.at, elapsed)
+        await conn.execute(
+            "INSERT INTO steps (dossier_id, idx, name, kind, level, agency_code, days, due_at, status) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
+            event.dossier_id, step.index, step.name, step.kind, step.level, step.agency_code, step.days, due,
+        )
+    await _assign(conn, outbox, event.dossier_id, 0, event.at)
+
+
+async def _assign(conn, outbox: Outbox, dossier_id, idx: int, at: datetime,
+                  from_step: asyncpg.Record | None = None, actor: Actor | None = None) -> None:
+    step = await conn.fetchrow(
+        "UPDATE steps SET status = 'assigned', assigned_at = $3 WHERE dossier_id = $1 AND idx = $2 RETURNING *",
+        dossier_id, idx, at,
+    )
+    d = await conn.fetchrow(
+        "UPDATE dossiers SET current_step = $2, updated_at = $3 WHERE dossier_id = $1 RETURNING code, due_at",
+        dossier_id, idx, at,
+    )
+    if from_step is not None and from_step["agency_code"] != step["agency_code"]:
+        await outbox.add(conn, DossierTransferred(
+            dossier_id=dossier_id, dossier_code=d["code"], at=at, from_agency=from_step["agency_code"],
+            from_level=from_step["level"], to_agency=step["agency_code"], to_level=step["level"], step_index=idx,
+            actor=actor or Actor(name="hệ thống"),
         ))
+    await outbox.add(conn, DossierAssigned(
+        dossier_id=dossier_id, dossier_code=d["code"], at=at, step_index=idx, step_name=step["name"],
+        step_kind=step["kind"], level=step["level"], agency_code=step["agency_code"], step_due_at=step["due_at"],
+        due_at=d["due_at"],
+    ))
 
 
-def register(consumer: EventConsumer, outbox: Outbox) -> None:
+# ------------------------------------------------------------------ agencies' actions
+
+
+async def _held(conn, code: str, cmd: StepCommand | None) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """Lock the dossier and check the acting agency holds its current step."""
+    d = await conn.fetchrow("SELECT * FROM dossiers WHERE code = $1 FOR UPDATE", code)
+    if d is None:
+        raise NotFound(f"no dossier with code {code!r}")
+    if d["status"] in FINISHED:
+        raise Conflict(f"dossier {code} is already {d['status']}")
+    step = await conn.fetchrow("SELECT * FROM steps WHERE dossier_id = $1 AND idx = $2", d["dossier_id"], d["current_step"])
+    if cmd is not None and step["agency_code"] != cmd.agency_code:
+        raise Conflict(f"step '{step['name']}' of {code} is held by {step['agency_code']}, not {cmd.agency_code}")
+    return d, step
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise Conflict(message)
+
+
+async def accept_step(code: str, cmd: AcceptStep, *, conn, outbox: Outbox) -> None:
+    d, step = await _held(conn, code, cmd)
+    _require(step["status"] == "assigned", f"step '{step['name']}' is {step['status']}, not waiting to be accepted")
+    now = _now()
+    await conn.execute("UPDATE steps SET status = 'in_progress', accepted_at = $3 WHERE dossier_id = $1 AND idx = $2",
+                       d["dossier_id"], step["idx"], now)
+    await outbox.add(conn, DossierStepAccepted(dossier_id=d["dossier_id"], dossier_code=code, at=now,
+                                               step_index=step["idx"], agency_code=step["agency_code"], actor=cmd.actor))
+
+
+async def forward_step(code: str, cmd: ForwardStep, *, conn, outbox: Outbox) -> None:
+    d, step = await _held(conn, code, cmd)
+    _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
+    _require(step["kind"] == "handle", f"step '{step['name']}' decides or returns; it is not forwarded")
+    _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before it is forwarded")
+    now = _now()
+    await conn.execute("UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2",
+                       d["dossier_id"], step["idx"], now)
+    await _assign(conn, outbox, d["dossier_id"], step["idx"] + 1, now, from_step=step, actor=cmd.actor)
+
+
+async def request_supplement(code: str, cmd: RequestSupplement, *, conn, outbox: Outbox, ref: Reference) -> None:
+    d, step = await _held(conn, code, cmd)
+    _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
+    _require(step["kind"] != "return", "a dossier being returned cannot ask for a supplement")
+    now = _now()
+    remaining = ref.calendar.working_minutes_between(now, d["due_at"])
+    await conn.execute("UPDATE dossiers SET status = 'supplement_requested', paused_at = $2, updated_at = $2 "
+                       "WHERE dossier_id = $1", d["dossier_id"], now)
+    await outbox.add(conn, DossierSupplementRequested(
+        dossier_id=d["dossier_id"], dossier_code=code, at=now, agency_code=step["agency_code"], step_index=step["idx"],
+        reasons=tuple(cmd.reasons), remaining_minutes=remaining, actor=cmd.actor,
+    ))
+
+
+async def resolve(code: str, cmd: Resolve, *, conn, outbox: Outbox) -> None:
+    d, step = await _held(conn, code, cmd)
+    _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
+    _require(step["kind"] == "decide", f"step '{step['name']}' does not decide the dossier")
+    _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before deciding")
+    now = _now()
+    await conn.execute("UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2",
+                       d["dossier_id"], step["idx"], now)
+    # Whatever steps remain before the return are not needed any more (a refusal ends the work).
+    last = await conn.fetchval("SELECT max(idx) FROM steps WHERE dossier_id = $1", d["dossier_id"])
+    await conn.execute("UPDATE steps SET status = 'skipped' WHERE dossier_id = $1 AND idx > $2 AND idx < $3",
+                       d["dossier_id"], step["idx"], last)
+    await conn.execute("UPDATE dossiers SET status = 'resolved', outcome = $2, resolved_at = $3, updated_at = $3 "
+                       "WHERE dossier_id = $1", d["dossier_id"], cmd.outcome.value, now)
+    await outbox.add(conn, DossierResolved(
+        dossier_id=d["dossier_id"], dossier_code=code, at=now, outcome=cmd.outcome.value, agency_code=step["agency_code"],
+        result_document=cmd.result_document, reasons=tuple(cmd.reasons), due_at=d["due_at"],
+        on_time=now <= d["due_at"], actor=cmd.actor,
+    ))
+    await _assign(conn, outbox, d["dossier_id"], last, now, from_step=step, actor=cmd.actor)
+
+
+async def return_result(code: str, cmd: ReturnResult, *, conn, outbox: Outbox) -> None:
+    d, step = await _held(conn, code, cmd)
+    _require(d["status"] == "resolved", f"dossier {code} is {d['status']}; only a resolved dossier is returned")
+    now = _now()
+    await conn.execute("UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2",
+                       d["dossier_id"], step["idx"], now)
+    await conn.execute("UPDATE dossiers SET status = 'returned', finished_at = $2, updated_at = $2 WHERE dossier_id = $1",
+                       d["dossier_id"], now)
+    await outbox.add(conn, DossierReturned(dossier_id=d["dossier_id"], dossier_code=code, at=now,
+                                           agency_code=step["agency_code"], method=cmd.method.value, actor=cmd.actor))
+
+
+async def stop_processing(code: str, cmd: StopProcessing, *, conn, outbox: Outbox) -> None:
+    d, step = await _held(conn, code, cmd)
+    _require(d["status"] in ("processing", "supplement_requested"), f"dossier {code} is {d['status']}")
+    now = _now()
+    await _finish(conn, d["dossier_id"], "stopped", now)
+    await outbox.add(conn, DossierStopped(dossier_id=d["dossier_id"], dossier_code=code, at=now,
+                                          agency_code=step["agency_code"], reasons=tuple(cmd.reasons), actor=cmd.actor))
+
+
+async def withdraw(code: str, cmd: Withdraw, *, conn, outbox: Outbox) -> None:
+    d, _ = await _held(conn, code, None)
+    _require(d["status"] in ("processing", "supplement_requested"), f"dossier {code} is {d['status']}")
+    now = _now()
+    await _finish(conn, d["dossier_id"], "withdrawn", now)
+    await outbox.add(conn, DossierWithdrawn(dossier_id=d["dossier_id"], dossier_code=code, at=now, reasons=tuple(cmd.reasons)))
+
+
+async def _finish(conn, dossier_id, status: str, now: datetime) -> None:
+    await conn.execute("UPDATE steps SET status = 'skipped' WHERE dossier_id = $1 AND status IN ('pending', 'assigned', 'in_progress')",
+                       dossier_id)
+    await conn.execute("UPDATE dossiers SET status = $2, finished_at = $3, paused_at = NULL, updated_at = $3 "
+                       "WHERE dossier_id = $1", dossier_id, status, now)
+
+
+# ------------------------------------------------------------------ supplements
+
+
+async def resume_after_supplement(event: DossierSupplemented, conn, *, outbox: Outbox, ref: Reference) -> None:
+    """The supplement arrived: the remaining time of the dossier and its open steps runs again."""
+    d = await conn.fetchrow("SELECT * FROM dossiers WHERE dossier_id = $1 FOR UPDATE", event.dossier_id)
+    if d is None or d["status"] != "supplement_requested":
+        log.info("routing.supplement_ignored dossier=%s status=%s", event.dossier_code, d["status"] if d else None)
+        return
+    cal, paused, resumed = ref.calendar, d["paused_at"], event.at
+
+    def shifted(due: datetime) -> datetime:
+        return cal.add_working_minutes(max(resumed, paused), cal.working_minutes_between(paused, due))
+
+    new_due = shifted(d["due_at"])
+    steps = await conn.fetch("SELECT idx, due_at FROM steps WHERE dossier_id = $1 AND status IN ('pending', 'assigned', 'in_progress')",
+                             event.dossier_id)
+    for s in steps:
+        await conn.execute("UPDATE steps SET due_at = $3 WHERE dossier_id = $1 AND idx = $2",
+                           event.dossier_id, s["idx"], shifted(s["due_at"]))
+    await conn.execute("UPDATE dossiers SET status = 'processing', paused_at = NULL, due_at = $2, updated_at = $3 "
+                       "WHERE dossier_id = $1", event.dossier_id, new_due, _now())
+    step = await conn.fetchrow("SELECT * FROM steps WHERE dossier_id = $1 AND idx = $2", event.dossier_id, d["current_step"])
+    await outbox.add(conn, DossierResumed(
+        dossier_id=event.dossier_id, dossier_code=d["code"], at=resumed, agency_code=step["agency_code"],
+        step_index=step["idx"], previous_due_at=d["due_at"], due_at=new_due, step_due_at=step["due_at"],
+    ))
+
+
+# ------------------------------------------------------------------ deadlines
+
+
+async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, extension_days: float,
+                         now: datetime | None = None, batch: int = 200) -> dict[str, int]:
+    """One pass of the deadline scheduler. Safe with several routing instances: rows are
+    claimed with SKIP LOCKED and each warning is tied to the due date it was sent for."""
+    now = now or _now()
+    counts = {"overdue": 0, "at_risk": 0, "step_overdue": 0}
+    cal = ref.calendar
+    async with pool.acquire() as conn, conn.transaction():
+        late = await conn.fetch(
+            "SELECT d.*, s.agency_code AS holder, s.idx AS step_idx FROM dossiers d "
+            "JOIN steps s ON s.dossier_id = d.dossier_id AND s.idx = d.current_step "
+            "WHERE d.status = 'processing' AND d.due_at < $1 AND d.overdue_for IS DISTINCT FROM d.due_at "
+            "ORDER BY d.due_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED", now, batch,
+        )
+        for d in late:
+            new_due = cal.due_at(now, extension_days)
+            agency = ref.catalogue.agencies.get(d["holder"])
+            await conn.execute(
+                "UPDATE dossiers SET overdue_for = due_at, due_at = $2, apologies = apologies + 1, updated_at = $3 "
+                "WHERE dossier_id = $1", d["dossier_id"], new_due, now,
+            )
+            await conn.execute("UPDATE steps SET due_at = greatest(due_at, $2) WHERE dossier_id = $1 AND status IN "
+                               "('pending', 'assigned', 'in_progress')", d["dossier_id"], new_due)
+            common = dict(dossier_id=d["dossier_id"], dossier_code=d["code"], at=now)
+            await outbox.add(conn, DossierOverdue(**common, agency_code=d["holder"], due_at=d["due_at"]))
+            await outbox.add(conn, DossierApologised(
+                **common, agency_code=d["holder"], agency_name=agency.name if agency else d["holder"],
+                previous_due_at=d["due_at"], new_due_at=new_due,
+                reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {d['step_idx'] + 1}",
+            ))
+            counts["overdue"] += 1
+
+        soon = await conn.fetch(
+            "SELECT d.*, s.agency_code AS holder FROM dossiers d "
+            "JOIN steps s ON s.dossier_id = d.dossier_id AND s.idx = d.current_step "
+            "WHERE d.status = 'processing' AND d.due_at >= $1 AND d.due_at < $1 + interval '15 days' "
+            "AND d.at_risk_for IS DISTINCT FROM d.due_at ORDER BY d.due_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED",
+            now, batch,
+        )
+        for d in soon:
+            if cal.working_minutes_between(now, d["due_at"]) > cal.office.minutes_per_day:
+                continue
+            await conn.execute("UPDATE dossiers SET at_risk_for = due_at WHERE dossier_id = $1", d["dossier_id"])
+            await outbox.add(conn, DossierAtRisk(dossier_id=d["dossier_id"], dossier_code=d["code"], at=now,
+                                                 agency_code=d["holder"], due_at=d["due_at"]))
+            counts["at_risk"] += 1
+
+        steps = await conn.fetch(
+            "SELECT s.dossier_id, d.code, s.idx, s.agency_code, s.due_at FROM steps s JOIN dossiers d USING (dossier_id) "
+            "WHERE d.status = 'processing' AND s.status IN ('assigned', 'in_progress') AND NOT s.overdue_flagged "
+            "AND s.due_at < $1 AND s.kind <> 'return' LIMIT $2 FOR UPDATE OF s SKIP LOCKED", now, batch,
+        )
+        for s in steps:
+            await conn.execute("UPDATE steps SET overdue_flagged = true WHERE dossier_id = $1 AND idx = $2",
+                               s["dossier_id"], s["idx"])
+            await outbox.add(conn, DossierStepOverdue(dossier_id=s["dossier_id"], dossier_code=s["code"], at=now,
+                                                      step_index=s["idx"], agency_code=s["agency_code"], step_due_at=s["due_at"]))
+            counts["step_overdue"] += 1
+    return counts
+
+
+# ------------------------------------------------------------------ the timeline
+
+
+async def record_timeline(event: EventData, envelope: Envelope, conn: asyncpg.Connection) -> None:
+    """Append every dossier event, from any service, to the dossier's timeline."""
+    if not isinstance(event, DossierEvent):
+        return
+    step_index = getattr(event, "step_index", None)
+    agency = getattr(event, "agency_code", None) or getattr(event, "to_agency", None)
+    step_due = getattr(event, "step_due_at", None)
+    if step_due is None and step_index is not None:
+        step_due = await conn.fetchval("SELECT due_at FROM steps WHERE dossier_id = $1 AND idx = $2",
+                                       event.dossier_id, step_index)
+    late = None
+    if isinstance(event, (DossierResolved,)):
+        late = not event.on_time
+    elif isinstance(event, (DossierOverdue, DossierApologised, DossierStepOverdue)):
+        late = True
+    elif step_due is not None and not isinstance(event, (DossierAssigned, DossierResumed)):
+        late = event.at > step_due
+    await conn.execute(
+        "INSERT INTO timeline (event_id, dossier_id, dossier_code, event_type, at, source, agency_code, step_index, "
+        "step_due_at, late, trace_id, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "ON CONFLICT DO NOTHING",
+        envelope.id, event.dossier_id, event.dossier_code, envelope.type, event.at, envelope.source, agency,
+        step_index, step_due, late, current_trace_id(), summarise(event),
+    )
+
+
+def register(consumer: EventConsumer, outbox: Outbox, ref: Reference) -> None:
     @consumer.on(DossierReceived)
-    async def record_received(event, envelope, conn):
-        await record_received_dossier(event, envelope, conn, outbox=outbox)
+    async def dossier_received(event, envelope, conn):
+        await start_workflow(event, conn, outbox=outbox, ref=ref)
+
+    @consumer.on(DossierSupplemented)
+    async def dossier_supplemented(event, envelope, conn):
+        await resume_after_supplement(event, conn, outbox=outbox, ref=ref)
+
+    consumer.on_every_event(record_timeline)
+

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS outbox_relay_attempt (
 
 -- Events already handled, recorded in the handler's own transaction.
 CREATE TABLE IF NOT EXISTS inbox (
-    handler      text        NOT NULL,
+    handler      text        NOT NULL,           -- the consuming service
     event_id     text        NOT NULL,
     event_type   text        NOT NULL,
     topic        text        NOT NULL,

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 
-GOOD = {
-    "channel": "counter",
-    "procedure_code": "1.001193",
-    "agency_code": "000.00.12.H41",
-    "applicant": {
-        "full_name": "Trần Văn Đức",
-        "id_number": "025090001234",
-        "phone": "0987654321",
-        "address": "Thôn Lục Bình, xã Lục Bình, huyện Bạch Thông, tỉnh Bắc Kạn",
-    },
+from tests.helpers import COMMUNE, submission
+
+APPLICANT = {
+    "full_name": "Trần Văn Đức",
+    "id_number": "025090001234",
+    "phone": "0987654321",
+    "address": "Thôn Lục Bình, xã Lục Bình, huyện Bạch Thông, tỉnh Bắc Kạn",
 }
+GOOD = submission("1.001193", channel="counter", applicant=APPLICANT)
 
 
 @pytest.fixture
@@ -31,16 +30,27 @@ def with_applicant(**changes) -> dict:
     return {**GOOD, "applicant": {**GOOD["applicant"], **changes}}
 
 
-def reasons(resp: httpx.Response) -> dict[str, str]:
+def fields(resp: httpx.Response) -> dict[str, str]:
     return {e["field"]: e["reason"] for e in resp.json().get("errors", [])}
 
 
-async def test_submit_and_read_back(http):
+def reason_codes(resp: httpx.Response) -> list[str]:
+    return [r["code"] for r in resp.json()["reasons"]]
+
+
+async def test_submit_read_back_and_slip(http):
     r = await http.post("/v1/dossiers", json=GOOD)
-    assert r.status_code == 201
+    assert r.status_code == 201, r.text
     d = r.json()
-    assert d["code"].startswith("000.00.12.H41-") and d["status"] == "received"
+    assert d["code"].startswith(f"{COMMUNE}-") and d["status"] == "received"
+    assert datetime.fromisoformat(d["due_at"]) > datetime.fromisoformat(d["received_at"])
     assert (await http.get(f"/v1/dossiers/{d['code']}")).json()["id"] == d["id"]
+    slip = (await http.get(f"/v1/dossiers/{d['code']}/slip")).json()
+    assert slip["title"] == "Giấy tiếp nhận hồ sơ và hẹn trả kết quả"
+    assert slip["applicant_name"] == "Trần Văn Đức"
+    assert slip["procedure"]["name"] == "Đăng ký khai sinh"
+    assert slip["due_at"].endswith(datetime.fromisoformat(d["due_at"]).astimezone(
+        timezone(timedelta(hours=7))).strftime("%d/%m/%Y"))
     missing = await http.get("/v1/dossiers/000.00.12.H41-991231-9999")
     assert missing.status_code == 404 and "no dossier" in missing.json()["title"]
 
@@ -56,21 +66,45 @@ async def test_malformed_json_is_400(http):
     ({**GOOD, "channel": "fax"}, "channel"),
     ({**GOOD, "procedure_code": 12345}, "procedure_code"),
     ({**GOOD, "applicant": "Trần Văn Đức"}, "applicant"),
-    (with_applicant(id_number="12345"), "applicant.id_number"),
-    (with_applicant(phone="+1 555 0100"), "applicant.phone"),
-    ({**GOOD, "agency_code": "not an agency"}, "agency_code"),
+    ({**GOOD, "documents": [{"name": "x.pdf"}]}, "documents.0.media_type"),
+    ({**GOOD, "documents": [{**GOOD["documents"][0], "sha256": "not-a-digest"}]}, "documents.0.sha256"),
     ({**GOOD, "unexpected": True}, "unexpected"),
 ])
 async def test_wrong_shapes_are_422_with_the_field_named(http, body, field):
     r = await http.post("/v1/dossiers", json=body)
     assert r.status_code == 422, r.text
-    assert field in reasons(r), r.json()
+    assert field in fields(r), r.json()
 
 
-async def test_every_reason_is_reported_at_once(http):
-    r = await http.post("/v1/dossiers", json={**with_applicant(id_number="1", phone="2"), "channel": "fax"})
+async def test_every_refusal_reason_is_reported_at_once_and_recorded(http):
+    body = {**submission("1.001193", channel="counter", applicant={**APPLICANT, "id_number": "12345", "phone": "+1 555"}),
+            "documents": [], "result_delivery": "postal", "procedure_code": "9.999999", "agency_code": "000.99.99.H40"}
+    r = await http.post("/v1/dossiers", json=body)
     assert r.status_code == 422
-    assert {"channel", "applicant.id_number", "applicant.phone"} <= set(reasons(r))
+    assert r.json()["title"] == "dossier refused at receipt"
+    assert set(reason_codes(r)) == {"unknown_procedure", "unknown_agency", "malformed_id_number", "malformed_phone"}
+    assert uuid.UUID(r.json()["refusal_id"])
+
+
+@pytest.mark.parametrize("body, codes", [
+    (submission("1.001193", agency_code="000.00.12.H40"), {"agency_does_not_handle"}),  # a district cannot register births
+    (submission("2.000908", channel="online"), {"channel_not_allowed"}),  # certified copies: counter only
+    (submission("1.000894", channel="counter", result_delivery="postal"), {"postal_result_not_allowed"}),
+    ({**submission("1.004227"), "documents": submission("1.004227")["documents"][:1]}, {"missing_component"}),
+    (submission("1.001193", channel="online", received_at="2026-01-05T09:00:00+07:00"), {"received_at_not_allowed"}),
+    (submission("1.001193", channel="counter", received_at="2099-01-05T09:00:00+07:00"), {"received_at_invalid"}),
+    (submission("1.001193", applicant={**APPLICANT, "email": "not-an-email"}), {"malformed_email"}),
+])
+async def test_each_rule_of_receipt(http, body, codes):
+    r = await http.post("/v1/dossiers", json=body)
+    assert r.status_code == 422, r.text
+    assert set(reason_codes(r)) == codes
+
+
+async def test_missing_components_are_each_named(http):
+    r = await http.post("/v1/dossiers", json={**submission("1.004227"), "documents": []})
+    messages = [x["message"] for x in r.json()["reasons"] if x["code"] == "missing_component"]
+    assert len(messages) == 3 and any("Sơ đồ thửa đất" in m for m in messages)
 
 
 async def test_oversize_body_is_413(http):
@@ -95,10 +129,19 @@ async def test_retry_with_same_idempotency_key_returns_the_same_dossier(http):
     assert {r.json()["id"] for r in again} == {first.json()["id"]}
 
 
+async def test_retried_refusal_returns_the_same_refusal(http):
+    key = f"portal-{uuid.uuid4()}"
+    body = {**GOOD, "procedure_code": "9.999999"}
+    first = await http.post("/v1/dossiers", json=body, headers={"Idempotency-Key": key})
+    again = await http.post("/v1/dossiers", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 422
+    assert first.json()["refusal_id"] == again.json()["refusal_id"]
+
+
 async def test_concurrent_submissions_get_unique_codes(http):
-    agency = "000.00.77.H41"
+    agency = "000.23.11.H40"  # Xã Ninh Nhất
     rs = await asyncio.gather(*[http.post("/v1/dossiers", json={**GOOD, "agency_code": agency}) for _ in range(30)])
-    assert all(r.status_code == 201 for r in rs)
+    assert all(r.status_code == 201 for r in rs), [r.text for r in rs if r.status_code != 201][:1]
     codes = [r.json()["code"] for r in rs]
     assert len(set(codes)) == 30
-    assert sorted(int(c.rsplit("-", 1)[1]) for c in codes)[-1] >= 30
+    assert sorted(int(c.rsplit("-", 1)[1]) for c in codes) == list(range(1, 31))

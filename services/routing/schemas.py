@@ -1,0 +1,75 @@
+"""Routing's HTTP contract: what agencies' systems send to act on the step they hold."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.events import Actor, DocumentRef
+
+
+class StepCommand(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    agency_code: str = Field(min_length=1, max_length=35, description="The agency acting; it must hold the current step")
+    actor: Actor
+
+
+class AcceptStep(StepCommand):
+    """Command: the agency takes up the step it was assigned."""
+
+
+class ForwardStep(StepCommand):
+    """Command: the step is done; hand the dossier to the next step of its route."""
+
+
+class RequestSupplement(StepCommand):
+    """Command: ask the citizen for more; the dossier's clock stops."""
+
+    reasons: list[str] = Field(min_length=1, max_length=20)
+
+
+class Outcome(str, Enum):
+    approved = "approved"
+    refused = "refused"
+
+
+class Resolve(StepCommand):
+    """Command: decide the dossier (approve with a result document, or refuse with reasons)."""
+
+    outcome: Outcome
+    result_document: DocumentRef | None = None
+    reasons: list[str] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _evidence(self) -> "Resolve":
+        if self.outcome is Outcome.approved and self.result_document is None:
+            raise ValueError("an approval needs the result document (name, media type, size, sha256)")
+        if self.outcome is Outcome.refused and not self.reasons:
+            raise ValueError("a refusal needs its reasons")
+        return self
+
+
+class ReturnMethod(str, Enum):
+    counter = "counter"
+    postal = "postal"
+    online = "online"
+
+
+class ReturnResult(StepCommand):
+    """Command: the result was handed to the citizen."""
+
+    method: ReturnMethod
+
+
+class StopProcessing(StepCommand):
+    """Command: the agency stops processing (Thông báo dừng xử lý), with reasons."""
+
+    reasons: list[str] = Field(min_length=1, max_length=20)
+
+
+class Withdraw(BaseModel):
+    """Command: the citizen withdraws the dossier."""
+
+    model_config = ConfigDict(extra="forbid")
+    reasons: list[str] = Field(min_length=1, max_length=20)

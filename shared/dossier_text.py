@@ -1,0 +1,55 @@
+"""Human-readable lines for dossier events (Vietnamese, no personal data), shared by the
+history intake shows and the timeline routing keeps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.events import (
+    DossierApologised, DossierAssigned, DossierAtRisk, DossierEvent, DossierOverdue, DossierReceived,
+    DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped,
+    DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn,
+)
+from shared.reference.calendar import LOCAL_TZ
+
+
+def local_text(moment: datetime) -> str:
+    """How a slip prints a moment: ``17:00 ngày 05/08/2021``."""
+    return moment.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
+
+
+def summarise(event: DossierEvent) -> str:
+    """One line of the dossier's history, in Vietnamese, without personal data."""
+    match event:
+        case DossierReceived():
+            return f"Tiếp nhận hồ sơ, hẹn trả {local_text(event.due_at)}"
+        case DossierAssigned():
+            return f"Chuyển bước '{event.step_name}', hạn bước {local_text(event.step_due_at)}"
+        case DossierTransferred():
+            return f"Liên thông từ {event.from_agency} ({event.from_level}) đến {event.to_agency} ({event.to_level})"
+        case DossierStepAccepted():
+            return f"{event.actor.name} nhận xử lý"
+        case DossierSupplementRequested():
+            return "Yêu cầu bổ sung: " + "; ".join(event.reasons)
+        case DossierSupplemented():
+            return f"Công dân bổ sung {len(event.documents)} giấy tờ"
+        case DossierResumed():
+            return f"Tiếp tục xử lý, hẹn trả mới {local_text(event.due_at)}"
+        case DossierResolved():
+            verdict = "Phê duyệt" if event.outcome == "approved" else "Từ chối: " + "; ".join(event.reasons)
+            return f"{verdict} ({'đúng hạn' if event.on_time else 'trễ hạn'})"
+        case DossierReturned():
+            return f"Trả kết quả ({event.method})"
+        case DossierWithdrawn():
+            return "Công dân rút hồ sơ: " + "; ".join(event.reasons)
+        case DossierStopped():
+            return "Dừng xử lý: " + "; ".join(event.reasons)
+        case DossierAtRisk():
+            return f"Sắp đến hạn {local_text(event.due_at)}"
+        case DossierStepOverdue():
+            return f"Bước {event.step_index + 1} quá hạn tại {event.agency_code}"
+        case DossierOverdue():
+            return f"Hồ sơ quá hạn (hẹn {local_text(event.due_at)})"
+        case DossierApologised():
+            return f"{event.agency_name} xin lỗi, hẹn lại {local_text(event.new_due_at)}"
+    return event.ce_type
