@@ -42,6 +42,7 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_",
         "LGSP_TRACE_DIR": str(run_dir / "traces"),
         "LGSP_RETRY_BACKOFF_S": "0.05",
+        "LGSP_SCHEDULER_INTERVAL_S": "0.5",
     }
 
 

@@ -4,6 +4,7 @@
   lgsp run SERVICE                                   run one service in the foreground
   lgsp demo                                          the platform on its local stack, watched
   lgsp topics [--json]                               the declared topics
+  lgsp timeline CODE                                 a dossier's process-control timeline
   lgsp trace TRACE_ID                                one trace across services, as a tree
   lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import runpy
 import sys
 
@@ -28,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="start everything and send dossiers through it")
     tp = sub.add_parser("topics", help="the declared topics (shared/topics.py)")
     tp.add_argument("--json", action="store_true", help="as deploy/kafka/topics.json")
+    tl = sub.add_parser("timeline", help="a dossier's process-control timeline, every hop across services")
+    tl.add_argument("code", help="the dossier code, e.g. 000.21.12.H40-261123-0001")
+    tl.add_argument("--routing-url", default=os.environ.get("LGSP_ROUTING_URL", "http://127.0.0.1:8082"))
     tr = sub.add_parser("trace", help="print one trace from the local span files")
     tr.add_argument("trace_id")
     dl = sub.add_parser("dlq", help="dead-letter topics")
@@ -59,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             for d in defs:
                 print(f"{d['name']:<22} {d['partitions']:>3} partitions  {d['description']}")
         return 0
+    if args.command == "timeline":
+        from ops.timeline import print_timeline
+
+        return print_timeline(args.code, args.routing_url)
     if args.command == "trace":
         from ops.traceview import load_trace, render_tree
 

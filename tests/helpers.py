@@ -55,3 +55,47 @@ def submission(procedure_code: str = "1.001193", agency_code: str = COMMUNE, cha
                applicant: dict | None = None, variant: str = "three_level", **extra) -> dict:
     return {"channel": channel, "procedure_code": procedure_code, "agency_code": agency_code,
             "applicant": applicant or APPLICANT, "documents": documents_for(procedure_code, variant), **extra}
+
+
+OFFICIAL = {"name": "Phạm Minh Tuấn", "title": "Công chức Tư pháp - Hộ tịch"}
+RESULT = {"name": "Quyết định.pdf", "media_type": "application/pdf", "size": 52_000, "sha256": "ab" * 32}
+
+
+class Agencies:
+    """What agencies' systems do through routing's HTTP API."""
+
+    def __init__(self, http, routing_url: str) -> None:
+        self.http = http
+        self.url = routing_url
+
+    async def act(self, code: str, action: str, agency: str | None = None, **body):
+        if agency is not None:
+            body = {"agency_code": agency, "actor": OFFICIAL, **body}
+        return await self.http.post(f"{self.url}/v1/dossiers/{code}/{action}", json=body)
+
+    async def dossier(self, code: str) -> dict | None:
+        r = await self.http.get(f"{self.url}/v1/dossiers/{code}")
+        return r.json() if r.status_code == 200 else None
+
+    async def holder(self, code: str) -> str | None:
+        d = await self.dossier(code)
+        return d["steps"][d["current_step"]]["agency_code"] if d else None
+
+    async def timeline(self, code: str) -> list[dict]:
+        r = await self.http.get(f"{self.url}/v1/dossiers/{code}/timeline")
+        return r.json() if r.status_code == 200 else []
+
+    async def step_through(self, code: str) -> None:
+        """Accept and forward each handle step, accept and approve the decision."""
+        while True:
+            d = await self.dossier(code)
+            step = d["steps"][d["current_step"]]
+            if step["kind"] == "return":
+                return
+            agency = step["agency_code"]
+            assert (await self.act(code, "accept", agency)).status_code == 200
+            if step["kind"] == "handle":
+                assert (await self.act(code, "forward", agency)).status_code == 200
+            else:
+                r = await self.act(code, "resolve", agency, outcome="approved", result_document=RESULT)
+                assert r.status_code == 200, r.text

@@ -139,7 +139,7 @@ async def get_dossier(code: str, *, pool: asyncpg.Pool) -> DossierOut:
     if row is None:
         raise NotFound(f"no dossier with code {code!r}")
     history = await pool.fetch(
-        "SELECT at, event_type, agency_code, summary FROM dossier_history WHERE dossier_id = $1 ORDER BY at, event_id", row["id"]
+        "SELECT at, event_type, agency_code, summary FROM dossier_history WHERE dossier_id = $1 ORDER BY at, seq", row["id"]
     )
     return DossierOut(**dict(row), history=[
         HistoryEntry(at=h["at"], event=h["event_type"].removeprefix("vn.lgsp.dossier.").removesuffix(".v1"),

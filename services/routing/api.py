@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from opentelemetry import trace
+from opentelemetry.trace import Link
+
 from shared.http import problem
 from services.routing import handlers
 from services.routing.schemas import (
@@ -15,14 +18,20 @@ router = APIRouter(prefix="/v1", tags=["dossiers"])
 
 
 async def _act(request: Request, action, code: str, cmd, **deps):
+    """Run an action in the dossier's own trace, so its whole journey is one trace; the
+    HTTP request's span is linked to it."""
     rt = request.app.state.runtime
-    try:
-        async with rt.pool.acquire() as conn, conn.transaction():
-            await action(code, cmd, conn=conn, outbox=rt.outbox, **deps)
-    except handlers.NotFound as exc:
-        return problem(404, str(exc))
-    except handlers.Conflict as exc:
-        return problem(409, str(exc))
+    traceparent = await rt.pool.fetchval("SELECT traceparent FROM dossiers WHERE code = $1", code)
+    request_span = trace.get_current_span().get_span_context()
+    with handlers.in_dossier_trace(traceparent, f"routing {action.__name__}",
+                                   links=[Link(request_span)] if request_span.is_valid else []):
+        try:
+            async with rt.pool.acquire() as conn, conn.transaction():
+                await action(code, cmd, conn=conn, outbox=rt.outbox, **deps)
+        except handlers.NotFound as exc:
+            return problem(404, str(exc))
+        except handlers.Conflict as exc:
+            return problem(409, str(exc))
     return await _dossier(request, code)
 
 
@@ -86,7 +95,7 @@ async def timeline(code: str, request: Request):
     """The process-control timeline: every hop, across services, from the events themselves."""
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT at, event_type, source, agency_code, step_index, step_due_at, late, trace_id, summary "
-        "FROM timeline WHERE dossier_code = $1 ORDER BY at, event_id", code,
+        "FROM timeline WHERE dossier_code = $1 ORDER BY at, seq", code,
     )
     if not rows:
         return problem(404, f"no timeline for {code!r}")

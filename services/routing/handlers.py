@@ -19,7 +19,7 @@ from shared.events import (
 )
 from shared.outbox import Outbox
 from shared.reference import Reference
-from shared.telemetry import current_trace_id
+from shared.telemetry import context_from_headers, current_trace_headers, current_trace_id, tracer
 from services.routing.schemas import (
     AcceptStep, ForwardStep, RequestSupplement, Resolve, ReturnResult, StepCommand, StopProcessing, Withdraw,
 )
@@ -53,10 +53,10 @@ async def start_workflow(event: DossierReceived, conn: asyncpg.Connection, *, ou
         raise Rejected(f"no route for {event.procedure_code} from {event.agency_code}: {exc}") from exc
     inserted = await conn.fetchval(
         "INSERT INTO dossiers (dossier_id, code, procedure_code, receiving_agency, status, current_step, received_at, "
-        "due_at, trace_id, updated_at) VALUES ($1, $2, $3, $4, 'processing', 0, $5, $6, $7, $8) "
+        "due_at, trace_id, traceparent, updated_at) VALUES ($1, $2, $3, $4, 'processing', 0, $5, $6, $7, $8, $9) "
         "ON CONFLICT (dossier_id) DO NOTHING RETURNING true",
         event.dossier_id, event.dossier_code, procedure.code, event.agency_code, event.at, event.due_at,
-        current_trace_id(), _now(),
+        current_trace_id(), current_trace_headers().get("traceparent"), _now(),
     )
     if not inserted:
         return
@@ -242,6 +242,12 @@ async def resume_after_supplement(event: DossierSupplemented, conn, *, outbox: O
 # ------------------------------------------------------------------ deadlines
 
 
+def in_dossier_trace(traceparent: str | None, name: str, links=()):
+    """A span in the dossier's own trace, so the events emitted inside join its journey."""
+    return tracer("lgsp.routing").start_as_current_span(
+        name, context=context_from_headers({"traceparent": traceparent} if traceparent else {}), links=list(links))
+
+
 async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, extension_days: float,
                          now: datetime | None = None, batch: int = 200) -> dict[str, int]:
     """One pass of the deadline scheduler. Safe with several routing instances: rows are
@@ -266,12 +272,13 @@ async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, 
             await conn.execute("UPDATE steps SET due_at = greatest(due_at, $2) WHERE dossier_id = $1 AND status IN "
                                "('pending', 'assigned', 'in_progress')", d["dossier_id"], new_due)
             common = dict(dossier_id=d["dossier_id"], dossier_code=d["code"], at=now)
-            await outbox.add(conn, DossierOverdue(**common, agency_code=d["holder"], due_at=d["due_at"]))
-            await outbox.add(conn, DossierApologised(
-                **common, agency_code=d["holder"], agency_name=agency.name if agency else d["holder"],
-                previous_due_at=d["due_at"], new_due_at=new_due,
-                reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {d['step_idx'] + 1}",
-            ))
+            with in_dossier_trace(d["traceparent"], "routing deadline overdue"):
+                await outbox.add(conn, DossierOverdue(**common, agency_code=d["holder"], due_at=d["due_at"]))
+                await outbox.add(conn, DossierApologised(
+                    **common, agency_code=d["holder"], agency_name=agency.name if agency else d["holder"],
+                    previous_due_at=d["due_at"], new_due_at=new_due,
+                    reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {d['step_idx'] + 1}",
+                ))
             counts["overdue"] += 1
 
         soon = await conn.fetch(
@@ -285,20 +292,23 @@ async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, 
             if cal.working_minutes_between(now, d["due_at"]) > cal.office.minutes_per_day:
                 continue
             await conn.execute("UPDATE dossiers SET at_risk_for = due_at WHERE dossier_id = $1", d["dossier_id"])
-            await outbox.add(conn, DossierAtRisk(dossier_id=d["dossier_id"], dossier_code=d["code"], at=now,
-                                                 agency_code=d["holder"], due_at=d["due_at"]))
+            with in_dossier_trace(d["traceparent"], "routing deadline at-risk"):
+                await outbox.add(conn, DossierAtRisk(dossier_id=d["dossier_id"], dossier_code=d["code"], at=now,
+                                                     agency_code=d["holder"], due_at=d["due_at"]))
             counts["at_risk"] += 1
 
         steps = await conn.fetch(
-            "SELECT s.dossier_id, d.code, s.idx, s.agency_code, s.due_at FROM steps s JOIN dossiers d USING (dossier_id) "
+            "SELECT s.dossier_id, d.code, d.traceparent, s.idx, s.agency_code, s.due_at FROM steps s JOIN dossiers d USING (dossier_id) "
             "WHERE d.status = 'processing' AND s.status IN ('assigned', 'in_progress') AND NOT s.overdue_flagged "
             "AND s.due_at < $1 AND s.kind <> 'return' LIMIT $2 FOR UPDATE OF s SKIP LOCKED", now, batch,
         )
         for s in steps:
             await conn.execute("UPDATE steps SET overdue_flagged = true WHERE dossier_id = $1 AND idx = $2",
                                s["dossier_id"], s["idx"])
-            await outbox.add(conn, DossierStepOverdue(dossier_id=s["dossier_id"], dossier_code=s["code"], at=now,
-                                                      step_index=s["idx"], agency_code=s["agency_code"], step_due_at=s["due_at"]))
+            with in_dossier_trace(s["traceparent"], "routing deadline step-overdue"):
+                await outbox.add(conn, DossierStepOverdue(dossier_id=s["dossier_id"], dossier_code=s["code"], at=now,
+                                                          step_index=s["idx"], agency_code=s["agency_code"],
+                                                          step_due_at=s["due_at"]))
             counts["step_overdue"] += 1
     return counts
 

@@ -44,6 +44,7 @@ CREATE TABLE refusals (
 
 -- Everything that happened to a dossier, as intake heard it.
 CREATE TABLE dossier_history (
+    seq         bigserial,             -- order of recording: breaks ties between equal times
     event_id    text PRIMARY KEY,
     dossier_id  uuid        NOT NULL REFERENCES dossiers (id),
     event_type  text        NOT NULL,

@@ -16,6 +16,7 @@ CREATE TABLE dossiers (
     resolved_at      timestamptz,
     finished_at      timestamptz,
     trace_id         text,
+    traceparent      text,                   -- agencies' actions continue the dossier's trace
     updated_at       timestamptz NOT NULL
 );
 CREATE INDEX dossiers_open_by_due ON dossiers (due_at) WHERE status = 'processing';
@@ -41,6 +42,7 @@ CREATE INDEX steps_open_by_due ON steps (due_at) WHERE status IN ('assigned', 'i
 -- The process-control timeline (Phiếu kiểm soát quá trình), append-only, built from the
 -- events themselves: every hop of every service.
 CREATE TABLE timeline (
+    seq          bigserial,              -- order of recording: breaks ties between equal times
     event_id     text PRIMARY KEY,
     dossier_id   uuid        NOT NULL,
     dossier_code text        NOT NULL,
