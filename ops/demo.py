@@ -1,33 +1,133 @@
 """``make demo``: the platform on its local stack, for a newcomer to watch.
 
-Starts Kafka and PostgreSQL, runs intake and routing as separate processes, submits a few
-dossiers the way a portal and a one-stop counter would, shows each one crossing from intake
-to routing, and prints one dossier's trace across both services.
+Starts Kafka and PostgreSQL, runs intake and routing as separate processes, and plays a
+short morning at a one-stop counter: dossiers submitted through the three channels, moved
+across commune, district and province by the agencies, one paused for a supplement, one
+entered late after an outage that gets its automatic apology, one refused at receipt.
+Then it prints a dossier's process-control timeline and its trace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import httpx
 
 from ops import stack
+from ops.clients import COMMUNE, RESULT, Agencies, submission
 from ops.processes import service
+from ops.timeline import format_timeline
 from ops.traceview import load_trace, render_tree
 from shared.settings import Settings
 
-DOSSIERS = [
-    ("online", "1.001193", "000.00.12.H41", "Nguyễn Thị Hồng Nhung", "Số 5, phố Lê Lợi, phường Đông Thành, TP Ninh Bình"),
-    ("counter", "2.000908", "000.21.12.H41", "Trần Văn Đức", "Thôn Lục Bình, xã Lục Bình, huyện Bạch Thông, Bắc Kạn"),
-    ("postal", "1.004227", "000.00.15.H56", "Lê Thị Ánh Tuyết", "Khu 3, thị trấn Hưng Hóa, huyện Tam Nông, Phú Thọ"),
-    ("online", "1.000894", "000.00.12.H41", "Phạm Quốc Việt", "Xóm Đồng, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"),
-    ("counter", "2.001711", "000.00.15.H56", "Hoàng Thị Thu Hà", "Tổ 7, phường Trường Thi, TP Thanh Hóa"),
+CITIZENS = [
+    {"full_name": "Nguyễn Thị Hồng Nhung", "address": "Số 5, phố Lê Lợi, phường Đông Thành, TP Ninh Bình"},
+    {"full_name": "Trần Văn Đức", "address": "Xóm Đồng, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"},
+    {"full_name": "Lê Thị Ánh Tuyết", "address": "Thôn Tràng An, xã Trường Yên, huyện Hoa Lư, Ninh Bình"},
+    {"full_name": "Phạm Quốc Việt", "address": "Phố Bắc Thành, phường Tân Thành, TP Ninh Bình"},
+    {"full_name": "Hoàng Thị Thu Hà", "address": "Thôn Bãi Trữ, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"},
 ]
 
 
-def _applicant(i: int, name: str, address: str) -> dict:
-    return {"full_name": name, "id_number": f"0012030045{i:02d}", "phone": f"09123456{i:02d}", "address": address}
+def citizen(i: int) -> dict:
+    return {**CITIZENS[i % len(CITIZENS)], "id_number": f"0372030045{i:02d}", "phone": f"09123456{i:02d}"}
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+async def wait_for(probe, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await probe()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"gave up waiting for {what}")
+
+
+async def morning(intake: str, routing: str, trace_dir) -> None:
+    async with httpx.AsyncClient(timeout=15) as http:
+        agencies = Agencies(http, routing)
+
+        async def submit(label: str, body: dict) -> dict:
+            r = await http.post(f"{intake}/v1/dossiers", json=body)
+            d = r.json()
+            if r.status_code == 422:
+                say(f"  intake   REFUSED   {label}: " + "; ".join(x["message"] for x in d["reasons"]))
+                return d
+            r.raise_for_status()
+            due = datetime.fromisoformat(d["due_at"]).astimezone(timezone(timedelta(hours=7)))
+            say(f"  intake   received  {d['code']}  {label}  (hẹn trả {due:%H:%M %d/%m/%Y})")
+            await wait_for(lambda: agencies.dossier(d["code"]), f"routing to take {d['code']}")
+            return d
+
+        say("\n[demo] a morning at the counters: submissions through portal, counter and post\n")
+        housing = await submit("Hỗ trợ nhà ở cho người có công (xã -> huyện -> tỉnh -> xã)", submission("2.000286", applicant=citizen(1)))
+        land = await submit("Cấp GCN quyền sử dụng đất lần đầu (xã -> huyện -> xã)", submission("1.004227", channel="postal", applicant=citizen(2), result_delivery="postal"))
+        marriage = await submit("Đăng ký kết hôn (sẽ cần bổ sung)", submission("1.000894", channel="counter", applicant=citizen(3)))
+        outage = (datetime.now(timezone.utc) - timedelta(days=12)).isoformat()
+        late = await submit("Đăng ký khai tử, nhập sau sự cố hệ thống (đã quá hạn)", submission("1.000656", channel="counter", applicant=citizen(4), received_at=outage))
+        await submit("Chứng thực bản sao gửi qua cổng (chỉ nhận tại quầy)", submission("2.000908", channel="online", applicant=citizen(5)))
+
+        say("\n[demo] agencies act on the steps they hold\n")
+        while True:
+            d = await agencies.dossier(housing["code"])
+            step = d["steps"][d["current_step"]]
+            if not await agencies.step_through_one(housing["code"]):
+                break
+            say(f"  routing  {housing['code']}  '{step['name']}' done at {step['agency_code']} ({step['level']})")
+        await agencies.act(housing["code"], "return", COMMUNE, method="counter")
+        say(f"  routing  {housing['code']}  result returned at the commune counter")
+
+        await agencies.step_through(land["code"])
+        say(f"  routing  {land['code']}  appraised and signed by the district; result goes back by post")
+
+        await agencies.act(marriage["code"], "accept", COMMUNE)
+        await agencies.act(marriage["code"], "request-supplement", COMMUNE, reasons=["Thiếu Giấy xác nhận tình trạng hôn nhân của bên nam"])
+        say(f"  routing  {marriage['code']}  supplement requested: the clock stops")
+        await wait_for(lambda: _status(http, intake, marriage["code"], "supplement_requested"), "intake to see the request")
+        await http.post(f"{intake}/v1/dossiers/{marriage['code']}/supplements", json={"documents": [RESULT]})
+        await wait_for(lambda: _routing_status(agencies, marriage["code"], "processing"), "routing to resume")
+        say(f"  intake   {marriage['code']}  supplement brought in: the clock runs again")
+
+        await submit("Yêu cầu thiếu giấy tờ", {**submission("1.004227", applicant=citizen(6)), "documents": []})
+
+        view = await wait_for(lambda: _overdue(http, intake, late["code"]), "the scheduler to find the late dossier")
+        due = datetime.fromisoformat(view["due_at"]).astimezone(timezone(timedelta(hours=7)))
+        say(f"\n[demo] the scheduler found {late['code']} late: an apology went out with a new date, {due:%H:%M %d/%m/%Y}")
+
+        for code, last in ((housing["code"], "returned"), (late["code"], "apologised")):
+            rows = await wait_for(lambda: _timeline_has(agencies, code, last), f"the timeline of {code}")
+            say(f"\n[demo] process-control timeline (lgsp timeline {code}):\n")
+            say(format_timeline(code, rows))
+        await asyncio.sleep(1.0)  # let the services flush their spans
+        say(f"\n[demo] the journey of {housing['code']} is one trace ({housing['trace_id']}):\n")
+        say(render_tree(load_trace(trace_dir, housing["trace_id"]), keep=lambda s: s["name"].startswith(("POST", "routing ", "handle "))))
+        say("  (publish and consume spans hidden; `lgsp trace` shows them all)")
+        say(f"\n[demo] again later with:  .venv/bin/lgsp trace {housing['trace_id']}")
+
+
+async def _status(http, intake, code, status):
+    return (await http.get(f"{intake}/v1/dossiers/{code}")).json()["status"] == status
+
+
+async def _routing_status(agencies, code, status):
+    return (await agencies.dossier(code))["status"] == status
+
+
+async def _overdue(http, intake, code):
+    view = (await http.get(f"{intake}/v1/dossiers/{code}")).json()
+    return view if view["overdue"] else None
+
+
+async def _timeline_has(agencies, code, event):
+    rows = await agencies.timeline(code)
+    return rows if any(r["event_type"] == f"vn.lgsp.dossier.{event}.v1" for r in rows) else None
 
 
 def main() -> int:
@@ -38,46 +138,18 @@ def main() -> int:
         print(f"[demo] cannot start the local stack: {exc}", file=sys.stderr)
         return 1
     logs = settings.state_dir / "logs"
+    env = {"LGSP_SCHEDULER_INTERVAL_S": "2"}
     procs = []
     try:
         for name in ("routing", "intake"):
-            print(f"[demo] starting {name} (log: {logs / (name + '.log')})", flush=True)
-            procs.append(service(name, {}, logs).start())
-        intake, routing = procs[1], procs[0]
-        print("\n[demo] submitting dossiers to intake over HTTP\n")
-        received = []
-        with httpx.Client(timeout=10) as http:
-            for i, (channel, procedure, agency, name, address) in enumerate(DOSSIERS, start=1):
-                r = http.post(f"{intake.url}/v1/dossiers", json={
-                    "channel": channel, "procedure_code": procedure, "agency_code": agency,
-                    "applicant": _applicant(i, name, address),
-                }, headers={"Idempotency-Key": f"demo-{time.time_ns()}-{i}"})
-                r.raise_for_status()
-                d = r.json()
-                received.append((d, time.monotonic()))
-                print(f"  intake   received {d['code']:<28} {channel:<8} {name}")
-            print("\n[demo] waiting for routing to take each dossier in\n")
-            for d, sent_at in received:
-                deadline = time.monotonic() + 30
-                while True:
-                    r = http.get(f"{routing.url}/v1/dossiers/{d['id']}")
-                    if r.status_code == 200:
-                        row = r.json()
-                        hop_ms = (time.monotonic() - sent_at) * 1000
-                        print(f"  routing  recorded {row['code']:<28} at {row['agency_code']:<15} "
-                              f"trace {row['trace_id']}  (seen after {hop_ms:.0f} ms)")
-                        break
-                    if time.monotonic() > deadline:
-                        print(f"  routing  has not recorded {d['code']} after 30 s", file=sys.stderr)
-                        return 1
-                    time.sleep(0.1)
-        first = received[0][0]
-        time.sleep(1.0)  # let both services flush their spans
-        print(f"\n[demo] the journey of {first['code']} as one trace ({first['trace_id']}):\n")
-        print(render_tree(load_trace(settings.traces_path, first["trace_id"])))
-        print(f"\n[demo] again later with:  .venv/bin/lgsp trace {first['trace_id']}")
-        print("[demo] the stack keeps running; stop it with:  make stack-stop\n")
+            say(f"[demo] starting {name} (log: {logs / (name + '.log')})")
+            procs.append(service(name, env, logs).start())
+        asyncio.run(morning(procs[1].url, procs[0].url, settings.traces_path))
+        say("[demo] the stack keeps running; stop it with:  make stack-stop\n")
         return 0
+    except Exception as exc:  # noqa: BLE001 - tell the newcomer where to look
+        print(f"[demo] failed: {exc}\n[demo] service logs are in {logs}", file=sys.stderr)
+        return 1
     finally:
         for p in procs:
             p.stop()

@@ -18,7 +18,9 @@ def load_trace(trace_dir: Path, trace_id: str) -> list[dict]:
     return sorted(spans, key=lambda s: s["start"])
 
 
-def render_tree(spans: list[dict]) -> str:
+def render_tree(spans: list[dict], keep=None) -> str:
+    """The spans as an indented tree; ``keep`` (a predicate) hides the others, their
+    children moving up to the nearest kept ancestor."""
     if not spans:
         return "(no spans found)"
     by_parent: dict[str | None, list[dict]] = {}
@@ -31,6 +33,9 @@ def render_tree(spans: list[dict]) -> str:
 
     def walk(parent: str | None, depth: int) -> None:
         for s in by_parent.get(parent, []):
+            if keep is not None and not keep(s):
+                walk(s["span_id"], depth)
+                continue
             ms = (s["end"] - s["start"]) / 1e6
             offset = (s["start"] - t0) / 1e6
             flag = "" if s["status"] != "ERROR" else "  [ERROR]"

@@ -1,0 +1,83 @@
+"""Small clients of the platform's HTTP APIs: what a portal sends to intake and what an
+agency's system does through routing. Used by the demo and the tests."""
+
+from __future__ import annotations
+
+import hashlib
+
+from shared.reference.catalogue import catalogue_for
+
+APPLICANT = {
+    "full_name": "Nguyễn Thị Hồng Nhung",
+    "id_number": "001203004567",
+    "phone": "0912345678",
+    "email": "hong.nhung@example.vn",
+    "address": "Số 5, phố Lê Lợi, phường Đông Thành, thành phố Ninh Bình, tỉnh Ninh Bình",
+}
+COMMUNE = "000.21.12.H40"  # Ủy ban nhân dân xã Ninh Hải (three-level sample)
+
+
+def documents_for(procedure_code: str, variant: str = "three_level") -> list[dict]:
+    """One document per required component of the procedure, as a portal would send them."""
+    procedure = catalogue_for(variant).procedures[procedure_code]
+    return [{"component": c.code, "name": f"{c.name}.pdf", "media_type": "application/pdf", "size": 102_400,
+             "sha256": hashlib.sha256(c.name.encode("utf-8")).hexdigest()} for c in procedure.required_components()]
+
+
+def submission(procedure_code: str = "1.001193", agency_code: str = COMMUNE, channel: str = "online",
+               applicant: dict | None = None, variant: str = "three_level", **extra) -> dict:
+    return {"channel": channel, "procedure_code": procedure_code, "agency_code": agency_code,
+            "applicant": applicant or APPLICANT, "documents": documents_for(procedure_code, variant), **extra}
+
+
+OFFICIAL = {"name": "Phạm Minh Tuấn", "title": "Công chức Tư pháp - Hộ tịch"}
+RESULT = {"name": "Quyết định.pdf", "media_type": "application/pdf", "size": 52_000, "sha256": "ab" * 32}
+
+
+class Agencies:
+    """What agencies' systems do through routing's HTTP API."""
+
+    def __init__(self, http, routing_url: str) -> None:
+        self.http = http
+        self.url = routing_url
+
+    async def act(self, code: str, action: str, agency: str | None = None, **body):
+        if agency is not None:
+            body = {"agency_code": agency, "actor": OFFICIAL, **body}
+        return await self.http.post(f"{self.url}/v1/dossiers/{code}/{action}", json=body)
+
+    async def dossier(self, code: str) -> dict | None:
+        r = await self.http.get(f"{self.url}/v1/dossiers/{code}")
+        return r.json() if r.status_code == 200 else None
+
+    async def holder(self, code: str) -> str | None:
+        d = await self.dossier(code)
+        return d["steps"][d["current_step"]]["agency_code"] if d else None
+
+    async def timeline(self, code: str) -> list[dict]:
+        r = await self.http.get(f"{self.url}/v1/dossiers/{code}/timeline")
+        return r.json() if r.status_code == 200 else []
+
+    async def step_through_one(self, code: str) -> bool:
+        """Finish the current step: accept and forward it, or accept and approve a decision.
+        Returns False when only the return of the result is left."""
+        d = await self.dossier(code)
+        step = d["steps"][d["current_step"]]
+        if step["kind"] == "return":
+            return False
+        agency = step["agency_code"]
+        _ok(await self.act(code, "accept", agency))
+        if step["kind"] == "handle":
+            _ok(await self.act(code, "forward", agency))
+        else:
+            _ok(await self.act(code, "resolve", agency, outcome="approved", result_document=RESULT))
+        return True
+
+    async def step_through(self, code: str) -> None:
+        """Take the dossier through every step up to the return of its result."""
+        while await self.step_through_one(code):
+            pass
+
+def _ok(resp) -> None:
+    if resp.status_code != 200:
+        raise RuntimeError(f"{resp.request.method} {resp.request.url} answered {resp.status_code}: {resp.text}")
