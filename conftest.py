@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ops import stack
+from ops.processes import edge_env
 from shared.settings import Settings
 from shared.topics import ensure_topics
 
@@ -43,6 +44,11 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_TRACE_DIR": str(run_dir / "traces"),
         "LGSP_RETRY_BACKOFF_S": "0.05",
         "LGSP_SCHEDULER_INTERVAL_S": "0.5",
+        "LGSP_WORKER_INTERVAL_S": "0.2",
+        # deterministic whatever the hour the tests run at; quiet hours and rate limits have their own tests
+        "LGSP_QUIET_HOURS": "00:00-00:00",
+        "LGSP_RATE_LIMIT_PER_HOUR": "100000",
+        **edge_env(carrier=18191, messaging=18192, smtp=18125, portal=18193),
     }
 
 
@@ -81,14 +87,22 @@ class Platform:
         return self.procs[name]
 
 
+TEST_PORTS = {"intake": 18081, "routing": 18082, "postal": 18083, "notify": 18084}
+
+
 @pytest.fixture(scope="session")
 def platform(test_env, topics, run_dir):
-    from ops.processes import service
+    """All four services and the third-party simulators, each its own process."""
+    from ops.processes import SERVICES, service, simulator
 
     procs = {}
     try:
-        for name, port in (("routing", 18082), ("intake", 18081)):
-            procs[name] = service(name, test_env, run_dir / "logs", port=port).start()
+        for name in ("carrier", "messaging", "portal"):
+            port = int(test_env[{"carrier": "LGSP_CARRIER_URL", "messaging": "LGSP_SMS_URL",
+                                 "portal": "LGSP_PORTAL_URL"}[name]].rsplit(":", 1)[1])
+            procs[name] = simulator(name, test_env, run_dir / "logs", port=port).start()
+        for name in SERVICES:
+            procs[name] = service(name, test_env, run_dir / "logs", port=TEST_PORTS[name]).start()
         yield Platform(procs)
     finally:
         for p in procs.values():

@@ -15,7 +15,10 @@ import httpx
 
 from ops.stack import REPO_ROOT
 
-SERVICE_PORTS = {"intake": 8081, "routing": 8082}
+SERVICE_PORTS = {"intake": 8081, "routing": 8082, "postal": 8083, "notify": 8084}
+SERVICES = ("routing", "postal", "notify", "intake")  # start order: consumers before the edge
+SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093}
+SMTP_PORT = 8025
 
 
 @dataclass
@@ -24,6 +27,8 @@ class ServiceProcess:
     port: int
     env: dict[str, str]
     log_path: Path
+    module: str = ""
+    args: tuple[str, ...] = ()
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -35,7 +40,7 @@ class ServiceProcess:
         env = {**os.environ, **self.env, "LGSP_HTTP_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}"], cwd=REPO_ROOT, env=env,
+            [sys.executable, "-m", self.module or f"services.{self.name}", *self.args], cwd=REPO_ROOT, env=env,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         self.wait_healthy(wait)
@@ -79,3 +84,18 @@ class ServiceProcess:
 
 def service(name: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> ServiceProcess:
     return ServiceProcess(name, port or SERVICE_PORTS[name], env, log_dir / f"{name}.log")
+
+
+def simulator(name: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> ServiceProcess:
+    port = port or SIMULATOR_PORTS[name]
+    return ServiceProcess(f"{name}-sim", port, env, log_dir / f"{name}-sim.log", module=f"ops.simulators.{name}",
+                          args=("--port", str(port)))
+
+
+def edge_env(carrier: int, messaging: int, smtp: int, portal: int) -> dict[str, str]:
+    """Settings that point the services at the simulators."""
+    return {
+        "LGSP_CARRIER_URL": f"http://127.0.0.1:{carrier}", "LGSP_SMS_URL": f"http://127.0.0.1:{messaging}",
+        "LGSP_ZALO_URL": f"http://127.0.0.1:{messaging}", "LGSP_SMTP_PORT": str(smtp), "SIM_SMTP_PORT": str(smtp),
+        "LGSP_PORTAL_URL": f"http://127.0.0.1:{portal}",
+    }

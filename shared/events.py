@@ -126,6 +126,7 @@ class DossierReceived(DossierEvent):
     documents: tuple[DocumentRef, ...] = ()
     result_delivery: str
     due_at: datetime
+    notify_via: tuple[str, ...] = ("sms", "zalo", "email")
 
 
 @event_type
@@ -281,6 +282,52 @@ class DossierApologised(DossierEvent):
     previous_due_at: datetime
     new_due_at: datetime
     reason: str
+
+
+# ------------------------------------------------------------------ postal (BCCI) events
+# Keyed by the dossier id (a pickup pre-allocates it), so a dossier's postal hops share its
+# partition, its order and its trace.
+
+
+class ShipmentEvent(EventData):
+    dossier_id: uuid.UUID
+    dossier_code: str | None = None
+    at: datetime
+
+    def subject(self) -> str:
+        return str(self.dossier_id)
+
+
+@event_type
+class PickupRequested(ShipmentEvent):
+    """A citizen asks the post to pick the dossier up at home (channel ``postal``)."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.postal.pickup_requested.v1"
+    procedure_code: str
+    agency_code: str
+    applicant: Applicant
+    documents: tuple[DocumentRef, ...] = ()
+    result_delivery: str
+    notify_via: tuple[str, ...] = ("sms", "zalo", "email")
+
+
+@event_type
+class ShipmentBooked(ShipmentEvent):
+    ce_type: ClassVar[str] = "vn.lgsp.postal.shipment_booked.v1"
+    shipment_id: uuid.UUID
+    kind: str = Field(pattern="^(pickup|delivery)$")
+    carrier_ref: str
+
+
+@event_type
+class ShipmentProgressed(ShipmentEvent):
+    """The carrier's report: picked_up, in_transit, delivered, failed, returned_to_sender."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.postal.shipment_progressed.v1"
+    shipment_id: uuid.UUID
+    kind: str = Field(pattern="^(pickup|delivery)$")
+    status: str
+    reason: str | None = None
 
 
 # ------------------------------------------------------------------ the envelope

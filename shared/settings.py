@@ -34,6 +34,21 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = Field(30.0, gt=0, description="How often routing looks for late dossiers")
     apology_extension_days: float = Field(2.0, gt=0, description="Working days asked for in an apology")
     backdate_max_days: int = Field(30, ge=0, description="How far back a counter may record a receipt time")
+    # edges to third parties (simulators on loopback in tests and the demo)
+    carrier_url: str = "http://127.0.0.1:8091"
+    carrier_webhook_secret: str = Field("local-carrier-secret", description="HMAC key of the carrier's webhooks")
+    webhook_max_skew_s: int = Field(300, description="Webhooks older or newer than this are refused as replays")
+    sms_url: str = "http://127.0.0.1:8092"
+    zalo_url: str = "http://127.0.0.1:8092"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    portal_url: str = "http://127.0.0.1:8093"
+    portal_client_id: str = "lgsp-ninh-binh"
+    portal_client_secret: str = "local-portal-secret"
+    quiet_hours: str = Field("21:00-07:00", description="No non-urgent message in this local time window")
+    urgent_events: str = Field("", description="Comma-separated event types sent even in quiet hours")
+    rate_limit_per_hour: int = Field(6, ge=1, description="Messages per recipient per hour; more wait")
+    worker_interval_s: float = Field(0.5, gt=0, description="Poll interval of booking, sending and sync workers")
     relay_batch: int = Field(500, ge=1)
     relay_idle_s: float = Field(1.0, gt=0, description="Outbox poll interval when no NOTIFY arrives")
 

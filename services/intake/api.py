@@ -36,6 +36,39 @@ async def submit_dossier(
     return outcome
 
 
+@router.post("/pickups", status_code=202, responses={
+    422: {"model": RefusalOut, "description": "Refused before the post is sent, with every reason"},
+})
+async def request_pickup(
+    cmd: SubmitDossier, request: Request, response: Response,
+    idempotency_key: str | None = Header(None, max_length=200),
+):
+    """Ask the public postal service (BCCI) to collect the dossier at the applicant's address.
+    The dossier is received, and gets its code, when the post hands it to the counter."""
+    if cmd.channel.value != "postal":
+        return problem(422, "a pickup is a postal submission: channel must be 'postal'")
+    state = request.app.state
+    outcome, created = await handlers.request_pickup(
+        cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
+        settings=state.runtime.settings, idempotency_key=idempotency_key,
+    )
+    if isinstance(outcome, RefusalOut):
+        return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
+    if not created:
+        response.status_code = 200
+    return {"pickup_id": str(outcome), "status": "pickup_requested"}
+
+
+@router.get("/pickups/{pickup_id}")
+async def pickup_status(pickup_id: str, request: Request):
+    row = await request.app.state.runtime.pool.fetchrow(
+        "SELECT p.status, d.code FROM pickups p LEFT JOIN dossiers d ON d.id = p.dossier_id WHERE p.dossier_id::text = $1",
+        pickup_id)
+    if row is None:
+        return problem(404, f"no pickup {pickup_id!r}")
+    return {"pickup_id": pickup_id, "status": row["status"], "dossier_code": row["code"]}
+
+
 @router.get("/dossiers/{code}", response_model=DossierOut)
 async def get_dossier(code: str, request: Request):
     try:

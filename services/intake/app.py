@@ -11,6 +11,7 @@ from shared.http import install_edges
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.reference import load_reference
+from shared.events import ShipmentProgressed
 from shared.topics import DOSSIER
 from services.intake import handlers
 from services.intake.api import router
@@ -29,6 +30,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await runtime.open()
         app.state.runtime = runtime
         runtime.consumer.on_every_event(handlers.record_history)
+
+        @runtime.consumer.on(ShipmentProgressed)
+        async def pickup_arrived(event, envelope, conn):
+            await handlers.receive_picked_up(event, conn, outbox=runtime.outbox, ref=app.state.reference, settings=settings)
+
         await runtime.consume(DOSSIER)
         yield
         await runtime.close()

@@ -13,6 +13,7 @@ from shared.events import (
     Applicant, Contact, DossierApologised, DossierAssigned, DossierEvent, DossierOverdue, DossierReceived,
     DossierRefused, DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStopped,
     DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn, Envelope, EventData,
+    PickupRequested, ShipmentProgressed,
 )
 from shared.dossier_text import local_text, summarise
 from shared.outbox import Outbox
@@ -84,7 +85,8 @@ async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency
     return RefusalOut(refusal_id=refusal_id, reasons=[ReasonOut(**r.model_dump()) for r in reasons])
 
 
-async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, procedure, idempotency_key, now) -> DossierOut:
+async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, procedure, idempotency_key, now,
+                   dossier_id: uuid.UUID | None = None) -> DossierOut:
     received_at = cmd.received_at or now
     day = domain.local_day(received_at)
     # One row per agency and day, incremented atomically: concurrent submissions get distinct numbers.
@@ -96,7 +98,7 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
     )
     due_at = ref.calendar.due_at(received_at, procedure.time_limit_days)
     dossier = DossierOut(
-        id=uuid.uuid4(), code=domain.dossier_code(cmd.agency_code, day, sequence),
+        id=dossier_id or uuid.uuid4(), code=domain.dossier_code(cmd.agency_code, day, sequence),
         procedure_code=procedure.code, procedure_name=procedure.name, agency_code=cmd.agency_code,
         channel=cmd.channel, status="received", received_at=received_at, due_at=due_at, trace_id=current_trace_id(),
     )
@@ -112,9 +114,56 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
         dossier_id=dossier.id, dossier_code=dossier.code, at=received_at, procedure_code=procedure.code,
         procedure_name=procedure.name, agency_code=cmd.agency_code, channel=cmd.channel.value,
         applicant=Applicant(**cmd.applicant.model_dump()), documents=tuple(cmd.documents),
-        result_delivery=cmd.result_delivery.value, due_at=due_at,
+        result_delivery=cmd.result_delivery.value, due_at=due_at, notify_via=tuple(c.value for c in cmd.notify_via),
     ))
     return dossier
+
+
+async def request_pickup(
+    cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
+    idempotency_key: str | None,
+) -> tuple[uuid.UUID | RefusalOut, bool]:
+    """The citizen asks the post to collect the dossier: checked now, received on arrival."""
+    now = datetime.now(timezone.utc)
+    async with pool.acquire() as conn:
+        if idempotency_key:
+            earlier = await conn.fetchval("SELECT dossier_id FROM pickups WHERE idempotency_key = $1", idempotency_key)
+            if earlier:
+                return earlier, False
+        _, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days)
+        async with conn.transaction():
+            if reasons:
+                return await _refuse(conn, outbox, cmd, reasons, None, now), True
+            pickup_id = uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key) VALUES ($1, $2, 'requested', $3, $4)",
+                pickup_id, cmd.model_dump_json(), now, idempotency_key,
+            )
+            await outbox.add(conn, PickupRequested(
+                dossier_id=pickup_id, at=now, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
+                applicant=Applicant(**cmd.applicant.model_dump()), documents=tuple(cmd.documents),
+                result_delivery=cmd.result_delivery.value, notify_via=tuple(c.value for c in cmd.notify_via),
+            ))
+            return pickup_id, True
+
+
+async def receive_picked_up(event: ShipmentProgressed, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference,
+                            settings: Settings) -> None:
+    """The post handed the package to the counter: the dossier is received (or refused) now."""
+    if event.kind != "pickup" or event.status != "delivered":
+        return
+    pickup = await conn.fetchrow("SELECT * FROM pickups WHERE dossier_id = $1 FOR UPDATE", event.dossier_id)
+    if pickup is None or pickup["status"] != "requested":
+        return
+    cmd = SubmitDossier.model_validate_json(pickup["command"])
+    procedure, reasons = check_receipt(cmd, ref, event.at, settings.backdate_max_days)
+    if reasons:
+        await _refuse(conn, outbox, cmd, reasons, None, event.at)
+        status = "refused"
+    else:
+        await _receive(conn, outbox, ref, cmd, procedure, None, event.at, dossier_id=event.dossier_id)
+        status = "received"
+    await conn.execute("UPDATE pickups SET status = $2 WHERE dossier_id = $1", event.dossier_id, status)
 
 
 async def supplement_dossier(code: str, cmd: SupplementDossier, *, pool: asyncpg.Pool, outbox: Outbox) -> DossierOut:

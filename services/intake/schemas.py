@@ -28,6 +28,12 @@ class ResultDelivery(str, Enum):
     online = "online"
 
 
+class NotifyChannel(str, Enum):
+    sms = "sms"
+    zalo = "zalo"
+    email = "email"
+
+
 class ApplicantIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     full_name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Thị Hồng Nhung"])
@@ -47,6 +53,9 @@ class SubmitDossier(BaseModel):
     applicant: ApplicantIn
     documents: list[DocumentRef] = Field(default_factory=list, max_length=100)
     result_delivery: ResultDelivery = ResultDelivery.counter
+    notify_via: list[NotifyChannel] = Field(
+        default_factory=lambda: [NotifyChannel.sms, NotifyChannel.zalo, NotifyChannel.email], min_length=1, max_length=3,
+        description="Channels to tell the citizen on, in order; later ones are fallbacks")
     received_at: datetime | None = Field(
         None, description="Counter only: when a dossier received while the system was unavailable was actually received"
     )

@@ -16,6 +16,7 @@ from shared.events import (
     Actor, DossierApologised, DossierAssigned, DossierAtRisk, DossierEvent, DossierOverdue, DossierReceived,
     DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped,
     DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn, Envelope, EventData,
+    ShipmentBooked, ShipmentProgressed,
 )
 from shared.outbox import Outbox
 from shared.reference import Reference
@@ -318,6 +319,17 @@ async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, 
 
 async def record_timeline(event: EventData, envelope: Envelope, conn: asyncpg.Connection) -> None:
     """Append every dossier event, from any service, to the dossier's timeline."""
+    if isinstance(event, (ShipmentBooked, ShipmentProgressed)):
+        code = await conn.fetchval("SELECT code FROM dossiers WHERE dossier_id = $1", event.dossier_id)
+        if code is None:
+            return  # a pickup on its way: the dossier does not exist yet
+        what = f"Bưu điện: {event.kind} {getattr(event, 'status', 'booked')}" + (f" ({event.reason})" if getattr(event, "reason", None) else "")
+        await conn.execute(
+            "INSERT INTO timeline (event_id, dossier_id, dossier_code, event_type, at, source, trace_id, summary) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            envelope.id, event.dossier_id, code, envelope.type, event.at, envelope.source, current_trace_id(), what,
+        )
+        return
     if not isinstance(event, DossierEvent):
         return
     step_index = getattr(event, "step_index", None)
@@ -342,6 +354,19 @@ async def record_timeline(event: EventData, envelope: Envelope, conn: asyncpg.Co
     )
 
 
+async def delivered_by_post(event: ShipmentProgressed, conn, *, outbox: Outbox) -> None:
+    """The post delivered the result: the dossier is returned. A failed delivery leaves the
+    return step with the receiving agency, so the citizen collects it at the counter."""
+    if event.kind != "delivery" or event.status != "delivered":
+        return
+    d = await conn.fetchrow("SELECT * FROM dossiers WHERE dossier_id = $1 FOR UPDATE", event.dossier_id)
+    if d is None or d["status"] != "resolved":
+        return
+    step = await conn.fetchrow("SELECT * FROM steps WHERE dossier_id = $1 AND idx = $2", d["dossier_id"], d["current_step"])
+    await return_result(d["code"], ReturnResult(agency_code=step["agency_code"], actor=Actor(name="Bưu điện", title="BCCI"),
+                                                 method="postal"), conn=conn, outbox=outbox)
+
+
 def register(consumer: EventConsumer, outbox: Outbox, ref: Reference) -> None:
     @consumer.on(DossierReceived)
     async def dossier_received(event, envelope, conn):
@@ -350,6 +375,10 @@ def register(consumer: EventConsumer, outbox: Outbox, ref: Reference) -> None:
     @consumer.on(DossierSupplemented)
     async def dossier_supplemented(event, envelope, conn):
         await resume_after_supplement(event, conn, outbox=outbox, ref=ref)
+
+    @consumer.on(ShipmentProgressed)
+    async def shipment_progressed(event, envelope, conn):
+        await delivered_by_post(event, conn, outbox=outbox)
 
     consumer.on_every_event(record_timeline)
 

@@ -17,7 +17,7 @@ from tests.helpers import Agencies, eventually, header, submission
 
 
 async def test_two_routing_instances_send_one_apology(platform, test_env, run_dir):
-    second = service("routing", test_env, run_dir / "logs-routing-2", port=18083).start()
+    second = service("routing", test_env, run_dir / "logs-routing-2", port=18089).start()
     try:
         async with httpx.AsyncClient(timeout=15) as http:
             agencies = Agencies(http, platform["routing"].url)

@@ -1,0 +1,27 @@
+"""What every simulator shares: a FastAPI app with /health, and a runner."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def make_app(title: str) -> FastAPI:
+    app = FastAPI(title=title)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"simulator": title, "status": "ok"}
+
+    return app
+
+
+def run(app: FastAPI, default_port: int) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=default_port)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s sim %(name)s: %(message)s")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False)

@@ -1,0 +1,1 @@
+"""Notify: tells citizens what they must know, by SMS, Zalo or e-mail, exactly once."""

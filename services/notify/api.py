@@ -1,0 +1,18 @@
+"""Notify's HTTP routes for operators: what was sent about a dossier (addresses masked)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from shared.telemetry import mask_personal_data
+
+router = APIRouter(prefix="/v1", tags=["notifications"])
+
+
+@router.get("/dossiers/{code}/notifications")
+async def notifications(code: str, request: Request):
+    rows = await request.app.state.runtime.pool.fetch(
+        "SELECT event_type, channel, status, attempts, address, subject, created_at, sent_at, last_error "
+        "FROM notifications WHERE dossier_code = $1 ORDER BY created_at, position", code,
+    )
+    return [{**dict(r), "address": mask_personal_data(r["address"])} for r in rows]

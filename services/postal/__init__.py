@@ -1,0 +1,1 @@
+"""Postal: BCCI shipments, pickups from citizens' homes and results delivered by post."""
