@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from shared.http import problem
 from shared.reference.calendar import CalendarNotCovered
-from services.intake import handlers
+from services.intake import handlers, portal
 from services.intake.schemas import DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -67,6 +67,12 @@ async def pickup_status(pickup_id: str, request: Request):
     if row is None:
         return problem(404, f"no pickup {pickup_id!r}")
     return {"pickup_id": pickup_id, "status": row["status"], "dossier_code": row["code"]}
+
+
+@router.get("/portal-sync", tags=["operations"])
+async def portal_sync(request: Request):
+    """What the national portal still has to be told, and what it refused."""
+    return await portal.overview(request.app.state.runtime.pool)
 
 
 @router.get("/dossiers/{code}", response_model=DossierOut)

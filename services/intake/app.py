@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from shared.http import install_edges
@@ -13,11 +16,23 @@ from shared.settings import Settings
 from shared.reference import load_reference
 from shared.events import ShipmentProgressed
 from shared.topics import DOSSIER
-from services.intake import handlers
+from services.intake import handlers, portal
 from services.intake.api import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8081
+log = logging.getLogger(__name__)
+
+
+async def run_portal_sync(settings: Settings, pool, client) -> None:
+    while True:
+        try:
+            await portal.sync_due(pool, client)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next pass retries
+            log.warning("portal.sync_error %s: %s", type(exc).__name__, exc)
+        await asyncio.sleep(settings.worker_interval_s)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,14 +44,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reference = load_reference(settings.reference_variant)
         await runtime.open()
         app.state.runtime = runtime
-        runtime.consumer.on_every_event(handlers.record_history)
+        async def record_history(event, envelope, conn):
+            await handlers.record_history(event, envelope, conn, ref=app.state.reference)
+
+        runtime.consumer.on_every_event(record_history)
 
         @runtime.consumer.on(ShipmentProgressed)
         async def pickup_arrived(event, envelope, conn):
             await handlers.receive_picked_up(event, conn, outbox=runtime.outbox, ref=app.state.reference, settings=settings)
 
         await runtime.consume(DOSSIER)
+        http = httpx.AsyncClient(timeout=10)
+        client = portal.PortalClient(http, settings.portal_url, settings.portal_client_id, settings.portal_client_secret)
+        syncer = asyncio.create_task(run_portal_sync(settings, runtime.pool, client))
         yield
+        syncer.cancel()
+        await asyncio.gather(syncer, return_exceptions=True)
+        await http.aclose()
         await runtime.close()
 
     app = FastAPI(title="LGSP intake", version="1", lifespan=lifespan,

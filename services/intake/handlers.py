@@ -11,8 +11,8 @@ import asyncpg
 
 from shared.events import (
     Applicant, Contact, DossierApologised, DossierAssigned, DossierEvent, DossierOverdue, DossierReceived,
-    DossierRefused, DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStopped,
-    DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn, Envelope, EventData,
+    DossierRefused, DossierResolved, DossierResumed, DossierReturned, DossierStopped,
+    DossierSupplemented, DossierSupplementRequested, DossierWithdrawn, Envelope, EventData,
     PickupRequested, ShipmentProgressed,
 )
 from shared.dossier_text import local_text, summarise
@@ -20,7 +20,7 @@ from shared.outbox import Outbox
 from shared.reference import Reference
 from shared.settings import Settings
 from shared.telemetry import current_trace_id
-from services.intake import domain
+from services.intake import domain, portal
 from services.intake.checks import check_receipt
 from services.intake.schemas import DossierOut, HistoryEntry, ReasonOut, RefusalOut, SubmitDossier, SupplementDossier
 
@@ -223,8 +223,9 @@ async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference) -> 
 # ------------------------------------------------------------------ routing's events
 
 
-async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Connection) -> None:
-    """Every dossier event: append to the dossier's history and update the status view."""
+async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, ref: Reference) -> None:
+    """Every dossier event: append to the dossier's history, update the status view, and
+    queue what the national portal must be told."""
     if not isinstance(event, DossierEvent):
         return
     exists = await conn.fetchval("SELECT 1 FROM dossiers WHERE id = $1", event.dossier_id)
@@ -241,16 +242,19 @@ async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Con
         sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=3))
         await conn.execute(f"UPDATE dossiers SET updated_at = $2, {sets} WHERE id = $1",
                            event.dossier_id, event.at, *changes.values())
+    if changes or isinstance(event, DossierReceived):
+        await portal.queue_update(conn, event.dossier_id, ref, event.at)
 
 
 def status_changes(event: DossierEvent) -> dict:
     """How one event changes intake's view of the dossier."""
     match event:
+        case DossierAssigned(step_kind="return"):
+            # the result waits to be returned: the dossier stays resolved
+            return {"current_step": event.step_name, "current_agency": event.agency_code}
         case DossierAssigned():
             return {"status": "processing", "current_step": event.step_name, "current_agency": event.agency_code,
                     "due_at": event.due_at}
-        case DossierStepAccepted() | DossierTransferred():
-            return {"status": "processing"}
         case DossierSupplementRequested():
             return {"status": "supplement_requested"}
         case DossierResumed():
