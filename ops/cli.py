@@ -5,6 +5,7 @@
   lgsp demo                                          the platform on its local stack, watched
   lgsp topics [--json]                               the declared topics
   lgsp timeline CODE                                 a dossier's process-control timeline
+  lgsp report [--from D --to D]                      the managers' report per agency and level
   lgsp trace TRACE_ID                                one trace across services, as a tree
   lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
 """
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     tl = sub.add_parser("timeline", help="a dossier's process-control timeline, every hop across services")
     tl.add_argument("code", help="the dossier code, e.g. 000.21.12.H40-261123-0001")
     tl.add_argument("--routing-url", default=os.environ.get("LGSP_ROUTING_URL", "http://127.0.0.1:8082"))
+    rp = sub.add_parser("report", help="the managers' report per agency and level for a period")
+    rp.add_argument("--from", dest="start", help="ISO date or time (Vietnam time if no zone); default: today")
+    rp.add_argument("--to", dest="end", help="ISO date or time, exclusive; default: the day after --from")
+    rp.add_argument("--intake-url", default=os.environ.get("LGSP_INTAKE_URL", "http://127.0.0.1:8081"))
     tr = sub.add_parser("trace", help="print one trace from the local span files")
     tr.add_argument("trace_id")
     dl = sub.add_parser("dlq", help="dead-letter topics")
@@ -68,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         from ops.timeline import print_timeline
 
         return print_timeline(args.code, args.routing_url)
+    if args.command == "report":
+        from ops.report import print_report
+
+        return print_report(args.intake_url, args.start, args.end)
     if args.command == "trace":
         from ops.traceview import load_trace, render_tree
 

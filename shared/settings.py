@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     schema_prefix: str = Field("", description="Prefix of every service schema; tests use their own")
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    public_url: str | None = Field(None, description="How others reach this service (webhook callbacks); default http://host:port")
     max_body_bytes: int = Field(1_000_000, description="Largest HTTP request body accepted")
     state_dir: Path = REPO_ROOT / ".lgsp"
     trace_dir: Path | None = Field(None, description="Where spans are written as JSON lines when no OTLP endpoint is set")

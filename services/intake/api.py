@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, Request, Response
+from datetime import datetime
+
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from shared.http import problem
 from shared.reference.calendar import CalendarNotCovered
-from services.intake import handlers, portal
+from services.intake import handlers, portal, report
 from services.intake.schemas import DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -67,6 +69,15 @@ async def pickup_status(pickup_id: str, request: Request):
     if row is None:
         return problem(404, f"no pickup {pickup_id!r}")
     return {"pickup_id": pickup_id, "status": row["status"], "dossier_code": row["code"]}
+
+
+@router.get("/reports", tags=["operations"])
+async def management_report(request: Request, start: datetime = Query(alias="from"), end: datetime = Query(alias="to")):
+    """Per agency and level for [from, to): received, carried over, resolved early / on time /
+    late, in progress on time / overdue, online and BCCI shares, apologies owed and sent."""
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        return problem(422, "from and to must be ISO 8601 times with a zone, and from before to")
+    return await report.compute(request.app.state.runtime.pool, request.app.state.reference, start, end)
 
 
 @router.get("/portal-sync", tags=["operations"])

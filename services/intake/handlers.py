@@ -104,8 +104,8 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
     )
     await conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
-        "result_delivery, status, received_at, due_at, idempotency_key, trace_id, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)",
         dossier.id, dossier.code, procedure.code, procedure.name, cmd.agency_code, cmd.channel.value,
         cmd.applicant.model_dump_json(), json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
         cmd.result_delivery.value, dossier.status, received_at, due_at, idempotency_key, dossier.trace_id, now,
@@ -239,11 +239,17 @@ async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Con
     )
     changes = status_changes(event)
     if changes:
-        sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=3))
-        await conn.execute(f"UPDATE dossiers SET updated_at = $2, {sets} WHERE id = $1",
-                           event.dossier_id, event.at, *changes.values())
+        values = {k: v for k, v in changes.items() if not isinstance(v, Increment)}
+        sets = [f"{column} = ${i}" for i, column in enumerate(values, start=3)]
+        sets += [f"{column} = {column} + 1" for column, v in changes.items() if isinstance(v, Increment)]
+        await conn.execute(f"UPDATE dossiers SET updated_at = $2, {', '.join(sets)} WHERE id = $1",
+                           event.dossier_id, event.at, *values.values())
     if changes or isinstance(event, DossierReceived):
         await portal.queue_update(conn, event.dossier_id, ref, event.at)
+
+
+class Increment:
+    """A counter column to add one to."""
 
 
 def status_changes(event: DossierEvent) -> dict:
@@ -258,9 +264,9 @@ def status_changes(event: DossierEvent) -> dict:
         case DossierSupplementRequested():
             return {"status": "supplement_requested"}
         case DossierResumed():
-            return {"status": "processing", "due_at": event.due_at}
+            return {"status": "processing", "due_at": event.due_at, "legal_due_at": event.due_at}
         case DossierResolved():
-            return {"status": "resolved", "outcome": event.outcome}
+            return {"status": "resolved", "outcome": event.outcome, "resolved_at": event.at}
         case DossierReturned():
             return {"status": "returned", "current_step": None, "current_agency": None}
         case DossierWithdrawn():
@@ -268,7 +274,7 @@ def status_changes(event: DossierEvent) -> dict:
         case DossierStopped():
             return {"status": "stopped", "current_step": None, "current_agency": None}
         case DossierApologised():
-            return {"due_at": event.new_due_at, "overdue": True}
+            return {"due_at": event.new_due_at, "overdue": True, "apologies": Increment()}
         case DossierOverdue():
             return {"overdue": True}
     return {}

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 async def run_booker(settings: Settings, runtime: ServiceRuntime, http: httpx.AsyncClient) -> None:
-    callback = f"http://{settings.http_host}:{settings.http_port}/v1/carrier/webhooks"
+    callback = f"{settings.public_url or f'http://{settings.http_host}:{settings.http_port}'}/v1/carrier/webhooks"
     while True:
         try:
             await handlers.book_due(runtime.pool, runtime.outbox, http, settings.carrier_url, callback)

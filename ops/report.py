@@ -1,0 +1,40 @@
+"""``lgsp report``: the managers' report, asked of intake and printed as a table."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, time, timedelta
+
+import httpx
+
+from shared.reference.calendar import LOCAL_TZ
+from services.intake.report import render
+
+
+def _moment(text: str | None, default: datetime) -> datetime:
+    if not text:
+        return default
+    value = datetime.fromisoformat(text) if "T" in text else datetime.combine(datetime.fromisoformat(text).date(), time())
+    return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
+
+
+def period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    today = datetime.combine(datetime.now(LOCAL_TZ).date(), time(), LOCAL_TZ)
+    s = _moment(start, today)
+    return s, _moment(end, s + timedelta(days=1))
+
+
+def fetch_report(intake_url: str, start: datetime, end: datetime) -> dict:
+    r = httpx.get(f"{intake_url}/v1/reports", params={"from": start.isoformat(), "to": end.isoformat()}, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def print_report(intake_url: str, start: str | None, end: str | None) -> int:
+    s, e = period(start, end)
+    try:
+        print(render(fetch_report(intake_url, s, e)))
+    except httpx.HTTPError as exc:
+        print(f"cannot get the report from intake at {intake_url}: {exc}", file=sys.stderr)
+        return 1
+    return 0

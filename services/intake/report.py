@@ -1,0 +1,94 @@
+"""The managers' report: per receiving agency and level, for a period, what the seeds count.
+
+- received in the period, and carried over from before it;
+- resolved in the period: early (before the due day), on time (by the due moment), late;
+  on time means NgayKetThucXuLy <= NgayHenTra, the due date moved by supplement pauses but
+  not by apologies;
+- in progress at the end of the period: still within time, or overdue;
+- online share and BCCI share (submitted by post or result sent by post) of those received;
+- apologies owed (late dossiers) and sent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import asyncpg
+
+from shared.reference import Reference
+from shared.reference.calendar import LOCAL_TZ
+
+FIELDS = ("received", "carried_over", "resolved_early", "resolved_on_time", "resolved_late", "in_progress_on_time",
+          "in_progress_overdue", "online", "bcci", "apologies_owed", "apologies_sent")
+
+
+async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: datetime) -> dict:
+    rows = await pool.fetch(
+        "SELECT agency_code, channel, result_delivery, status, received_at, legal_due_at, resolved_at, apologies, updated_at "
+        "FROM dossiers WHERE received_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1) "
+        "AND NOT (status IN ('withdrawn', 'stopped') AND updated_at < $1)", start, end,
+    )
+    per_agency: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+    for r in rows:
+        c = per_agency[r["agency_code"]]
+        due = r["legal_due_at"]
+        if r["received_at"] >= start:
+            c["received"] += 1
+            c["online"] += r["channel"] == "online"
+            c["bcci"] += r["channel"] == "postal" or r["result_delivery"] == "postal"
+        else:
+            c["carried_over"] += 1
+        late = False
+        if r["resolved_at"] is not None and r["resolved_at"] < end:
+            if r["resolved_at"].astimezone(LOCAL_TZ).date() < due.astimezone(LOCAL_TZ).date():
+                c["resolved_early"] += 1
+            elif r["resolved_at"] <= due:
+                c["resolved_on_time"] += 1
+            else:
+                c["resolved_late"] += 1
+                late = True
+        elif r["status"] not in ("withdrawn", "stopped"):
+            if due >= end:
+                c["in_progress_on_time"] += 1
+            else:
+                c["in_progress_overdue"] += 1
+                late = True
+        if late:
+            c["apologies_owed"] += 1
+            c["apologies_sent"] += r["apologies"] > 0
+    agencies = []
+    by_level: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+    for code, counts in sorted(per_agency.items()):
+        agency = ref.catalogue.agencies.get(code)
+        level = agency.level if agency else "unknown"
+        agencies.append({"agency_code": code, "agency_name": agency.name if agency else code, "level": level, **counts})
+        for k, v in counts.items():
+            by_level[level][k] += v
+    total = {k: sum(a[k] for a in agencies) for k in FIELDS}
+    return {"from": start, "to": end, "agencies": agencies,
+            "levels": [{"level": lvl, **by_level[lvl]} for lvl in ref.catalogue.levels if lvl in by_level],
+            "total": total}
+
+
+def render(report: dict) -> str:
+    """The report as a table, with the shares and the on-time rate the seeds quote."""
+    head = (f"{'':<48} {'recv':>5} {'carry':>5} {'early':>5} {'ontime':>6} {'late':>5} {'open':>5} {'overdue':>7} "
+            f"{'online%':>7} {'BCCI%':>6} {'ontime%':>7} {'apology owed/sent':>17}")
+
+    def line(label: str, c: dict) -> str:
+        received = c["received"] or 1
+        handled = c["resolved_early"] + c["resolved_on_time"] + c["resolved_late"] + c["in_progress_on_time"] + c["in_progress_overdue"]
+        good = c["resolved_early"] + c["resolved_on_time"] + c["in_progress_on_time"]
+        rate = f"{100 * good / handled:.1f}" if handled else "-"
+        return (f"{label[:48]:<48} {c['received']:>5} {c['carried_over']:>5} {c['resolved_early']:>5} {c['resolved_on_time']:>6} "
+                f"{c['resolved_late']:>5} {c['in_progress_on_time']:>5} {c['in_progress_overdue']:>7} "
+                f"{100 * c['online'] / received:>7.1f} {100 * c['bcci'] / received:>6.1f} {rate:>7} "
+                f"{c['apologies_owed']:>8}/{c['apologies_sent']:<8}")
+
+    out = [f"Report {report['from']} .. {report['to']}", head]
+    out += [line(f"{a['agency_name']} ({a['level']})", a) for a in report["agencies"]]
+    out.append("")
+    out += [line(f"level: {lv['level']}", lv) for lv in report["levels"]]
+    out.append(line("TOTAL", report["total"]))
+    return "\n".join(out)
