@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("stack", help="the local Kafka broker and PostgreSQL")
     st.add_argument("action", choices=["start", "stop", "status", "reset", "restart-kafka", "kill-kafka", "start-kafka"])
     rn = sub.add_parser("run", help="run one service in the foreground")
-    rn.add_argument("service", choices=["intake", "routing"])
-    sub.add_parser("demo", help="start everything and send dossiers through it")
+    rn.add_argument("service", choices=["intake", "routing", "postal", "notify"])
+    dm = sub.add_parser("demo", help="start everything and send dossiers through it")
+    dm.add_argument("--dossiers", type=int, default=300, help="how many dossiers the replayed day has")
     tp = sub.add_parser("topics", help="the declared topics (shared/topics.py)")
     tp.add_argument("--json", action="store_true", help="as deploy/kafka/topics.json")
     tl = sub.add_parser("timeline", help="a dossier's process-control timeline, every hop across services")
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from ops import demo
 
-        return demo.main()
+        return demo.main(args.dossiers)
     if args.command == "topics":
         import json
 

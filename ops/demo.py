@@ -1,10 +1,12 @@
 """``make demo``: the platform on its local stack, for a newcomer to watch.
 
-Starts Kafka and PostgreSQL, runs intake and routing as separate processes, and plays a
-short morning at a one-stop counter: dossiers submitted through the three channels, moved
+Starts Kafka and PostgreSQL, the four services and the third-party simulators (carrier,
+SMS/Zalo/e-mail, national portal) as separate processes. First a short morning at a one-stop
+counter, told step by step: dossiers submitted through the three channels, moved
 across commune, district and province by the agencies, one paused for a supplement, one
 entered late after an outage that gets its automatic apology, one refused at receipt.
-Then it prints a dossier's process-control timeline and its trace.
+Then a whole day replayed at speed (a few hundred dossiers, with a progress line), and the
+managers' report.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ import httpx
 
 from ops import stack
 from ops.clients import COMMUNE, RESULT, Agencies, submission
-from ops.processes import service
+from ops.demo_day import replay_day
+from ops.processes import SERVICES, service, simulator
+from ops.report import fetch_report, period
+from shared.reference.calendar import LOCAL_TZ
+from services.intake.report import render
 from ops.timeline import format_timeline
 from ops.traceview import load_trace, render_tree
 from shared.settings import Settings
@@ -130,7 +136,7 @@ async def _timeline_has(agencies, code, event):
     return rows if any(r["event_type"] == f"vn.lgsp.dossier.{event}.v1" for r in rows) else None
 
 
-def main() -> int:
+def main(dossiers: int = 300) -> int:
     settings = Settings()
     try:
         stack.start()
@@ -138,18 +144,35 @@ def main() -> int:
         print(f"[demo] cannot start the local stack: {exc}", file=sys.stderr)
         return 1
     logs = settings.state_dir / "logs"
-    env = {"LGSP_SCHEDULER_INTERVAL_S": "2"}
-    procs = []
+    env = {"LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.3",
+           # the demo runs at any hour: no quiet hours, and a busy day is no reason to hold messages
+           "LGSP_QUIET_HOURS": "00:00-00:00", "LGSP_RATE_LIMIT_PER_HOUR": "1000"}
+    procs = {}
     try:
-        for name in ("routing", "intake"):
+        for name in ("carrier", "messaging", "portal"):
+            say(f"[demo] starting the {name} simulator (log: {logs / (name + '-sim.log')})")
+            procs[name] = simulator(name, env, logs).start()
+        for name in SERVICES:
             say(f"[demo] starting {name} (log: {logs / (name + '.log')})")
-            procs.append(service(name, env, logs).start())
-        asyncio.run(morning(procs[1].url, procs[0].url, settings.traces_path))
+            procs[name] = service(name, env, logs).start()
+        urls = {name: p.url for name, p in procs.items()}
+        httpx.post(f"{urls['carrier']}/control", json={"delay_s": 0.3})
+        asyncio.run(morning(urls["intake"], urls["routing"], settings.traces_path))
+        say(f"\n[demo] now a whole day: {dossiers} dossiers across channels and levels\n")
+        started = time.monotonic()
+        tally = asyncio.run(replay_day(urls, dossiers))
+        say(f"[demo] the day took {time.monotonic() - started:.0f} s")
+        start, end = period((datetime.now(LOCAL_TZ) - timedelta(days=30)).date().isoformat(), None)
+        end = start + timedelta(days=32)
+        say("\n[demo] the managers' report (lgsp report --from <30 days ago> --to <tomorrow>):\n")
+        say(render(fetch_report(urls["intake"], start, end)))
+        sync = httpx.get(f"{urls['intake']}/v1/portal-sync").json()
+        say(f"\n[demo] national portal sync: {sync['sent']} updates sent, {sync['pending']} pending, {sync['rejected']} rejected")
         say("[demo] the stack keeps running; stop it with:  make stack-stop\n")
-        return 0
+        return 0 if tally.errors == 0 else 1
     except Exception as exc:  # noqa: BLE001 - tell the newcomer where to look
         print(f"[demo] failed: {exc}\n[demo] service logs are in {logs}", file=sys.stderr)
         return 1
     finally:
-        for p in procs:
+        for p in reversed(list(procs.values())):
             p.stop()

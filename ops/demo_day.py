@@ -1,0 +1,174 @@
+"""A realistic day for the sample province, replayed against the running platform: a few
+hundred dossiers across the three channels and the levels, some needing supplements, some
+entered late after an outage (and apologised for), some returned by post, with notifications
+flowing, and a progress line while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import httpx
+
+from ops.clients import RESULT, Agencies, documents_for
+from shared.reference.catalogue import catalogue_for
+
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
+MIDDLE = ["Thị", "Văn", "Minh", "Thu", "Quốc", "Ngọc", "Đức", "Thanh", "Hữu"]
+GIVEN = ["An", "Bình", "Chi", "Dũng", "Giang", "Hạnh", "Khánh", "Linh", "Mai", "Nam", "Phương", "Quân", "Sơn", "Thảo", "Tuấn", "Yến"]
+STREETS = ["phố Lê Lợi", "đường Trần Hưng Đạo", "phố Lương Văn Tụy", "đường Nguyễn Huệ", "thôn Đông", "xóm Chùa"]
+
+
+@dataclass
+class Tally:
+    total: int
+    submitted: int = 0
+    received: int = 0
+    refused: int = 0
+    pickups: int = 0
+    supplements: int = 0
+    returned: int = 0
+    by_post: int = 0
+    late_entries: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+    def line(self, messages: int, apologies: int) -> str:
+        return (f"[day] submitted {self.submitted}/{self.total} · received {self.received} · refused {self.refused} · "
+                f"pickups {self.pickups} · supplements {self.supplements} · returned {self.returned} "
+                f"(by post {self.by_post}) · late {self.late_entries} · apologies {apologies} · messages {messages}"
+                + (f" · errors {self.errors}" if self.errors else ""))
+
+
+def person(rng: random.Random, i: int) -> dict:
+    return {
+        "full_name": f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}",
+        "id_number": f"{rng.randint(1, 96):03d}{rng.randint(0, 3)}{rng.randint(0, 99):02d}{i:06d}",
+        "phone": f"09{rng.randint(10_000_000, 99_999_999)}",
+        "email": f"congdan{i}@example.vn" if rng.random() < 0.4 else None,
+        "address": f"Số {rng.randint(1, 200)}, {rng.choice(STREETS)}, tỉnh Ninh Bình (mẫu)",
+    }
+
+
+async def wait(probe, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await probe()
+        if value:
+            return value
+        await asyncio.sleep(0.25)
+    raise TimeoutError("timed out")
+
+
+async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally) -> None:
+    catalogue = catalogue_for("three_level")
+    procedure = rng.choice(list(catalogue.procedures.values()))
+    receivers = [a.code for a in catalogue.agencies.values()
+                 if (a.level, a.unit) == (procedure.receiving_level, procedure.receiving_unit)]
+    channel = rng.choices(["online", "counter", "postal"], weights=[40, 45, 15])[0]
+    if channel not in procedure.channels:
+        channel = procedure.channels[0]
+    body = {
+        "channel": channel, "procedure_code": procedure.code, "agency_code": rng.choice(receivers),
+        "applicant": person(rng, i), "documents": documents_for(procedure.code),
+        "result_delivery": "postal" if procedure.postal_result and rng.random() < 0.25 else "counter",
+    }
+    if rng.random() < 0.03:
+        body["documents"] = body["documents"][:-1]  # forgot a component: refused at receipt
+    late = channel == "counter" and rng.random() < 0.1
+    if late:
+        body["received_at"] = (datetime.now(timezone.utc) - timedelta(days=rng.randint(10, 20))).isoformat()
+    t.submitted += 1
+    if channel == "postal":
+        r = await http.post(f"{urls['intake']}/v1/pickups", json=body)
+        if r.status_code == 422:
+            t.refused += 1
+            return
+        pickup = r.json()["pickup_id"]
+        t.pickups += 1
+
+        async def arrived():
+            p = (await http.get(f"{urls['intake']}/v1/pickups/{pickup}")).json()
+            return p["dossier_code"] if p["status"] == "received" else None
+
+        code = await wait(arrived)
+    else:
+        r = await http.post(f"{urls['intake']}/v1/dossiers", json=body)
+        if r.status_code == 422:
+            t.refused += 1
+            return
+        code = r.json()["code"]
+    t.received += 1
+    t.late_entries += late
+    await wait(lambda: agencies.dossier(code))
+    if rng.random() < 0.12:
+        holder = await agencies.holder(code)
+        await agencies.act(code, "accept", holder)
+        await agencies.act(code, "request-supplement", holder, reasons=["Bổ sung bản sao có chứng thực"])
+        t.supplements += 1
+
+        async def asked():
+            return (await http.get(f"{urls['intake']}/v1/dossiers/{code}")).json()["status"] == "supplement_requested"
+
+        await wait(asked)
+        await http.post(f"{urls['intake']}/v1/dossiers/{code}/supplements", json={"documents": [RESULT]})
+
+        async def resumed():
+            return (await agencies.dossier(code))["status"] == "processing"
+
+        await wait(resumed)
+        await agencies.act(code, "forward", holder)  # may be a decide step: then step_through decides it
+    if rng.random() < 0.15:
+        return  # still being processed at the end of the day
+    await agencies.step_through(code)
+    if body["result_delivery"] == "postal":
+        async def delivered():
+            return (await agencies.dossier(code))["status"] == "returned"
+
+        await wait(delivered)
+        t.by_post += 1
+    else:
+        d = await agencies.dossier(code)
+        await agencies.act(code, "return", d["steps"][-1]["agency_code"], method=rng.choice(["counter", "online"]))
+    t.returned += 1
+
+
+async def replay_day(urls: dict, n: int, seed: int = 2026, concurrency: int = 8) -> Tally:
+    rng = random.Random(seed)
+    t = Tally(total=n)
+    interactive = sys.stdout.isatty()
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=50)) as http:
+        agencies = Agencies(http, urls["routing"])
+        gate = asyncio.Semaphore(concurrency)
+
+        async def guarded(i: int, r: random.Random) -> None:
+            async with gate:
+                try:
+                    await one_dossier(i, r, http, urls, agencies, t)
+                except Exception as exc:  # noqa: BLE001 - one stuck dossier must not stop the day
+                    t.errors += 1
+                    if len(t.error_samples) < 3:
+                        t.error_samples.append(f"dossier {i}: {type(exc).__name__} {exc}")
+
+        async def progress(final: bool = False) -> None:
+            msgs = (await http.get(f"{urls['messaging']}/control/messages")).json()["delivered"]
+            apologies = sum(1 for m in msgs if "xin lỗi" in m["text"])
+            line = t.line(len(msgs), apologies)
+            print(("\r" + line) if interactive else line, end="\n" if final or not interactive else "", flush=True)
+
+        tasks = [asyncio.create_task(guarded(i, random.Random(rng.random()))) for i in range(n)]
+        last = 0.0
+        while not all(task.done() for task in tasks):
+            await asyncio.sleep(0.5)
+            if interactive or time.monotonic() - last > 10:
+                await progress()
+                last = time.monotonic()
+        await asyncio.sleep(3)  # let the last notifications and apologies go out
+        await progress(final=True)
+    for sample in t.error_samples:
+        print(f"[day] problem: {sample}", file=sys.stderr)
+    return t
