@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 LGSP   := $(VENV)/bin/lgsp
 
-.PHONY: setup demo test stack-start stack-stop stack-status stack-reset kafka-restart clean
+.PHONY: setup demo test bench chaos stack-start stack-stop stack-status stack-reset kafka-restart clean
 
 # Virtualenv + pinned packages, re-done only when requirements.txt or pyproject.toml change.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -23,6 +23,14 @@ demo: setup
 
 test: setup stack-start
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+# Figures for this machine (not part of the tests): `make bench BENCH_ARGS="--rate 100"`.
+bench: setup
+	$(LGSP) bench $(BENCH_ARGS)
+
+# Kill services, the broker and the database under load, then reconcile.
+chaos: setup
+	$(LGSP) chaos $(CHAOS_ARGS)
 
 stack-start: setup
 	$(LGSP) stack start

@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("service", choices=["intake", "routing", "postal", "notify"])
     dm = sub.add_parser("demo", help="start everything and send dossiers through it")
     dm.add_argument("--dossiers", type=int, default=300, help="how many dossiers the replayed day has")
+    sub.add_parser("bench", help="benchmark: figures for this machine (see `lgsp bench -- --help`)", add_help=False)
+    sub.add_parser("chaos", help="kill services, the broker and the database under load; reconcile", add_help=False)
     tp = sub.add_parser("topics", help="the declared topics (shared/topics.py)")
     tp.add_argument("--json", action="store_true", help="as deploy/kafka/topics.json")
     tl = sub.add_parser("timeline", help="a dossier's process-control timeline, every hop across services")
@@ -44,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     dl = sub.add_parser("dlq", help="dead-letter topics")
     dl.add_argument("action", choices=["list", "redrive"])
     dl.add_argument("service", choices=["intake", "routing", "postal", "notify"])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("bench", "chaos"):
+        from ops import bench, chaos
+
+        return {"bench": bench.main, "chaos": chaos.main}[argv[0]](argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "stack":

@@ -21,7 +21,7 @@ import httpx
 from ops import stack
 from ops.clients import COMMUNE, RESULT, Agencies, submission
 from ops.demo_day import replay_day
-from ops.processes import SERVICES, service, simulator
+from ops.platform import RunningPlatform
 from ops.report import fetch_report, period
 from shared.reference.calendar import LOCAL_TZ
 from services.intake.report import render
@@ -147,15 +147,10 @@ def main(dossiers: int = 300) -> int:
     env = {"LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.3",
            # the demo runs at any hour: no quiet hours, and a busy day is no reason to hold messages
            "LGSP_QUIET_HOURS": "00:00-00:00", "LGSP_RATE_LIMIT_PER_HOUR": "1000"}
-    procs = {}
+    running = RunningPlatform(env, logs)
     try:
-        for name in ("carrier", "messaging", "portal"):
-            say(f"[demo] starting the {name} simulator (log: {logs / (name + '-sim.log')})")
-            procs[name] = simulator(name, env, logs).start()
-        for name in SERVICES:
-            say(f"[demo] starting {name} (log: {logs / (name + '.log')})")
-            procs[name] = service(name, env, logs).start()
-        urls = {name: p.url for name, p in procs.items()}
+        running.start(say=lambda m: say(f"[demo] {m}"))
+        urls = running.urls
         httpx.post(f"{urls['carrier']}/control", json={"delay_s": 0.3})
         asyncio.run(morning(urls["intake"], urls["routing"], settings.traces_path))
         say(f"\n[demo] now a whole day: {dossiers} dossiers across channels and levels\n")
@@ -174,5 +169,4 @@ def main(dossiers: int = 300) -> int:
         print(f"[demo] failed: {exc}\n[demo] service logs are in {logs}", file=sys.stderr)
         return 1
     finally:
-        for p in reversed(list(procs.values())):
-            p.stop()
+        running.stop()

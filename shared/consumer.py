@@ -1,9 +1,10 @@
 """Consuming events with exactly-once effects.
 
-Each record is decoded against the contract, dispatched by ``ce_type`` to the service's
-handler, and handled in one database transaction that also records the event id in the
-inbox, so a redelivered event has no second effect. The Kafka offset is committed only
-after that transaction commits (FastStream acks after the handler returns).
+Records arrive in batches. Each is decoded against the contract and dispatched by
+``ce_type`` to the service's handlers; the batch is handled in one database transaction that
+also records every event id in the inbox, so a redelivered event has no second effect. The
+Kafka offsets are committed only after that transaction commits (FastStream acks after the
+handler returns). If anything in a batch fails, it is redone one record at a time.
 
 Failures:
 - a record that breaks the contract (bad headers, bad JSON, wrong schema) or a handler's
@@ -28,9 +29,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import StatusCode
 
-from shared.events import ContractError, Envelope, EventData
+from shared.events import EVENT_TYPES, ContractError, Envelope, EventData
 from shared.settings import Settings
-from shared.telemetry import mask_personal_data, tracer
+from shared.telemetry import context_from_headers, mask_personal_data, tracer
 from shared.topics import Topic, dead_letter
 
 log = logging.getLogger(__name__)
@@ -93,76 +94,114 @@ class EventConsumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_body,
+            batch=True,
+            max_records=self._settings.consume_batch,
+            batch_timeout_ms=20,
             description=f"{self._settings.service_name} handles {', '.join(sorted(self._handlers)) or 'every event'}",
         )
-        async def on_record(msg: KafkaMessage) -> None:
-            await self.process(msg.raw_message)
+        async def on_records(msg: KafkaMessage) -> None:
+            records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+            await self.process_batch(list(records))
 
-    async def process(self, record: ConsumerRecord) -> None:
+    async def _prepare(self, record: ConsumerRecord):
+        """Decode and check one record; dead-letter it when it breaks the contract.
+        Returns (envelope, data, handlers), or None when there is nothing to do."""
         try:
             envelope = Envelope.from_record(record.headers, record.value)
         except ContractError as exc:
             await self._dead_letter(record, f"contract: {exc}")
-            return
-        from shared.events import EVENT_TYPES
-
+            return None
         if envelope.type not in EVENT_TYPES:
             # A type nobody here knows: likely a newer producer; keep it for a re-drive.
             await self._dead_letter(record, f"contract: unknown event type {envelope.type!r}")
-            return
+            return None
         handlers = ([self._handlers[envelope.type]] if envelope.type in self._handlers else []) + self._every
         if not handlers:
-            return  # a known type this service does not handle: not ours
+            return None  # a known type this service does not handle: not ours
         try:
             data = envelope.parse()
         except ContractError as exc:
             await self._dead_letter(record, f"contract: {exc}")
+            return None
+        return envelope, data, handlers
+
+    async def process(self, record: ConsumerRecord) -> None:
+        await self.process_batch([record])
+
+    async def process_batch(self, records: list[ConsumerRecord]) -> None:
+        """Fast path: the whole batch in one transaction (one commit, one offset commit).
+        If anything in it fails, the batch is redone record by record, so one bad event
+        is retried and dead-lettered alone and the others still take effect."""
+        prepared = []
+        for record in records:
+            ready = await self._prepare(record)
+            if ready is not None:
+                prepared.append((record, *ready))
+        if not prepared:
             return
-        await self._handle(record, envelope, data, handlers)
+        if len(prepared) > 1:
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    for record, envelope, data, handlers in prepared:
+                        await self._apply(conn, record, envelope, data, handlers, attempt=1)
+                return
+            except Exception as exc:  # noqa: BLE001 - fall back to one record at a time
+                log.info("consumer.batch_fallback size=%d %s", len(prepared), type(exc).__name__)
+        for record, envelope, data, handlers in prepared:
+            await self._handle(record, envelope, data, handlers)
+
+    async def _apply(self, conn, record: ConsumerRecord, envelope: Envelope, data: EventData,
+                     handlers: list[Handler], attempt: int) -> None:
+        """Record the event in the inbox and run its handlers, in the caller's transaction,
+        under a span in the event's own trace."""
+        with tracer("lgsp.consumer").start_as_current_span(
+            f"handle {envelope.type}",
+            context=context_from_headers({"traceparent": envelope.traceparent} if envelope.traceparent else {}),
+            attributes={"lgsp.handlers": ",".join(h.__name__ for h in handlers), "messaging.message.id": envelope.id,
+                        "cloudevents.event_type": envelope.type, "lgsp.attempt": attempt,
+                        "messaging.kafka.offset": record.offset},
+        ) as span:
+            fresh = await conn.fetchval(
+                'INSERT INTO inbox (handler, event_id, event_type, topic, partition, "offset") '
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
+                self._settings.service_name, envelope.id, envelope.type, record.topic, record.partition, record.offset,
+            )
+            if not fresh:
+                span.set_attribute("lgsp.duplicate", True)
+                log.info("consumer.duplicate_skipped event_id=%s type=%s", envelope.id, envelope.type)
+                return
+            try:
+                for handler in handlers:
+                    await handler(data, envelope, conn)
+            except Exception as exc:
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
+                raise
 
     async def _handle(self, record: ConsumerRecord, envelope: Envelope, data: EventData,
                       handlers: list[Handler]) -> None:
         s = self._settings
         attempt, infra_delay = 0, s.retry_backoff_s
         while True:
-            with tracer("lgsp.consumer").start_as_current_span(
-                f"handle {envelope.type}",
-                attributes={"lgsp.handlers": ",".join(h.__name__ for h in handlers), "messaging.message.id": envelope.id,
-                            "cloudevents.event_type": envelope.type, "lgsp.attempt": attempt + 1},
-            ) as span:
-                try:
-                    async with self._pool.acquire() as conn, conn.transaction():
-                        fresh = await conn.fetchval(
-                            'INSERT INTO inbox (handler, event_id, event_type, topic, partition, "offset") '
-                            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
-                            s.service_name, envelope.id, envelope.type, record.topic, record.partition, record.offset,
-                        )
-                        if not fresh:
-                            span.set_attribute("lgsp.duplicate", True)
-                            log.info("consumer.duplicate_skipped event_id=%s type=%s", envelope.id, envelope.type)
-                            return
-                        for handler in handlers:
-                            await handler(data, envelope, conn)
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await self._apply(conn, record, envelope, data, handlers, attempt + 1)
+                return
+            except Rejected as exc:
+                await self._dead_letter(record, f"rejected: {exc}")
+                return
+            except INFRASTRUCTURE_ERRORS as exc:
+                log.warning("consumer.infrastructure_unavailable %s; retrying in %.1fs", type(exc).__name__, infra_delay)
+                await asyncio.sleep(infra_delay)
+                infra_delay = min(infra_delay * 2, 10.0)
+            except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the partition
+                attempt += 1
+                if attempt >= s.handler_attempts:
+                    await self._dead_letter(record, f"failed after {attempt} attempts: {type(exc).__name__}: {exc}")
                     return
-                except Rejected as exc:
-                    span.set_status(StatusCode.ERROR, "rejected")
-                    await self._dead_letter(record, f"rejected: {exc}")
-                    return
-                except INFRASTRUCTURE_ERRORS as exc:
-                    span.set_status(StatusCode.ERROR, type(exc).__name__)
-                    log.warning("consumer.infrastructure_unavailable %s; retrying in %.1fs", type(exc).__name__, infra_delay)
-                    await asyncio.sleep(infra_delay)
-                    infra_delay = min(infra_delay * 2, 10.0)
-                except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the partition
-                    attempt += 1
-                    span.set_status(StatusCode.ERROR, type(exc).__name__)
-                    if attempt >= s.handler_attempts:
-                        await self._dead_letter(record, f"failed after {attempt} attempts: {type(exc).__name__}: {exc}")
-                        return
-                    delay = s.retry_backoff_s * 2 ** (attempt - 1)
-                    log.warning("consumer.retry event_id=%s attempt=%d %s; next in %.2fs",
-                                envelope.id, attempt, type(exc).__name__, delay)
-                    await asyncio.sleep(delay)
+                delay = s.retry_backoff_s * 2 ** (attempt - 1)
+                log.warning("consumer.retry event_id=%s attempt=%d %s; next in %.2fs",
+                            envelope.id, attempt, type(exc).__name__, delay)
+                await asyncio.sleep(delay)
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         """Park the record with its reason and original headers; the caller then acks it."""

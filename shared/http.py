@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -71,6 +73,16 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
             if err.get("type") == "json_invalid":
                 return problem(400, "request body is not valid JSON", errors)
         return problem(422, "request does not match the expected shape", errors)
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(OSError)  # refused connections, timeouts
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Not the caller's fault and nothing was recorded: retry with the same Idempotency-Key.
+        log.warning("http.database_unavailable %s", type(exc).__name__)
+        return JSONResponse({"status": 503, "title": "database unavailable; retry with the same Idempotency-Key"},
+                            status_code=503, media_type="application/problem+json", headers={"Retry-After": "1"})
 
     @app.exception_handler(_TooLarge)
     async def too_large(request: Request, exc: _TooLarge) -> JSONResponse:

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     urgent_events: str = Field("", description="Comma-separated event types sent even in quiet hours")
     rate_limit_per_hour: int = Field(6, ge=1, description="Messages per recipient per hour; more wait")
     worker_interval_s: float = Field(0.5, gt=0, description="Poll interval of booking, sending and sync workers")
+    consume_batch: int = Field(200, ge=1, description="Most records handled in one transaction")
     relay_batch: int = Field(500, ge=1)
     relay_idle_s: float = Field(1.0, gt=0, description="Outbox poll interval when no NOTIFY arrives")
 

@@ -135,7 +135,10 @@ async def control(c: Control) -> dict:
 
 @app.get("/control/bookings")
 async def bookings() -> dict:
-    return {"requests": REQUESTS, "shipments": len(SHIPMENTS)}
+    by_reference: dict[str, int] = {}
+    for sh in SHIPMENTS.values():
+        by_reference[sh["reference"]] = by_reference.get(sh["reference"], 0) + 1
+    return {"requests": REQUESTS, "shipments": len(SHIPMENTS), "by_reference": by_reference}
 
 
 if __name__ == "__main__":

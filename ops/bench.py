@@ -1,0 +1,440 @@
+"""``make bench``: how fast the platform is on this machine, in one run.
+
+Starts the local stack, the simulators and the four services as separate processes, then:
+1. measures the raw ceilings: aiokafka produce and consume messages/s for the platform's
+   message size and producer settings, and asyncpg single-row commits/s;
+2. offers dossiers at a fixed rate, then at full speed, through intake's HTTP API, while an
+   "agency robot" takes each one to its terminal state through routing's API;
+3. prints and writes as JSON: dossiers/s and events/s, latency submit -> receipt message sent
+   and submit -> returned (p50/p95/p99/max), peak RSS of every process, consumer lag over
+   time, commits and events per dossier (counted), and the ratios to the ceilings.
+Targets are printed beside the figures; nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ops import stack
+from ops.clients import documents_for
+from ops.platform import RunningPlatform
+from shared.outbox import kafka_producer
+from shared.settings import Settings
+from shared.topic_reader import partitions
+
+PROCEDURE, AGENCY = "2.000908", "000.21.12.H40"  # certified copy at a commune: decide + return
+TARGETS = {"dossiers_per_s": 1000, "p99_receipt_ms_at_300": 200, "rss_mb_per_service": 150}
+SERVICE_NAMES = ("intake", "routing", "postal", "notify")
+
+
+def say(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50": pct(values, 0.5), "p95": pct(values, 0.95), "p99": pct(values, 0.99),
+            "max": max(values) if values else None, "mean": statistics.fmean(values) if values else None}
+
+
+def rss_mb(pid: int, field: str = "VmHWM") -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def postgres_rss_mb(cfg: stack.StackConfig) -> float | None:
+    """Resident memory of the PostgreSQL server: the postmaster and its backends."""
+    pidfile = cfg.pg_data / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    root = int(pidfile.read_text().split()[0])
+    total = rss_mb(root, "VmRSS") or 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text().split()
+            except OSError:
+                continue
+            if int(stat[3]) == root:
+                total += rss_mb(int(proc.name), "VmRSS") or 0.0
+    return total
+
+
+# ------------------------------------------------------------------ ceilings
+
+
+async def kafka_ceiling(bootstrap: str, topic: str, size: int, n: int) -> dict:
+    producer = kafka_producer(bootstrap)
+    await producer.start()
+    payload = b"x" * size
+    t0 = time.perf_counter()
+    futures = [await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(n)]
+    await asyncio.gather(*futures)
+    produce_s = time.perf_counter() - t0
+    await producer.stop()
+    tps = await partitions(bootstrap, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    consumer.assign(tps)
+    ends = await consumer.end_offsets(tps)
+    starts = {tp: max(0, ends[tp] - n) for tp in tps}
+    for tp in tps:
+        consumer.seek(tp, starts[tp])
+    got, t0 = 0, time.perf_counter()
+    while got < n:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+        if not batch:
+            break
+        got += sum(len(v) for v in batch.values())
+    consume_s = time.perf_counter() - t0
+    await consumer.stop()
+    return {"messages": n, "bytes": size, "produce_per_s": n / produce_s, "consume_per_s": got / consume_s}
+
+
+async def postgres_ceiling(database_url: str, n: int) -> dict:
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("CREATE TEMP TABLE bench_commits (id uuid PRIMARY KEY, at timestamptz)")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        async with conn.transaction():
+            await conn.execute("INSERT INTO bench_commits VALUES ($1, now())", uuid.uuid4())
+    elapsed = time.perf_counter() - t0
+    await conn.close()
+    return {"commits": n, "commits_per_s": n / elapsed}
+
+
+# ------------------------------------------------------------------ load
+
+
+class Load:
+    def __init__(self, urls: dict, run_id: str) -> None:
+        self.urls = urls
+        self.run_id = run_id
+        self.submitted: list[str] = []  # dossier codes
+        self.failures = 0
+        self.body = {"channel": "counter", "procedure_code": PROCEDURE, "agency_code": AGENCY,
+                     "applicant": {"full_name": "Trịnh Thị Bích Ngọc", "id_number": "037190001234", "phone": "0912000999",
+                                   "address": "Xóm Đồng, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"},
+                     "documents": documents_for(PROCEDURE), "notify_via": ["sms"]}
+
+    async def submit(self, http: httpx.AsyncClient, i: int, phase: str) -> None:
+        key = f"bench-{self.run_id}-{phase}-{i}"
+        for attempt in range(20):
+            try:
+                r = await http.post(f"{self.urls['intake']}/v1/dossiers", json=self.body, headers={"Idempotency-Key": key})
+                if r.status_code in (200, 201):
+                    self.submitted.append(r.json()["code"])
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(min(0.1 * 2 ** attempt, 2))
+        self.failures += 1
+
+    async def fixed_rate(self, rate: float, seconds: float) -> float:
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as http:
+            n = int(rate * seconds)
+            t0 = time.perf_counter()
+            tasks = []
+            for i in range(n):
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(self.submit(http, i, f"rate{rate:g}")))
+                if i % max(1, int(rate)) == 0:
+                    print(f"\r[bench] offered {i}/{n} at {rate:g}/s", end="", flush=True)
+            await asyncio.gather(*tasks)
+            print()
+            return time.perf_counter() - t0
+
+    async def full_speed(self, seconds: float, concurrency: int) -> tuple[int, float]:
+        before = len(self.submitted)
+        deadline = time.perf_counter() + seconds
+        counter = iter(range(10**9))
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency + 10)) as http:
+            async def worker():
+                while time.perf_counter() < deadline:
+                    await self.submit(http, next(counter), "full")
+
+            async def show():
+                while time.perf_counter() < deadline:
+                    await asyncio.sleep(1)
+                    print(f"\r[bench] full speed: {len(self.submitted) - before} accepted", end="", flush=True)
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*[worker() for _ in range(concurrency)], show())
+            print()
+            return len(self.submitted) - before, time.perf_counter() - t0
+
+
+async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
+    """An agency's system: take every dossier in the commune's queue to its return."""
+    done = 0
+    actor = {"name": "Máy chủ một cửa", "title": "tự động"}
+    result = {"name": "Bản sao.pdf", "media_type": "application/pdf", "size": 1000, "sha256": "cd" * 32}
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=40)) as http:
+        sem = asyncio.Semaphore(24)
+
+        async def finish(d: dict) -> None:
+            nonlocal done
+            async with sem:
+                base = f"{routing_url}/v1/dossiers/{d['code']}"
+                who = {"agency_code": AGENCY, "actor": actor}
+                try:
+                    if d["status"] == "processing" and d["step_status"] == "assigned":
+                        await http.post(f"{base}/accept", json=who)
+                        await http.post(f"{base}/resolve", json={**who, "outcome": "approved", "result_document": result})
+                    elif d["status"] == "resolved":
+                        r = await http.post(f"{base}/return", json={**who, "method": "counter"})
+                        done += r.status_code == 200
+                except httpx.HTTPError:
+                    pass
+
+        while not stop.is_set():
+            try:
+                queue = (await http.get(f"{routing_url}/v1/agencies/{AGENCY}/dossiers")).json()
+            except httpx.HTTPError:
+                queue = []
+            await asyncio.gather(*[finish(d) for d in queue])
+            if not queue:
+                await asyncio.sleep(0.1)
+    return done
+
+
+async def lag_sampler(bootstrap: str, topic: str, groups: list[str], series: list, stop: asyncio.Event) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    tps = await partitions(bootstrap, topic)
+    t0 = time.perf_counter()
+    try:
+        while not stop.is_set():
+            ends = await consumer.end_offsets(tps)
+            point = {"t": round(time.perf_counter() - t0, 1)}
+            for g in groups:
+                committed = await admin.list_consumer_group_offsets(g, partitions=tps)
+                point[g] = sum(ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                               for tp in tps)
+            series.append(point)
+            await asyncio.sleep(1.0)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+# ------------------------------------------------------------------ measuring from the databases
+
+
+async def latencies(database_url: str, prefix: str, codes: list[str]) -> dict:
+    conn = await asyncpg.connect(database_url)
+    try:
+        receipt = await conn.fetch(
+            f"SELECT extract(epoch FROM n.sent_at - d.received_at) * 1000 AS ms FROM {prefix}intake.dossiers d "
+            f"JOIN {prefix}notify.notifications n ON n.dossier_id = d.id AND n.event_type = 'vn.lgsp.dossier.received.v1' "
+            "AND n.status = 'sent' WHERE d.code = ANY($1)", codes)
+        terminal = await conn.fetch(
+            f"SELECT extract(epoch FROM r.finished_at - r.received_at) * 1000 AS ms FROM {prefix}routing.dossiers r "
+            "WHERE r.code = ANY($1) AND r.status = 'returned'", codes)
+        last_sent = await conn.fetchval(
+            f"SELECT max(n.sent_at) FROM {prefix}intake.dossiers d JOIN {prefix}notify.notifications n ON n.dossier_id = d.id "
+            "AND n.event_type = 'vn.lgsp.dossier.received.v1' WHERE d.code = ANY($1)", codes)
+        first = await conn.fetchval(f"SELECT min(received_at) FROM {prefix}intake.dossiers WHERE code = ANY($1)", codes)
+    finally:
+        await conn.close()
+    return {"receipt_ms": summary([float(r["ms"]) for r in receipt]), "terminal_ms": summary([float(r["ms"]) for r in terminal]),
+            "first_received": first, "last_receipt_sent": last_sent}
+
+
+async def commits(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    finally:
+        await conn.close()
+
+
+async def topic_size(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = await partitions(bootstrap, topic)
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def wait_drained(database_url: str, prefix: str, codes: list[str], timeout: float) -> float:
+    """Seconds until every dossier's receipt message went out and every dossier was returned."""
+    t0 = time.perf_counter()
+    conn = await asyncpg.connect(database_url)
+    try:
+        while time.perf_counter() - t0 < timeout:
+            sent = await conn.fetchval(
+                f"SELECT count(*) FROM {prefix}intake.dossiers d JOIN {prefix}notify.notifications n ON n.dossier_id = d.id "
+                "AND n.event_type = 'vn.lgsp.dossier.received.v1' AND n.status = 'sent' WHERE d.code = ANY($1)", codes)
+            returned = await conn.fetchval(f"SELECT count(*) FROM {prefix}routing.dossiers WHERE code = ANY($1) AND status = 'returned'", codes)
+            print(f"\r[bench] draining: {sent}/{len(codes)} receipts sent, {returned}/{len(codes)} returned", end="", flush=True)
+            if sent >= len(codes) and returned >= len(codes):
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+        print()
+    return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------ the run
+
+
+async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settings: Settings) -> dict:
+    topic = settings.topic("dossier")
+    prefix = settings.schema_prefix
+    say("raw ceilings of this machine…")
+    ceilings = {"kafka": await kafka_ceiling(cfg.bootstrap, settings.topic("document"), args.message_bytes, args.ceiling_messages),
+                "postgres": await postgres_ceiling(cfg.database_url, args.ceiling_commits)}
+    say(f"kafka produce {ceilings['kafka']['produce_per_s']:.0f} msg/s, consume {ceilings['kafka']['consume_per_s']:.0f} msg/s; "
+        f"postgres {ceilings['postgres']['commits_per_s']:.0f} commits/s")
+
+    load = Load(running.urls, uuid.uuid4().hex[:6])
+    stop = asyncio.Event()
+    lag: list = []
+    robot = asyncio.create_task(agency_robot(running.urls["routing"], stop))
+    sampler = asyncio.create_task(lag_sampler(cfg.bootstrap, topic, [f"{prefix}{s}" for s in SERVICE_NAMES], lag, stop))
+
+    phases = {}
+    say(f"phase 1: {args.rate:g} dossiers/s offered for {args.seconds:g} s")
+    offered = await load.fixed_rate(args.rate, args.seconds)
+    rate_codes = list(load.submitted)
+    drain = await wait_drained(cfg.database_url, prefix, rate_codes, args.drain_timeout)
+    phases["fixed_rate"] = {"offered_per_s": args.rate, "accepted": len(rate_codes), "offer_s": offered,
+                            "drain_s": drain, **await latencies(cfg.database_url, prefix, rate_codes)}
+
+    say(f"phase 2: full speed for {args.seconds:g} s with {args.concurrency} concurrent submitters")
+    c0, e0 = await commits(cfg.database_url), await topic_size(cfg.bootstrap, topic)
+    t0 = time.perf_counter()
+    accepted, submit_s = await load.full_speed(args.seconds, args.concurrency)
+    full_codes = load.submitted[len(rate_codes):]
+    drain = await wait_drained(cfg.database_url, prefix, full_codes, args.drain_timeout)
+    total_s = time.perf_counter() - t0
+    c1, e1 = await commits(cfg.database_url), await topic_size(cfg.bootstrap, topic)
+    lat = await latencies(cfg.database_url, prefix, full_codes)
+    phases["full_speed"] = {
+        "accepted": accepted, "submit_s": submit_s, "submitted_per_s": accepted / submit_s,
+        "end_to_end_s": total_s, "dossiers_per_s": accepted / total_s, "events": e1 - e0, "events_per_s": (e1 - e0) / total_s,
+        "events_per_dossier": (e1 - e0) / max(1, accepted), "commits_per_dossier": (c1 - c0) / max(1, accepted), **lat,
+    }
+    stop.set()
+    robot_done = await robot
+    await sampler
+    rss = {name: rss_mb(p.proc.pid) for name, p in running.procs.items() if p.proc}
+    rss["kafka"] = rss_mb(stack.kafka_pid(cfg)) if stack.kafka_pid(cfg) else None
+    rss["postgres (all backends, at end)"] = postgres_rss_mb(cfg)
+    full = phases["full_speed"]
+    ratios = {
+        "dossier_events_vs_kafka_produce": full["events_per_s"] / ceilings["kafka"]["produce_per_s"],
+        "dossier_commits_vs_postgres": full["dossiers_per_s"] * full["commits_per_dossier"] / ceilings["postgres"]["commits_per_s"],
+        "dossiers_per_s_if_only_commits_limited": ceilings["postgres"]["commits_per_s"] / max(1e-9, full["commits_per_dossier"]),
+    }
+    return {"at": datetime.now(timezone.utc).isoformat(), "machine": {"cpus": os.cpu_count()}, "targets": TARGETS,
+            "ceilings": ceilings, "phases": phases, "rss_mb": rss, "consumer_lag": lag, "ratios": ratios,
+            "robot_returned": robot_done, "submit_failures": load.failures}
+
+
+def render(r: dict) -> str:
+    fr, fs = r["phases"]["fixed_rate"], r["phases"]["full_speed"]
+
+    def ms(s: dict) -> str:
+        return " / ".join("-" if s[k] is None else f"{s[k]:.0f}" for k in ("p50", "p95", "p99", "max")) + f" ms (n={s['n']})"
+
+    lag_max = {g: max((p[g] for p in r["consumer_lag"]), default=0) for g in (r["consumer_lag"][0] if r["consumer_lag"] else {}) if g != "t"}
+    lines = [
+        "",
+        f"{'figure':<52} {'measured':>22}   target",
+        f"{'full speed: dossiers/s, submit to receipt+return':<52} {fs['dossiers_per_s']:>22.1f}   >= {TARGETS['dossiers_per_s']}",
+        f"{'full speed: submissions accepted/s (HTTP)':<52} {fs['submitted_per_s']:>22.1f}",
+        f"{'full speed: events/s on the dossier topic':<52} {fs['events_per_s']:>22.1f}",
+        f"{'events per dossier (counted)':<52} {fs['events_per_dossier']:>22.1f}",
+        f"{'database commits per dossier (counted)':<52} {fs['commits_per_dossier']:>22.1f}",
+        f"{'at ' + str(fr['offered_per_s']) + '/s: submit -> receipt sent p50/95/99/max':<52} {ms(fr['receipt_ms']):>22}   p99 <= {TARGETS['p99_receipt_ms_at_300']} ms at 300/s",
+        f"{'at ' + str(fr['offered_per_s']) + '/s: submit -> returned p50/95/99/max':<52} {ms(fr['terminal_ms']):>22}",
+        f"{'full speed: submit -> receipt sent':<52} {ms(fs['receipt_ms']):>22}",
+        f"{'full speed: submit -> returned':<52} {ms(fs['terminal_ms']):>22}",
+        "", "peak RSS (MB):",
+        *[f"  {k:<40} {v:>10.1f}" + (f"   target <= {TARGETS['rss_mb_per_service']}" if k in SERVICE_NAMES else "")
+          for k, v in r["rss_mb"].items() if v is not None],
+        "", "max consumer lag (records): " + ", ".join(f"{g}={v}" for g, v in lag_max.items()),
+        "", "ceilings of this machine:",
+        f"  aiokafka produce {r['ceilings']['kafka']['produce_per_s']:.0f} msg/s, consume {r['ceilings']['kafka']['consume_per_s']:.0f} msg/s "
+        f"({r['ceilings']['kafka']['bytes']} B)",
+        f"  asyncpg single-row commits {r['ceilings']['postgres']['commits_per_s']:.0f}/s",
+        f"  pipeline events/s vs kafka produce ceiling: {100 * r['ratios']['dossier_events_vs_kafka_produce']:.1f}%",
+        f"  pipeline commits/s vs postgres commit ceiling: {100 * r['ratios']['dossier_commits_vs_postgres']:.1f}%",
+        f"  dossiers/s if commits were the only limit: {r['ratios']['dossiers_per_s_if_only_commits_limited']:.0f}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lgsp bench")
+    parser.add_argument("--rate", type=float, default=300, help="offered dossiers/s in phase 1")
+    parser.add_argument("--seconds", type=float, default=15, help="length of each phase")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--drain-timeout", type=float, default=300)
+    parser.add_argument("--message-bytes", type=int, default=1500)
+    parser.add_argument("--ceiling-messages", type=int, default=50_000)
+    parser.add_argument("--ceiling-commits", type=int, default=3_000)
+    args = parser.parse_args(argv)
+    try:
+        cfg = stack.start()
+    except stack.StackError as exc:
+        print(f"[bench] {exc}", file=sys.stderr)
+        return 1
+    env = {"LGSP_TOPIC_PREFIX": "bench", "LGSP_SCHEMA_PREFIX": "bench_", "LGSP_QUIET_HOURS": "00:00-00:00",
+           "LGSP_RATE_LIMIT_PER_HOUR": "100000000", "LGSP_WORKER_INTERVAL_S": "0.1", "LGSP_SCHEDULER_INTERVAL_S": "30"}
+    os.environ.update({k: v for k, v in env.items() if k in ("LGSP_TOPIC_PREFIX", "LGSP_SCHEMA_PREFIX")})
+    settings = Settings()
+    from shared.topics import ensure_topics_sync
+
+    ensure_topics_sync(cfg.bootstrap, settings.topic_prefix)
+    out_dir = settings.state_dir / "bench"
+    running = RunningPlatform(env, out_dir / "logs")
+    try:
+        running.start(say=say)
+        result = asyncio.run(measure(args, cfg, running, settings))
+    finally:
+        running.stop()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"bench-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    print(render(result))
+    say(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,284 @@
+"""``make chaos``: faults under load, then a reconciliation from the databases and topics.
+
+While dossiers stream in through intake's HTTP API (online ones synced to the national
+portal, some entered late so they are apologised for, some picked up by the post), every
+service is SIGKILLed in turn and restarted, the Kafka broker is SIGKILLed and restarted, and
+PostgreSQL is restarted; poison records (bad JSON, an unknown schema version, missing
+headers, a huge payload) are injected straight into the dossier topic. At the end:
+- every submitted dossier was received by intake and taken in by routing;
+- no receipt message, carrier booking, apology or portal update happened twice;
+- the dead-letter topics hold exactly the poison, each with its reason.
+The same engine runs smaller inside ``make test`` (tests/test_zz_chaos.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from ops import stack
+from ops.clients import documents_for
+from ops.processes import ServiceProcess
+from shared.settings import Settings
+from shared.topic_reader import all_records
+from shared.topics import SERVICES, dead_letter, ensure_topics_sync
+
+COMMUNE = "000.21.12.H40"
+
+
+def say(msg: str) -> None:
+    print(f"[chaos] {msg}", flush=True)
+
+
+def poison_records() -> list[tuple[str, bytes | None, list[tuple[str, bytes]]]]:
+    """(label, value, headers) of records no service can take."""
+    def headers(ce_type: str) -> list[tuple[str, bytes]]:
+        return [("ce_specversion", b"1.0"), ("ce_id", str(uuid.uuid4()).encode()), ("ce_type", ce_type.encode()),
+                ("ce_source", b"/chaos"), ("content-type", b"application/json")]
+    huge = json.dumps({"dossier_id": "x", "padding": "Đ" * 400_000}, ensure_ascii=False).encode()
+    return [
+        ("bad JSON", b"{\"dossier_id\": ", headers("vn.lgsp.dossier.received.v1")),
+        ("unknown schema version", b"{}", headers("vn.lgsp.dossier.received.v9")),
+        ("missing headers", b"{}", [("content-type", b"application/json")]),
+        ("huge payload", huge, headers("vn.lgsp.dossier.received.v1")),
+    ]
+
+
+class Driver:
+    """Submits dossiers with idempotency keys, retrying through outages: nothing is lost on our side."""
+
+    def __init__(self, urls: dict[str, str], run_id: str, rng: random.Random) -> None:
+        self.urls, self.run_id, self.rng = urls, run_id, rng
+        self.keys: dict[str, str] = {}  # idempotency key -> kind (online, late, pickup)
+        self.failures = 0
+
+    def body(self, kind: str, i: int) -> dict:
+        b = {"channel": "online", "procedure_code": "1.001193", "agency_code": COMMUNE,
+             "applicant": {"full_name": "Đoàn Thị Thanh Hương", "id_number": f"03719{i:07d}", "phone": f"09{10_000_000 + i:08d}",
+                           "address": "Thôn Đông, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"},
+             "documents": documents_for("1.001193"), "notify_via": ["sms"]}
+        if kind == "late":
+            b.update(channel="counter", received_at=(datetime.now(timezone.utc) - timedelta(days=10)).isoformat())
+        elif kind == "pickup":
+            b.update(channel="postal")
+        return b
+
+    async def submit(self, http: httpx.AsyncClient, i: int) -> None:
+        kind = self.rng.choices(["online", "late", "pickup"], weights=[80, 10, 10])[0]
+        key = f"chaos-{self.run_id}-{i}"
+        path = "/v1/pickups" if kind == "pickup" else "/v1/dossiers"
+        body = self.body(kind, i)
+        for attempt in range(200):
+            try:
+                r = await http.post(f"{self.urls['intake']}{path}", json=body, headers={"Idempotency-Key": key})
+                if r.status_code in (200, 201, 202):
+                    self.keys[key] = kind
+                    return
+                if 400 <= r.status_code < 500:
+                    break  # refused: a bug in the driver, counted below
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(min(0.1 * 2 ** attempt, 2.0))
+        self.failures += 1
+
+
+def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig) -> list[tuple[float, str, callable]]:
+    """(fraction of the submissions, label, action) in the order they strike."""
+    def kill_and_restart(name: str):
+        def act():
+            procs[name].kill()
+            time.sleep(1.0)
+            procs[name].start(wait=120)
+        return act
+
+    def broker():
+        stack.stop_kafka(cfg, kill=True)
+        time.sleep(1.0)
+        stack.start_kafka(cfg)
+
+    def database():
+        stack.stop_postgres(cfg)
+        time.sleep(1.0)
+        stack.start_postgres(cfg)
+
+    plan = [(0.12, "SIGKILL intake", kill_and_restart("intake")), (0.25, "SIGKILL routing", kill_and_restart("routing")),
+            (0.38, "SIGKILL postal", kill_and_restart("postal")), (0.5, "SIGKILL notify", kill_and_restart("notify")),
+            (0.62, "SIGKILL the Kafka broker", broker)]
+    if not cfg.external_database_url:
+        plan.append((0.75, "restart PostgreSQL", database))
+    return plan
+
+
+async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings: Settings, n: int, rate: float,
+              timeout: float = 600) -> dict:
+    urls = {name: p.url for name, p in procs.items()}
+    driver = Driver(urls, uuid.uuid4().hex[:6], random.Random(7))
+    topic = settings.topic("dossier")
+
+    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, max_request_size=2 << 20)
+    await producer.start()
+    poisons = poison_records()
+    for _, value, headers in poisons:
+        await producer.send_and_wait(topic, value=value, key=b"chaos-poison", headers=headers)
+    await producer.stop()
+    say(f"injected {len(poisons)} poison records into {topic}")
+
+    plan = faults(procs, cfg)
+    struck: list[str] = []
+    async with httpx.AsyncClient(timeout=20, limits=httpx.Limits(max_connections=100)) as http:
+        tasks, t0 = [], time.perf_counter()
+        for i in range(n):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(driver.submit(http, i)))
+            if plan and i >= plan[0][0] * n:
+                _, label, act = plan.pop(0)
+                say(f"{label} (after {i} submissions)")
+                await asyncio.to_thread(act)
+                struck.append(label)
+            if i % max(1, n // 10) == 0:
+                say(f"submitted {i}/{n}")
+        await asyncio.gather(*tasks)
+        say(f"all {n} submitted ({driver.failures} failed) in {time.perf_counter() - t0:.0f} s; reconciling…")
+        result = await reconcile(http, urls, cfg, settings, driver, len(poisons), timeout)
+    result["faults"] = struck
+    return result
+
+
+async def reconcile(http, urls, cfg, settings: Settings, driver: Driver, poison_count: int, timeout: float) -> dict:
+    prefix = settings.schema_prefix
+    deadline = time.monotonic() + timeout
+    keys = list(driver.keys)
+    late_keys = [k for k, kind in driver.keys.items() if kind == "late"]
+    online_keys = [k for k, kind in driver.keys.items() if kind == "online"]
+    while True:
+        counts, problems = await check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count)
+        if not problems or time.monotonic() > deadline:
+            break
+        say("waiting: " + "; ".join(problems[:3]))
+        await asyncio.sleep(3)
+    counts["submit_failures"] = driver.failures
+    if driver.failures:
+        problems.append(f"{driver.failures} submissions never accepted")
+    return {"counts": counts, "problems": problems}
+
+
+async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count) -> tuple[dict, list[str]]:
+    pickup_keys = [k for k in keys if k not in set(late_keys) and k not in set(online_keys)]
+    problems: list[str] = []
+    conn = await asyncpg.connect(cfg.database_url)
+    try:
+        shipment_refs = await conn.fetch(f"SELECT dossier_id, id FROM {prefix}postal.shipments WHERE kind = 'pickup'")
+        intake = await conn.fetch(f"SELECT d.id, d.code, coalesce(d.idempotency_key, p.idempotency_key) AS key "
+                                  f"FROM {prefix}intake.dossiers d LEFT JOIN {prefix}intake.pickups p ON p.dossier_id = d.id "
+                                  "WHERE coalesce(d.idempotency_key, p.idempotency_key) = ANY($1)", keys)
+        ids = [r["id"] for r in intake]
+        routed = await conn.fetchval(f"SELECT count(*) FROM {prefix}routing.dossiers WHERE dossier_id = ANY($1)", ids)
+        sent = await conn.fetch(f"SELECT dossier_id, count(*) AS n FROM {prefix}notify.notifications WHERE dossier_id = ANY($1) "
+                                "AND event_type = 'vn.lgsp.dossier.received.v1' AND status = 'sent' GROUP BY dossier_id", ids)
+        late_ids = [r["id"] for r in intake if r["key"] in set(late_keys)]
+        online_codes = [r["code"] for r in intake if r["key"] in set(online_keys)]
+    finally:
+        await conn.close()
+    code_of = {r["id"]: r["code"] for r in intake}
+    counts = {"submitted": len(keys), "received": len(intake), "routed": routed, "receipt_messages_planned": len(sent)}
+    if len(intake) != len(keys):
+        problems.append(f"intake has {len(intake)} of {len(keys)} dossiers")
+    if routed != len(intake):
+        problems.append(f"routing has {routed} of {len(intake)} dossiers")
+
+    delivered = (await http.get(f"{urls['messaging']}/control/messages")).json()["delivered"]
+    receipts = Counter(m["text"].split("Hồ sơ ")[1].split(" ")[0] for m in delivered
+                       if "đã được tiếp nhận" in m["text"] and "Hồ sơ " in m["text"])
+    wanted = set(code_of.values())
+    counts["receipt_messages_delivered"] = sum(1 for c in wanted if receipts[c] >= 1)
+    doubled = [c for c in wanted if receipts[c] > 1]
+    counts["receipt_messages_doubled"] = len(doubled)
+    if counts["receipt_messages_delivered"] != len(wanted):
+        problems.append(f"{len(wanted) - counts['receipt_messages_delivered']} dossiers without a receipt message")
+    if doubled:
+        problems.append(f"{len(doubled)} receipt messages went out twice")
+
+    bookings = (await http.get(f"{urls['carrier']}/control/bookings")).json()["by_reference"]
+    shipment_of = {r["dossier_id"]: str(r["id"]) for r in shipment_refs}
+    pickup_ids = {shipment_of.get(r["id"], "") for r in intake if r["key"] in set(pickup_keys)}
+    counts["pickups"] = len(pickup_keys)
+    counts["carrier_shipments"] = sum(bookings.get(i, 0) for i in pickup_ids)
+    if any(bookings.get(i, 0) > 1 for i in pickup_ids):
+        problems.append("a pickup was booked with the carrier twice")
+
+    records = await all_records(cfg.bootstrap, settings.topic("dossier"))
+    apologies = Counter(dict(r.headers).get("ce_subject", b"").decode() for r in records
+                        if dict(r.headers).get("ce_type") == b"vn.lgsp.dossier.apologised.v1")
+    late = {str(i) for i in late_ids}
+    counts["late_dossiers"] = len(late)
+    counts["apologies"] = sum(apologies[i] for i in late)
+    if any(apologies[i] != 1 for i in late):
+        problems.append(f"apologies per late dossier: {sorted(Counter(apologies[i] for i in late).items())} (want 1 each)")
+
+    updates = (await http.get(f"{urls['portal']}/control/updates")).json()
+    synced = [updates.get(c, []) for c in online_codes]
+    counts["portal_dossiers_synced"] = sum(1 for u in synced if [x["TrangThaiHoSo"] for x in u][:2] == [2, 4])
+    counts["portal_updates"] = sum(len(u) for u in synced)
+    repeated = sum(1 for u in synced if len({x["TrangThaiHoSo"] for x in u}) != len(u))
+    if counts["portal_dossiers_synced"] != len(online_codes):
+        problems.append(f"portal has {counts['portal_dossiers_synced']} of {len(online_codes)} online dossiers")
+    if repeated:
+        problems.append(f"{repeated} dossiers got a portal status twice")
+
+    dlq = {}
+    for service in SERVICES:
+        letters = await all_records(cfg.bootstrap, settings.topic(dead_letter(service).name))
+        mine = [r for r in letters if dict(r.headers).get("dlq_consumer", b"").decode() == f"{prefix}{service}"]
+        dlq[service] = Counter(dict(r.headers)["dlq_reason"].decode().split(":")[0] + ": " +
+                               dict(r.headers)["dlq_reason"].decode().split(":")[1].strip()[:40] for r in mine)
+        if len(mine) != poison_count:
+            problems.append(f"{service} dead-lettered {len(mine)} records, want exactly the {poison_count} poison")
+    counts["dead_letters"] = {s: sum(c.values()) for s, c in dlq.items()}
+    counts["dead_letter_reasons"] = {s: dict(c) for s, c in dlq.items()}
+    return counts, problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lgsp chaos")
+    parser.add_argument("--dossiers", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=40, help="dossiers/s offered")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for everything to settle")
+    args = parser.parse_args(argv)
+    try:
+        cfg = stack.start()
+    except stack.StackError as exc:
+        print(f"[chaos] {exc}", file=sys.stderr)
+        return 1
+    run_id = uuid.uuid4().hex[:6]
+    env = {"LGSP_TOPIC_PREFIX": f"chaos{run_id}", "LGSP_SCHEMA_PREFIX": f"chaos{run_id}_", "LGSP_QUIET_HOURS": "00:00-00:00",
+           "LGSP_RATE_LIMIT_PER_HOUR": "100000000", "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
+    ensure_topics_sync(cfg.bootstrap, env["LGSP_TOPIC_PREFIX"])
+    settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
+    from ops.platform import RunningPlatform
+
+    running = RunningPlatform(env, settings.state_dir / "chaos" / run_id)
+    try:
+        running.start(say=say)
+        result = asyncio.run(run(running.procs, cfg, settings, args.dossiers, args.rate, args.timeout))
+    finally:
+        running.stop()
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    say("RECONCILED: nothing lost, nothing done twice" if not result["problems"] else "PROBLEMS: " + "; ".join(result["problems"]))
+    return 0 if not result["problems"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

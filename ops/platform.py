@@ -1,0 +1,32 @@
+"""Starting the whole platform (simulators and the four services) as separate processes,
+for the demo, the benchmark and the chaos run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ops.processes import SERVICES, ServiceProcess, service, simulator
+
+
+class RunningPlatform:
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.procs: dict[str, ServiceProcess] = {}
+
+    def start(self, say=print) -> "RunningPlatform":
+        for name in ("carrier", "messaging", "portal"):
+            say(f"starting the {name} simulator (log: {self.log_dir / (name + '-sim.log')})")
+            self.procs[name] = simulator(name, self.env, self.log_dir).start()
+        for name in SERVICES:
+            say(f"starting {name} (log: {self.log_dir / (name + '.log')})")
+            self.procs[name] = service(name, self.env, self.log_dir).start()
+        return self
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: p.url for name, p in self.procs.items()}
+
+    def stop(self) -> None:
+        for p in reversed(list(self.procs.values())):
+            p.stop()

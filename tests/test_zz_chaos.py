@@ -1,0 +1,23 @@
+"""The chaos run, small: every service SIGKILLed and restarted, the broker SIGKILLed, the
+database restarted, poison injected, all under load, then reconciled (see ops/chaos.py).
+
+Named to run last: it takes the shared broker and database down.
+"""
+
+from __future__ import annotations
+
+from ops import chaos
+from shared.settings import Settings
+
+
+async def test_nothing_lost_nothing_twice_under_faults(platform, local_stack, test_env):
+    settings = Settings(topic_prefix=test_env["LGSP_TOPIC_PREFIX"], schema_prefix=test_env["LGSP_SCHEMA_PREFIX"])
+    result = await chaos.run(platform.procs, local_stack, settings, n=120, rate=15, timeout=240)
+    counts = result["counts"]
+    assert result["faults"] == ["SIGKILL intake", "SIGKILL routing", "SIGKILL postal", "SIGKILL notify",
+                                "SIGKILL the Kafka broker", "restart PostgreSQL"]
+    assert result["problems"] == []
+    assert counts["received"] == counts["submitted"] == 120
+    assert counts["receipt_messages_doubled"] == 0
+    assert counts["apologies"] == counts["late_dossiers"] > 0
+    assert all(n == 4 for n in counts["dead_letters"].values())
