@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dossiers", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=40, help="dossiers/s offered")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for everything to settle")
+    parser.add_argument("--fuzz-examples", type=int, default=200, help="schemathesis examples per operation (0: skip)")
     args = parser.parse_args(argv)
     try:
         cfg = stack.start()
@@ -273,6 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         running.start(say=say)
         result = asyncio.run(run(running.procs, cfg, settings, args.dossiers, args.rate, args.timeout))
+        if args.fuzz_examples:
+            from ops.fuzz import SERVICES as FUZZED, fuzz
+
+            for name in FUZZED:
+                rc, out = fuzz(running.procs[name].url, args.fuzz_examples)
+                cases = next((line.strip() for line in out.splitlines() if "generated" in line), "")
+                say(f"fuzz {name}: {cases or 'no summary'}{'' if rc == 0 else ' -- FAILURES'}")
+                if rc != 0:
+                    result["problems"].append(f"fuzzing {name} found a 5xx or a crash:\n{out}")
     finally:
         running.stop()
     print(json.dumps(result, indent=2, ensure_ascii=False))

@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     dm = sub.add_parser("demo", help="start everything and send dossiers through it")
     dm.add_argument("--dossiers", type=int, default=300, help="how many dossiers the replayed day has")
     sub.add_parser("bench", help="benchmark: figures for this machine (see `lgsp bench -- --help`)", add_help=False)
-    sub.add_parser("chaos", help="kill services, the broker and the database under load; reconcile", add_help=False)
+    sub.add_parser("chaos", help="kill services, the broker and the database under load; reconcile; fuzz", add_help=False)
+    sub.add_parser("fuzz", help="schemathesis against the running services' OpenAPI documents", add_help=False)
     tp = sub.add_parser("topics", help="the declared topics (shared/topics.py)")
     tp.add_argument("--json", action="store_true", help="as deploy/kafka/topics.json")
     tl = sub.add_parser("timeline", help="a dossier's process-control timeline, every hop across services")
@@ -47,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("action", choices=["list", "redrive"])
     dl.add_argument("service", choices=["intake", "routing", "postal", "notify"])
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("bench", "chaos"):
-        from ops import bench, chaos
+    if argv and argv[0] in ("bench", "chaos", "fuzz"):
+        from ops import bench, chaos, fuzz
 
-        return {"bench": bench.main, "chaos": chaos.main}[argv[0]](argv[1:])
+        return {"bench": bench.main, "chaos": chaos.main, "fuzz": fuzz.main}[argv[0]](argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "stack":

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json; charset=utf-8"
@@ -28,7 +28,31 @@ class ContractError(ValueError):
     """A record that does not honour the contract. Never retried: it goes to dead letters."""
 
 
-class EventData(BaseModel):
+def check_text(value):
+    """Text that every hop can carry and PostgreSQL can store: no NUL, no lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("must be valid Unicode text") from exc
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_text(item)
+    return value
+
+
+class CleanText(BaseModel):
+    """Base of every model that carries text in from outside."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_text(cls, value):
+        return check_text(value)
+
+
+class EventData(CleanText):
     """Base of every event body. Subclasses set ``ce_type`` and ``aggregate``."""
 
     model_config = ConfigDict(extra="allow", frozen=True)  # extra: additive changes pass through
@@ -54,7 +78,7 @@ def event_type(cls: type[EventData]) -> type[EventData]:
 # ------------------------------------------------------------------ shared parts
 
 
-class Applicant(BaseModel):
+class Applicant(CleanText):
     """Personal data: carried in event bodies for the services that need it, never logged."""
 
     model_config = ConfigDict(frozen=True)
@@ -65,7 +89,7 @@ class Applicant(BaseModel):
     address: str = Field(min_length=1, max_length=500)
 
 
-class Contact(BaseModel):
+class Contact(CleanText):
     """How to reach whoever submitted something, as they gave it (possibly malformed)."""
 
     model_config = ConfigDict(frozen=True)
@@ -74,7 +98,7 @@ class Contact(BaseModel):
     email: str | None = None
 
 
-class DocumentRef(BaseModel):
+class DocumentRef(CleanText):
     """A document's identity; the bytes live elsewhere."""
 
     model_config = ConfigDict(frozen=True)
@@ -85,13 +109,13 @@ class DocumentRef(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class Reason(BaseModel):
+class Reason(CleanText):
     model_config = ConfigDict(frozen=True)
     code: str
     message: str
 
 
-class Actor(BaseModel):
+class Actor(CleanText):
     """The official who acted (name and title are public, not personal data)."""
 
     model_config = ConfigDict(frozen=True)

@@ -84,6 +84,12 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
         return JSONResponse({"status": 503, "title": "database unavailable; retry with the same Idempotency-Key"},
                             status_code=503, media_type="application/problem+json", headers={"Retry-After": "1"})
 
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(UnicodeEncodeError)
+    async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+        # e.g. a NUL or a lone surrogate in a path or query parameter
+        return problem(400, "the request contains characters that are not valid text (NUL or broken Unicode)")
+
     @app.exception_handler(_TooLarge)
     async def too_large(request: Request, exc: _TooLarge) -> JSONResponse:
         return problem(413, f"request body larger than {max_body_bytes} bytes")

@@ -13,7 +13,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import DocumentRef
+from shared.events import CleanText, DocumentRef
 
 
 class Channel(str, Enum):
@@ -34,7 +34,7 @@ class NotifyChannel(str, Enum):
     email = "email"
 
 
-class ApplicantIn(BaseModel):
+class ApplicantIn(CleanText):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     full_name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Thị Hồng Nhung"])
     id_number: str = Field(max_length=50, description="12-digit personal ID number (CCCD)", examples=["001203004567"])
@@ -43,7 +43,7 @@ class ApplicantIn(BaseModel):
     address: str = Field(min_length=1, max_length=500, examples=["Số 5, phố Lê Lợi, phường Đông Thành, Ninh Bình"])
 
 
-class SubmitDossier(BaseModel):
+class SubmitDossier(CleanText):
     """Command: submit a dossier for an administrative procedure."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -61,7 +61,7 @@ class SubmitDossier(BaseModel):
     )
 
 
-class SupplementDossier(BaseModel):
+class SupplementDossier(CleanText):
     """Command: the documents a supplement request asked for."""
 
     model_config = ConfigDict(extra="forbid")

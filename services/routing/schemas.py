@@ -6,10 +6,10 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events import Actor, DocumentRef
+from shared.events import CleanText, Actor, DocumentRef
 
 
-class StepCommand(BaseModel):
+class StepCommand(CleanText):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     agency_code: str = Field(min_length=1, max_length=35, description="The agency acting; it must hold the current step")
     actor: Actor
@@ -68,7 +68,7 @@ class StopProcessing(StepCommand):
     reasons: list[str] = Field(min_length=1, max_length=20)
 
 
-class Withdraw(BaseModel):
+class Withdraw(CleanText):
     """Command: the citizen withdraws the dossier."""
 
     model_config = ConfigDict(extra="forbid")

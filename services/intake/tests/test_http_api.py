@@ -145,3 +145,13 @@ async def test_concurrent_submissions_get_unique_codes(http):
     codes = [r.json()["code"] for r in rs]
     assert len(set(codes)) == 30
     assert sorted(int(c.rsplit("-", 1)[1]) for c in codes) == list(range(1, 31))
+
+
+async def test_text_that_cannot_be_stored_is_a_4xx(http):
+    # found by fuzzing: a NUL inside a string reached PostgreSQL and came back as a 500
+    r = await http.post("/v1/dossiers", json={**GOOD, "procedure_code": "1.001193\u0000"})
+    assert r.status_code == 422 and "procedure_code" in fields(r)
+    r = await http.post("/v1/dossiers", json=with_applicant(full_name="Trần\u0000Đức"))
+    assert r.status_code == 422 and "applicant.full_name" in fields(r)
+    r = await http.get("/v1/dossiers/abc%00def")
+    assert r.status_code == 400 and "not valid text" in r.json()["title"]
