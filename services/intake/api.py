@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["dossiers"])
 })
 async def submit_dossier(
     cmd: SubmitDossier, request: Request, response: Response,
-    idempotency_key: str | None = Header(None, max_length=200, description="Makes a retried submission return the same outcome"),
+    idempotency_key: str | None = Header(None, min_length=1, max_length=200, description="Makes a retried submission return the same outcome"),
 ):
     state = request.app.state
     try:
@@ -43,7 +43,7 @@ async def submit_dossier(
 })
 async def request_pickup(
     cmd: SubmitDossier, request: Request, response: Response,
-    idempotency_key: str | None = Header(None, max_length=200),
+    idempotency_key: str | None = Header(None, min_length=1, max_length=200),
 ):
     """Ask the public postal service (BCCI) to collect the dossier at the applicant's address.
     The dossier is received, and gets its code, when the post hands it to the counter."""

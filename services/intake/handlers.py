@@ -131,20 +131,28 @@ async def request_pickup(
             if earlier:
                 return earlier, False
         _, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days)
-        async with conn.transaction():
-            if reasons:
-                return await _refuse(conn, outbox, cmd, reasons, None, now), True
-            pickup_id = uuid.uuid4()
-            await conn.execute(
-                "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key) VALUES ($1, $2, 'requested', $3, $4)",
-                pickup_id, cmd.model_dump_json(), now, idempotency_key,
-            )
-            await outbox.add(conn, PickupRequested(
-                dossier_id=pickup_id, at=now, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
-                applicant=Applicant(**cmd.applicant.model_dump()), documents=tuple(cmd.documents),
-                result_delivery=cmd.result_delivery.value, notify_via=tuple(c.value for c in cmd.notify_via),
-            ))
-            return pickup_id, True
+        try:
+            async with conn.transaction():
+                if reasons:
+                    return await _refuse(conn, outbox, cmd, reasons, None, now), True
+                pickup_id = uuid.uuid4()
+                await conn.execute(
+                    "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key) "
+                    "VALUES ($1, $2, 'requested', $3, $4)",
+                    pickup_id, cmd.model_dump_json(), now, idempotency_key,
+                )
+                await outbox.add(conn, PickupRequested(
+                    dossier_id=pickup_id, at=now, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
+                    applicant=Applicant(**cmd.applicant.model_dump()), documents=tuple(cmd.documents),
+                    result_delivery=cmd.result_delivery.value, notify_via=tuple(c.value for c in cmd.notify_via),
+                ))
+                return pickup_id, True
+        except asyncpg.UniqueViolationError:
+            # the same key raced in from a concurrent retry: answer with the winner's pickup
+            earlier = await conn.fetchval("SELECT dossier_id FROM pickups WHERE idempotency_key = $1", idempotency_key)
+            if earlier is None:
+                raise
+            return earlier, False
 
 
 async def receive_picked_up(event: ShipmentProgressed, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference,

@@ -155,3 +155,10 @@ async def test_text_that_cannot_be_stored_is_a_4xx(http):
     assert r.status_code == 422 and "applicant.full_name" in fields(r)
     r = await http.get("/v1/dossiers/abc%00def")
     assert r.status_code == 400 and "not valid text" in r.json()["title"]
+
+
+async def test_an_empty_idempotency_key_is_refused(http):
+    # found by fuzzing: an empty key skipped the retry lookup and then collided with an earlier empty key
+    for _ in range(2):
+        r = await http.post("/v1/dossiers", json=GOOD, headers={"Idempotency-Key": ""})
+        assert r.status_code == 422 and "header.idempotency-key" in fields(r)
