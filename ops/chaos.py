@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import sys
 import time
 import uuid
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
             for name in FUZZED:
                 rc, out = fuzz(running.procs[name].url, args.fuzz_examples)
-                cases = next((line.strip() for line in out.splitlines() if "generated" in line), "")
+                cases = next((line.strip() for line in out.splitlines() if re.match(r"\s*\d+ generated", line)), "")
                 say(f"fuzz {name}: {cases or 'no summary'}{'' if rc == 0 else ' -- FAILURES'}")
                 if rc != 0:
                     result["problems"].append(f"fuzzing {name} found a 5xx or a crash:\n{out}")
