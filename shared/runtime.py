@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +23,20 @@ from shared.topics import Topic, ensure_topics
 log = logging.getLogger(__name__)
 
 
+async def run_periodically(name: str, step: Callable[[], Awaitable[object]], interval_s: float) -> None:
+    """A background worker: run ``step`` every ``interval_s`` seconds (at once again when it
+    returns True: more work is waiting). A failed pass is logged and retried at the next tick."""
+    while True:
+        try:
+            if await step() is True:
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next pass retries
+            log.warning("%s.error %s: %s", name, type(exc).__name__, exc)
+        await asyncio.sleep(interval_s)
+
+
 class ServiceRuntime:
     def __init__(self, settings: Settings, migrations_dir: Path | None) -> None:
         self.settings = settings
@@ -33,6 +48,7 @@ class ServiceRuntime:
         self._broker: KafkaBroker | None = None
         self._dlq_producer: AIOKafkaProducer | None = None
         self._relay_task: asyncio.Task | None = None
+        self._workers: list[asyncio.Task] = []
 
     async def open(self) -> None:
         """Everything but consumption: handlers are registered between open() and consume()."""
@@ -63,7 +79,15 @@ class ServiceRuntime:
         await self._broker.start()
         log.info("service.consuming topics=%s", ",".join(self.settings.topic(t.name) for t in topics))
 
+    def start_worker(self, name: str, step: Callable[[], Awaitable[object]], interval_s: float | None = None) -> None:
+        """Run a periodic worker (booking, sending, syncing, deadlines) until close()."""
+        interval = self.settings.worker_interval_s if interval_s is None else interval_s
+        self._workers.append(asyncio.create_task(run_periodically(name, step, interval), name=name))
+
     async def close(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
         if self._broker is not None:
             await self._broker.stop()
         if self._relay_task is not None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,18 +19,6 @@ from services.intake.api import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8081
-log = logging.getLogger(__name__)
-
-
-async def run_portal_sync(settings: Settings, pool, client) -> None:
-    while True:
-        try:
-            await portal.sync_due(pool, client)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the next pass retries
-            log.warning("portal.sync_error %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(settings.worker_interval_s)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,12 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await runtime.consume(DOSSIER)
         http = httpx.AsyncClient(timeout=10)
         client = portal.PortalClient(http, settings.portal_url, settings.portal_client_id, settings.portal_client_secret)
-        syncer = asyncio.create_task(run_portal_sync(settings, runtime.pool, client))
+        runtime.start_worker("portal.sync", lambda: portal.sync_due(runtime.pool, client))
         yield
-        syncer.cancel()
-        await asyncio.gather(syncer, return_exceptions=True)
-        await http.aclose()
         await runtime.close()
+        await http.aclose()
 
     app = FastAPI(title="LGSP intake", version="1", lifespan=lifespan,
                   description="Takes dossiers from portals and one-stop counters.")

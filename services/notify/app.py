@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,20 +18,7 @@ from services.notify.providers import providers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8084
-log = logging.getLogger(__name__)
-
-
-async def run_sender(settings: Settings, pool, senders) -> None:
-    while True:
-        try:
-            counts = await handlers.send_due(pool, senders, settings)
-            if counts["sent"] == 20:
-                continue  # more may be waiting
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the next pass retries
-            log.warning("notify.sender_error %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(settings.worker_interval_s)
+SEND_BATCH = 20
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,12 +36,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.consumer.on_every_event(plan)
         await runtime.consume(DOSSIER)
         http = httpx.AsyncClient(timeout=10)
-        sender = asyncio.create_task(run_sender(settings, runtime.pool, providers(http, settings)))
+        senders = providers(http, settings)
+
+        async def send() -> bool:
+            counts = await handlers.send_due(runtime.pool, senders, settings, batch=SEND_BATCH)
+            return counts["sent"] == SEND_BATCH  # a full batch: more may be waiting
+
+        runtime.start_worker("notify.sender", send)
         yield
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
-        await http.aclose()
         await runtime.close()
+        await http.aclose()
 
     app = FastAPI(title="LGSP notify", version="1", lifespan=lifespan,
                   description="Tells citizens about their dossiers by SMS, Zalo and e-mail.")

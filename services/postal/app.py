@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,19 +17,6 @@ from services.postal.api import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8083
-log = logging.getLogger(__name__)
-
-
-async def run_booker(settings: Settings, runtime: ServiceRuntime, http: httpx.AsyncClient) -> None:
-    callback = f"{settings.public_url or f'http://{settings.http_host}:{settings.http_port}'}/v1/carrier/webhooks"
-    while True:
-        try:
-            await handlers.book_due(runtime.pool, runtime.outbox, http, settings.carrier_url, callback)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the next pass retries
-            log.warning("postal.booker_error %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(settings.worker_interval_s)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,12 +30,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.consumer.on_every_event(handlers.on_event)
         await runtime.consume(DOSSIER)
         http = httpx.AsyncClient(timeout=10)
-        booker = asyncio.create_task(run_booker(settings, runtime, http))
+        callback = f"{settings.public_url or f'http://{settings.http_host}:{settings.http_port}'}/v1/carrier/webhooks"
+        runtime.start_worker("postal.booker", lambda: handlers.book_due(
+            runtime.pool, runtime.outbox, http, settings.carrier_url, callback))
         yield
-        booker.cancel()
-        await asyncio.gather(booker, return_exceptions=True)
-        await http.aclose()
         await runtime.close()
+        await http.aclose()
 
     app = FastAPI(title="LGSP postal", version="1", lifespan=lifespan,
                   description="BCCI shipments: pickups from home and results delivered by post.")

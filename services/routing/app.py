@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from shared.topics import DOSSIER
 from services.routing import handlers
 from shared.reference import load_reference
 from services.routing.api import router
-from services.routing.scheduler import run_scheduler
+from services.routing.scheduler import scheduler_pass
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8082
@@ -33,10 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers.register(runtime.consumer, runtime.outbox, reference)
         await runtime.consume(DOSSIER)
         app.state.runtime = runtime
-        scheduler = asyncio.create_task(run_scheduler(settings, runtime.pool, runtime.outbox, reference))
+        runtime.start_worker("routing.scheduler", lambda: scheduler_pass(settings, runtime.pool, runtime.outbox, reference),
+                             settings.scheduler_interval_s)
         yield
-        scheduler.cancel()
-        await asyncio.gather(scheduler, return_exceptions=True)
         await runtime.close()
 
     app = FastAPI(title="LGSP routing", version="1", lifespan=lifespan,
