@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import time
 import uuid
 from datetime import datetime, timezone
@@ -26,12 +25,12 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from ops import stack
 from ops.clients import documents_for
-from ops.platform import RunningPlatform
+from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from shared.outbox import kafka_producer
 from shared.settings import Settings
 from shared.topic_reader import partitions
@@ -419,13 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling-messages", type=int, default=50_000)
     parser.add_argument("--ceiling-commits", type=int, default=3_000)
     args = parser.parse_args(argv)
-    try:
-        cfg = stack.start()
-    except stack.StackError as exc:
-        print(f"[bench] {exc}", file=sys.stderr)
+    cfg = start_stack("bench")
+    if cfg is None:
         return 1
-    env = {"LGSP_TOPIC_PREFIX": "bench", "LGSP_SCHEMA_PREFIX": "bench_", "LGSP_QUIET_HOURS": "00:00-00:00",
-           "LGSP_RATE_LIMIT_PER_HOUR": "100000000", "LGSP_WORKER_INTERVAL_S": "0.1", "LGSP_SCHEDULER_INTERVAL_S": "30"}
+    env = {"LGSP_TOPIC_PREFIX": "bench", "LGSP_SCHEMA_PREFIX": "bench_", **UNTHROTTLED,
+           "LGSP_WORKER_INTERVAL_S": "0.1", "LGSP_SCHEDULER_INTERVAL_S": "30"}
     os.environ.update({k: v for k, v in env.items() if k in ("LGSP_TOPIC_PREFIX", "LGSP_SCHEMA_PREFIX")})
     settings = Settings()
     from shared.topics import ensure_topics_sync

@@ -18,7 +18,6 @@ import asyncio
 import json
 import random
 import re
-import sys
 import time
 import uuid
 from collections import Counter
@@ -259,17 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for everything to settle")
     parser.add_argument("--fuzz-examples", type=int, default=200, help="schemathesis examples per operation (0: skip)")
     args = parser.parse_args(argv)
-    try:
-        cfg = stack.start()
-    except stack.StackError as exc:
-        print(f"[chaos] {exc}", file=sys.stderr)
+    from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
+
+    cfg = start_stack("chaos")
+    if cfg is None:
         return 1
     run_id = uuid.uuid4().hex[:6]
-    env = {"LGSP_TOPIC_PREFIX": f"chaos{run_id}", "LGSP_SCHEMA_PREFIX": f"chaos{run_id}_", "LGSP_QUIET_HOURS": "00:00-00:00",
-           "LGSP_RATE_LIMIT_PER_HOUR": "100000000", "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
+    env = {"LGSP_TOPIC_PREFIX": f"chaos{run_id}", "LGSP_SCHEMA_PREFIX": f"chaos{run_id}_", **UNTHROTTLED,
+           "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
     ensure_topics_sync(cfg.bootstrap, env["LGSP_TOPIC_PREFIX"])
     settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
-    from ops.platform import RunningPlatform
 
     running = RunningPlatform(env, settings.state_dir / "chaos" / run_id)
     try:

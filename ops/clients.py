@@ -3,9 +3,29 @@ agency's system does through routing. Used by the demo and the tests."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from shared.reference.catalogue import catalogue_for
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], timeout: float = 30.0, interval: float = 0.1,
+                     what: str = "condition") -> T:
+    """Poll ``probe`` until it returns a truthy value; TimeoutError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
+
 
 APPLICANT = {
     "full_name": "Nguyễn Thị Hồng Nhung",

@@ -18,10 +18,9 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from ops import stack
-from ops.clients import COMMUNE, RESULT, Agencies, submission
+from ops.clients import COMMUNE, RESULT, Agencies, eventually, submission
 from ops.demo_day import replay_day
-from ops.platform import RunningPlatform
+from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from ops.report import fetch_report, period
 from shared.reference.calendar import LOCAL_TZ
 from services.intake.report import render
@@ -46,16 +45,6 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-async def wait_for(probe, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"gave up waiting for {what}")
-
-
 async def morning(intake: str, routing: str, trace_dir) -> None:
     async with httpx.AsyncClient(timeout=15) as http:
         agencies = Agencies(http, routing)
@@ -69,7 +58,7 @@ async def morning(intake: str, routing: str, trace_dir) -> None:
             r.raise_for_status()
             due = datetime.fromisoformat(d["due_at"]).astimezone(timezone(timedelta(hours=7)))
             say(f"  intake   received  {d['code']}  {label}  (hẹn trả {due:%H:%M %d/%m/%Y})")
-            await wait_for(lambda: agencies.dossier(d["code"]), f"routing to take {d['code']}")
+            await eventually(lambda: agencies.dossier(d["code"]), what=f"routing to take {d['code']}", interval=0.2)
             return d
 
         say("\n[demo] a morning at the counters: submissions through portal, counter and post\n")
@@ -96,19 +85,21 @@ async def morning(intake: str, routing: str, trace_dir) -> None:
         await agencies.act(marriage["code"], "accept", COMMUNE)
         await agencies.act(marriage["code"], "request-supplement", COMMUNE, reasons=["Thiếu Giấy xác nhận tình trạng hôn nhân của bên nam"])
         say(f"  routing  {marriage['code']}  supplement requested: the clock stops")
-        await wait_for(lambda: _status(http, intake, marriage["code"], "supplement_requested"), "intake to see the request")
+        await eventually(lambda: _status(http, intake, marriage["code"], "supplement_requested"),
+                         what="intake to see the request", interval=0.2)
         await http.post(f"{intake}/v1/dossiers/{marriage['code']}/supplements", json={"documents": [RESULT]})
-        await wait_for(lambda: _routing_status(agencies, marriage["code"], "processing"), "routing to resume")
+        await eventually(lambda: _routing_status(agencies, marriage["code"], "processing"),
+                         what="routing to resume", interval=0.2)
         say(f"  intake   {marriage['code']}  supplement brought in: the clock runs again")
 
         await submit("Yêu cầu thiếu giấy tờ", {**submission("1.004227", applicant=citizen(6)), "documents": []})
 
-        view = await wait_for(lambda: _overdue(http, intake, late["code"]), "the scheduler to find the late dossier")
+        view = await eventually(lambda: _overdue(http, intake, late["code"]), what="the scheduler to find the late dossier", interval=0.2)
         due = datetime.fromisoformat(view["due_at"]).astimezone(timezone(timedelta(hours=7)))
         say(f"\n[demo] the scheduler found {late['code']} late: an apology went out with a new date, {due:%H:%M %d/%m/%Y}")
 
         for code, last in ((housing["code"], "returned"), (late["code"], "apologised")):
-            rows = await wait_for(lambda: _timeline_has(agencies, code, last), f"the timeline of {code}")
+            rows = await eventually(lambda: _timeline_has(agencies, code, last), what=f"the timeline of {code}", interval=0.2)
             say(f"\n[demo] process-control timeline (lgsp timeline {code}):\n")
             say(format_timeline(code, rows))
         await asyncio.sleep(1.0)  # let the services flush their spans
@@ -138,15 +129,10 @@ async def _timeline_has(agencies, code, event):
 
 def main(dossiers: int = 300) -> int:
     settings = Settings()
-    try:
-        stack.start()
-    except stack.StackError as exc:
-        print(f"[demo] cannot start the local stack: {exc}", file=sys.stderr)
+    if start_stack("demo") is None:
         return 1
     logs = settings.state_dir / "logs"
-    env = {"LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.3",
-           # the demo runs at any hour: no quiet hours, and a busy day is no reason to hold messages
-           "LGSP_QUIET_HOURS": "00:00-00:00", "LGSP_RATE_LIMIT_PER_HOUR": "1000"}
+    env = {"LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.3", **UNTHROTTLED}
     running = RunningPlatform(env, logs)
     try:
         running.start(say=lambda m: say(f"[demo] {m}"))

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from ops.clients import RESULT, Agencies, documents_for
+from ops.clients import RESULT, Agencies, documents_for, eventually
 from shared.reference.catalogue import catalogue_for
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
@@ -54,16 +54,6 @@ def person(rng: random.Random, i: int) -> dict:
     }
 
 
-async def wait(probe, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.25)
-    raise TimeoutError("timed out")
-
-
 async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally) -> None:
     catalogue = catalogue_for("three_level")
     procedure = rng.choice(list(catalogue.procedures.values()))
@@ -95,7 +85,7 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
             p = (await http.get(f"{urls['intake']}/v1/pickups/{pickup}")).json()
             return p["dossier_code"] if p["status"] == "received" else None
 
-        code = await wait(arrived)
+        code = await eventually(arrived, timeout=60, interval=0.25, what="the post to bring the dossier")
     else:
         r = await http.post(f"{urls['intake']}/v1/dossiers", json=body)
         if r.status_code == 422:
@@ -104,7 +94,7 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
         code = r.json()["code"]
     t.received += 1
     t.late_entries += late
-    await wait(lambda: agencies.dossier(code))
+    await eventually(lambda: agencies.dossier(code), timeout=60, interval=0.25, what="routing")
     if rng.random() < 0.12:
         holder = await agencies.holder(code)
         await agencies.act(code, "accept", holder)
@@ -114,13 +104,13 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
         async def asked():
             return (await http.get(f"{urls['intake']}/v1/dossiers/{code}")).json()["status"] == "supplement_requested"
 
-        await wait(asked)
+        await eventually(asked, timeout=60, interval=0.25, what="intake to see the supplement request")
         await http.post(f"{urls['intake']}/v1/dossiers/{code}/supplements", json={"documents": [RESULT]})
 
         async def resumed():
             return (await agencies.dossier(code))["status"] == "processing"
 
-        await wait(resumed)
+        await eventually(resumed, timeout=60, interval=0.25, what="routing to resume")
         await agencies.act(code, "forward", holder)  # may be a decide step: then step_through decides it
     if rng.random() < 0.15:
         return  # still being processed at the end of the day
@@ -129,7 +119,7 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
         async def delivered():
             return (await agencies.dossier(code))["status"] == "returned"
 
-        await wait(delivered)
+        await eventually(delivered, timeout=60, interval=0.25, what="the post to deliver the result")
         t.by_post += 1
     else:
         d = await agencies.dossier(code)

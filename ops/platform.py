@@ -3,9 +3,25 @@ for the demo, the benchmark and the chaos run."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from ops import stack
 from ops.processes import SERVICES, ServiceProcess, service, simulator
+
+
+# The demo, the benchmark and the chaos run go at any hour and at full tilt: no quiet hours,
+# no per-recipient throttling of the simulated messages.
+UNTHROTTLED = {"LGSP_QUIET_HOURS": "00:00-00:00", "LGSP_RATE_LIMIT_PER_HOUR": "100000000"}
+
+
+def start_stack(tag: str) -> stack.StackConfig | None:
+    """The local stack, or None after saying why it cannot start."""
+    try:
+        return stack.start()
+    except stack.StackError as exc:
+        print(f"[{tag}] cannot start the local stack: {exc}", file=sys.stderr)
+        return None
 
 
 class RunningPlatform:

@@ -6,19 +6,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
 from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
+from shared.http import install_edges
 from shared.outbox import Outbox, OutboxRelay, kafka_producer
 from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
-from shared.topics import Topic, ensure_topics
+from shared.topics import DOSSIER, Topic, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ class ServiceRuntime:
         self._dlq_producer: AIOKafkaProducer | None = None
         self._relay_task: asyncio.Task | None = None
         self._workers: list[asyncio.Task] = []
+        self.http: httpx.AsyncClient  # for the service's third parties (carrier, providers, portal)
 
     async def open(self) -> None:
         """Everything but consumption: handlers are registered between open() and consume()."""
@@ -64,6 +69,7 @@ class ServiceRuntime:
         self._dlq_producer = kafka_producer(s.kafka_bootstrap)
         await self._dlq_producer.start()
         self.consumer = EventConsumer(s, self.pool, self._dlq_producer)
+        self.http = httpx.AsyncClient(timeout=10)
         self._broker = KafkaBroker(
             s.kafka_bootstrap,
             middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
@@ -95,6 +101,32 @@ class ServiceRuntime:
             await asyncio.gather(self._relay_task, return_exceptions=True)
         if self._dlq_producer is not None:
             await self._dlq_producer.stop()
+        if getattr(self, "http", None) is not None:
+            await self.http.aclose()
         if getattr(self, "pool", None) is not None:
             await self.pool.close()
         shutdown_tracing()
+
+
+Wiring = Callable[[FastAPI, ServiceRuntime], Awaitable[None]]
+
+
+def service_app(settings: Settings, migrations_dir: Path, *, title: str, description: str,
+                router: APIRouter, wire: Wiring) -> FastAPI:
+    """A service's ASGI app: the runtime opened at start-up, ``wire`` registering the service's
+    handlers and workers, the dossier topic consumed, the HTTP edges and routes installed."""
+    runtime = ServiceRuntime(settings, migrations_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.open()
+        app.state.runtime = runtime
+        await wire(app, runtime)
+        await runtime.consume(DOSSIER)
+        yield
+        await runtime.close()
+
+    app = FastAPI(title=title, version="1", lifespan=lifespan, description=description)
+    install_edges(app, settings.service_name, settings.max_body_bytes)
+    app.include_router(router)
+    return app

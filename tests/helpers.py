@@ -1,26 +1,10 @@
-"""Small helpers for tests that wait on asynchronous effects."""
+"""Small helpers for tests: reading headers, and what the demo's clients already do."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], timeout: float = 30.0, interval: float = 0.1,
-                     what: str = "condition") -> T:
-    """Poll ``probe`` until it returns a truthy value; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(interval)
+from ops.clients import (  # noqa: F401 - re-exported for tests
+    APPLICANT, COMMUNE, OFFICIAL, RESULT, Agencies, documents_for, eventually, submission,
+)
 
 
 def header(record, name: str) -> str | None:
@@ -28,8 +12,3 @@ def header(record, name: str) -> str | None:
         if k == name:
             return v.decode("utf-8")
     return None
-
-
-from ops.clients import (  # noqa: E402,F401 - re-exported for tests
-    APPLICANT, COMMUNE, OFFICIAL, RESULT, Agencies, documents_for, submission,
-)

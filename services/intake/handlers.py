@@ -236,8 +236,16 @@ async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Con
     queue what the national portal must be told."""
     if not isinstance(event, DossierEvent):
         return
-    exists = await conn.fetchval("SELECT 1 FROM dossiers WHERE id = $1", event.dossier_id)
-    if not exists:
+    changes = status_changes(event)
+    if changes:
+        values = {k: v for k, v in changes.items() if not isinstance(v, Increment)}
+        sets = [f"{column} = ${i}" for i, column in enumerate(values, start=3)]
+        sets += [f"{column} = {column} + 1" for column, v in changes.items() if isinstance(v, Increment)]
+        d = await conn.fetchrow(f"UPDATE dossiers SET updated_at = $2, {', '.join(sets)} WHERE id = $1 RETURNING *",
+                                event.dossier_id, event.at, *values.values())
+    else:
+        d = await conn.fetchrow("SELECT * FROM dossiers WHERE id = $1", event.dossier_id)
+    if d is None:
         return  # not a dossier intake received (e.g. from another deployment): nothing to show
     agency = getattr(event, "agency_code", None) or getattr(event, "to_agency", None)
     await conn.execute(
@@ -245,15 +253,8 @@ async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Con
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         envelope.id, event.dossier_id, envelope.type, event.at, agency, summarise(event),
     )
-    changes = status_changes(event)
-    if changes:
-        values = {k: v for k, v in changes.items() if not isinstance(v, Increment)}
-        sets = [f"{column} = ${i}" for i, column in enumerate(values, start=3)]
-        sets += [f"{column} = {column} + 1" for column, v in changes.items() if isinstance(v, Increment)]
-        await conn.execute(f"UPDATE dossiers SET updated_at = $2, {', '.join(sets)} WHERE id = $1",
-                           event.dossier_id, event.at, *values.values())
     if changes or isinstance(event, DossierReceived):
-        await portal.queue_update(conn, event.dossier_id, ref, event.at)
+        await portal.queue_update(conn, d, ref, event.at)
 
 
 class Increment:

@@ -62,11 +62,12 @@ def to_portal(d: asyncpg.Record, seq: int, procedure_field: str, finished_at: da
     return body
 
 
-async def queue_update(conn: asyncpg.Connection, dossier_id, ref: Reference, at: datetime) -> None:
-    """Queue the dossier's current state for the portal if it changed what the portal shows."""
-    d = await conn.fetchrow("SELECT * FROM dossiers WHERE id = $1", dossier_id)
-    if d is None or d["channel"] not in SYNCED_CHANNELS or d["status"] not in STATUS_CODES:
+async def queue_update(conn: asyncpg.Connection, d: asyncpg.Record, ref: Reference, at: datetime) -> None:
+    """Queue dossier ``d``'s current state (a ``dossiers`` row) for the portal if it changed
+    what the portal shows."""
+    if d["channel"] not in SYNCED_CHANNELS or d["status"] not in STATUS_CODES:
         return
+    dossier_id = d["id"]
     procedure = ref.catalogue.procedures.get(d["procedure_code"])
     procedure_field = procedure.field if procedure else ""
     last = await conn.fetchrow("SELECT seq, status_code, payload FROM portal_updates WHERE dossier_id = $1 ORDER BY seq DESC LIMIT 1",

@@ -113,6 +113,11 @@ async def _held(conn, code: str, cmd: StepCommand | None) -> tuple[asyncpg.Recor
     return d, step
 
 
+async def _finish_step(conn, step: asyncpg.Record, now: datetime) -> None:
+    await conn.execute("UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2",
+                       step["dossier_id"], step["idx"], now)
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise Conflict(message)
@@ -134,8 +139,7 @@ async def forward_step(code: str, cmd: ForwardStep, *, conn, outbox: Outbox) -> 
     _require(step["kind"] == "handle", f"step '{step['name']}' decides or returns; it is not forwarded")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before it is forwarded")
     now = _now()
-    await conn.execute("UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2",
-                       d["dossier_id"], step["idx"], now)
+    await _finish_step(conn, step, now)
     await _assign(conn, outbox, d["dossier_id"], step["idx"] + 1, now, from_step=step, actor=cmd.actor)
 
 
@@ -159,8 +163,7 @@ async def resolve(code: str, cmd: Resolve, *, conn, outbox: Outbox) -> None:
     _require(step["kind"] == "decide", f"step '{step['name']}' does not decide the dossier")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before deciding")
     now = _now()
-    await conn.execute("UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2",
-                       d["dossier_id"], step["idx"], now)
+    await _finish_step(conn, step, now)
     # Whatever steps remain before the return are not needed any more (a refusal ends the work).
     last = await conn.fetchval("SELECT max(idx) FROM steps WHERE dossier_id = $1", d["dossier_id"])
     await conn.execute("UPDATE steps SET status = 'skipped' WHERE dossier_id = $1 AND idx > $2 AND idx < $3",
@@ -179,8 +182,7 @@ async def return_result(code: str, cmd: ReturnResult, *, conn, outbox: Outbox) -
     d, step = await _held(conn, code, cmd)
     _require(d["status"] == "resolved", f"dossier {code} is {d['status']}; only a resolved dossier is returned")
     now = _now()
-    await conn.execute("UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2",
-                       d["dossier_id"], step["idx"], now)
+    await _finish_step(conn, step, now)
     await conn.execute("UPDATE dossiers SET status = 'returned', finished_at = $2, updated_at = $2 WHERE dossier_id = $1",
                        d["dossier_id"], now)
     await outbox.add(conn, DossierReturned(dossier_id=d["dossier_id"], dossier_code=code, at=now,
