@@ -2,6 +2,12 @@
 
 Each run gets its own topic prefix and schema prefix, so runs never see each other's data
 and nothing needs cleaning. A missing stack fails the tests loudly; it never skips them.
+
+Time: ``LGSP_CLOCK_AT`` (see shared/clock.py) moves the whole run to another instant. It is
+pinned here once, before any service process starts, so the services, the simulators and the
+tests all read the same clock (the ``clock`` fixture). Tests either use that clock for every
+relative time or fix time for everything they touch with a ``FixedClock``; none reads the
+wall clock beside a fixed instant.
 """
 
 from __future__ import annotations
@@ -13,11 +19,23 @@ from pathlib import Path
 import pytest
 
 from ops import stack
+from shared.clock import SystemClock, clock_from_env
 from ops.processes import edge_env
 from shared.settings import Settings
 from shared.topics import ensure_topics
 
 RUN_ID = uuid.uuid4().hex[:8]
+PLATFORM_CLOCK = clock_from_env()  # pins LGSP_CLOCK_OFFSET_S for every process started below
+
+
+def pytest_report_header(config) -> str:
+    return f"platform clock: {PLATFORM_CLOCK.now().isoformat()} ({PLATFORM_CLOCK!r})"
+
+
+@pytest.fixture(scope="session")
+def clock() -> SystemClock:
+    """The clock the services of this run read: relative times in tests come from it."""
+    return PLATFORM_CLOCK
 
 
 @pytest.fixture(scope="session")

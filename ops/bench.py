@@ -20,7 +20,6 @@ import os
 import statistics
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +31,7 @@ from ops import stack
 from ops.clients import documents_for
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from shared.outbox import kafka_producer
+from shared.clock import clock_from_env
 from shared.settings import Settings
 from shared.topic_reader import partitions
 
@@ -368,7 +368,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
         "dossier_commits_vs_postgres": full["dossiers_per_s"] * full["commits_per_dossier"] / ceilings["postgres"]["commits_per_s"],
         "dossiers_per_s_if_only_commits_limited": ceilings["postgres"]["commits_per_s"] / max(1e-9, full["commits_per_dossier"]),
     }
-    return {"at": datetime.now(timezone.utc).isoformat(), "machine": {"cpus": os.cpu_count()}, "targets": TARGETS,
+    return {"at": clock_from_env().now().isoformat(), "machine": {"cpus": os.cpu_count()}, "targets": TARGETS,
             "ceilings": ceilings, "phases": phases, "rss_mb": rss, "consumer_lag": lag, "ratios": ratios,
             "robot_returned": robot_done, "submit_failures": load.failures}
 
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         running.stop()
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"bench-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path = out_dir / f"bench-{clock_from_env().now():%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2, default=str))
     print(render(result))
     say(f"written to {path}")

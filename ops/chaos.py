@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import asyncpg
 import httpx
@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from ops import stack
 from ops.clients import documents_for
 from ops.processes import ServiceProcess
+from shared.clock import clock_from_env
 from shared.settings import Settings
 from shared.topic_reader import all_records
 from shared.topics import SERVICES, dead_letter, ensure_topics_sync
@@ -60,6 +61,7 @@ class Driver:
 
     def __init__(self, urls: dict[str, str], run_id: str, rng: random.Random) -> None:
         self.urls, self.run_id, self.rng = urls, run_id, rng
+        self.clock = clock_from_env()
         self.keys: dict[str, str] = {}  # idempotency key -> kind (online, late, pickup)
         self.failures = 0
 
@@ -69,7 +71,7 @@ class Driver:
                            "address": "Thôn Đông, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"},
              "documents": documents_for("1.001193"), "notify_via": ["sms"]}
         if kind == "late":
-            b.update(channel="counter", received_at=(datetime.now(timezone.utc) - timedelta(days=10)).isoformat())
+            b.update(channel="counter", received_at=(self.clock.now() - timedelta(days=10)).isoformat())
         elif kind == "pickup":
             b.update(channel="postal")
         return b

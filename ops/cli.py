@@ -18,6 +18,7 @@ import os
 import runpy
 import sys
 
+from shared.clock import ClockSettingError, clock_from_env
 from shared.settings import Settings
 
 
@@ -48,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("action", choices=["list", "redrive"])
     dl.add_argument("service", choices=["intake", "routing", "postal", "notify"])
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        # LGSP_CLOCK_AT moves the whole platform to another instant: every process this
+        # command starts inherits the same offset (shared/clock.py).
+        clock = clock_from_env()
+    except ClockSettingError as exc:
+        print(f"lgsp: {exc}", file=sys.stderr)
+        return 2
     if argv and argv[0] in ("bench", "chaos", "fuzz"):
         from ops import bench, chaos, fuzz
 
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from ops.report import print_report
 
-        return print_report(args.intake_url, args.start, args.end)
+        return print_report(args.intake_url, args.start, args.end, clock.now())
     if args.command == "trace":
         from ops.traceview import load_trace, render_tree
 

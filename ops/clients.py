@@ -78,26 +78,44 @@ class Agencies:
         r = await self.http.get(f"{self.url}/v1/dossiers/{code}/timeline")
         return r.json() if r.status_code == 200 else []
 
-    async def step_through_one(self, code: str) -> bool:
-        """Finish the current step: accept and forward it, or accept and approve a decision.
-        Returns False when only the return of the result is left."""
+    async def next_action(self, code: str) -> str | None:
+        """Read the dossier, then take the one action its current step needs: accept an
+        assigned step, forward a handled one, approve a decision. Returns the action taken, or
+        None when the dossier needs nothing from an agency now (only the return of its result
+        is left, it waits for a supplement, or it is finished)."""
         d = await self.dossier(code)
+        if d is None or d["status"] != "processing":
+            return None
         step = d["steps"][d["current_step"]]
         if step["kind"] == "return":
-            return False
+            return None
         agency = step["agency_code"]
-        _ok(await self.act(code, "accept", agency))
-        if step["kind"] == "handle":
-            _ok(await self.act(code, "forward", agency))
+        if step["status"] == "assigned":
+            action, body = "accept", {}
+        elif step["status"] == "in_progress" and step["kind"] == "handle":
+            action, body = "forward", {}
+        elif step["status"] == "in_progress":
+            action, body = "resolve", {"outcome": "approved", "result_document": RESULT}
         else:
-            _ok(await self.act(code, "resolve", agency, outcome="approved", result_document=RESULT))
-        return True
+            raise RuntimeError(f"{code}: step '{step['name']}' is {step['status']}; no agency action fits")
+        ok(await self.act(code, action, agency, **body))
+        return action
+
+    async def step_through_one(self, code: str) -> bool:
+        """Finish the current step, whatever state it is in (accept it if not yet accepted,
+        then forward or decide it). Returns False when no step is left for an agency."""
+        while (action := await self.next_action(code)) is not None:
+            if action != "accept":
+                return True
+        return False
 
     async def step_through(self, code: str) -> None:
         """Take the dossier through every step up to the return of its result."""
-        while await self.step_through_one(code):
+        while await self.next_action(code) is not None:
             pass
 
-def _ok(resp) -> None:
+
+def ok(resp):
     if resp.status_code != 200:
         raise RuntimeError(f"{resp.request.method} {resp.request.url} answered {resp.status_code}: {resp.text}")
+    return resp

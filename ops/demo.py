@@ -26,6 +26,7 @@ from shared.reference.calendar import LOCAL_TZ
 from services.intake.report import render
 from ops.timeline import format_timeline
 from ops.traceview import load_trace, render_tree
+from shared.clock import Clock, clock_from_env
 from shared.settings import Settings
 
 CITIZENS = [
@@ -45,7 +46,7 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-async def morning(intake: str, routing: str, trace_dir) -> None:
+async def morning(intake: str, routing: str, trace_dir, clock: Clock) -> None:
     async with httpx.AsyncClient(timeout=15) as http:
         agencies = Agencies(http, routing)
 
@@ -65,7 +66,7 @@ async def morning(intake: str, routing: str, trace_dir) -> None:
         housing = await submit("Hỗ trợ nhà ở cho người có công (xã -> huyện -> tỉnh -> xã)", submission("2.000286", applicant=citizen(1)))
         land = await submit("Cấp GCN quyền sử dụng đất lần đầu (xã -> huyện -> xã)", submission("1.004227", channel="postal", applicant=citizen(2), result_delivery="postal"))
         marriage = await submit("Đăng ký kết hôn (sẽ cần bổ sung)", submission("1.000894", channel="counter", applicant=citizen(3)))
-        outage = (datetime.now(timezone.utc) - timedelta(days=12)).isoformat()
+        outage = (clock.now() - timedelta(days=12)).isoformat()
         late = await submit("Đăng ký khai tử, nhập sau sự cố hệ thống (đã quá hạn)", submission("1.000656", channel="counter", applicant=citizen(4), received_at=outage))
         await submit("Chứng thực bản sao gửi qua cổng (chỉ nhận tại quầy)", submission("2.000908", channel="online", applicant=citizen(5)))
 
@@ -129,6 +130,7 @@ async def _timeline_has(agencies, code, event):
 
 def main(dossiers: int = 300) -> int:
     settings = Settings()
+    clock = clock_from_env()
     if start_stack("demo") is None:
         return 1
     logs = settings.state_dir / "logs"
@@ -138,12 +140,13 @@ def main(dossiers: int = 300) -> int:
         running.start(say=lambda m: say(f"[demo] {m}"))
         urls = running.urls
         httpx.post(f"{urls['carrier']}/control", json={"delay_s": 0.3})
-        asyncio.run(morning(urls["intake"], urls["routing"], settings.traces_path))
+        asyncio.run(morning(urls["intake"], urls["routing"], settings.traces_path, clock))
         say(f"\n[demo] now a whole day: {dossiers} dossiers across channels and levels\n")
         started = time.monotonic()
-        tally = asyncio.run(replay_day(urls, dossiers))
+        tally = asyncio.run(replay_day(urls, dossiers, clock))
         say(f"[demo] the day took {time.monotonic() - started:.0f} s")
-        start, end = period((datetime.now(LOCAL_TZ) - timedelta(days=30)).date().isoformat(), None)
+        now = clock.now()
+        start, end = period((now.astimezone(LOCAL_TZ) - timedelta(days=30)).date().isoformat(), None, now)
         end = start + timedelta(days=32)
         say("\n[demo] the managers' report (lgsp report --from <30 days ago> --to <tomorrow>):\n")
         say(render(fetch_report(urls["intake"], start, end)))

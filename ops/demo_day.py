@@ -10,11 +10,12 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import httpx
 
-from ops.clients import RESULT, Agencies, documents_for, eventually
+from ops.clients import RESULT, Agencies, documents_for, eventually, ok
+from shared.clock import Clock
 from shared.reference.catalogue import catalogue_for
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
@@ -54,7 +55,8 @@ def person(rng: random.Random, i: int) -> dict:
     }
 
 
-async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally) -> None:
+async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally,
+                      clock: Clock) -> None:
     catalogue = catalogue_for("three_level")
     procedure = rng.choice(list(catalogue.procedures.values()))
     receivers = [a.code for a in catalogue.agencies.values()
@@ -71,7 +73,7 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
         body["documents"] = body["documents"][:-1]  # forgot a component: refused at receipt
     late = channel == "counter" and rng.random() < 0.1
     if late:
-        body["received_at"] = (datetime.now(timezone.utc) - timedelta(days=rng.randint(10, 20))).isoformat()
+        body["received_at"] = (clock.now() - timedelta(days=rng.randint(10, 20))).isoformat()
     t.submitted += 1
     if channel == "postal":
         r = await http.post(f"{urls['intake']}/v1/pickups", json=body)
@@ -97,21 +99,20 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
     await eventually(lambda: agencies.dossier(code), timeout=60, interval=0.25, what="routing")
     if rng.random() < 0.12:
         holder = await agencies.holder(code)
-        await agencies.act(code, "accept", holder)
-        await agencies.act(code, "request-supplement", holder, reasons=["Bổ sung bản sao có chứng thực"])
+        ok(await agencies.act(code, "accept", holder))
+        ok(await agencies.act(code, "request-supplement", holder, reasons=["Bổ sung bản sao có chứng thực"]))
         t.supplements += 1
 
         async def asked():
             return (await http.get(f"{urls['intake']}/v1/dossiers/{code}")).json()["status"] == "supplement_requested"
 
         await eventually(asked, timeout=60, interval=0.25, what="intake to see the supplement request")
-        await http.post(f"{urls['intake']}/v1/dossiers/{code}/supplements", json={"documents": [RESULT]})
+        ok(await http.post(f"{urls['intake']}/v1/dossiers/{code}/supplements", json={"documents": [RESULT]}))
 
         async def resumed():
             return (await agencies.dossier(code))["status"] == "processing"
 
         await eventually(resumed, timeout=60, interval=0.25, what="routing to resume")
-        await agencies.act(code, "forward", holder)  # may be a decide step: then step_through decides it
     if rng.random() < 0.15:
         return  # still being processed at the end of the day
     await agencies.step_through(code)
@@ -123,11 +124,11 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
         t.by_post += 1
     else:
         d = await agencies.dossier(code)
-        await agencies.act(code, "return", d["steps"][-1]["agency_code"], method=rng.choice(["counter", "online"]))
+        ok(await agencies.act(code, "return", d["steps"][-1]["agency_code"], method=rng.choice(["counter", "online"])))
     t.returned += 1
 
 
-async def replay_day(urls: dict, n: int, seed: int = 2026, concurrency: int = 8) -> Tally:
+async def replay_day(urls: dict, n: int, clock: Clock, seed: int = 2026, concurrency: int = 8) -> Tally:
     rng = random.Random(seed)
     t = Tally(total=n)
     interactive = sys.stdout.isatty()
@@ -138,7 +139,7 @@ async def replay_day(urls: dict, n: int, seed: int = 2026, concurrency: int = 8)
         async def guarded(i: int, r: random.Random) -> None:
             async with gate:
                 try:
-                    await one_dossier(i, r, http, urls, agencies, t)
+                    await one_dossier(i, r, http, urls, agencies, t, clock)
                 except Exception as exc:  # noqa: BLE001 - one stuck dossier must not stop the day
                     t.errors += 1
                     if len(t.error_samples) < 3:

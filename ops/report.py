@@ -18,8 +18,8 @@ def _moment(text: str | None, default: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
 
 
-def period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    today = datetime.combine(datetime.now(LOCAL_TZ).date(), time(), LOCAL_TZ)
+def period(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
+    today = datetime.combine(now.astimezone(LOCAL_TZ).date(), time(), LOCAL_TZ)
     s = _moment(start, today)
     return s, _moment(end, s + timedelta(days=1))
 
@@ -30,8 +30,8 @@ def fetch_report(intake_url: str, start: datetime, end: datetime) -> dict:
     return r.json()
 
 
-def print_report(intake_url: str, start: str | None, end: str | None) -> int:
-    s, e = period(start, end)
+def print_report(intake_url: str, start: str | None, end: str | None, now: datetime) -> int:
+    s, e = period(start, end, now)
     try:
         print(render(fetch_report(intake_url, s, e)))
     except httpx.HTTPError as exc:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -29,6 +28,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import StatusCode
 
+from shared.clock import Clock
 from shared.events import EVENT_TYPES, ContractError, Envelope, EventData
 from shared.settings import Settings
 from shared.telemetry import context_from_headers, mask_personal_data, tracer
@@ -60,8 +60,9 @@ async def _raw_body(msg) -> bytes:
 
 
 class EventConsumer:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, dlq_producer: AIOKafkaProducer) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, dlq_producer: AIOKafkaProducer, clock: Clock) -> None:
         self._settings = settings
+        self._clock = clock
         self._pool = pool
         self._dlq_producer = dlq_producer
         self._handlers: dict[str, Handler] = {}
@@ -213,7 +214,7 @@ class EventConsumer:
             ("dlq_source_partition", str(record.partition).encode()),
             ("dlq_source_offset", str(record.offset).encode()),
             ("dlq_consumer", self._settings.schema.encode()),
-            ("dlq_failed_at", datetime.now(timezone.utc).isoformat().encode()),
+            ("dlq_failed_at", self._clock.now().isoformat().encode()),
         ]
         # Awaited: if this fails the record is not acked and comes back (nothing is lost).
         await self._dlq_producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -365,7 +365,7 @@ class Envelope:
     type: str
     source: str
     subject: str | None
-    time: datetime
+    time: datetime | None  # optional in CloudEvents: a foreign producer may leave it out
     data: bytes
     traceparent: str | None = None
     tracestate: str | None = None
@@ -375,9 +375,11 @@ class Envelope:
     def new(cls, data: EventData, source: str, *, traceparent: str | None = None,
             tracestate: str | None = None) -> "Envelope":
         body = data.model_dump_json().encode("utf-8")
+        # ce_time is when the occurrence happened: the event's own ``at``, stamped by the
+        # producer from the platform's clock, so no second clock is read here.
         return cls(
             id=str(uuid.uuid4()), type=data.ce_type, source=source, subject=data.subject(),
-            time=datetime.now(timezone.utc), data=body, traceparent=traceparent, tracestate=tracestate,
+            time=data.at, data=body, traceparent=traceparent, tracestate=tracestate,
         )
 
     @property
@@ -390,9 +392,10 @@ class Envelope:
             ("ce_id", self.id.encode()),
             ("ce_type", self.type.encode()),
             ("ce_source", self.source.encode()),
-            ("ce_time", self.time.isoformat().encode()),
             ("content-type", CONTENT_TYPE.encode()),
         ]
+        if self.time is not None:
+            h.append(("ce_time", self.time.isoformat().encode()))
         if self.subject:
             h.append(("ce_subject", self.subject.encode()))
         if self.traceparent:
@@ -419,7 +422,7 @@ class Envelope:
         if value is None:
             raise ContractError("record has no body")
         try:
-            when = datetime.fromisoformat(hmap["ce_time"]) if hmap.get("ce_time") else datetime.now(timezone.utc)
+            when = datetime.fromisoformat(hmap["ce_time"]) if hmap.get("ce_time") else None
         except ValueError as exc:
             raise ContractError(f"ce_time is not an ISO 8601 timestamp: {hmap['ce_time']!r}") from exc
         return cls(

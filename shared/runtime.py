@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
+from shared.clock import Clock, clock_from_env
 from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
 from shared.http import install_edges
@@ -42,8 +43,10 @@ async def run_periodically(name: str, step: Callable[[], Awaitable[object]], int
 
 
 class ServiceRuntime:
-    def __init__(self, settings: Settings, migrations_dir: Path | None) -> None:
+    def __init__(self, settings: Settings, migrations_dir: Path | None, clock: Clock | None = None) -> None:
         self.settings = settings
+        # The one clock of this process: handlers, workers and reports get "now" from it.
+        self.clock: Clock = clock or clock_from_env()
         self._migrations_dir = migrations_dir
         self.pool: asyncpg.Pool
         self.outbox: Outbox
@@ -68,7 +71,7 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{s.service_name}-outbox-relay")
         self._dlq_producer = kafka_producer(s.kafka_bootstrap)
         await self._dlq_producer.start()
-        self.consumer = EventConsumer(s, self.pool, self._dlq_producer)
+        self.consumer = EventConsumer(s, self.pool, self._dlq_producer, self.clock)
         self.http = httpx.AsyncClient(timeout=10)
         self._broker = KafkaBroker(
             s.kafka_bootstrap,
@@ -76,7 +79,7 @@ class ServiceRuntime:
             logger=logging.getLogger(f"{s.service_name}.broker"),
             log_level=logging.DEBUG,  # one line per message is too loud at INFO
         )
-        log.info("service.opened name=%s schema=%s", s.service_name, s.schema)
+        log.info("service.opened name=%s schema=%s clock=%r", s.service_name, s.schema, self.clock)
 
     async def consume(self, *topics: Topic) -> None:
         assert self._broker is not None
@@ -112,10 +115,10 @@ Wiring = Callable[[FastAPI, ServiceRuntime], Awaitable[None]]
 
 
 def service_app(settings: Settings, migrations_dir: Path, *, title: str, description: str,
-                router: APIRouter, wire: Wiring) -> FastAPI:
+                router: APIRouter, wire: Wiring, clock: Clock | None = None) -> FastAPI:
     """A service's ASGI app: the runtime opened at start-up, ``wire`` registering the service's
     handlers and workers, the dossier topic consumed, the HTTP edges and routes installed."""
-    runtime = ServiceRuntime(settings, migrations_dir)
+    runtime = ServiceRuntime(settings, migrations_dir, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -17,6 +17,7 @@ from faststream.kafka import KafkaBroker
 
 from conftest import RUN_ID
 from shared import dlq
+from shared.clock import FixedClock
 from shared.consumer import EventConsumer, Rejected
 from shared.db import create_pool, migrate
 from shared.events import DossierWithdrawn, Envelope
@@ -45,7 +46,7 @@ class Rig:
 
     async def send_event(self, code: str, key: bytes = b"same-dossier", envelope: Envelope | None = None) -> Envelope:
         env = envelope or Envelope.new(DossierWithdrawn(
-            dossier_id=uuid.uuid4(), dossier_code=code, at=datetime.now(timezone.utc), reasons=("thử",)), "/lgsp/test")
+            dossier_id=uuid.uuid4(), dossier_code=code, at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử",)), "/lgsp/test")
         await self.send(env.data, env.headers(), key)
         return env
 
@@ -68,7 +69,7 @@ async def rig(settings_for):
     await pool.execute("CREATE TABLE effects (code text NOT NULL, event_id text NOT NULL)")
     dlq_producer = kafka_producer(settings.kafka_bootstrap)
     await dlq_producer.start()
-    consumer = EventConsumer(settings, pool, dlq_producer)
+    consumer = EventConsumer(settings, pool, dlq_producer, FixedClock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)))
     r = Rig(settings, pool, consumer)
 
     @consumer.on(DossierWithdrawn)
@@ -103,7 +104,7 @@ async def test_same_event_delivered_twice_has_one_effect(rig):
 
 async def test_poison_records_are_dead_lettered_and_the_partition_flows_on(rig):
     good = Envelope.new(DossierWithdrawn(dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0007",
-                                         at=datetime.now(timezone.utc), reasons=("thử",)), "/lgsp/test")
+                                         at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử",)), "/lgsp/test")
     bad_type = [(k, b"vn.lgsp.dossier.teleported.v1" if k == "ce_type" else v) for k, v in good.headers()]
     wrong_schema = json.dumps({"dossier_id": "not-a-uuid", "dossier_code": 5}).encode()
     poisons = {

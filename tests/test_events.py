@@ -12,7 +12,7 @@ APPLICANT = Applicant(full_name="Nguyễn Thị Hồng Nhung", id_number="001203
 
 
 def received() -> DossierReceived:
-    now = datetime.now(timezone.utc)
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
     return DossierReceived(
         dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0001", at=now, procedure_code="1.001193",
         procedure_name="Đăng ký khai sinh", agency_code="000.00.12.H41", channel="online", applicant=APPLICANT,

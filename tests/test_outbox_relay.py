@@ -39,7 +39,7 @@ async def write_event(pool, outbox):
     async with pool.acquire() as conn, conn.transaction():
         return await outbox.add(conn, DossierWithdrawn(
             dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0042",
-            at=datetime.now(timezone.utc), reasons=("Công dân không còn nhu cầu",),
+            at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("Công dân không còn nhu cầu",),
         ))
 
 
@@ -107,7 +107,7 @@ async def test_events_keep_outbox_order_on_a_partition(relay_rig):
         async with pool.acquire() as conn, conn.transaction():
             env = await outbox.add(conn, DossierWithdrawn(
                 dossier_id=dossier_id, dossier_code=f"000.00.12.H41-261123-{i + 1:04d}",
-                at=datetime.now(timezone.utc), reasons=("thử thứ tự",)))
+                at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử thứ tự",)))
             ids.append(env.id)
     async with running_relay(settings):
         await eventually(lambda: published_at(pool, ids[-1]), what="the last event to be published")

@@ -18,7 +18,6 @@ import hmac
 import json
 import logging
 import os
-import time
 import uuid
 
 import httpx
@@ -27,8 +26,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ops.simulators.common import make_app, run
+from shared.clock import clock_from_env
 
 log = logging.getLogger("carrier")
+# The carrier lives in the platform's world: its timestamps come from the same (possibly shifted) clock.
+CLOCK = clock_from_env()
 app = make_app("carrier")
 SECRET = os.environ.get("LGSP_CARRIER_WEBHOOK_SECRET", "local-carrier-secret").encode()
 STATE = {"down": False, "delay_s": 0.3, "duplicate": False, "reorder": False, "fail_next": None}
@@ -99,7 +101,7 @@ async def _progress(shipment: dict, url: str, fail: str | None) -> None:
             if shipment["status"] == "cancelled":
                 return
             shipment["status"] = event["status"]
-            event["at"] = time.time()
+            event["at"] = CLOCK.now().timestamp()
             for _ in range(2 if STATE["duplicate"] else 1):
                 await _deliver(http, url, event)
 
@@ -107,7 +109,7 @@ async def _progress(shipment: dict, url: str, fail: str | None) -> None:
 async def _deliver(http: httpx.AsyncClient, url: str, event: dict) -> None:
     body = json.dumps(event).encode()
     for attempt in range(20):  # a carrier retries its webhooks until they are taken
-        ts = str(int(time.time()))
+        ts = str(int(CLOCK.now().timestamp()))
         try:
             r = await http.post(url, content=body, headers={"content-type": "application/json",
                                 "X-Carrier-Timestamp": ts, "X-Carrier-Signature": sign(ts, body)})

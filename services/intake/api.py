@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,6 +13,7 @@ from services.intake import handlers, portal, report
 from services.intake.schemas import DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
+REPORT_YEARS = (2000, 2100)  # a report period lies within these years (the upper one excluded)
 
 
 @router.post("/dossiers", response_model=DossierOut, status_code=201, responses={
@@ -27,7 +28,7 @@ async def submit_dossier(
     try:
         outcome, created = await handlers.submit_dossier(
             cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
-            settings=state.runtime.settings, idempotency_key=idempotency_key,
+            settings=state.runtime.settings, idempotency_key=idempotency_key, now=state.runtime.clock.now(),
         )
     except CalendarNotCovered as exc:
         return problem(503, f"cannot compute a due date: {exc}")
@@ -52,7 +53,7 @@ async def request_pickup(
     state = request.app.state
     outcome, created = await handlers.request_pickup(
         cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
-        settings=state.runtime.settings, idempotency_key=idempotency_key,
+        settings=state.runtime.settings, idempotency_key=idempotency_key, now=state.runtime.clock.now(),
     )
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
@@ -72,12 +73,31 @@ async def pickup_status(pickup_id: str, request: Request):
 
 
 @router.get("/reports", tags=["operations"])
-async def management_report(request: Request, start: datetime = Query(alias="from"), end: datetime = Query(alias="to")):
+async def management_report(
+    request: Request,
+    start: datetime = Query(alias="from", description=f"ISO 8601 with a zone, within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}"),
+    end: datetime = Query(alias="to", description="ISO 8601 with a zone, after `from`, at most 10 years later"),
+):
     """Per agency and level for [from, to): received, carried over, resolved early / on time /
-    late, in progress on time / overdue, online and BCCI shares, apologies owed and sent."""
-    if start.tzinfo is None or end.tzinfo is None or end <= start:
-        return problem(422, "from and to must be ISO 8601 times with a zone, and from before to")
-    return await report.compute(request.app.state.runtime.pool, request.app.state.reference, start, end)
+    late, in progress on time / overdue, online and BCCI shares, apologies owed and sent.
+    Lateness is judged at the end of the period, or now if that is earlier."""
+    for name, value in (("from", start), ("to", end)):
+        if value.tzinfo is None:
+            return problem(422, f"'{name}' must be an ISO 8601 time with a zone", [{"field": name, "reason": "no zone"}])
+        if not REPORT_YEARS[0] <= _utc_year(value) < REPORT_YEARS[1]:
+            return problem(422, f"'{name}' must lie within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}",
+                           [{"field": name, "reason": "out of range"}])
+    if end <= start or end - start > timedelta(days=3660):
+        return problem(422, "'to' must be after 'from' and at most 10 years later", [{"field": "to", "reason": "bad period"}])
+    rt = request.app.state.runtime
+    return await report.compute(rt.pool, request.app.state.reference, start, end, rt.clock.now())
+
+
+def _utc_year(moment: datetime) -> int:
+    try:
+        return moment.astimezone(timezone.utc).year
+    except OverflowError:  # 9999-12-31T23:59-12:00 has no UTC form
+        return 10_000
 
 
 @router.get("/portal-sync", tags=["operations"])
@@ -108,7 +128,7 @@ async def supplement_dossier(code: str, cmd: SupplementDossier, request: Request
     """The citizen brings what a supplement request asked for; routing resumes the clock."""
     rt = request.app.state.runtime
     try:
-        return await handlers.supplement_dossier(code, cmd, pool=rt.pool, outbox=rt.outbox)
+        return await handlers.supplement_dossier(code, cmd, pool=rt.pool, outbox=rt.outbox, now=rt.clock.now())
     except handlers.NotFound as exc:
         return problem(404, str(exc))
     except handlers.Conflict as exc:

@@ -23,7 +23,7 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     reference = app.state.reference = load_reference(settings.reference_variant)
 
     async def record_history(event, envelope, conn):
-        await handlers.record_history(event, envelope, conn, ref=reference)
+        await handlers.record_history(event, envelope, conn, ref=reference, now=runtime.clock.now())
 
     runtime.consumer.on_every_event(record_history)
 
@@ -32,7 +32,7 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         await handlers.receive_picked_up(event, conn, outbox=runtime.outbox, ref=reference, settings=settings)
 
     client = portal.PortalClient(runtime.http, settings.portal_url, settings.portal_client_id, settings.portal_client_secret)
-    runtime.start_worker("portal.sync", lambda: portal.sync_due(runtime.pool, client))
+    runtime.start_worker("portal.sync", lambda: portal.sync_due(runtime.pool, client, runtime.clock.now()))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

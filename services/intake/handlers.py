@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
 import asyncpg
 
@@ -38,10 +38,9 @@ class NotFound(Exception):
 
 async def submit_dossier(
     cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
-    idempotency_key: str | None, now: datetime | None = None,
+    idempotency_key: str | None, now: datetime,
 ) -> tuple[DossierOut | RefusalOut, bool]:
     """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry)."""
-    now = now or datetime.now(timezone.utc)
     async with pool.acquire() as conn:
         if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key)):
             return earlier, False
@@ -121,10 +120,9 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
 
 async def request_pickup(
     cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
-    idempotency_key: str | None,
+    idempotency_key: str | None, now: datetime,
 ) -> tuple[uuid.UUID | RefusalOut, bool]:
     """The citizen asks the post to collect the dossier: checked now, received on arrival."""
-    now = datetime.now(timezone.utc)
     async with pool.acquire() as conn:
         if idempotency_key:
             earlier = await conn.fetchval("SELECT dossier_id FROM pickups WHERE idempotency_key = $1", idempotency_key)
@@ -174,8 +172,8 @@ async def receive_picked_up(event: ShipmentProgressed, conn: asyncpg.Connection,
     await conn.execute("UPDATE pickups SET status = $2 WHERE dossier_id = $1", event.dossier_id, status)
 
 
-async def supplement_dossier(code: str, cmd: SupplementDossier, *, pool: asyncpg.Pool, outbox: Outbox) -> DossierOut:
-    now = datetime.now(timezone.utc)
+async def supplement_dossier(code: str, cmd: SupplementDossier, *, pool: asyncpg.Pool, outbox: Outbox,
+                             now: datetime) -> DossierOut:
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE code = $1 FOR UPDATE", code)
         if row is None:
@@ -231,7 +229,8 @@ async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference) -> 
 # ------------------------------------------------------------------ routing's events
 
 
-async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, ref: Reference) -> None:
+async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, ref: Reference,
+                         now: datetime) -> None:
     """Every dossier event: append to the dossier's history, update the status view, and
     queue what the national portal must be told."""
     if not isinstance(event, DossierEvent):
@@ -254,7 +253,7 @@ async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Con
         envelope.id, event.dossier_id, envelope.type, event.at, agency, summarise(event),
     )
     if changes or isinstance(event, DossierReceived):
-        await portal.queue_update(conn, d, ref, event.at)
+        await portal.queue_update(conn, d, ref, event.at, now)
 
 
 class Increment:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -62,7 +62,7 @@ def to_portal(d: asyncpg.Record, seq: int, procedure_field: str, finished_at: da
     return body
 
 
-async def queue_update(conn: asyncpg.Connection, d: asyncpg.Record, ref: Reference, at: datetime) -> None:
+async def queue_update(conn: asyncpg.Connection, d: asyncpg.Record, ref: Reference, at: datetime, now: datetime) -> None:
     """Queue dossier ``d``'s current state (a ``dossiers`` row) for the portal if it changed
     what the portal shows."""
     if d["channel"] not in SYNCED_CHANNELS or d["status"] not in STATUS_CODES:
@@ -78,7 +78,7 @@ async def queue_update(conn: asyncpg.Connection, d: asyncpg.Record, ref: Referen
         return  # nothing the portal shows has changed
     await conn.execute(
         "INSERT INTO portal_updates (dossier_id, seq, status_code, payload, status, next_attempt_at) VALUES ($1, $2, $3, $4, 'pending', $5)",
-        dossier_id, seq, payload["TrangThaiHoSo"], json.dumps(payload, ensure_ascii=False), datetime.now(timezone.utc),
+        dossier_id, seq, payload["TrangThaiHoSo"], json.dumps(payload, ensure_ascii=False), now,
     )
 
 
@@ -123,10 +123,9 @@ class PortalClient:
         raise PortalUnavailable("the portal refused our session token twice")
 
 
-async def sync_due(pool: asyncpg.Pool, client: PortalClient, now: datetime | None = None) -> dict[str, int]:
+async def sync_due(pool: asyncpg.Pool, client: PortalClient, now: datetime) -> dict[str, int]:
     """Push pending updates, each dossier's in order; a failure holds back that dossier's
     later updates (and only that dossier's) until it goes through."""
-    now = now or datetime.now(timezone.utc)
     counts = {"sent": 0, "retry": 0, "rejected": 0}
     dossiers = await pool.fetch(
         "SELECT dossier_id FROM portal_updates WHERE status = 'pending' GROUP BY dossier_id "

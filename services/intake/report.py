@@ -4,7 +4,8 @@
 - resolved in the period: early (before the due day), on time (by the due moment), late;
   on time means NgayKetThucXuLy <= NgayHenTra, the due date moved by supplement pauses but
   not by apologies;
-- in progress at the end of the period: still within time, or overdue;
+- in progress at the end of the period: still within time, or overdue; a period that ends in
+  the future is judged now (a dossier due at 17:00 today is not late at 10:00);
 - online share and BCCI share (submitted by post or result sent by post) of those received;
 - apologies owed (late dossiers) and sent.
 """
@@ -23,7 +24,8 @@ FIELDS = ("received", "carried_over", "resolved_early", "resolved_on_time", "res
           "in_progress_overdue", "online", "bcci", "apologies_owed", "apologies_sent")
 
 
-async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: datetime) -> dict:
+async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: datetime, now: datetime) -> dict:
+    judged_at = min(end, now)
     rows = await pool.fetch(
         "SELECT agency_code, channel, result_delivery, status, received_at, legal_due_at, resolved_at, apologies, updated_at "
         "FROM dossiers WHERE received_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1) "
@@ -49,7 +51,7 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
                 c["resolved_late"] += 1
                 late = True
         elif r["status"] not in ("withdrawn", "stopped"):
-            if due >= end:
+            if due >= judged_at:
                 c["in_progress_on_time"] += 1
             else:
                 c["in_progress_overdue"] += 1

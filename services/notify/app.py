@@ -22,13 +22,13 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     settings = runtime.settings
 
     async def plan(event, envelope, conn):
-        await handlers.plan_notifications(event, envelope, conn, settings=settings)
+        await handlers.plan_notifications(event, envelope, conn, settings=settings, now=runtime.clock.now())
 
     runtime.consumer.on_every_event(plan)
     senders = providers(runtime.http, settings)
 
     async def send() -> bool:
-        counts = await handlers.send_due(runtime.pool, senders, settings, batch=SEND_BATCH)
+        counts = await handlers.send_due(runtime.pool, senders, settings, runtime.clock.now(), batch=SEND_BATCH)
         return counts["sent"] == SEND_BATCH  # a full batch: more may be waiting
 
     runtime.start_worker("notify.sender", send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 import asyncpg
 
@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
-async def plan_notifications(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, settings: Settings) -> None:
+async def plan_notifications(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, settings: Settings,
+                             now: datetime) -> None:
     if isinstance(event, (DossierReceived, PickupRequested)):
         a = event.applicant
         channels = [c for c in event.notify_via if c != "email" or a.email]
@@ -43,7 +44,6 @@ async def plan_notifications(event: EventData, envelope: Envelope, conn: asyncpg
     if message is None:
         return
     urgent = envelope.type in {t.strip() for t in settings.urgent_events.split(",") if t.strip()}
-    now = datetime.now(timezone.utc)
     for position, channel in enumerate(channels):
         address = email if channel == "email" else phone
         body = {"sms": message.sms, "zalo": message.zalo, "email": message.email}[channel]
@@ -73,12 +73,11 @@ def quiet_until(now: datetime, settings: Settings) -> datetime | None:
     return datetime.combine(day, end, LOCAL_TZ)
 
 
-async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, now: datetime | None = None,
+async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, now: datetime,
                    batch: int = 20) -> dict[str, int]:
     """Send pending messages whose time has come. Safe with several notify instances (rows
     are claimed with SKIP LOCKED); a crash after a provider took a message resends it with
     the same idempotency key, which the provider ignores."""
-    now = now or datetime.now(timezone.utc)
     counts = {"sent": 0, "deferred": 0, "retry": 0, "failed": 0}
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(

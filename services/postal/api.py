@@ -19,12 +19,13 @@ async def carrier_webhook(request: Request):
     body = await request.body()
     try:
         verify(rt.settings.carrier_webhook_secret, request.headers.get("X-Carrier-Timestamp"),
-               request.headers.get("X-Carrier-Signature"), body, rt.settings.webhook_max_skew_s)
+               request.headers.get("X-Carrier-Signature"), body, rt.settings.webhook_max_skew_s,
+               rt.clock.now().timestamp())
     except WebhookRefused as exc:
         return problem(401, f"webhook refused: {exc}")
     try:
         payload = json.loads(body)
-        outcome = await handlers.apply_webhook(rt.pool, rt.outbox, payload)
+        outcome = await handlers.apply_webhook(rt.pool, rt.outbox, payload, rt.clock.now())
     except (ValueError, TypeError) as exc:
         return problem(400, str(exc))
     if outcome == "unknown":

@@ -18,10 +18,13 @@ DEFAULT_PORT = 8083
 
 async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     s = runtime.settings
-    runtime.consumer.on_every_event(handlers.on_event)
+    async def on_event(event, envelope, conn):
+        await handlers.on_event(event, envelope, conn, now=runtime.clock.now())
+
+    runtime.consumer.on_every_event(on_event)
     callback = f"{s.public_url or f'http://{s.http_host}:{s.http_port}'}/v1/carrier/webhooks"
     runtime.start_worker("postal.booker", lambda: handlers.book_due(
-        runtime.pool, runtime.outbox, runtime.http, s.carrier_url, callback))
+        runtime.pool, runtime.outbox, runtime.http, s.carrier_url, callback, runtime.clock.now()))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

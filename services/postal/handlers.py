@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -18,22 +18,18 @@ from services.postal.domain import REPORTED, can_move
 log = logging.getLogger(__name__)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-async def _new_shipment(conn, dossier_id, code, kind: str, address: str) -> None:
+async def _new_shipment(conn, dossier_id, code, kind: str, address: str, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO shipments (id, dossier_id, dossier_code, kind, address, status, next_attempt_at, traceparent) "
         "VALUES ($1, $2, $3, $4, $5, 'booking', $6, $7) ON CONFLICT (dossier_id, kind) DO NOTHING",
-        uuid.uuid4(), dossier_id, code, kind, address, _now(), current_trace_headers().get("traceparent"),
+        uuid.uuid4(), dossier_id, code, kind, address, now, current_trace_headers().get("traceparent"),
     )
 
 
-async def on_event(event: EventData, envelope: Envelope, conn: asyncpg.Connection) -> None:
+async def on_event(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, now: datetime) -> None:
     match event:
         case PickupRequested():
-            await _new_shipment(conn, event.dossier_id, None, "pickup", event.applicant.address)
+            await _new_shipment(conn, event.dossier_id, None, "pickup", event.applicant.address, now)
         case DossierReceived(result_delivery="postal"):
             await conn.execute(
                 "INSERT INTO delivery_addresses (dossier_id, dossier_code, address) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -42,18 +38,18 @@ async def on_event(event: EventData, envelope: Envelope, conn: asyncpg.Connectio
         case DossierResolved():
             where = await conn.fetchrow("SELECT * FROM delivery_addresses WHERE dossier_id = $1", event.dossier_id)
             if where is not None:
-                await _new_shipment(conn, event.dossier_id, event.dossier_code, "delivery", where["address"])
+                await _new_shipment(conn, event.dossier_id, event.dossier_code, "delivery", where["address"], now)
 
 
 async def book_due(pool: asyncpg.Pool, outbox: Outbox, http: httpx.AsyncClient, carrier_url: str, callback_url: str,
-                   batch: int = 20) -> int:
+                   now: datetime, batch: int = 20) -> int:
     """Book shipments waiting for the carrier. The shipment id is the idempotency key, so a
     retry after a timeout or a crash returns the first booking instead of making another."""
     booked = 0
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT * FROM shipments WHERE status = 'booking' AND next_attempt_at <= $1 ORDER BY created_at "
-            "LIMIT $2 FOR UPDATE SKIP LOCKED", _now(), batch,
+            "LIMIT $2 FOR UPDATE SKIP LOCKED", now, batch,
         )
         for s in rows:
             with tracer("lgsp.postal").start_as_current_span(
@@ -71,19 +67,19 @@ async def book_due(pool: asyncpg.Pool, outbox: Outbox, http: httpx.AsyncClient, 
                     delay = min(0.5 * 2 ** attempts, 30.0)
                     await conn.execute("UPDATE shipments SET attempts = $2, last_error = $3, next_attempt_at = $4 WHERE id = $1",
                                        s["id"], attempts, type(exc).__name__ + (f" {exc}" if isinstance(exc, httpx.HTTPStatusError) else ""),
-                                       _now() + timedelta(seconds=delay))
+                                       now + timedelta(seconds=delay))
                     log.warning("postal.carrier_unavailable shipment=%s attempt=%d retry_in=%.1fs", s["id"], attempts, delay)
                     continue
                 ref = r.json()["id"]
                 await conn.execute("UPDATE shipments SET status = 'accepted', carrier_ref = $2, attempts = attempts + 1, "
-                                   "updated_at = $3 WHERE id = $1", s["id"], ref, _now())
-                await outbox.add(conn, ShipmentBooked(dossier_id=s["dossier_id"], dossier_code=s["dossier_code"], at=_now(),
+                                   "updated_at = $3 WHERE id = $1", s["id"], ref, now)
+                await outbox.add(conn, ShipmentBooked(dossier_id=s["dossier_id"], dossier_code=s["dossier_code"], at=now,
                                                       shipment_id=s["id"], kind=s["kind"], carrier_ref=ref))
                 booked += 1
     return booked
 
 
-async def apply_webhook(pool: asyncpg.Pool, outbox: Outbox, payload: dict) -> str:
+async def apply_webhook(pool: asyncpg.Pool, outbox: Outbox, payload: dict, now: datetime) -> str:
     """Apply one carrier report; returns 'applied', 'duplicate', 'stale' or 'unknown'."""
     try:
         shipment_id = uuid.UUID(str(payload["reference"]))
@@ -104,12 +100,12 @@ async def apply_webhook(pool: asyncpg.Pool, outbox: Outbox, payload: dict) -> st
         if not legal:
             log.info("postal.webhook_stale shipment=%s current=%s reported=%s", shipment_id, s["status"], status)
             return "stale"
-        await conn.execute("UPDATE shipments SET status = $2, updated_at = $3 WHERE id = $1", shipment_id, status, _now())
+        await conn.execute("UPDATE shipments SET status = $2, updated_at = $3 WHERE id = $1", shipment_id, status, now)
         with tracer("lgsp.postal").start_as_current_span(
             f"postal shipment {status}", context=context_from_headers({"traceparent": s["traceparent"]} if s["traceparent"] else {}),
         ):
             await outbox.add(conn, ShipmentProgressed(
-                dossier_id=s["dossier_id"], dossier_code=s["dossier_code"], at=_now(), shipment_id=shipment_id,
+                dossier_id=s["dossier_id"], dossier_code=s["dossier_code"], at=now, shipment_id=shipment_id,
                 kind=s["kind"], status=status, reason=payload.get("reason"),
             ))
         return "applied"

@@ -27,7 +27,7 @@ async def _act(request: Request, action, code: str, cmd, **deps):
                                    links=[Link(request_span)] if request_span.is_valid else []):
         try:
             async with rt.pool.acquire() as conn, conn.transaction():
-                await action(code, cmd, conn=conn, outbox=rt.outbox, **deps)
+                await action(code, cmd, conn=conn, outbox=rt.outbox, now=rt.clock.now(), **deps)
         except handlers.NotFound as exc:
             return problem(404, str(exc))
         except handlers.Conflict as exc:
@@ -52,7 +52,8 @@ async def request_supplement(code: str, cmd: RequestSupplement, request: Request
 
 @router.post("/dossiers/{code}/resolve")
 async def resolve(code: str, cmd: Resolve, request: Request):
-    return await _act(request, handlers.resolve, code, cmd)
+    return await _act(request, handlers.resolve, code, cmd, ref=request.app.state.reference,
+                      extension_days=request.app.state.runtime.settings.apology_extension_days)
 
 
 @router.post("/dossiers/{code}/return")

@@ -21,8 +21,8 @@ DEFAULT_PORT = 8082
 async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     reference = app.state.reference = load_reference(settings.reference_variant)
-    handlers.register(runtime.consumer, runtime.outbox, reference)
-    runtime.start_worker("routing.scheduler", lambda: scheduler_pass(settings, runtime.pool, runtime.outbox, reference),
+    handlers.register(runtime.consumer, runtime.outbox, reference, runtime.clock)
+    runtime.start_worker("routing.scheduler", lambda: scheduler_pass(settings, runtime.pool, runtime.outbox, reference, runtime.clock),
                          settings.scheduler_interval_s)
 
 

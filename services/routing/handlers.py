@@ -5,11 +5,12 @@ transaction (event handlers run inside the inbox transaction, see shared/consume
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
 
+from shared.clock import Clock
 from shared.consumer import EventConsumer, Rejected
 from shared.dossier_text import summarise
 from shared.events import (
@@ -37,14 +38,11 @@ class NotFound(Exception):
     pass
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 # ------------------------------------------------------------------ starting the workflow
 
 
-async def start_workflow(event: DossierReceived, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference) -> None:
+async def start_workflow(event: DossierReceived, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference,
+                         now: datetime) -> None:
     procedure = ref.catalogue.procedures.get(event.procedure_code)
     if procedure is None:
         raise Rejected(f"procedure {event.procedure_code} is not in routing's catalogue ({ref.catalogue.variant})")
@@ -57,7 +55,7 @@ async def start_workflow(event: DossierReceived, conn: asyncpg.Connection, *, ou
         "due_at, trace_id, traceparent, updated_at) VALUES ($1, $2, $3, $4, 'processing', 0, $5, $6, $7, $8, $9) "
         "ON CONFLICT (dossier_id) DO NOTHING RETURNING true",
         event.dossier_id, event.dossier_code, procedure.code, event.agency_code, event.at, event.due_at,
-        current_trace_id(), current_trace_headers().get("traceparent"), _now(),
+        current_trace_id(), current_trace_headers().get("traceparent"), now,
     )
     if not inserted:
         return
@@ -123,31 +121,29 @@ def _require(condition: bool, message: str) -> None:
         raise Conflict(message)
 
 
-async def accept_step(code: str, cmd: AcceptStep, *, conn, outbox: Outbox) -> None:
+async def accept_step(code: str, cmd: AcceptStep, *, conn, outbox: Outbox, now: datetime) -> None:
     d, step = await _held(conn, code, cmd)
     _require(step["status"] == "assigned", f"step '{step['name']}' is {step['status']}, not waiting to be accepted")
-    now = _now()
     await conn.execute("UPDATE steps SET status = 'in_progress', accepted_at = $3 WHERE dossier_id = $1 AND idx = $2",
                        d["dossier_id"], step["idx"], now)
     await outbox.add(conn, DossierStepAccepted(dossier_id=d["dossier_id"], dossier_code=code, at=now,
                                                step_index=step["idx"], agency_code=step["agency_code"], actor=cmd.actor))
 
 
-async def forward_step(code: str, cmd: ForwardStep, *, conn, outbox: Outbox) -> None:
+async def forward_step(code: str, cmd: ForwardStep, *, conn, outbox: Outbox, now: datetime) -> None:
     d, step = await _held(conn, code, cmd)
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] == "handle", f"step '{step['name']}' decides or returns; it is not forwarded")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before it is forwarded")
-    now = _now()
     await _finish_step(conn, step, now)
     await _assign(conn, outbox, d["dossier_id"], step["idx"] + 1, now, from_step=step, actor=cmd.actor)
 
 
-async def request_supplement(code: str, cmd: RequestSupplement, *, conn, outbox: Outbox, ref: Reference) -> None:
+async def request_supplement(code: str, cmd: RequestSupplement, *, conn, outbox: Outbox, ref: Reference,
+                             now: datetime) -> None:
     d, step = await _held(conn, code, cmd)
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] != "return", "a dossier being returned cannot ask for a supplement")
-    now = _now()
     remaining = ref.calendar.working_minutes_between(now, d["due_at"])
     await conn.execute("UPDATE dossiers SET status = 'supplement_requested', paused_at = $2, updated_at = $2 "
                        "WHERE dossier_id = $1", d["dossier_id"], now)
@@ -157,12 +153,15 @@ async def request_supplement(code: str, cmd: RequestSupplement, *, conn, outbox:
     ))
 
 
-async def resolve(code: str, cmd: Resolve, *, conn, outbox: Outbox) -> None:
+async def resolve(code: str, cmd: Resolve, *, conn, outbox: Outbox, ref: Reference, extension_days: float,
+                  now: datetime) -> None:
     d, step = await _held(conn, code, cmd)
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] == "decide", f"step '{step['name']}' does not decide the dossier")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before deciding")
-    now = _now()
+    if now > d["due_at"] and d["overdue_for"] != d["due_at"]:
+        # Decided late before the scheduler's next pass saw it: the apology is owed all the same.
+        await _apologise(conn, outbox, ref, d, step["agency_code"], step["idx"], now, extension_days)
     await _finish_step(conn, step, now)
     # Whatever steps remain before the return are not needed any more (a refusal ends the work).
     last = await conn.fetchval("SELECT max(idx) FROM steps WHERE dossier_id = $1", d["dossier_id"])
@@ -178,10 +177,9 @@ async def resolve(code: str, cmd: Resolve, *, conn, outbox: Outbox) -> None:
     await _assign(conn, outbox, d["dossier_id"], last, now, from_step=step, actor=cmd.actor)
 
 
-async def return_result(code: str, cmd: ReturnResult, *, conn, outbox: Outbox) -> None:
+async def return_result(code: str, cmd: ReturnResult, *, conn, outbox: Outbox, now: datetime) -> None:
     d, step = await _held(conn, code, cmd)
     _require(d["status"] == "resolved", f"dossier {code} is {d['status']}; only a resolved dossier is returned")
-    now = _now()
     await _finish_step(conn, step, now)
     await conn.execute("UPDATE dossiers SET status = 'returned', finished_at = $2, updated_at = $2 WHERE dossier_id = $1",
                        d["dossier_id"], now)
@@ -189,19 +187,17 @@ async def return_result(code: str, cmd: ReturnResult, *, conn, outbox: Outbox) -
                                            agency_code=step["agency_code"], method=cmd.method.value, actor=cmd.actor))
 
 
-async def stop_processing(code: str, cmd: StopProcessing, *, conn, outbox: Outbox) -> None:
+async def stop_processing(code: str, cmd: StopProcessing, *, conn, outbox: Outbox, now: datetime) -> None:
     d, step = await _held(conn, code, cmd)
     _require(d["status"] in ("processing", "supplement_requested"), f"dossier {code} is {d['status']}")
-    now = _now()
     await _finish(conn, d["dossier_id"], "stopped", now)
     await outbox.add(conn, DossierStopped(dossier_id=d["dossier_id"], dossier_code=code, at=now,
                                           agency_code=step["agency_code"], reasons=tuple(cmd.reasons), actor=cmd.actor))
 
 
-async def withdraw(code: str, cmd: Withdraw, *, conn, outbox: Outbox) -> None:
+async def withdraw(code: str, cmd: Withdraw, *, conn, outbox: Outbox, now: datetime) -> None:
     d, _ = await _held(conn, code, None)
     _require(d["status"] in ("processing", "supplement_requested"), f"dossier {code} is {d['status']}")
-    now = _now()
     await _finish(conn, d["dossier_id"], "withdrawn", now)
     await outbox.add(conn, DossierWithdrawn(dossier_id=d["dossier_id"], dossier_code=code, at=now, reasons=tuple(cmd.reasons)))
 
@@ -216,7 +212,8 @@ async def _finish(conn, dossier_id, status: str, now: datetime) -> None:
 # ------------------------------------------------------------------ supplements
 
 
-async def resume_after_supplement(event: DossierSupplemented, conn, *, outbox: Outbox, ref: Reference) -> None:
+async def resume_after_supplement(event: DossierSupplemented, conn, *, outbox: Outbox, ref: Reference,
+                                  now: datetime) -> None:
     """The supplement arrived: the remaining time of the dossier and its open steps runs again."""
     d = await conn.fetchrow("SELECT * FROM dossiers WHERE dossier_id = $1 FOR UPDATE", event.dossier_id)
     if d is None or d["status"] != "supplement_requested":
@@ -234,7 +231,7 @@ async def resume_after_supplement(event: DossierSupplemented, conn, *, outbox: O
         await conn.execute("UPDATE steps SET due_at = $3 WHERE dossier_id = $1 AND idx = $2",
                            event.dossier_id, s["idx"], shifted(s["due_at"]))
     await conn.execute("UPDATE dossiers SET status = 'processing', paused_at = NULL, due_at = $2, updated_at = $3 "
-                       "WHERE dossier_id = $1", event.dossier_id, new_due, _now())
+                       "WHERE dossier_id = $1", event.dossier_id, new_due, now)
     step = await conn.fetchrow("SELECT * FROM steps WHERE dossier_id = $1 AND idx = $2", event.dossier_id, d["current_step"])
     await outbox.add(conn, DossierResumed(
         dossier_id=event.dossier_id, dossier_code=d["code"], at=resumed, agency_code=step["agency_code"],
@@ -245,6 +242,27 @@ async def resume_after_supplement(event: DossierSupplemented, conn, *, outbox: O
 # ------------------------------------------------------------------ deadlines
 
 
+async def _apologise(conn, outbox: Outbox, ref: Reference, d: asyncpg.Record, holder: str, step_idx: int,
+                     now: datetime, extension_days: float) -> None:
+    """The dossier ``d`` is past its due moment: the agency at fault apologises with a new
+    appointment date, once per due date (``overdue_for`` remembers which)."""
+    new_due = ref.calendar.due_at(now, extension_days)
+    agency = ref.catalogue.agencies.get(holder)
+    await conn.execute(
+        "UPDATE dossiers SET overdue_for = due_at, due_at = $2, apologies = apologies + 1, updated_at = $3 "
+        "WHERE dossier_id = $1", d["dossier_id"], new_due, now,
+    )
+    await conn.execute("UPDATE steps SET due_at = greatest(due_at, $2) WHERE dossier_id = $1 AND status IN "
+                       "('pending', 'assigned', 'in_progress')", d["dossier_id"], new_due)
+    common = dict(dossier_id=d["dossier_id"], dossier_code=d["code"], at=now)
+    await outbox.add(conn, DossierOverdue(**common, agency_code=holder, due_at=d["due_at"]))
+    await outbox.add(conn, DossierApologised(
+        **common, agency_code=holder, agency_name=agency.name if agency else holder,
+        previous_due_at=d["due_at"], new_due_at=new_due,
+        reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {step_idx + 1}",
+    ))
+
+
 def in_dossier_trace(traceparent: str | None, name: str, links=()):
     """A span in the dossier's own trace, so the events emitted inside join its journey."""
     return tracer("lgsp.routing").start_as_current_span(
@@ -252,10 +270,9 @@ def in_dossier_trace(traceparent: str | None, name: str, links=()):
 
 
 async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, extension_days: float,
-                         now: datetime | None = None, batch: int = 200) -> dict[str, int]:
+                         now: datetime, batch: int = 200) -> dict[str, int]:
     """One pass of the deadline scheduler. Safe with several routing instances: rows are
     claimed with SKIP LOCKED and each warning is tied to the due date it was sent for."""
-    now = now or _now()
     counts = {"overdue": 0, "at_risk": 0, "step_overdue": 0}
     cal = ref.calendar
     async with pool.acquire() as conn, conn.transaction():
@@ -266,22 +283,8 @@ async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, 
             "ORDER BY d.due_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED", now, batch,
         )
         for d in late:
-            new_due = cal.due_at(now, extension_days)
-            agency = ref.catalogue.agencies.get(d["holder"])
-            await conn.execute(
-                "UPDATE dossiers SET overdue_for = due_at, due_at = $2, apologies = apologies + 1, updated_at = $3 "
-                "WHERE dossier_id = $1", d["dossier_id"], new_due, now,
-            )
-            await conn.execute("UPDATE steps SET due_at = greatest(due_at, $2) WHERE dossier_id = $1 AND status IN "
-                               "('pending', 'assigned', 'in_progress')", d["dossier_id"], new_due)
-            common = dict(dossier_id=d["dossier_id"], dossier_code=d["code"], at=now)
             with in_dossier_trace(d["traceparent"], "routing deadline overdue"):
-                await outbox.add(conn, DossierOverdue(**common, agency_code=d["holder"], due_at=d["due_at"]))
-                await outbox.add(conn, DossierApologised(
-                    **common, agency_code=d["holder"], agency_name=agency.name if agency else d["holder"],
-                    previous_due_at=d["due_at"], new_due_at=new_due,
-                    reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {d['step_idx'] + 1}",
-                ))
+                await _apologise(conn, outbox, ref, d, d["holder"], d["step_idx"], now, extension_days)
             counts["overdue"] += 1
 
         soon = await conn.fetch(
@@ -366,17 +369,17 @@ async def delivered_by_post(event: ShipmentProgressed, conn, *, outbox: Outbox) 
         return
     step = await conn.fetchrow("SELECT * FROM steps WHERE dossier_id = $1 AND idx = $2", d["dossier_id"], d["current_step"])
     await return_result(d["code"], ReturnResult(agency_code=step["agency_code"], actor=Actor(name="Bưu điện", title="BCCI"),
-                                                 method="postal"), conn=conn, outbox=outbox)
+                                                 method="postal"), conn=conn, outbox=outbox, now=event.at)
 
 
-def register(consumer: EventConsumer, outbox: Outbox, ref: Reference) -> None:
+def register(consumer: EventConsumer, outbox: Outbox, ref: Reference, clock: Clock) -> None:
     @consumer.on(DossierReceived)
     async def dossier_received(event, envelope, conn):
-        await start_workflow(event, conn, outbox=outbox, ref=ref)
+        await start_workflow(event, conn, outbox=outbox, ref=ref, now=clock.now())
 
     @consumer.on(DossierSupplemented)
     async def dossier_supplemented(event, envelope, conn):
-        await resume_after_supplement(event, conn, outbox=outbox, ref=ref)
+        await resume_after_supplement(event, conn, outbox=outbox, ref=ref, now=clock.now())
 
     @consumer.on(ShipmentProgressed)
     async def shipment_progressed(event, envelope, conn):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from shared.clock import Clock
 from shared.outbox import Outbox
 from shared.reference import Reference
 from shared.settings import Settings
@@ -14,8 +15,8 @@ from services.routing.handlers import scan_deadlines
 log = logging.getLogger(__name__)
 
 
-async def scheduler_pass(settings: Settings, pool, outbox: Outbox, ref: Reference) -> None:
-    counts = await scan_deadlines(pool, outbox, ref, extension_days=settings.apology_extension_days)
+async def scheduler_pass(settings: Settings, pool, outbox: Outbox, ref: Reference, clock: Clock) -> None:
+    counts = await scan_deadlines(pool, outbox, ref, extension_days=settings.apology_extension_days, now=clock.now())
     if any(counts.values()):
         log.info("scheduler.pass overdue=%d at_risk=%d step_overdue=%d",
                  counts["overdue"], counts["at_risk"], counts["step_overdue"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -58,7 +58,7 @@ async def pool(settings_for):
 
 
 async def test_report_figures(pool):
-    r = await report.compute(pool, REF, vn(9, 0), vn(16, 0))
+    r = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(20))
     commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)
     assert {k: commune[k] for k in report.FIELDS} == {
         "received": 4, "carried_over": 1, "resolved_early": 1, "resolved_on_time": 1, "resolved_late": 1,
@@ -71,3 +71,15 @@ async def test_report_figures(pool):
     assert r["total"]["received"] == 6
     table = report.render(r)
     assert "Ủy ban nhân dân xã Ninh Hải" in table and "TOTAL" in table
+
+
+async def test_a_period_ending_later_is_judged_now(pool):
+    """At 10:00 on the 12th a dossier due at 17:00 that day is not late yet, even for a
+    period that ends on the 16th; a dossier past its due moment by then is."""
+    r = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(12, 10))
+    commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)
+    assert (commune["in_progress_on_time"], commune["in_progress_overdue"]) == (2, 0)
+    assert (commune["apologies_owed"], commune["apologies_sent"]) == (1, 1)  # only the one resolved late
+    r = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(12, 17) + timedelta(minutes=1))
+    commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)
+    assert (commune["in_progress_on_time"], commune["in_progress_overdue"]) == (1, 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -84,35 +84,42 @@ async def notify_db(settings_for):
     await pool.close()
 
 
-async def plan_receipt(pool, settings, phone="0901234567"):
-    now = datetime.now(timezone.utc)
+async def plan_receipt(pool, settings, now: datetime, phone="0901234567"):
     event = DossierReceived(
-        dossier_id=uuid.uuid4(), dossier_code=f"000.21.12.H40-261123-{next(_n):04d}", at=now, procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh", agency_code="000.21.12.H40", channel="online",
+        dossier_id=uuid.uuid4(), dossier_code=f"000.21.12.H40-{now.astimezone(VN):%y%m%d}-{next(_n):04d}", at=now,
+        procedure_code="1.001193", procedure_name="Đăng ký khai sinh", agency_code="000.21.12.H40", channel="online",
         applicant=Applicant(full_name="Bùi Thị Mơ", id_number="036190000999", phone=phone, address="Xã Cúc Phương"),
-        result_delivery="counter", due_at=now, notify_via=("sms",),
+        result_delivery="counter", due_at=now + timedelta(days=3), notify_via=("sms",),
     )
     env = Envelope.new(event, "/lgsp/intake")
     async with pool.acquire() as conn, conn.transaction():
-        await handlers.plan_notifications(event, env, conn, settings=settings)
-        await handlers.plan_notifications(event, env, conn, settings=settings)  # redelivered: still one row
+        await handlers.plan_notifications(event, env, conn, settings=settings, now=now)
+        await handlers.plan_notifications(event, env, conn, settings=settings, now=now)  # redelivered: still one row
     return event, env
+
+
+# Every instant below is fixed: the messages are planned and sent on the same made-up evening,
+# whatever day the suite runs.
+EVENING = datetime(2026, 11, 23, 22, 10, tzinfo=VN)
 
 
 async def test_quiet_hours_defer_until_morning_unless_urgent(notify_db, platform):
     settings, pool = notify_db
     settings = settings.model_copy(update={"quiet_hours": "21:00-07:00", "sms_url": platform["messaging"].url})
-    await plan_receipt(pool, settings)
-    night = datetime(2026, 11, 23, 22, 30, tzinfo=VN)
+    await plan_receipt(pool, settings, EVENING)
+    night = EVENING + timedelta(minutes=20)
     async with httpx.AsyncClient(timeout=10) as http:
         senders = providers(http, settings)
         assert (await handlers.send_due(pool, senders, settings, now=night))["deferred"] == 1
         row = await pool.fetchrow("SELECT status, not_before FROM notifications")
         assert row["status"] == "pending" and row["not_before"].astimezone(VN) == datetime(2026, 11, 24, 7, 0, tzinfo=VN)
+        one_minute_early = datetime(2026, 11, 24, 6, 59, tzinfo=VN)
+        assert (await handlers.send_due(pool, senders, settings, now=one_minute_early)) == {
+            "sent": 0, "deferred": 0, "retry": 0, "failed": 0}
         assert (await handlers.send_due(pool, senders, settings, now=datetime(2026, 11, 24, 7, 0, tzinfo=VN)))["sent"] == 1
 
         urgent = settings.model_copy(update={"urgent_events": "vn.lgsp.dossier.received.v1"})
-        await plan_receipt(pool, urgent)
+        await plan_receipt(pool, urgent, EVENING)
         assert (await handlers.send_due(pool, senders, urgent, now=night))["sent"] == 1
     assert await pool.fetchval("SELECT count(*) FROM notifications") == 2
 
@@ -121,9 +128,13 @@ async def test_rate_limit_per_recipient(notify_db, platform):
     settings, pool = notify_db
     settings = settings.model_copy(update={"quiet_hours": "00:00-00:00", "rate_limit_per_hour": 3,
                                            "sms_url": platform["messaging"].url})
-    for _ in range(5):
-        await plan_receipt(pool, settings, phone="0977000111")
     noon = datetime(2026, 11, 24, 12, 0, tzinfo=VN)
+    for _ in range(5):
+        await plan_receipt(pool, settings, noon, phone="0977000111")
     async with httpx.AsyncClient(timeout=10) as http:
-        counts = await handlers.send_due(pool, providers(http, settings), settings, now=noon)
-    assert counts["sent"] == 3 and counts["deferred"] == 2
+        senders = providers(http, settings)
+        counts = await handlers.send_due(pool, senders, settings, now=noon)
+        assert counts["sent"] == 3 and counts["deferred"] == 2
+        # the first of the three leaves the hour's window at 13:00: the held-back ones go then
+        assert (await handlers.send_due(pool, senders, settings, now=noon + timedelta(minutes=59)))["sent"] == 0
+        assert (await handlers.send_due(pool, senders, settings, now=noon + timedelta(hours=1, seconds=1)))["sent"] == 2

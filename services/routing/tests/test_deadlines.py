@@ -45,7 +45,7 @@ async def receive(pool, outbox, received_at: datetime, procedure: str = "1.00089
         result_delivery="counter", due_at=REF.calendar.due_at(received_at, p.time_limit_days),
     )
     async with pool.acquire() as conn, conn.transaction():
-        await handlers.start_workflow(event, conn, outbox=outbox, ref=REF)
+        await handlers.start_workflow(event, conn, outbox=outbox, ref=REF, now=received_at)
     return event
 
 
@@ -98,10 +98,12 @@ async def test_a_paused_dossier_is_never_overdue(db):
     pool, outbox = db
     d = await receive(pool, outbox, datetime(2026, 3, 2, 9, 0, tzinfo=VN))
     actor = {"name": "Vũ Văn Nam", "title": "Công chức"}
+    asked = datetime(2026, 3, 3, 10, 0, tzinfo=VN)
     async with pool.acquire() as conn, conn.transaction():
-        await handlers.accept_step(d.dossier_code, AcceptStep(agency_code="000.21.12.H40", actor=actor), conn=conn, outbox=outbox)
+        await handlers.accept_step(d.dossier_code, AcceptStep(agency_code="000.21.12.H40", actor=actor), conn=conn,
+                                   outbox=outbox, now=asked)
         await handlers.request_supplement(d.dossier_code, RequestSupplement(agency_code="000.21.12.H40", actor=actor,
                                                                             reasons=["Thiếu giấy tờ"]),
-                                          conn=conn, outbox=outbox, ref=REF)
+                                          conn=conn, outbox=outbox, ref=REF, now=asked)
     assert (await scan(pool, outbox, datetime(2026, 4, 1, 9, 0, tzinfo=VN)))["overdue"] == 0
     assert await emitted(pool, d.dossier_id, "apologised") == 0

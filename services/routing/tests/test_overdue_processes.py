@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -16,13 +16,13 @@ from shared.topic_reader import all_records
 from tests.helpers import Agencies, eventually, header, submission
 
 
-async def test_two_routing_instances_send_one_apology(platform, test_env, run_dir):
+async def test_two_routing_instances_send_one_apology(platform, test_env, run_dir, clock):
     second = service("routing", test_env, run_dir / "logs-routing-2", port=18089).start()
     try:
         async with httpx.AsyncClient(timeout=15) as http:
             agencies = Agencies(http, platform["routing"].url)
             # entered at the counter after an outage: received 20 days ago, a 3-day procedure
-            received_at = (datetime.now(timezone.utc) - timedelta(days=20)).isoformat()
+            received_at = (clock.now() - timedelta(days=20)).isoformat()
             r = await http.post(f"{platform['intake'].url}/v1/dossiers",
                                 json=submission("1.000894", channel="counter", received_at=received_at))
             assert r.status_code == 201, r.text
@@ -33,7 +33,7 @@ async def test_two_routing_instances_send_one_apology(platform, test_env, run_di
                 return v if v["overdue"] else None
 
             view = await eventually(intake_overdue, what="the apology to reach intake")
-            assert datetime.fromisoformat(view["due_at"]) > datetime.now(timezone.utc)  # the new appointment
+            assert datetime.fromisoformat(view["due_at"]) > clock.now()  # the new appointment
             await asyncio.sleep(3)  # several more scheduler passes of both instances
 
             timeline = await agencies.timeline(d["code"])
