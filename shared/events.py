@@ -15,9 +15,9 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json; charset=utf-8"
@@ -98,15 +98,23 @@ class Contact(CleanText):
     email: str | None = None
 
 
+MAX_DOCUMENT_BYTES = 1 << 30
+# A reason an official or a check gives, shown to the citizen (shortened further per channel).
+ReasonText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# A dossier code: agency code (up to 35) + "-yymmdd-NNNN".
+DOSSIER_CODE_MAX = 60
+
+
 class DocumentRef(CleanText):
     """A document's identity; the bytes live elsewhere."""
 
     model_config = ConfigDict(frozen=True)
-    component: str | None = Field(None, description="The procedure's component code it satisfies")
-    name: str
-    media_type: str
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    component: str | None = Field(None, max_length=50, description="The procedure's component code it satisfies")
+    name: str = Field(min_length=1, max_length=255, description="File name as shown to people")
+    media_type: str = Field(min_length=3, max_length=127, description="MIME type (RFC 6838 limits it to 127 characters)",
+                            examples=["application/pdf"])
+    size: int = Field(ge=0, le=MAX_DOCUMENT_BYTES, description="Bytes; at most 1 GiB")
+    sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
 
 
 class Reason(CleanText):

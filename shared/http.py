@@ -4,18 +4,24 @@ request with the trace id returned to the caller, and a health route."""
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import asyncpg
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
+from shared.events import DOSSIER_CODE_MAX
 from shared.telemetry import context_from_headers, current_trace_id, tracer
 
 log = logging.getLogger(__name__)
+
+# Path parameters every service takes, bounded like the bodies.
+DossierCode = Annotated[str, Path(min_length=1, max_length=DOSSIER_CODE_MAX,
+                                  description="The dossier code, e.g. 000.21.12.H40-261124-0001")]
+AgencyCode = Annotated[str, Path(min_length=1, max_length=35, description="An agency's electronic identifier code")]
 
 
 def problem(status: int, title: str, errors: list[dict] | None = None) -> JSONResponse:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from shared.http import problem
+from shared.http import DossierCode, problem
 from shared.reference.calendar import CalendarNotCovered
 from services.intake import handlers, portal, report
 from services.intake.schemas import DossierOut, RefusalOut, SubmitDossier, SupplementDossier
@@ -63,13 +64,13 @@ async def request_pickup(
 
 
 @router.get("/pickups/{pickup_id}")
-async def pickup_status(pickup_id: str, request: Request):
+async def pickup_status(pickup_id: uuid.UUID, request: Request):
     row = await request.app.state.runtime.pool.fetchrow(
-        "SELECT p.status, d.code FROM pickups p LEFT JOIN dossiers d ON d.id = p.dossier_id WHERE p.dossier_id::text = $1",
+        "SELECT p.status, d.code FROM pickups p LEFT JOIN dossiers d ON d.id = p.dossier_id WHERE p.dossier_id = $1",
         pickup_id)
     if row is None:
         return problem(404, f"no pickup {pickup_id!r}")
-    return {"pickup_id": pickup_id, "status": row["status"], "dossier_code": row["code"]}
+    return {"pickup_id": str(pickup_id), "status": row["status"], "dossier_code": row["code"]}
 
 
 @router.get("/reports", tags=["operations"])
@@ -107,7 +108,7 @@ async def portal_sync(request: Request):
 
 
 @router.get("/dossiers/{code}", response_model=DossierOut)
-async def get_dossier(code: str, request: Request):
+async def get_dossier(code: DossierCode, request: Request):
     try:
         return await handlers.get_dossier(code, pool=request.app.state.runtime.pool)
     except handlers.NotFound as exc:
@@ -115,7 +116,7 @@ async def get_dossier(code: str, request: Request):
 
 
 @router.get("/dossiers/{code}/slip")
-async def appointment_slip(code: str, request: Request):
+async def appointment_slip(code: DossierCode, request: Request):
     """The receipt-and-appointment slip (Giấy tiếp nhận hồ sơ và hẹn trả kết quả)."""
     try:
         return await handlers.appointment_slip(code, pool=request.app.state.runtime.pool, ref=request.app.state.reference)
@@ -124,7 +125,7 @@ async def appointment_slip(code: str, request: Request):
 
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierOut)
-async def supplement_dossier(code: str, cmd: SupplementDossier, request: Request):
+async def supplement_dossier(code: DossierCode, cmd: SupplementDossier, request: Request):
     """The citizen brings what a supplement request asked for; routing resumes the clock."""
     rt = request.app.state.runtime
     try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from shared.http import DossierCode
 from shared.telemetry import mask_personal_data
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
 
 @router.get("/dossiers/{code}/notifications")
-async def notifications(code: str, request: Request):
+async def notifications(code: DossierCode, request: Request):
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT event_type, channel, status, attempts, address, subject, created_at, sent_at, last_error "
         "FROM notifications WHERE dossier_code = $1 ORDER BY created_at, position", code,

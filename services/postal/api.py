@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import json
+import uuid
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 
+from shared.events import describe_validation
 from shared.http import problem
 from services.postal import handlers
+from services.postal.schemas import CarrierReport
 from services.postal.webhooks import WebhookRefused, verify
 
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/carrier/webhooks", tags=["carrier"])
+@router.post("/carrier/webhooks", tags=["carrier"], openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": CarrierReport.model_json_schema()}}}})
 async def carrier_webhook(request: Request):
+    """The carrier reports a shipment's progress. The raw body is read here (its HMAC is over
+    the exact bytes) and validated against ``CarrierReport`` after the signature."""
     rt = request.app.state.runtime
     body = await request.body()
     try:
@@ -24,19 +30,20 @@ async def carrier_webhook(request: Request):
     except WebhookRefused as exc:
         return problem(401, f"webhook refused: {exc}")
     try:
-        payload = json.loads(body)
-        outcome = await handlers.apply_webhook(rt.pool, rt.outbox, payload, rt.clock.now())
-    except (ValueError, TypeError) as exc:
-        return problem(400, str(exc))
+        report = CarrierReport.model_validate_json(body)
+    except ValidationError as exc:
+        bad_json = any(e["type"] == "json_invalid" for e in exc.errors())
+        return problem(400 if bad_json else 422, "webhook body is not a carrier report: " + describe_validation(exc))
+    outcome = await handlers.apply_webhook(rt.pool, rt.outbox, report, rt.clock.now())
     if outcome == "unknown":
         return problem(404, "no shipment with that reference")
     return {"result": outcome}
 
 
 @router.get("/dossiers/{dossier_id}/shipments", tags=["shipments"])
-async def shipments(dossier_id: str, request: Request):
+async def shipments(dossier_id: uuid.UUID, request: Request):
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT id, kind, status, carrier_ref, attempts, last_error, created_at, updated_at FROM shipments "
-        "WHERE dossier_id::text = $1 ORDER BY created_at", dossier_id,
+        "WHERE dossier_id = $1 ORDER BY created_at", dossier_id,
     )
     return [dict(r) for r in rows]

@@ -14,6 +14,7 @@ from shared.events import DossierReceived, DossierResolved, Envelope, EventData,
 from shared.outbox import Outbox
 from shared.telemetry import context_from_headers, current_trace_headers, tracer
 from services.postal.domain import REPORTED, can_move
+from services.postal.schemas import CarrierReport
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,9 @@ async def book_due(pool: asyncpg.Pool, outbox: Outbox, http: httpx.AsyncClient, 
     return booked
 
 
-async def apply_webhook(pool: asyncpg.Pool, outbox: Outbox, payload: dict, now: datetime) -> str:
+async def apply_webhook(pool: asyncpg.Pool, outbox: Outbox, report: CarrierReport, now: datetime) -> str:
     """Apply one carrier report; returns 'applied', 'duplicate', 'stale' or 'unknown'."""
-    try:
-        shipment_id = uuid.UUID(str(payload["reference"]))
-        status, event_id = str(payload["status"]), str(payload["event_id"])
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"webhook body lacks a valid reference, status or event_id ({exc})") from exc
+    shipment_id, status, event_id = report.reference, report.status, report.event_id
     async with pool.acquire() as conn, conn.transaction():
         s = await conn.fetchrow("SELECT * FROM shipments WHERE id = $1 FOR UPDATE", shipment_id)
         if s is None:
@@ -106,6 +103,6 @@ async def apply_webhook(pool: asyncpg.Pool, outbox: Outbox, payload: dict, now: 
         ):
             await outbox.add(conn, ShipmentProgressed(
                 dossier_id=s["dossier_id"], dossier_code=s["dossier_code"], at=now, shipment_id=shipment_id,
-                kind=s["kind"], status=status, reason=payload.get("reason"),
+                kind=s["kind"], status=status, reason=report.reason,
             ))
         return "applied"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from opentelemetry import trace
 from opentelemetry.trace import Link
 
-from shared.http import problem
+from shared.http import AgencyCode, DossierCode, problem
 from services.routing import handlers
 from services.routing.schemas import (
     AcceptStep, ForwardStep, RequestSupplement, Resolve, ReturnResult, StopProcessing, Withdraw,
@@ -36,38 +36,38 @@ async def _act(request: Request, action, code: str, cmd, **deps):
 
 
 @router.post("/dossiers/{code}/accept")
-async def accept(code: str, cmd: AcceptStep, request: Request):
+async def accept(code: DossierCode, cmd: AcceptStep, request: Request):
     return await _act(request, handlers.accept_step, code, cmd)
 
 
 @router.post("/dossiers/{code}/forward")
-async def forward(code: str, cmd: ForwardStep, request: Request):
+async def forward(code: DossierCode, cmd: ForwardStep, request: Request):
     return await _act(request, handlers.forward_step, code, cmd)
 
 
 @router.post("/dossiers/{code}/request-supplement")
-async def request_supplement(code: str, cmd: RequestSupplement, request: Request):
+async def request_supplement(code: DossierCode, cmd: RequestSupplement, request: Request):
     return await _act(request, handlers.request_supplement, code, cmd, ref=request.app.state.reference)
 
 
 @router.post("/dossiers/{code}/resolve")
-async def resolve(code: str, cmd: Resolve, request: Request):
+async def resolve(code: DossierCode, cmd: Resolve, request: Request):
     return await _act(request, handlers.resolve, code, cmd, ref=request.app.state.reference,
                       extension_days=request.app.state.runtime.settings.apology_extension_days)
 
 
 @router.post("/dossiers/{code}/return")
-async def return_result(code: str, cmd: ReturnResult, request: Request):
+async def return_result(code: DossierCode, cmd: ReturnResult, request: Request):
     return await _act(request, handlers.return_result, code, cmd)
 
 
 @router.post("/dossiers/{code}/stop")
-async def stop(code: str, cmd: StopProcessing, request: Request):
+async def stop(code: DossierCode, cmd: StopProcessing, request: Request):
     return await _act(request, handlers.stop_processing, code, cmd)
 
 
 @router.post("/dossiers/{code}/withdraw")
-async def withdraw(code: str, cmd: Withdraw, request: Request):
+async def withdraw(code: DossierCode, cmd: Withdraw, request: Request):
     return await _act(request, handlers.withdraw, code, cmd)
 
 
@@ -87,12 +87,12 @@ async def _dossier(request: Request, code: str):
 
 
 @router.get("/dossiers/{code}")
-async def get_dossier(code: str, request: Request):
+async def get_dossier(code: DossierCode, request: Request):
     return await _dossier(request, code)
 
 
 @router.get("/dossiers/{code}/timeline")
-async def timeline(code: str, request: Request):
+async def timeline(code: DossierCode, request: Request):
     """The process-control timeline: every hop, across services, from the events themselves."""
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT at, event_type, source, agency_code, step_index, step_due_at, late, trace_id, summary "
@@ -104,7 +104,7 @@ async def timeline(code: str, request: Request):
 
 
 @router.get("/agencies/{agency_code}/dossiers")
-async def work_queue(agency_code: str, request: Request):
+async def work_queue(agency_code: AgencyCode, request: Request):
     """Dossiers whose current step this agency holds."""
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT d.code, d.status, s.name AS step, s.status AS step_status, s.due_at AS step_due_at, d.due_at "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from shared.events import CleanText, Actor, DocumentRef
+from shared.events import CleanText, Actor, DocumentRef, ReasonText
 
 
 class StepCommand(CleanText):
@@ -26,7 +26,7 @@ class ForwardStep(StepCommand):
 class RequestSupplement(StepCommand):
     """Command: ask the citizen for more; the dossier's clock stops."""
 
-    reasons: list[str] = Field(min_length=1, max_length=20)
+    reasons: list[ReasonText] = Field(min_length=1, max_length=20)
 
 
 class Outcome(str, Enum):
@@ -39,7 +39,7 @@ class Resolve(StepCommand):
 
     outcome: Outcome
     result_document: DocumentRef | None = None
-    reasons: list[str] = Field(default_factory=list, max_length=20)
+    reasons: list[ReasonText] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _evidence(self) -> "Resolve":
@@ -65,11 +65,11 @@ class ReturnResult(StepCommand):
 class StopProcessing(StepCommand):
     """Command: the agency stops processing (Thông báo dừng xử lý), with reasons."""
 
-    reasons: list[str] = Field(min_length=1, max_length=20)
+    reasons: list[ReasonText] = Field(min_length=1, max_length=20)
 
 
 class Withdraw(CleanText):
     """Command: the citizen withdraws the dossier."""
 
     model_config = ConfigDict(extra="forbid")
-    reasons: list[str] = Field(min_length=1, max_length=20)
+    reasons: list[ReasonText] = Field(min_length=1, max_length=20)

@@ -1,0 +1,53 @@
+"""Messages fit their channel: long free text is shortened at a word with "…", never in the
+middle of a character, and the dossier code and what to do next always arrive."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import datetime, timezone
+
+from shared.events import Actor, DossierSupplementRequested
+from services.notify.templates import SMS_MAX_UNITS, ZALO_MAX_UNITS, compose, shorten, utf16_units
+
+CODE = "000.21.12.H40-261124-0007"
+
+
+def supplement(reasons: list[str]) -> DossierSupplementRequested:
+    return DossierSupplementRequested(
+        dossier_id=uuid.uuid4(), dossier_code=CODE, at=datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc),
+        agency_code="000.21.12.H40", step_index=0, reasons=tuple(reasons), remaining_minutes=600,
+        actor=Actor(name="Phạm Minh Tuấn"))
+
+
+def test_a_short_message_is_left_whole():
+    m = compose(supplement(["Thiếu bản sao Giấy khai sinh"]), "Bùi Thị Mơ", CODE)
+    assert m.sms == f"DVC: Hồ sơ {CODE} cần bổ sung: Thiếu bản sao Giấy khai sinh. Thời hạn giải quyết tạm dừng đến khi nhận đủ."
+    assert "…" not in m.zalo and m.zalo.startswith("Kính gửi ông/bà Bùi Thị Mơ.")
+
+
+def test_long_reasons_are_shortened_to_the_channel_keeping_the_code_and_the_tail():
+    reasons = ["Bổ sung bản sao có chứng thực Giấy chứng nhận quyền sử dụng đất và hợp đồng ủy quyền " * 5] * 20
+    m = compose(supplement(reasons), "Bùi Thị Mơ", CODE)
+    assert utf16_units(m.sms) <= SMS_MAX_UNITS and utf16_units(m.zalo) <= ZALO_MAX_UNITS
+    for text in (m.sms, m.zalo):
+        assert CODE in text and text.endswith("Thời hạn giải quyết tạm dừng đến khi nhận đủ.")
+        assert "…" in text
+        assert unicodedata.normalize("NFC", text) == text
+    # the e-mail has no channel limit: every reason arrives
+    assert m.email.count("hợp đồng ủy quyền") == 100
+
+
+def test_shortening_never_splits_a_character():
+    decomposed = unicodedata.normalize("NFD", "Nguyễn Thị Hồng Nhung " * 10)  # letters and marks apart
+    for limit in range(5, 60):
+        out = shorten(decomposed, limit)
+        assert utf16_units(out) <= limit and out.endswith("…")
+        assert not unicodedata.combining(out[0])
+        assert unicodedata.normalize("NFC", out) == out  # marks stayed with their letters
+        assert unicodedata.normalize("NFC", decomposed).startswith(out[:-1])
+    emoji = "Hồ sơ 😀😀😀😀😀 đã xong"
+    for limit in range(3, utf16_units(emoji)):
+        out = shorten(emoji, limit)
+        assert utf16_units(out) <= limit
+        out.encode("utf-8")  # raises on a lone surrogate half
