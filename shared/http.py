@@ -32,7 +32,9 @@ def problem(status: int, title: str, errors: list[dict] | None = None) -> JSONRe
 
 
 class BodySizeLimit:
-    """Refuses bodies over ``limit`` bytes with 413, before they are read into memory."""
+    """Refuses bodies over ``limit`` bytes with 413, whether the size is declared
+    (Content-Length) or the body arrives in chunks: the body is read, up to the limit, before
+    the route sees it, and then handed on whole."""
 
     def __init__(self, app, limit: int) -> None:
         self.app = app
@@ -44,29 +46,31 @@ class BodySizeLimit:
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await self._refuse(scope, receive, send)
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge()
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                return await self._refuse(scope, receive, send)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # after the body: wait for the disconnect as usual
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope, receive, send):
         response = problem(413, f"request body larger than {self.limit} bytes")
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
@@ -95,10 +99,6 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
     async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
         # e.g. a NUL or a lone surrogate in a path or query parameter
         return problem(400, "the request contains characters that are not valid text (NUL or broken Unicode)")
-
-    @app.exception_handler(_TooLarge)
-    async def too_large(request: Request, exc: _TooLarge) -> JSONResponse:
-        return problem(413, f"request body larger than {max_body_bytes} bytes")
 
     @app.middleware("http")
     async def server_span(request: Request, call_next):

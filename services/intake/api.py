@@ -33,6 +33,8 @@ async def submit_dossier(
         )
     except CalendarNotCovered as exc:
         return problem(503, f"cannot compute a due date: {exc}")
+    except handlers.IdempotencyKeyReused as exc:
+        return problem(422, str(exc), [{"field": "Idempotency-Key", "reason": "used for a different request"}])
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
     if not created:
@@ -52,10 +54,13 @@ async def request_pickup(
     if cmd.channel.value != "postal":
         return problem(422, "a pickup is a postal submission: channel must be 'postal'")
     state = request.app.state
-    outcome, created = await handlers.request_pickup(
-        cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
-        settings=state.runtime.settings, idempotency_key=idempotency_key, now=state.runtime.clock.now(),
-    )
+    try:
+        outcome, created = await handlers.request_pickup(
+            cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
+            settings=state.runtime.settings, idempotency_key=idempotency_key, now=state.runtime.clock.now(),
+        )
+    except handlers.IdempotencyKeyReused as exc:
+        return problem(422, str(exc), [{"field": "Idempotency-Key", "reason": "used for a different request"}])
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
     if not created:

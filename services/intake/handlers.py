@@ -3,6 +3,7 @@ and the events it emits in one transaction."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import datetime
@@ -36,46 +37,70 @@ class NotFound(Exception):
     pass
 
 
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key was first used for a different request (HTTP 422)."""
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was already used for a different request; "
+                         "use a new key for a new request, or resend the first request unchanged")
+
+
+def fingerprint(cmd: SubmitDossier) -> str:
+    """What identifies a request under its Idempotency-Key: the command as parsed, so the
+    order of JSON keys or white space does not matter, but any value does."""
+    return hashlib.sha256(cmd.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _same_request(row_hash: str | None, request_hash: str) -> None:
+    if row_hash is not None and row_hash != request_hash:
+        raise IdempotencyKeyReused()
+
+
 async def submit_dossier(
     cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
     idempotency_key: str | None, now: datetime,
 ) -> tuple[DossierOut | RefusalOut, bool]:
     """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry)."""
+    request_hash = fingerprint(cmd)
     async with pool.acquire() as conn:
-        if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key)):
+        if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key, request_hash)):
             return earlier, False
         procedure, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days)
         try:
             async with conn.transaction():
                 if reasons:
-                    return await _refuse(conn, outbox, cmd, reasons, idempotency_key, now), True
-                return await _receive(conn, outbox, ref, cmd, procedure, idempotency_key, now), True
+                    return await _refuse(conn, outbox, cmd, reasons, idempotency_key, now, request_hash), True
+                return await _receive(conn, outbox, ref, cmd, procedure, idempotency_key, now,
+                                      request_hash=request_hash), True
         except asyncpg.UniqueViolationError:
             # The same key raced in from a concurrent retry: answer with the winner's outcome.
-            earlier = await _by_idempotency_key(conn, idempotency_key) if idempotency_key else None
+            earlier = await _by_idempotency_key(conn, idempotency_key, request_hash) if idempotency_key else None
             if earlier is None:
                 raise
             return earlier, False
 
 
-async def _by_idempotency_key(conn: asyncpg.Connection, key: str) -> DossierOut | RefusalOut | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE idempotency_key = $1", key)
+async def _by_idempotency_key(conn: asyncpg.Connection, key: str, request_hash: str) -> DossierOut | RefusalOut | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS}, request_hash FROM dossiers WHERE idempotency_key = $1", key)
     if row:
-        return DossierOut(**dict(row))
-    refusal = await conn.fetchrow("SELECT id, reasons FROM refusals WHERE idempotency_key = $1", key)
+        _same_request(row["request_hash"], request_hash)
+        return DossierOut(**{k: v for k, v in row.items() if k != "request_hash"})
+    refusal = await conn.fetchrow("SELECT id, reasons, request_hash FROM refusals WHERE idempotency_key = $1", key)
     if refusal:
+        _same_request(refusal["request_hash"], request_hash)
         return RefusalOut(refusal_id=refusal["id"], reasons=[ReasonOut(**r) for r in json.loads(refusal["reasons"])])
     return None
 
 
-async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency_key, now) -> RefusalOut:
+async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency_key, now,
+                  request_hash: str | None = None) -> RefusalOut:
     refusal_id = uuid.uuid4()
     contact = Contact(full_name=cmd.applicant.full_name, phone=cmd.applicant.phone, email=cmd.applicant.email)
     await conn.execute(
-        "INSERT INTO refusals (id, procedure_code, agency_code, channel, contact, reasons, refused_at, idempotency_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO refusals (id, procedure_code, agency_code, channel, contact, reasons, refused_at, idempotency_key, "
+        "request_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         refusal_id, cmd.procedure_code, cmd.agency_code, cmd.channel.value, contact.model_dump_json(),
-        json.dumps([r.model_dump() for r in reasons], ensure_ascii=False), now, idempotency_key,
+        json.dumps([r.model_dump() for r in reasons], ensure_ascii=False), now, idempotency_key, request_hash,
     )
     await outbox.add(conn, DossierRefused(
         refusal_id=refusal_id, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
@@ -85,7 +110,7 @@ async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency
 
 
 async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, procedure, idempotency_key, now,
-                   dossier_id: uuid.UUID | None = None) -> DossierOut:
+                   dossier_id: uuid.UUID | None = None, request_hash: str | None = None) -> DossierOut:
     received_at = cmd.received_at or now
     day = domain.local_day(received_at)
     # One row per agency and day, incremented atomically: concurrent submissions get distinct numbers.
@@ -103,11 +128,12 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
     )
     await conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
-        "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)",
+        "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16)",
         dossier.id, dossier.code, procedure.code, procedure.name, cmd.agency_code, cmd.channel.value,
         cmd.applicant.model_dump_json(), json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
         cmd.result_delivery.value, dossier.status, received_at, due_at, idempotency_key, dossier.trace_id, now,
+        request_hash,
     )
     await outbox.add(conn, DossierReceived(
         dossier_id=dossier.id, dossier_code=dossier.code, at=received_at, procedure_code=procedure.code,
@@ -123,11 +149,18 @@ async def request_pickup(
     idempotency_key: str | None, now: datetime,
 ) -> tuple[uuid.UUID | RefusalOut, bool]:
     """The citizen asks the post to collect the dossier: checked now, received on arrival."""
+    request_hash = fingerprint(cmd)
+
+    async def earlier_pickup(conn) -> uuid.UUID | None:
+        row = await conn.fetchrow("SELECT dossier_id, request_hash FROM pickups WHERE idempotency_key = $1", idempotency_key)
+        if row is None:
+            return None
+        _same_request(row["request_hash"], request_hash)
+        return row["dossier_id"]
+
     async with pool.acquire() as conn:
-        if idempotency_key:
-            earlier = await conn.fetchval("SELECT dossier_id FROM pickups WHERE idempotency_key = $1", idempotency_key)
-            if earlier:
-                return earlier, False
+        if idempotency_key and (earlier := await earlier_pickup(conn)):
+            return earlier, False
         _, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days)
         try:
             async with conn.transaction():
@@ -135,9 +168,9 @@ async def request_pickup(
                     return await _refuse(conn, outbox, cmd, reasons, None, now), True
                 pickup_id = uuid.uuid4()
                 await conn.execute(
-                    "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key) "
-                    "VALUES ($1, $2, 'requested', $3, $4)",
-                    pickup_id, cmd.model_dump_json(), now, idempotency_key,
+                    "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key, request_hash) "
+                    "VALUES ($1, $2, 'requested', $3, $4, $5)",
+                    pickup_id, cmd.model_dump_json(), now, idempotency_key, request_hash,
                 )
                 await outbox.add(conn, PickupRequested(
                     dossier_id=pickup_id, at=now, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
@@ -147,7 +180,7 @@ async def request_pickup(
                 return pickup_id, True
         except asyncpg.UniqueViolationError:
             # the same key raced in from a concurrent retry: answer with the winner's pickup
-            earlier = await conn.fetchval("SELECT dossier_id FROM pickups WHERE idempotency_key = $1", idempotency_key)
+            earlier = await earlier_pickup(conn) if idempotency_key else None
             if earlier is None:
                 raise
             return earlier, False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -107,10 +108,65 @@ async def test_missing_components_are_each_named(http):
     assert len(messages) == 3 and any("Sơ đồ thửa đất" in m for m in messages)
 
 
-async def test_oversize_body_is_413(http):
+async def test_oversize_body_is_413_declared_or_chunked(http):
     r = await http.post("/v1/dossiers", json=with_applicant(address="Đ" * 2_000_000))
     assert r.status_code == 413
     assert "larger than" in r.json()["title"]
+    big = json.dumps(with_applicant(address="Đ" * 1_000_000)).encode()
+
+    async def chunks():  # no Content-Length: Transfer-Encoding: chunked
+        for i in range(0, len(big), 65536):
+            yield big[i:i + 65536]
+
+    r = await http.post("/v1/dossiers", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["title"]
+
+    async def small():
+        yield json.dumps(GOOD).encode()
+
+    r = await http.post("/v1/dossiers", content=small(), headers={"content-type": "application/json"})
+    assert r.status_code == 201, r.text  # a chunked body within the limit is read as usual
+
+
+@pytest.mark.parametrize("document, field", [
+    ({"name": "Đ" * 100_000}, "documents.0.name"),
+    ({"media_type": "application/" + "x" * 100_000}, "documents.0.media_type"),
+    ({"size": 10 ** 30}, "documents.0.size"),
+    ({"size": -1}, "documents.0.size"),
+    ({"component": "c" * 1000}, "documents.0.component"),
+])
+async def test_unbounded_document_fields_are_422_with_the_field_named(http, document, field):
+    body = {**GOOD, "documents": [{**GOOD["documents"][0], **document}]}
+    r = await http.post("/v1/dossiers", json=body)
+    assert r.status_code == 422 and field in fields(r), r.text
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_422(http):
+    key = f"portal-{uuid.uuid4()}"
+    first = await http.post("/v1/dossiers", json=GOOD, headers={"Idempotency-Key": key})
+    assert first.status_code == 201
+    other = await http.post("/v1/dossiers", json=with_applicant(full_name="Lê Thị Ánh Tuyết"), headers={"Idempotency-Key": key})
+    assert other.status_code == 422 and "Idempotency-Key" in fields(other)
+    assert "different request" in other.json()["title"]
+    # the same request again, with its keys in another order, is still a retry
+    reordered = dict(reversed(list(GOOD.items())))
+    again = await http.post("/v1/dossiers", json=reordered, headers={"Idempotency-Key": key})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    pickup = {**GOOD, "channel": "postal"}
+    p1 = await http.post("/v1/pickups", json=pickup, headers={"Idempotency-Key": key + "-p"})
+    p2 = await http.post("/v1/pickups", json={**pickup, "result_delivery": "postal"}, headers={"Idempotency-Key": key + "-p"})
+    assert p1.status_code == 202 and p2.status_code == 422 and "Idempotency-Key" in fields(p2)
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"from": "2026-11-01T00:00:00+07:00", "to": "9999-12-31T23:59:59-12:00"}, "to"),
+    ({"from": "0001-01-01T00:00:00+14:00", "to": "2026-11-01T00:00:00+07:00"}, "from"),
+    ({"from": "2026-11-01T00:00:00", "to": "2026-12-01T00:00:00+07:00"}, "from"),
+    ({"from": "2026-11-01T00:00:00+07:00", "to": "2026-10-01T00:00:00+07:00"}, "to"),
+])
+async def test_report_periods_out_of_range_are_422_naming_the_parameter(http, params, name):
+    r = await http.get("/v1/reports", params=params)
+    assert r.status_code == 422 and name in fields(r), r.text
 
 
 async def test_non_json_content_and_empty_body_are_4xx(http):
@@ -144,7 +200,13 @@ async def test_concurrent_submissions_get_unique_codes(http):
     assert all(r.status_code == 201 for r in rs), [r.text for r in rs if r.status_code != 201][:1]
     codes = [r.json()["code"] for r in rs]
     assert len(set(codes)) == 30
-    assert sorted(int(c.rsplit("-", 1)[1]) for c in codes) == list(range(1, 31))
+    # one sequence per agency and day, without gaps (the run may straddle midnight)
+    by_day: dict[str, list[int]] = {}
+    for c in codes:
+        _, day, seq = c.rsplit("-", 2)
+        by_day.setdefault(day, []).append(int(seq))
+    for seqs in by_day.values():
+        assert sorted(seqs)[-len(seqs):] == list(range(max(seqs) - len(seqs) + 1, max(seqs) + 1))
 
 
 async def test_text_that_cannot_be_stored_is_a_4xx(http):

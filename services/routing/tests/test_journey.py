@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from shared.reference.catalogue import catalogue_for
+from services.notify.templates import SMS_MAX_UNITS
 from tests.helpers import COMMUNE, RESULT, Agencies, eventually, submission
 
 
@@ -128,3 +129,23 @@ async def test_refusal_withdrawal_and_stop(clients):
     assert r.json()["status"] == "stopped"
     assert all(s["status"] == "skipped" for s in r.json()["steps"])
     assert (await agencies.act("000.21.12.H40-000000-0000", "withdraw", reasons=["x"])).status_code == 404
+
+
+async def test_reasons_are_bounded_and_the_citizen_gets_a_message_that_fits(clients, platform):
+    http, intake, agencies = clients
+    code = (await received(http, intake, submission("1.000656", notify_via=["sms"])))["code"]
+    await eventually(lambda: agencies.dossier(code), what="routing to start the workflow")
+    assert (await agencies.act(code, "accept", COMMUNE)).status_code == 200
+    for action in ("request-supplement", "stop"):
+        r = await agencies.act(code, action, COMMUNE, reasons=["Thiếu giấy tờ " * 10_000])
+        assert r.status_code == 422 and "reasons.0" in str(r.json()["errors"]), r.text
+    r = await agencies.act(code, "request-supplement", COMMUNE, reasons=["Bổ sung bản sao có chứng thực sổ hộ khẩu " * 12] * 20)
+    assert r.status_code == 200, r.text
+
+    async def sms():
+        msgs = (await http.get(f"{platform['messaging'].url}/control/messages")).json()["delivered"]
+        return [m for m in msgs if code in m["text"] and "cần bổ sung" in m["text"]]
+
+    [msg] = await eventually(sms, what="the supplement request's SMS")
+    assert len(msg["text"].encode("utf-16-le")) // 2 <= SMS_MAX_UNITS
+    assert "…" in msg["text"] and msg["text"].endswith("tạm dừng đến khi nhận đủ.")
