@@ -95,6 +95,26 @@ def settings_for(test_env, topics):
     return make
 
 
+@pytest.fixture
+async def service_db(settings_for):
+    """Opens a fresh, migrated schema of a service for one test: ``await service_db("routing",
+    MIGRATIONS)`` gives (settings, pool)."""
+    from shared.db import create_pool, migrate
+
+    pools = []
+
+    async def open_schema(service: str, migrations: Path):
+        settings = settings_for(service, schema_prefix=f"t{RUN_ID}_{uuid.uuid4().hex[:6]}_")
+        pool = await create_pool(settings.database_url, settings.schema)
+        await migrate(pool, settings.schema, migrations)
+        pools.append(pool)
+        return settings, pool
+
+    yield open_schema
+    for pool in pools:
+        await pool.close()
+
+
 class Platform:
     """The services of this test run, each a separate process."""
 

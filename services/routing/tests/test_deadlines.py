@@ -12,14 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import RUN_ID
-from shared.db import create_pool, migrate
 from shared.events import Applicant, DossierReceived
 from shared.outbox import Outbox
 from shared.reference import load_reference
 from services.routing import handlers
 from services.routing.app import MIGRATIONS
-from services.routing.schemas import AcceptStep, RequestSupplement
+from services.routing.schemas import AcceptStep, ForwardStep, RequestSupplement, Resolve
+from tests.helpers import RESULT
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 REF = load_reference("three_level")
@@ -27,12 +26,9 @@ _n = itertools.count()
 
 
 @pytest.fixture
-async def db(settings_for):
-    settings = settings_for("routing", schema_prefix=f"t{RUN_ID}_d{next(_n)}_")
-    pool = await create_pool(settings.database_url, settings.schema)
-    await migrate(pool, settings.schema, MIGRATIONS)
-    yield pool, Outbox(settings)
-    await pool.close()
+async def db(service_db):
+    settings, pool = await service_db("routing", MIGRATIONS)
+    return pool, Outbox(settings)
 
 
 async def receive(pool, outbox, received_at: datetime, procedure: str = "1.000894") -> DossierReceived:
@@ -106,4 +102,39 @@ async def test_a_paused_dossier_is_never_overdue(db):
                                                                             reasons=["Thiếu giấy tờ"]),
                                           conn=conn, outbox=outbox, ref=REF, now=asked)
     assert (await scan(pool, outbox, datetime(2026, 4, 1, 9, 0, tzinfo=VN)))["overdue"] == 0
+    assert await emitted(pool, d.dossier_id, "apologised") == 0
+
+
+async def decide(pool, outbox, d: DossierReceived, now: datetime) -> None:
+    """Every agency on the route accepts and forwards at ``now``, and the last one approves."""
+    actor = {"name": "Vũ Văn Nam", "title": "Công chức"}
+    async with pool.acquire() as conn, conn.transaction():
+        while True:
+            step = await conn.fetchrow("SELECT s.* FROM steps s JOIN dossiers d USING (dossier_id) "
+                                       "WHERE d.dossier_id = $1 AND s.idx = d.current_step", d.dossier_id)
+            cmd = {"agency_code": step["agency_code"], "actor": actor}
+            await handlers.accept_step(d.dossier_code, AcceptStep(**cmd), conn=conn, outbox=outbox, now=now)
+            if step["kind"] == "decide":
+                break
+            await handlers.forward_step(d.dossier_code, ForwardStep(**cmd), conn=conn, outbox=outbox, now=now)
+        await handlers.resolve(d.dossier_code, Resolve(**cmd, outcome="approved", result_document=RESULT),
+                               conn=conn, outbox=outbox, ref=REF, extension_days=2, now=now)
+
+
+async def test_decided_late_before_the_scheduler_looked_still_apologises_once(db):
+    pool, outbox = db
+    d = await receive(pool, outbox, datetime(2026, 3, 2, 9, 0, tzinfo=VN))  # due Thu 5 Mar 17:00
+    late = datetime(2026, 3, 9, 10, 0, tzinfo=VN)
+    await decide(pool, outbox, d, late)
+    assert await emitted(pool, d.dossier_id, "apologised") == 1
+    assert await emitted(pool, d.dossier_id, "resolved") == 1
+    assert (await scan(pool, outbox, late))["overdue"] == 0  # resolved: nothing more to apologise for
+    assert await emitted(pool, d.dossier_id, "apologised") == 1
+
+
+async def test_decided_on_time_owes_no_apology(db):
+    pool, outbox = db
+    d = await receive(pool, outbox, datetime(2026, 3, 2, 9, 0, tzinfo=VN))
+    await decide(pool, outbox, d, datetime(2026, 3, 5, 16, 59, tzinfo=VN))
+    assert await emitted(pool, d.dossier_id, "resolved") == 1
     assert await emitted(pool, d.dossier_id, "apologised") == 0
