@@ -21,8 +21,18 @@ setup: $(VENV)/.installed
 demo: setup
 	$(LGSP) demo
 
+# The suite runs now, then again with the whole platform's clock moved to each of these
+# instants (LGSP_CLOCK_AT, see shared/clock.py and the README's "Time"): a Saturday just
+# before midnight, the last minute of the year, the last working minute before Tết 2027, and
+# one minute before quiet hours end on a Monday. `make test CLOCK_INSTANTS=` runs it once.
+CLOCK_INSTANTS ?= 2026-11-28T23:59:00+07:00 2026-12-31T23:59:00+07:00 2027-02-03T16:59:00+07:00 2027-01-04T06:59:00+07:00
+
 test: setup stack-start
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
+	@for at in $(CLOCK_INSTANTS); do \
+	  echo "== the suite again, the platform's clock at $$at"; \
+	  LGSP_CLOCK_AT=$$at $(PY) -m pytest -ra $(PYTEST_ARGS) || exit 1; \
+	done
 
 # Figures for this machine (not part of the tests): `make bench BENCH_ARGS="--rate 100"`.
 bench: setup

@@ -77,7 +77,8 @@ async def queue_update(conn: asyncpg.Connection, d: asyncpg.Record, ref: Referen
     if last and last["status_code"] == payload["TrangThaiHoSo"] and json.loads(last["payload"])["NgayHenTra"] == payload["NgayHenTra"]:
         return  # nothing the portal shows has changed
     await conn.execute(
-        "INSERT INTO portal_updates (dossier_id, seq, status_code, payload, status, next_attempt_at) VALUES ($1, $2, $3, $4, 'pending', $5)",
+        "INSERT INTO portal_updates (dossier_id, seq, status_code, payload, status, next_attempt_at, created_at) "
+        "VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
         dossier_id, seq, payload["TrangThaiHoSo"], json.dumps(payload, ensure_ascii=False), now,
     )
 

@@ -49,7 +49,7 @@ async def plan_notifications(event: EventData, envelope: Envelope, conn: asyncpg
         body = {"sms": message.sms, "zalo": message.zalo, "email": message.email}[channel]
         await conn.execute(
             "INSERT INTO notifications (id, event_id, dossier_id, dossier_code, event_type, channel, position, address, "
-            "subject, body, status, urgent, not_before) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+            "subject, body, status, urgent, not_before, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) "
             "ON CONFLICT (event_id, channel) DO NOTHING",
             uuid.uuid4(), envelope.id, dossier_id, code, envelope.type, channel, position, address,
             message.subject, body, "pending" if position == 0 else "standby", urgent, now,

@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 async def _new_shipment(conn, dossier_id, code, kind: str, address: str, now: datetime) -> None:
     await conn.execute(
-        "INSERT INTO shipments (id, dossier_id, dossier_code, kind, address, status, next_attempt_at, traceparent) "
-        "VALUES ($1, $2, $3, $4, $5, 'booking', $6, $7) ON CONFLICT (dossier_id, kind) DO NOTHING",
+        "INSERT INTO shipments (id, dossier_id, dossier_code, kind, address, status, next_attempt_at, traceparent, "
+        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'booking', $6, $7, $6, $6) ON CONFLICT (dossier_id, kind) DO NOTHING",
         uuid.uuid4(), dossier_id, code, kind, address, now, current_trace_headers().get("traceparent"),
     )
 
@@ -89,8 +89,8 @@ async def apply_webhook(pool: asyncpg.Pool, outbox: Outbox, report: CarrierRepor
             return "unknown"
         legal = status in REPORTED and can_move(s["status"], status)
         fresh = await conn.fetchval(
-            "INSERT INTO carrier_webhooks (event_id, shipment_id, status, applied) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT DO NOTHING RETURNING true", event_id, shipment_id, status, legal,
+            "INSERT INTO carrier_webhooks (event_id, shipment_id, status, applied, received_at) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT DO NOTHING RETURNING true", event_id, shipment_id, status, legal, now,
         )
         if not fresh:
             return "duplicate"
