@@ -12,6 +12,7 @@ wall clock beside a fixed instant.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -22,9 +23,9 @@ from ops import stack
 from shared.clock import SystemClock, clock_from_env
 from ops.processes import edge_env
 from shared.settings import Settings
-from shared.topics import ensure_topics
 
 RUN_ID = uuid.uuid4().hex[:8]
+os.environ["LGSP_PROFILE"] = "local"  # the tests run the local stack, with its public local secrets
 PLATFORM_CLOCK = clock_from_env()  # pins LGSP_CLOCK_OFFSET_S for every process started below
 
 
@@ -60,6 +61,7 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_TOPIC_PREFIX": f"t{RUN_ID}",
         "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_",
         "LGSP_TRACE_DIR": str(run_dir / "traces"),
+        "LGSP_PROFILE": "local",  # the simulators know the local stack's secrets
         "LGSP_RETRY_BACKOFF_S": "0.05",
         "LGSP_SCHEDULER_INTERVAL_S": "0.5",
         "LGSP_WORKER_INTERVAL_S": "0.2",
@@ -71,8 +73,18 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-async def topics(test_env) -> None:
-    await ensure_topics(test_env["LGSP_KAFKA_BOOTSTRAP"], test_env["LGSP_TOPIC_PREFIX"])
+def namespace(local_stack):
+    """Creates a namespace's topics and the services' Kafka rights on it, as the operator."""
+
+    async def prepare(topic_prefix: str, schema_prefix: str) -> None:
+        await asyncio.to_thread(stack.prepare_namespace, local_stack, topic_prefix, schema_prefix)
+
+    return prepare
+
+
+@pytest.fixture(scope="session")
+async def topics(test_env, namespace) -> None:
+    await namespace(test_env["LGSP_TOPIC_PREFIX"], test_env["LGSP_SCHEMA_PREFIX"])
 
 
 @pytest.fixture(scope="session")

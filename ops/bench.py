@@ -30,8 +30,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from ops import stack
 from ops.clients import documents_for
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
-from shared.outbox import kafka_producer
 from shared.clock import clock_from_env
+from shared.kafka_access import KafkaAccess
+from shared.outbox import kafka_producer
 from shared.settings import Settings
 from shared.topic_reader import partitions
 
@@ -87,8 +88,8 @@ def postgres_rss_mb(cfg: stack.StackConfig) -> float | None:
 # ------------------------------------------------------------------ ceilings
 
 
-async def kafka_ceiling(bootstrap: str, topic: str, size: int, n: int) -> dict:
-    producer = kafka_producer(bootstrap)
+async def kafka_ceiling(kafka: KafkaAccess, topic: str, size: int, n: int) -> dict:
+    producer = kafka_producer(kafka)
     await producer.start()
     payload = b"x" * size
     t0 = time.perf_counter()
@@ -96,8 +97,8 @@ async def kafka_ceiling(bootstrap: str, topic: str, size: int, n: int) -> dict:
     await asyncio.gather(*futures)
     produce_s = time.perf_counter() - t0
     await producer.stop()
-    tps = await partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
+    tps = await partitions(kafka, topic)
+    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
     await consumer.start()
     consumer.assign(tps)
     ends = await consumer.end_offsets(tps)
@@ -232,12 +233,12 @@ async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
     return done
 
 
-async def lag_sampler(bootstrap: str, topic: str, groups: list[str], series: list, stop: asyncio.Event) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def lag_sampler(kafka: KafkaAccess, topic: str, groups: list[str], series: list, stop: asyncio.Event) -> None:
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**kafka.options())
     await consumer.start()
-    tps = await partitions(bootstrap, topic)
+    tps = await partitions(kafka, topic)
     t0 = time.perf_counter()
     try:
         while not stop.is_set():
@@ -285,11 +286,11 @@ async def commits(database_url: str) -> int:
         await conn.close()
 
 
-async def topic_size(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def topic_size(kafka: KafkaAccess, topic: str) -> int:
+    consumer = AIOKafkaConsumer(**kafka.options())
     await consumer.start()
     try:
-        tps = await partitions(bootstrap, topic)
+        tps = await partitions(kafka, topic)
         return sum((await consumer.end_offsets(tps)).values())
     finally:
         await consumer.stop()
@@ -322,7 +323,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     topic = settings.topic("dossier")
     prefix = settings.schema_prefix
     say("raw ceilings of this machine…")
-    ceilings = {"kafka": await kafka_ceiling(cfg.bootstrap, settings.topic("document"), args.message_bytes, args.ceiling_messages),
+    ceilings = {"kafka": await kafka_ceiling(cfg.operator(), settings.topic("document"), args.message_bytes, args.ceiling_messages),
                 "postgres": await postgres_ceiling(cfg.database_url, args.ceiling_commits)}
     say(f"kafka produce {ceilings['kafka']['produce_per_s']:.0f} msg/s, consume {ceilings['kafka']['consume_per_s']:.0f} msg/s; "
         f"postgres {ceilings['postgres']['commits_per_s']:.0f} commits/s")
@@ -331,7 +332,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     stop = asyncio.Event()
     lag: list = []
     robot = asyncio.create_task(agency_robot(running.urls["routing"], stop))
-    sampler = asyncio.create_task(lag_sampler(cfg.bootstrap, topic, [f"{prefix}{s}" for s in SERVICE_NAMES], lag, stop))
+    sampler = asyncio.create_task(lag_sampler(cfg.operator(), topic, [f"{prefix}{s}" for s in SERVICE_NAMES], lag, stop))
 
     phases = {}
     say(f"phase 1: {args.rate:g} dossiers/s offered for {args.seconds:g} s")
@@ -343,13 +344,13 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
                             "drain_s": drain, **await latencies(cfg.database_url, prefix, rate_codes)}
 
     say(f"phase 2: full speed for {args.seconds:g} s with {args.concurrency} concurrent submitters")
-    c0, e0 = await commits(cfg.database_url), await topic_size(cfg.bootstrap, topic)
+    c0, e0 = await commits(cfg.database_url), await topic_size(cfg.operator(), topic)
     t0 = time.perf_counter()
     accepted, submit_s = await load.full_speed(args.seconds, args.concurrency)
     full_codes = load.submitted[len(rate_codes):]
     drain = await wait_drained(cfg.database_url, prefix, full_codes, args.drain_timeout)
     total_s = time.perf_counter() - t0
-    c1, e1 = await commits(cfg.database_url), await topic_size(cfg.bootstrap, topic)
+    c1, e1 = await commits(cfg.database_url), await topic_size(cfg.operator(), topic)
     lat = await latencies(cfg.database_url, prefix, full_codes)
     phases["full_speed"] = {
         "accepted": accepted, "submit_s": submit_s, "submitted_per_s": accepted / submit_s,
@@ -425,9 +426,7 @@ def main(argv: list[str] | None = None) -> int:
            "LGSP_WORKER_INTERVAL_S": "0.1", "LGSP_SCHEDULER_INTERVAL_S": "30"}
     os.environ.update({k: v for k, v in env.items() if k in ("LGSP_TOPIC_PREFIX", "LGSP_SCHEMA_PREFIX")})
     settings = Settings()
-    from shared.topics import ensure_topics_sync
-
-    ensure_topics_sync(cfg.bootstrap, settings.topic_prefix)
+    stack.prepare_namespace(cfg, settings.topic_prefix, settings.schema_prefix)
     out_dir = settings.state_dir / "bench"
     running = RunningPlatform(env, out_dir / "logs")
     try:

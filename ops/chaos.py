@@ -33,7 +33,7 @@ from ops.processes import ServiceProcess
 from shared.clock import clock_from_env
 from shared.settings import Settings
 from shared.topic_reader import all_records
-from shared.topics import SERVICES, dead_letter, ensure_topics_sync
+from shared.topics import SERVICES, dead_letter
 
 COMMUNE = "000.21.12.H40"
 
@@ -128,7 +128,7 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
     driver = Driver(urls, uuid.uuid4().hex[:6], random.Random(7))
     topic = settings.topic("dossier")
 
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, max_request_size=2 << 20)
+    producer = AIOKafkaProducer(**cfg.operator().options(), max_request_size=2 << 20)
     await producer.start()
     poisons = poison_records()
     for _, value, headers in poisons:
@@ -221,7 +221,7 @@ async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys,
     if any(bookings.get(i, 0) > 1 for i in pickup_ids):
         problems.append("a pickup was booked with the carrier twice")
 
-    records = await all_records(cfg.bootstrap, settings.topic("dossier"))
+    records = await all_records(cfg.operator(), settings.topic("dossier"))
     apologies = Counter(dict(r.headers).get("ce_subject", b"").decode() for r in records
                         if dict(r.headers).get("ce_type") == b"vn.lgsp.dossier.apologised.v1")
     late = {str(i) for i in late_ids}
@@ -242,7 +242,7 @@ async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys,
 
     dlq = {}
     for service in SERVICES:
-        letters = await all_records(cfg.bootstrap, settings.topic(dead_letter(service).name))
+        letters = await all_records(cfg.operator(), settings.topic(dead_letter(service).name))
         mine = [r for r in letters if dict(r.headers).get("dlq_consumer", b"").decode() == f"{prefix}{service}"]
         dlq[service] = Counter(dict(r.headers)["dlq_reason"].decode().split(":")[0] + ": " +
                                dict(r.headers)["dlq_reason"].decode().split(":")[1].strip()[:40] for r in mine)
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = uuid.uuid4().hex[:6]
     env = {"LGSP_TOPIC_PREFIX": f"chaos{run_id}", "LGSP_SCHEMA_PREFIX": f"chaos{run_id}_", **UNTHROTTLED,
            "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
-    ensure_topics_sync(cfg.bootstrap, env["LGSP_TOPIC_PREFIX"])
+    stack.prepare_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
     settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
 
     running = RunningPlatform(env, settings.state_dir / "chaos" / run_id)

@@ -8,6 +8,7 @@
   lgsp report [--from D --to D]                      the managers' report per agency and level
   lgsp trace TRACE_ID                                one trace across services, as a tree
   lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
+  lgsp kafka-access [--topic-prefix P]               Kafka users, topics and ACLs (as the broker)
 """
 
 from __future__ import annotations
@@ -19,10 +20,21 @@ import runpy
 import sys
 
 from shared.clock import ClockSettingError, clock_from_env
-from shared.settings import Settings
+from shared.settings import MissingSecret, Settings
+
+
+LOCAL_COMMANDS = ("stack", "demo", "bench", "chaos", "fuzz")
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except MissingSecret as exc:
+        print(f"lgsp: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lgsp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("stack", help="the local Kafka broker and PostgreSQL")
@@ -45,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--intake-url", default=os.environ.get("LGSP_INTAKE_URL", "http://127.0.0.1:8081"))
     tr = sub.add_parser("trace", help="print one trace from the local span files")
     tr.add_argument("trace_id")
+    ka = sub.add_parser("kafka-access", help="create the Kafka users, topics and ACLs of a namespace (as the broker)")
+    ka.add_argument("--topic-prefix", default="lgsp")
+    ka.add_argument("--schema-prefix", default="")
     dl = sub.add_parser("dlq", help="dead-letter topics")
     dl.add_argument("action", choices=["list", "redrive"])
     dl.add_argument("service", choices=["intake", "routing", "postal", "notify"])
@@ -56,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClockSettingError as exc:
         print(f"lgsp: {exc}", file=sys.stderr)
         return 2
+    if argv and argv[0] in LOCAL_COMMANDS:
+        # these start or drive the local stack, whose secrets are the public local ones
+        os.environ.setdefault("LGSP_PROFILE", "local")
     if argv and argv[0] in ("bench", "chaos", "fuzz"):
         from ops import bench, chaos, fuzz
 
@@ -98,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         from ops.traceview import load_trace, render_tree
 
         print(render_tree(load_trace(Settings().traces_path, args.trace_id)))
+        return 0
+    if args.command == "kafka-access":
+        from ops import stack
+
+        stack.prepare_namespace(stack.StackConfig.from_env(), args.topic_prefix, args.schema_prefix)
+        print(f"kafka users, topics {args.topic_prefix}.* and the services' rights are in place")
         return 0
     if args.command == "dlq":
         from shared import dlq

@@ -24,9 +24,14 @@ def start_stack(tag: str) -> stack.StackConfig | None:
         return None
 
 
+# The platform these commands start is the local one: its simulators know the local stack's
+# built-in secrets, so the local profile is said here explicitly (shared/settings.py).
+LOCAL_PROFILE = {"LGSP_PROFILE": "local"}
+
+
 class RunningPlatform:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
+        self.env = {**LOCAL_PROFILE, **env}
         self.log_dir = log_dir
         self.procs: dict[str, ServiceProcess] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,6 +20,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared.kafka_access import (
+    BROKER, OPERATOR, SERVICE_PRINCIPALS, KafkaAccess, apply_access, local_password, service_acls,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +40,7 @@ class StackConfig:
     pg_port: int
     external_database_url: str | None
     kafka_heap: str
+    kafka_bootstrap: str | None = None  # a broker elsewhere (compose), for `lgsp kafka-access`
 
     @classmethod
     def from_env(cls) -> "StackConfig":
@@ -45,6 +51,7 @@ class StackConfig:
             pg_port=int(os.environ.get("LGSP_PG_PORT", "55432")),
             external_database_url=os.environ.get("DATABASE_URL") or None,
             kafka_heap=os.environ.get("LGSP_KAFKA_HEAP", "512m"),
+            kafka_bootstrap=os.environ.get("LGSP_KAFKA_BOOTSTRAP") or None,
         )
 
     @property
@@ -69,7 +76,24 @@ class StackConfig:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def broker_password(self) -> str:
+        """The broker's own PLAIN password: ``LGSP_KAFKA_BROKER_PASSWORD``, or made once per
+        local stack and kept in its state folder."""
+        if os.environ.get("LGSP_KAFKA_BROKER_PASSWORD"):
+            return os.environ["LGSP_KAFKA_BROKER_PASSWORD"]
+        path = self.kafka_dir / "broker.secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def operator(self) -> KafkaAccess:
+        """The operator's tools on the local stack."""
+        return KafkaAccess(self.bootstrap, OPERATOR, local_password(OPERATOR))
 
     @property
     def database_url(self) -> str:
@@ -182,11 +206,24 @@ def _kafka_properties(cfg: StackConfig) -> str:
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+        # Clients authenticate (SASL/SCRAM-SHA-512, one principal each) and are authorised
+        # by ACLs, deny by default (shared/kafka_access.py). The broker itself speaks PLAIN as
+        # `broker`; the controller listener is loopback-only and its peer, the same process,
+        # is the anonymous super user KRaft needs there.
+        f"listeners=SASL_PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
+        f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+        "sasl.mechanism.inter.broker.protocol=PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
+        f'required username="{BROKER}" password="{cfg.broker_password}" user_{BROKER}="{cfg.broker_password}";',
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users=User:{BROKER};User:{OPERATOR};User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found=false",
         f"log.dirs={cfg.kafka_data}",
         # Topics come from shared/topics.py only: a typo must fail, not create a topic.
         "auto.create.topics.enable=false",
@@ -296,8 +333,14 @@ def _kafka_answers(cfg: StackConfig) -> bool:
 
     from aiokafka.admin import AIOKafkaAdminClient
 
+    import logging
+
+    logging.getLogger("aiokafka.conn").setLevel(logging.ERROR)  # "password in the clear": loopback only, by design
+
     async def probe() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=3000)
+        # as the broker's own PLAIN identity: the SCRAM users may not exist yet
+        admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=3000, security_protocol="SASL_PLAINTEXT",
+                                    sasl_mechanism="PLAIN", sasl_plain_username=BROKER, sasl_plain_password=cfg.broker_password)
         try:
             await admin.start()
             await admin.list_topics()
@@ -437,12 +480,30 @@ def start(cfg: StackConfig | None = None) -> StackConfig:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     start_postgres(cfg)
     start_kafka(cfg)
+    prepare_namespace(cfg, "lgsp", "")
+    return cfg
+
+
+def _principal_password(name: str) -> str:
+    """A principal's password: ``LGSP_KAFKA_PASSWORD_<NAME>``, or in the local profile the
+    local stack's public one."""
+    variable = f"LGSP_KAFKA_PASSWORD_{name.upper()}"
+    if os.environ.get(variable):
+        return os.environ[variable]
+    if os.environ.get("LGSP_PROFILE") == "local":
+        return local_password(name)
+    raise StackError(f"{variable} is not set (a secret has no default outside LGSP_PROFILE=local)")
+
+
+def prepare_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -> None:
+    """The users, the topics ``<topic_prefix>.*`` and the services' rights on them."""
     from shared.topics import ensure_topics_sync
 
-    created = ensure_topics_sync(cfg.bootstrap)
+    users = {name: _principal_password(name) for name in (*SERVICE_PRINCIPALS, OPERATOR)}
+    apply_access(cfg.bootstrap, cfg.broker_password, users, service_acls(topic_prefix, schema_prefix))
+    created = ensure_topics_sync(cfg.operator(), topic_prefix)
     if created:
         say(f"created topics: {', '.join(created)}")
-    return cfg
 
 
 def stop(cfg: StackConfig | None = None) -> None:

@@ -42,7 +42,7 @@ def _describe(rec) -> DeadLetter:
 
 
 async def list_dead_letters(settings: Settings, service: str) -> list[DeadLetter]:
-    records = await all_records(settings.kafka_bootstrap, settings.topic(dead_letter(service).name))
+    records = await all_records(settings.kafka, settings.topic(dead_letter(service).name))
     return [_describe(rec) for rec in records]
 
 
@@ -53,12 +53,12 @@ async def redrive(settings: Settings, service: str) -> int:
     does not send the same dead letter twice.
     """
     topic = settings.topic(dead_letter(service).name)
-    tps = await partitions(settings.kafka_bootstrap, topic)
+    tps = await partitions(settings.kafka, topic)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=f"{settings.schema_prefix}{service}.redrive",
+        **settings.kafka.options(), group_id=f"{settings.schema_prefix}{service}.redrive",
         enable_auto_commit=False,
     )
-    producer = kafka_producer(settings.kafka_bootstrap)
+    producer = kafka_producer(settings.kafka)
     await consumer.start()
     await producer.start()
     sent = 0

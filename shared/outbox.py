@@ -25,6 +25,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from shared.events import Envelope, EventData
+from shared.kafka_access import KafkaAccess
 from shared.settings import Settings
 from shared.telemetry import context_from_headers, current_trace_headers, tracer
 from shared.topic_reader import read_records
@@ -60,10 +61,10 @@ def notify_channel(schema: str) -> str:
     return f"outbox_{schema}"
 
 
-def kafka_producer(bootstrap: str) -> AIOKafkaProducer:
+def kafka_producer(kafka: KafkaAccess) -> AIOKafkaProducer:
     """The platform's producer settings: nothing acknowledged is lost, retries do not duplicate."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
+        **kafka.options(), enable_idempotence=True, acks="all",
         linger_ms=5, request_timeout_ms=15000, max_batch_size=256 * 1024,
     )
 
@@ -110,8 +111,8 @@ class OutboxRelay:
         conn = await asyncpg.connect(
             s.database_url, timeout=10, server_settings={"search_path": f'"{s.schema}"', "application_name": f"{s.schema}-relay"}
         )
-        producer = kafka_producer(s.kafka_bootstrap)
-        probe = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+        producer = kafka_producer(s.kafka)
+        probe = AIOKafkaConsumer(**s.kafka.options(), enable_auto_commit=False)
         try:
             # One relay per schema: a standby instance waits here until the active one dies.
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox-relay:{s.schema}"):
@@ -214,7 +215,7 @@ class OutboxRelay:
             for name, offset in json.loads(attempt["offsets"]).items():
                 topic, _, partition = name.rpartition(":")
                 starts[TopicPartition(topic, int(partition))] = offset
-            found = await scan_event_ids(self._settings.kafka_bootstrap, starts, set(pending))
+            found = await scan_event_ids(self._settings.kafka, starts, set(pending))
         async with conn.transaction():
             if found:
                 await conn.execute(
@@ -224,9 +225,9 @@ class OutboxRelay:
         log.info("relay.recovered already_published=%d to_publish=%d", len(found), len(pending) - len(found))
 
 
-async def scan_event_ids(bootstrap: str, starts: dict[TopicPartition, int], wanted: set[str]) -> set[str]:
+async def scan_event_ids(kafka: KafkaAccess, starts: dict[TopicPartition, int], wanted: set[str]) -> set[str]:
     """Read partitions from the given offsets to their current end; return the wanted ce_ids seen."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False)
     await consumer.start()
     found: set[str] = set()
     try:

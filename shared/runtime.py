@@ -23,7 +23,7 @@ from shared.http import install_edges
 from shared.outbox import Outbox, OutboxRelay, kafka_producer
 from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
-from shared.topics import DOSSIER, Topic, ensure_topics
+from shared.topics import DOSSIER, Topic, dead_letter, require_topics
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +63,19 @@ class ServiceRuntime:
         s = self.settings
         setup_logging(s.service_name)
         provider = setup_tracing(s.service_name, s.traces_path, s.otlp_endpoint)
-        await ensure_topics(s.kafka_bootstrap, s.topic_prefix)
+        await require_topics(s.kafka, s.topic_prefix, (DOSSIER, dead_letter(s.service_name)))
         self.pool = await create_pool(s.database_url, s.schema)
         await migrate(self.pool, s.schema, self._migrations_dir)
         self.outbox = Outbox(s)
         self.relay = OutboxRelay(s)
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{s.service_name}-outbox-relay")
-        self._dlq_producer = kafka_producer(s.kafka_bootstrap)
+        self._dlq_producer = kafka_producer(s.kafka)
         await self._dlq_producer.start()
         self.consumer = EventConsumer(s, self.pool, self._dlq_producer, self.clock)
         self.http = httpx.AsyncClient(timeout=10)
         self._broker = KafkaBroker(
             s.kafka_bootstrap,
+            security=s.kafka.broker_security(),
             middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
             logger=logging.getLogger(f"{s.service_name}.broker"),
             log_level=logging.DEBUG,  # one line per message is too loud at INFO
@@ -115,9 +116,11 @@ Wiring = Callable[[FastAPI, ServiceRuntime], Awaitable[None]]
 
 
 def service_app(settings: Settings, migrations_dir: Path, *, title: str, description: str,
-                router: APIRouter, wire: Wiring, clock: Clock | None = None) -> FastAPI:
+                router: APIRouter, wire: Wiring, clock: Clock | None = None, secrets: tuple[str, ...] = ()) -> FastAPI:
     """A service's ASGI app: the runtime opened at start-up, ``wire`` registering the service's
-    handlers and workers, the dossier topic consumed, the HTTP edges and routes installed."""
+    handlers and workers, the dossier topic consumed, the HTTP edges and routes installed.
+    Raises MissingSecret, naming the variables, when a secret in ``secrets`` is not set."""
+    settings.require("kafka_password", *secrets)
     runtime = ServiceRuntime(settings, migrations_dir, clock)
 
     @asynccontextmanager

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
-from shared.settings import Settings
+from shared.settings import MissingSecret, Settings
 
 
 def serve(app_factory, service_name: str, default_port: int) -> None:
     settings = Settings(service_name=service_name)
     settings = settings.model_copy(update={"http_port": settings.http_port or default_port})
-    uvicorn.run(app_factory(settings), host=settings.http_host, port=settings.http_port, log_config=None,
+    try:
+        app = app_factory(settings)
+    except MissingSecret as exc:
+        print(f"{service_name} refuses to start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=10)

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.kafka_access import KafkaAccess, local_password
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The local stack's secrets: public, known to its simulators, usable only with LGSP_PROFILE=local.
+LOCAL_SECRETS = {"carrier_webhook_secret": "local-carrier-secret", "portal_client_secret": "local-portal-secret"}
+
+
+class MissingSecret(ValueError):
+    """A secret a service needs is not set; the message names the environment variable."""
+
+
+def env_name(field: str) -> str:
+    return f"LGSP_{field.upper()}"
 
 
 class Settings(BaseSettings):
@@ -20,6 +34,8 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "postgresql://lgsp@127.0.0.1:55432/lgsp", validation_alias=AliasChoices("DATABASE_URL", "LGSP_DATABASE_URL")
     )
+    kafka_username: str | None = Field(None, description="This process's Kafka principal; default: the service's name")
+    kafka_password: SecretStr | None = Field(None, description="Its SCRAM password (secret)")
     topic_prefix: str = Field("lgsp", description="Prefix of every topic name; tests use their own")
     schema_prefix: str = Field("", description="Prefix of every service schema; tests use their own")
     http_host: str = "127.0.0.1"
@@ -36,8 +52,13 @@ class Settings(BaseSettings):
     apology_extension_days: float = Field(2.0, gt=0, description="Working days asked for in an apology")
     backdate_max_days: int = Field(30, ge=0, description="How far back a counter may record a receipt time")
     # edges to third parties (simulators on loopback in tests and the demo)
+    profile: Literal["local", "deployed"] = Field(
+        "deployed", description="'local' lets the local stack's built-in secrets stand in for unset ones; "
+                                "anywhere else every secret a service needs must be set")
     carrier_url: str = "http://127.0.0.1:8091"
-    carrier_webhook_secret: str = Field("local-carrier-secret", description="HMAC key of the carrier's webhooks")
+    carrier_webhook_secret: SecretStr | None = Field(None, description="HMAC key of the carrier's webhooks")
+    carrier_webhook_secret_previous: SecretStr | None = Field(
+        None, description="The key being rotated out, still accepted: set it to the old key, switch the carrier, then unset it")
     webhook_max_skew_s: int = Field(300, description="Webhooks older or newer than this are refused as replays")
     sms_url: str = "http://127.0.0.1:8092"
     zalo_url: str = "http://127.0.0.1:8092"
@@ -45,7 +66,7 @@ class Settings(BaseSettings):
     smtp_port: int = 8025
     portal_url: str = "http://127.0.0.1:8093"
     portal_client_id: str = "lgsp-ninh-binh"
-    portal_client_secret: str = "local-portal-secret"
+    portal_client_secret: SecretStr | None = Field(None, description="Our secret at the national portal")
     quiet_hours: str = Field("21:00-07:00", description="No non-urgent message in this local time window")
     urgent_events: str = Field("", description="Comma-separated event types sent even in quiet hours")
     rate_limit_per_hour: int = Field(6, ge=1, description="Messages per recipient per hour; more wait")
@@ -53,6 +74,51 @@ class Settings(BaseSettings):
     consume_batch: int = Field(200, ge=1, description="Most records handled in one transaction")
     relay_batch: int = Field(500, ge=1)
     relay_idle_s: float = Field(1.0, gt=0, description="Outbox poll interval when no NOTIFY arrives")
+
+    def secret(self, name: str) -> str:
+        """The value of secret ``name``: as set, or in the local profile the local stack's own;
+        MissingSecret naming the variable otherwise."""
+        value = getattr(self, name)
+        if value is not None and value.get_secret_value():
+            public = local_password(self.kafka_principal) if name == "kafka_password" else LOCAL_SECRETS.get(name)
+            if self.profile != "local" and value.get_secret_value() == public:
+                raise MissingSecret(f"{env_name(name)} is set to the local stack's public value; "
+                                    f"set a real secret (only LGSP_PROFILE=local may use it)")
+            return value.get_secret_value()
+        if self.profile == "local" and name == "kafka_password":
+            return local_password(self.kafka_principal)
+        if self.profile == "local" and name in LOCAL_SECRETS:
+            return LOCAL_SECRETS[name]
+        raise MissingSecret(f"{env_name(name)} is not set (a secret has no default outside LGSP_PROFILE=local)")
+
+    def secrets(self, name: str) -> list[str]:
+        """The accepted values of a rotatable secret: the current one and, while it is being
+        rotated, the previous one."""
+        accepted = [self.secret(name)]
+        previous = getattr(self, f"{name}_previous", None)
+        if previous is not None and previous.get_secret_value():
+            accepted.append(previous.get_secret_value())
+        return accepted
+
+    def require(self, *names: str) -> None:
+        """Check at start that every secret a service needs is there; one error names them all."""
+        problems = []
+        for name in names:
+            try:
+                self.secret(name)
+            except MissingSecret as exc:
+                problems.append(str(exc))
+        if problems:
+            raise MissingSecret("; ".join(problems))
+
+    @property
+    def kafka_principal(self) -> str:
+        return self.kafka_username or self.service_name
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """How this process reaches Kafka, as itself."""
+        return KafkaAccess(self.kafka_bootstrap, self.kafka_principal, self.secret("kafka_password"))
 
     @property
     def schema(self) -> str:

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from shared.kafka_access import KafkaAccess
 
-async def partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+
+async def partitions(kafka: KafkaAccess, topic: str) -> list[TopicPartition]:
+    producer = AIOKafkaProducer(**kafka.options())
     await producer.start()
     try:
         return [TopicPartition(topic, p) for p in sorted(await producer.partitions_for(topic))]
@@ -39,10 +41,10 @@ async def read_records(
                 todo.discard(tp)
 
 
-async def all_records(bootstrap: str, topic: str) -> list[ConsumerRecord]:
+async def all_records(kafka: KafkaAccess, topic: str) -> list[ConsumerRecord]:
     """Every record of a topic from the beginning, in partition order."""
-    tps = await partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = await partitions(kafka, topic)
+    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False)
     await consumer.start()
     try:
         return [rec async for _, rec in read_records(consumer, {tp: 0 for tp in tps})]

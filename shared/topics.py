@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+if TYPE_CHECKING:
+    from shared.kafka_access import KafkaAccess
 
 SERVICES = ("intake", "routing", "postal", "notify")
 
@@ -47,9 +51,9 @@ def full_name(topic: Topic, prefix: str) -> str:
     return f"{prefix}.{topic.name}"
 
 
-async def ensure_topics(bootstrap: str, prefix: str = "lgsp") -> list[str]:
+async def ensure_topics(kafka: KafkaAccess, prefix: str = "lgsp") -> list[str]:
     """Create missing topics; returns the names created. Existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**kafka.options(), request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -71,5 +75,23 @@ async def ensure_topics(bootstrap: str, prefix: str = "lgsp") -> list[str]:
         await admin.close()
 
 
-def ensure_topics_sync(bootstrap: str, prefix: str = "lgsp") -> list[str]:
-    return asyncio.run(ensure_topics(bootstrap, prefix))
+async def require_topics(kafka: KafkaAccess, prefix: str, topics: tuple[Topic, ...], timeout_s: float = 60.0) -> None:
+    """Wait until the topics a service uses exist. A service does not create topics (its
+    principal may not): the stack, a deployment or the test session does, as the operator."""
+    names = {full_name(t, prefix) for t in topics}
+    admin = AIOKafkaAdminClient(**kafka.options(), request_timeout_ms=15000)
+    await admin.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while missing := names - set(await admin.list_topics()):
+            if loop.time() > deadline:
+                raise RuntimeError(f"topics {', '.join(sorted(missing))} do not exist or {kafka.username} may not see them; "
+                                   "create them first (lgsp stack start, or deploy/kafka/topics.json)")
+            await asyncio.sleep(1.0)
+    finally:
+        await admin.close()
+
+
+def ensure_topics_sync(kafka: KafkaAccess, prefix: str = "lgsp") -> list[str]:
+    return asyncio.run(ensure_topics(kafka, prefix))

@@ -5,6 +5,14 @@ from __future__ import annotations
 from ops.clients import (  # noqa: F401 - re-exported for tests
     APPLICANT, COMMUNE, OFFICIAL, RESULT, Agencies, documents_for, eventually, submission,
 )
+from ops.stack import StackConfig
+from shared.kafka_access import KafkaAccess
+
+
+def kafka_operator() -> KafkaAccess:
+    """The operator's Kafka identity on the local stack, for tests that read whole topics or
+    inject records (the services' own principals may not)."""
+    return StackConfig.from_env().operator()
 
 
 def header(record, name: str) -> str | None:

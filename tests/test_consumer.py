@@ -23,15 +23,16 @@ from shared.db import create_pool, migrate
 from shared.events import DossierWithdrawn, Envelope
 from shared.outbox import kafka_producer
 from shared.topic_reader import all_records
-from shared.topics import DOSSIER, dead_letter, ensure_topics
-from tests.helpers import eventually, header
+from shared.topics import DOSSIER, dead_letter
+from tests.helpers import eventually, header, kafka_operator
 
 _rig_numbers = itertools.count()
 
 
 class Rig:
-    def __init__(self, settings, pool, consumer):
+    def __init__(self, settings, pool, consumer, operator):
         self.settings = settings
+        self.operator = operator
         self.pool = pool
         self.consumer = consumer
         self.failing: set[str] = set()  # dossier codes whose handling raises
@@ -54,23 +55,23 @@ class Rig:
         return await self.pool.fetchval("SELECT count(*) FROM effects WHERE code = $1", code)
 
     async def dead_letters(self):
-        records = await all_records(self.settings.kafka_bootstrap, self.settings.topic(dead_letter("routing").name))
+        records = await all_records(self.operator, self.settings.topic(dead_letter("routing").name))
         return [r for r in records if header(r, "dlq_consumer") == self.settings.schema]
 
 
 @pytest.fixture
-async def rig(settings_for):
+async def rig(settings_for, namespace):
     n = next(_rig_numbers)
     settings = settings_for("routing", topic_prefix=f"t{RUN_ID}c{n}", schema_prefix=f"t{RUN_ID}_c{n}_",
                             handler_attempts=3, retry_backoff_s=0.01)
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    await namespace(settings.topic_prefix, settings.schema_prefix)
     pool = await create_pool(settings.database_url, settings.schema)
     await migrate(pool, settings.schema, None)
     await pool.execute("CREATE TABLE effects (code text NOT NULL, event_id text NOT NULL)")
-    dlq_producer = kafka_producer(settings.kafka_bootstrap)
+    dlq_producer = kafka_producer(settings.kafka)
     await dlq_producer.start()
     consumer = EventConsumer(settings, pool, dlq_producer, FixedClock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)))
-    r = Rig(settings, pool, consumer)
+    r = Rig(settings, pool, consumer, kafka_operator())
 
     @consumer.on(DossierWithdrawn)
     async def record_effect(event, envelope, conn):
@@ -80,10 +81,10 @@ async def rig(settings_for):
             raise Rejected("dossier belongs to no agency of this province")
         await conn.execute("INSERT INTO effects (code, event_id) VALUES ($1, $2)", event.dossier_code, envelope.id)
 
-    broker = KafkaBroker(settings.kafka_bootstrap)
+    broker = KafkaBroker(settings.kafka_bootstrap, security=settings.kafka.broker_security())
     consumer.subscribe(broker, DOSSIER)
     await broker.start()
-    r.producer = kafka_producer(settings.kafka_bootstrap)
+    r.producer = kafka_producer(kafka_operator())  # the test injects records as the operator
     await r.producer.start()
     yield r
     await broker.stop()
@@ -151,9 +152,10 @@ async def test_failing_handler_is_retried_then_dead_lettered_then_redriven(rig):
     assert await rig.effects(code) == 0
 
     rig.failing.clear()  # "the fix is deployed"
-    assert await dlq.redrive(rig.settings, "routing") == 1
+    operator = rig.settings.model_copy(update={"kafka_username": "lgsp"})  # re-drive is an operator's act
+    assert await dlq.redrive(operator, "routing") == 1
     await eventually(lambda: rig.effects(code), what="the re-driven event to be handled")
-    assert await dlq.redrive(rig.settings, "routing") == 0  # progress is remembered
+    assert await dlq.redrive(operator, "routing") == 0  # progress is remembered
     assert await rig.effects(code) == 1
     assert await rig.effects("000.00.12.H41-261123-0100") == 1
     assert after.id != failing.id

@@ -10,7 +10,7 @@ import httpx
 from ops.traceview import load_trace
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
-from tests.helpers import APPLICANT, eventually, header, submission
+from tests.helpers import APPLICANT, eventually, header, kafka_operator, submission
 
 
 async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_env, run_dir):
@@ -31,7 +31,7 @@ async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_en
     assert row["trace_id"] == trace_id  # the trace intake started is the one routing sees
 
     # Vietnamese text crossed the wire as UTF-8, byte for byte.
-    records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], f"{test_env['LGSP_TOPIC_PREFIX']}.{DOSSIER.name}")
+    records = await all_records(kafka_operator(), f"{test_env['LGSP_TOPIC_PREFIX']}.{DOSSIER.name}")
     [received] = [r for r in records if header(r, "ce_subject") == dossier["id"]
                   and header(r, "ce_type") == "vn.lgsp.dossier.received.v1"]
     body = json.loads(received.value.decode("utf-8"))

@@ -21,14 +21,15 @@ from shared.events import DossierWithdrawn
 from shared.outbox import Outbox, OutboxRelay
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
-from tests.helpers import eventually, header
+from tests.helpers import eventually, header, kafka_operator
 
 SERVICE = "relaytest"
+PRINCIPAL = "routing"  # a service principal allowed to write this run's dossier topic
 
 
 @pytest.fixture
 async def relay_rig(settings_for):
-    settings = settings_for(SERVICE)
+    settings = settings_for(SERVICE, kafka_username=PRINCIPAL)
     pool = await create_pool(settings.database_url, settings.schema)
     await migrate(pool, settings.schema, None)
     yield settings, pool, Outbox(settings)
@@ -44,7 +45,7 @@ async def write_event(pool, outbox):
 
 
 async def copies_on_topic(settings, event_id: str) -> int:
-    records = await all_records(settings.kafka_bootstrap, settings.topic(DOSSIER.name))
+    records = await all_records(kafka_operator(), settings.topic(DOSSIER.name))
     return sum(1 for r in records if header(r, "ce_id") == event_id)
 
 
@@ -53,7 +54,7 @@ async def published_at(pool, event_id: str):
 
 
 def run_relay_until_failpoint(test_env, failpoint: str) -> int:
-    env = {**test_env, "LGSP_SERVICE_NAME": SERVICE, "LGSP_FAILPOINT": failpoint}
+    env = {**test_env, "LGSP_SERVICE_NAME": SERVICE, "LGSP_KAFKA_USERNAME": PRINCIPAL, "LGSP_FAILPOINT": failpoint}
     import os
 
     proc = subprocess.run([sys.executable, "-m", "shared.outbox"], cwd=REPO_ROOT, env={**os.environ, **env},
@@ -111,6 +112,6 @@ async def test_events_keep_outbox_order_on_a_partition(relay_rig):
             ids.append(env.id)
     async with running_relay(settings):
         await eventually(lambda: published_at(pool, ids[-1]), what="the last event to be published")
-    records = await all_records(settings.kafka_bootstrap, settings.topic(DOSSIER.name))
+    records = await all_records(kafka_operator(), settings.topic(DOSSIER.name))
     seen = [header(r, "ce_id") for r in records if header(r, "ce_id") in set(ids)]
     assert seen == ids

@@ -7,17 +7,16 @@ import pytest
 
 from conftest import RUN_ID
 from ops.processes import service
-from shared.topics import ensure_topics
 from tests.helpers import Agencies, eventually, submission
 
 COMMUNE_2L = "000.00.21.H40"  # Ủy ban nhân dân phường Hoa Lư
 
 
 @pytest.fixture(scope="module")
-async def two_level(test_env, run_dir):
+async def two_level(test_env, run_dir, namespace):
     env = {**test_env, "LGSP_REFERENCE_VARIANT": "two_level", "LGSP_TOPIC_PREFIX": f"t{RUN_ID}v2",
            "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_v2_"}
-    await ensure_topics(env["LGSP_KAFKA_BOOTSTRAP"], env["LGSP_TOPIC_PREFIX"])
+    await namespace(env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
     procs = [service("routing", env, run_dir / "logs-v2", port=18092).start(),
              service("intake", env, run_dir / "logs-v2", port=18091).start()]
     yield procs[1].url, procs[0].url

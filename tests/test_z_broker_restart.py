@@ -14,7 +14,7 @@ import httpx
 from ops.stack import REPO_ROOT
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
-from tests.helpers import eventually, header, submission
+from tests.helpers import eventually, header, kafka_operator, submission
 
 BODY = submission("1.000656", applicant={"full_name": "Lê Thị Ánh Tuyết", "id_number": "038190004321",
                                          "phone": "0356789012", "address": "Khu 3, thị trấn Hưng Hóa, huyện Tam Nông, tỉnh Phú Thọ"})
@@ -53,7 +53,7 @@ async def test_broker_restart_loses_nothing_acknowledged(platform, test_env):
         await eventually(lambda: all_recorded(http, routing, before), what="routing to record the first 10")
 
         stack_command("kafka-restart")  # `make kafka-restart`: controlled shutdown, then start
-        records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], topic)
+        records = await all_records(kafka_operator(), topic)
         on_topic = {header(r, "ce_subject") for r in records if header(r, "ce_type") == "vn.lgsp.dossier.received.v1"}
         assert {i for i, _ in before} <= on_topic
 
@@ -64,7 +64,7 @@ async def test_broker_restart_loses_nothing_acknowledged(platform, test_env):
         await eventually(lambda: all_recorded(http, routing, before + during + after), timeout=120,
                          what="routing to record everything after the broker came back")
 
-    records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], topic)
+    records = await all_records(kafka_operator(), topic)
     received = [header(r, "ce_subject") for r in records if header(r, "ce_type") == "vn.lgsp.dossier.received.v1"]
     for dossier_id, _ in before + during + after:
         assert received.count(dossier_id) == 1, "each dossier's event is on the topic exactly once"

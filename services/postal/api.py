@@ -24,7 +24,7 @@ async def carrier_webhook(request: Request):
     rt = request.app.state.runtime
     body = await request.body()
     try:
-        verify(rt.settings.carrier_webhook_secret, request.headers.get("X-Carrier-Timestamp"),
+        verify(rt.settings.secrets("carrier_webhook_secret"), request.headers.get("X-Carrier-Timestamp"),
                request.headers.get("X-Carrier-Signature"), body, rt.settings.webhook_max_skew_s,
                rt.clock.now().timestamp())
     except WebhookRefused as exc:

@@ -30,4 +30,4 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     return service_app(settings or Settings(service_name="postal", http_port=DEFAULT_PORT), MIGRATIONS,
                        title="LGSP postal", description="BCCI shipments: pickups from home and results delivered by post.",
-                       router=router, wire=wire)
+                       router=router, wire=wire, secrets=("carrier_webhook_secret",))

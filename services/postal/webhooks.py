@@ -11,9 +11,10 @@ class WebhookRefused(Exception):
     pass
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, max_skew_s: int,
+def verify(secrets: list[str], timestamp: str | None, signature: str | None, body: bytes, max_skew_s: int,
            now: float) -> None:
-    """``now``: the platform clock's instant as Unix seconds."""
+    """``secrets``: the accepted keys (two while one is rotated out); ``now``: the platform
+    clock's instant as Unix seconds."""
     if not timestamp or not signature:
         raise WebhookRefused("missing X-Carrier-Timestamp or X-Carrier-Signature")
     try:
@@ -22,6 +23,8 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
         raise WebhookRefused("X-Carrier-Timestamp is not a number") from exc
     if abs(now - ts) > max_skew_s:
         raise WebhookRefused("timestamp outside the accepted window (replay?)")
-    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
+    signed = timestamp.encode() + b"." + body
+    # every key is compared, so the time taken does not tell which one matched
+    matches = [hmac.compare_digest(hmac.new(s.encode(), signed, hashlib.sha256).hexdigest(), signature) for s in secrets]
+    if not any(matches):
         raise WebhookRefused("bad signature")

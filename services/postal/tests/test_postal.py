@@ -11,7 +11,7 @@ import pytest
 
 from ops.simulators.carrier import sign
 from shared.topic_reader import all_records
-from tests.helpers import COMMUNE, Agencies, eventually, header, submission
+from tests.helpers import Agencies, COMMUNE, eventually, header, kafka_operator, submission
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ async def shipments(http, platform, dossier_id):
 
 
 async def shipment_events(test_env, dossier_id):
-    records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], f"{test_env['LGSP_TOPIC_PREFIX']}.dossier")
+    records = await all_records(kafka_operator(), f"{test_env['LGSP_TOPIC_PREFIX']}.dossier")
     return [json.loads(r.value) for r in records if header(r, "ce_subject") == dossier_id
             and header(r, "ce_type") == "vn.lgsp.postal.shipment_progressed.v1"]
 
@@ -92,7 +92,7 @@ async def test_carrier_down_then_back_books_once(ctx, test_env):
     await eventually(lambda: _status(http, platform, pickup, "delivered"), what="the pickup after the carrier is back")
     bookings = (await http.get(f"{carrier}/control/bookings")).json()["requests"]
     assert bookings[s["id"]] >= 3  # tried while down, then once more
-    records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], f"{test_env['LGSP_TOPIC_PREFIX']}.dossier")
+    records = await all_records(kafka_operator(), f"{test_env['LGSP_TOPIC_PREFIX']}.dossier")
     booked = [r for r in records if header(r, "ce_subject") == pickup and header(r, "ce_type") == "vn.lgsp.postal.shipment_booked.v1"]
     assert len(booked) == 1
 

@@ -13,7 +13,7 @@ import httpx
 from ops.processes import service
 from ops.stack import REPO_ROOT
 from shared.topic_reader import all_records
-from tests.helpers import Agencies, eventually, header, submission
+from tests.helpers import Agencies, eventually, header, kafka_operator, submission
 
 
 async def test_two_routing_instances_send_one_apology(platform, test_env, run_dir, clock):
@@ -38,7 +38,7 @@ async def test_two_routing_instances_send_one_apology(platform, test_env, run_di
 
             timeline = await agencies.timeline(d["code"])
         topic = f"{test_env['LGSP_TOPIC_PREFIX']}.dossier"
-        records = await all_records(test_env["LGSP_KAFKA_BOOTSTRAP"], topic)
+        records = await all_records(kafka_operator(), topic)
         apologies = [x for x in records if header(x, "ce_subject") == d["id"]
                      and header(x, "ce_type") == "vn.lgsp.dossier.apologised.v1"]
         assert len(apologies) == 1
