@@ -33,3 +33,22 @@ def test_compose_kafka_is_the_version_the_local_stack_runs():
     version = re.search(r"<kafka.version>([\d.]+)</kafka.version>", pom).group(1)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     assert compose["services"]["kafka"]["image"] == f"apache/kafka:{version}"
+
+
+def test_compose_kafka_is_secured_like_the_local_stack(tmp_path):
+    from ops.stack import StackConfig, _kafka_properties
+
+    cfg = StackConfig(state_dir=tmp_path, kafka_port=1, kafka_controller_port=2, pg_port=3,
+                      external_database_url=None, kafka_heap="1m")
+    local = dict(line.split("=", 1) for line in _kafka_properties(cfg).splitlines() if "=" in line and not line.startswith("#"))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    env = compose["services"]["kafka"]["environment"]
+    # the image maps KAFKA_A_B to a.b (and __ to _, ___ to -)
+    as_properties = {k.removeprefix("KAFKA_").replace("___", "-").replace("__", "\0").replace("_", ".").replace("\0", "_").lower(): str(v)
+                     for k, v in env.items()}
+    for key in ("authorizer.class.name", "sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol",
+                "super.users", "allow.everyone.if.no.acl.found", "inter.broker.listener.name"):
+        assert as_properties[key] == local[key], key
+    assert "ScramLoginModule" in as_properties["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
+    for name in ("intake", "routing", "postal", "notify"):
+        assert compose["services"][name]["depends_on"]["kafka-access"]["condition"] == "service_completed_successfully"
