@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from ops import stack
 from ops.clients import documents_for
@@ -37,7 +37,7 @@ from shared.settings import Settings
 from shared.topic_reader import partitions
 
 PROCEDURE, AGENCY = "2.000908", "000.21.12.H40"  # certified copy at a commune: decide + return
-TARGETS = {"dossiers_per_s": 1000, "p99_receipt_ms_at_300": 200, "rss_mb_per_service": 150}
+TARGETS = {"dossiers_per_s": 150, "commits_per_dossier": 15, "p99_receipt_ms_at_30": 250, "rss_mb_per_service": 150}
 SERVICE_NAMES = ("intake", "routing", "postal", "notify")
 
 
@@ -85,6 +85,46 @@ def postgres_rss_mb(cfg: stack.StackConfig) -> float | None:
     return total
 
 
+CLOCK_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int, with_children: bool = False) -> int:
+    """utime + stime of a process (and of its reaped children), in clock ticks; 0 once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks + (int(fields[13]) + int(fields[14]) if with_children else 0)  # cutime, cstime
+
+
+def cpu_snapshot(cfg: stack.StackConfig, running: RunningPlatform) -> dict[str, int]:
+    """CPU ticks used so far by every process of the run: services, simulators, this driver,
+    Kafka, and PostgreSQL (the postmaster, its live backends, and those already reaped)."""
+    snap = {name: _cpu_ticks(p.proc.pid) for name, p in running.procs.items() if p.proc}
+    snap["driver (bench)"] = _cpu_ticks(os.getpid())
+    if kafka := stack.kafka_pid(cfg):
+        snap["kafka"] = _cpu_ticks(kafka)
+    pidfile = cfg.pg_data / "postmaster.pid"
+    if pidfile.exists():
+        root = int(pidfile.read_text().split()[0])
+        total = _cpu_ticks(root, with_children=True)
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == root:
+                        total += _cpu_ticks(int(proc.name))
+                except (OSError, ValueError, IndexError):
+                    continue
+        snap["postgres"] = total
+    return snap
+
+
+def cpu_ms_per_dossier(before: dict[str, int], after: dict[str, int], dossiers: int) -> dict[str, float]:
+    per = {k: (after.get(k, 0) - before.get(k, 0)) * CLOCK_TICK_MS / max(1, dossiers) for k in after}
+    return {"total": sum(per.values()), **dict(sorted(per.items(), key=lambda kv: -kv[1]))}
+
+
 # ------------------------------------------------------------------ ceilings
 
 
@@ -112,7 +152,15 @@ async def kafka_ceiling(kafka: KafkaAccess, topic: str, size: int, n: int) -> di
             break
         got += sum(len(v) for v in batch.values())
     consume_s = time.perf_counter() - t0
+    ends = await consumer.end_offsets(tps)
     await consumer.stop()
+    # leave nothing behind: the measured records are deleted up to where they end
+    admin = AIOKafkaAdminClient(**kafka.options())
+    await admin.start()
+    try:
+        await admin.delete_records({tp: RecordsToDelete(before_offset=ends[tp]) for tp in tps})
+    finally:
+        await admin.close()
     return {"messages": n, "bytes": size, "produce_per_s": n / produce_s, "consume_per_s": got / consume_s}
 
 
@@ -335,9 +383,22 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     sampler = asyncio.create_task(lag_sampler(cfg.operator(), topic, [f"{prefix}{s}" for s in SERVICE_NAMES], lag, stop))
 
     phases = {}
+    sweep = []
+    for rate in args.sweep:
+        say(f"sweep: {rate:g} dossiers/s offered for {args.sweep_seconds:g} s")
+        before = len(load.submitted)
+        offered_s, shed = await load.fixed_rate(rate, args.sweep_seconds)
+        codes = load.submitted[before:]
+        await wait_drained(cfg.database_url, prefix, codes, args.drain_timeout)
+        lat = await latencies(cfg.database_url, prefix, codes)
+        sweep.append({"offered_per_s": rate, "accepted_per_s": len(codes) / offered_s, "shed": shed,
+                      "receipt_ms": lat["receipt_ms"], "terminal_ms": lat["terminal_ms"]})
+    phases["sweep"] = sweep
+
     say(f"phase 1: {args.rate:g} dossiers/s offered for {args.seconds:g} s")
+    before_rate = len(load.submitted)
     offered, shed = await load.fixed_rate(args.rate, args.seconds)
-    rate_codes = list(load.submitted)
+    rate_codes = load.submitted[before_rate:]
     drain = await wait_drained(cfg.database_url, prefix, rate_codes, args.drain_timeout)
     phases["fixed_rate"] = {"offered_per_s": args.rate, "accepted": len(rate_codes), "shed": shed, "offer_s": offered,
                             "accepted_per_s": len(rate_codes) / offered,
@@ -345,17 +406,20 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
 
     say(f"phase 2: full speed for {args.seconds:g} s with {args.concurrency} concurrent submitters")
     c0, e0 = await commits(cfg.database_url), await topic_size(cfg.operator(), topic)
+    cpu0 = cpu_snapshot(cfg, running)
     t0 = time.perf_counter()
     accepted, submit_s = await load.full_speed(args.seconds, args.concurrency)
-    full_codes = load.submitted[len(rate_codes):]
+    full_codes = load.submitted[before_rate + len(rate_codes):]
     drain = await wait_drained(cfg.database_url, prefix, full_codes, args.drain_timeout)
     total_s = time.perf_counter() - t0
+    cpu1 = cpu_snapshot(cfg, running)
     c1, e1 = await commits(cfg.database_url), await topic_size(cfg.operator(), topic)
     lat = await latencies(cfg.database_url, prefix, full_codes)
     phases["full_speed"] = {
         "accepted": accepted, "submit_s": submit_s, "submitted_per_s": accepted / submit_s,
         "end_to_end_s": total_s, "dossiers_per_s": accepted / total_s, "events": e1 - e0, "events_per_s": (e1 - e0) / total_s,
         "events_per_dossier": (e1 - e0) / max(1, accepted), "commits_per_dossier": (c1 - c0) / max(1, accepted), **lat,
+        "cpu_ms_per_dossier": cpu_ms_per_dossier(cpu0, cpu1, accepted),
     }
     stop.set()
     robot_done = await robot
@@ -389,11 +453,17 @@ def render(r: dict) -> str:
         f"{'fixed rate: offered / accepted per s (shed)':<52} {str(fr['offered_per_s']) + ' / ' + format(fr['accepted_per_s'], '.1f') + ' (' + str(fr['shed']) + ')':>22}",
         f"{'full speed: events/s on the dossier topic':<52} {fs['events_per_s']:>22.1f}",
         f"{'events per dossier (counted)':<52} {fs['events_per_dossier']:>22.1f}",
-        f"{'database commits per dossier (counted)':<52} {fs['commits_per_dossier']:>22.1f}",
-        f"{'at ' + str(fr['offered_per_s']) + '/s: submit -> receipt sent p50/95/99/max':<52} {ms(fr['receipt_ms']):>22}   p99 <= {TARGETS['p99_receipt_ms_at_300']} ms at 300/s",
+        f"{'database commits per dossier (counted)':<52} {fs['commits_per_dossier']:>22.1f}   <= {TARGETS['commits_per_dossier']}",
+        f"{'CPU ms per dossier, every process of the run':<52} {fs['cpu_ms_per_dossier']['total']:>22.1f}",
+        f"{'at ' + str(fr['offered_per_s']) + '/s: submit -> receipt sent p50/95/99/max':<52} {ms(fr['receipt_ms']):>22}   p99 <= {TARGETS['p99_receipt_ms_at_30']} ms at 30/s",
         f"{'at ' + str(fr['offered_per_s']) + '/s: submit -> returned p50/95/99/max':<52} {ms(fr['terminal_ms']):>22}",
         f"{'full speed: submit -> receipt sent':<52} {ms(fs['receipt_ms']):>22}",
         f"{'full speed: submit -> returned':<52} {ms(fs['terminal_ms']):>22}",
+        "", "offered-rate sweep: offered/s -> accepted/s (shed), submit -> receipt sent p50 / p99 ms:",
+        *[f"  {x['offered_per_s']:>6g} -> {x['accepted_per_s']:>6.1f} ({x['shed']:>4})   "
+          f"{x['receipt_ms']['p50'] or 0:>8.0f} / {x['receipt_ms']['p99'] or 0:>8.0f}" for x in r["phases"].get("sweep", [])],
+        "", "CPU ms per dossier, per process (full speed):",
+        *[f"  {k:<40} {v:>10.2f}" for k, v in fs["cpu_ms_per_dossier"].items() if k != "total"],
         "", "peak RSS (MB):",
         *[f"  {k:<40} {v:>10.1f}" + (f"   target <= {TARGETS['rss_mb_per_service']}" if k in SERVICE_NAMES else "")
           for k, v in r["rss_mb"].items() if v is not None],
@@ -409,11 +479,41 @@ def render(r: dict) -> str:
     return "\n".join(lines)
 
 
+def plot_sweep(sweep: list[dict], path: Path) -> Path:
+    """Throughput and latency against the offered rate, so the knee of the curve is plain."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    from matplotlib import pyplot as plt
+
+    offered = [x["offered_per_s"] for x in sweep]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    top.plot(offered, [x["accepted_per_s"] for x in sweep], "o-", label="accepted/s")
+    top.plot(offered, offered, ":", color="grey", label="offered/s")
+    top.set_ylabel("dossiers/s")
+    top.legend()
+    for q in ("p50", "p99"):
+        bottom.plot(offered, [x["receipt_ms"][q] or 0 for x in sweep], "o-", label=f"submit -> receipt sent, {q}")
+    bottom.axhline(TARGETS["p99_receipt_ms_at_30"], linestyle="--", color="red", label="p99 target at 30/s")
+    bottom.set_yscale("log")
+    bottom.set_ylabel("ms")
+    bottom.set_xlabel("offered dossiers/s")
+    bottom.legend()
+    fig.suptitle("LGSP bench: offered-rate sweep")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lgsp bench")
-    parser.add_argument("--rate", type=float, default=300, help="offered dossiers/s in phase 1")
+    parser.add_argument("--rate", type=float, default=30, help="offered dossiers/s in phase 1")
     parser.add_argument("--seconds", type=float, default=15, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",") if x], default=[10, 30, 60, 100, 150],
+                        help="offered rates of the sweep, comma-separated ('' for none)")
+    parser.add_argument("--sweep-seconds", type=float, default=8, help="length of each rate of the sweep")
     parser.add_argument("--drain-timeout", type=float, default=300)
     parser.add_argument("--message-bytes", type=int, default=1500)
     parser.add_argument("--ceiling-messages", type=int, default=50_000)
@@ -439,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(result, indent=2, default=str))
     print(render(result))
     say(f"written to {path}")
+    if result["phases"]["sweep"]:
+        say(f"the sweep's plot: {plot_sweep(result['phases']['sweep'], path.with_suffix('.png'))}")
     return 0
 
 
