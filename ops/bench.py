@@ -511,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=30, help="offered dossiers/s in phase 1")
     parser.add_argument("--seconds", type=float, default=15, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--instances", type=int, default=1, help="processes per service")
     parser.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",") if x], default=[10, 30, 60, 100, 150],
                         help="offered rates of the sweep, comma-separated ('' for none)")
     parser.add_argument("--sweep-seconds", type=float, default=8, help="length of each rate of the sweep")
@@ -528,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     stack.prepare_namespace(cfg, settings.topic_prefix, settings.schema_prefix)
     out_dir = settings.state_dir / "bench"
-    running = RunningPlatform(env, out_dir / "logs")
+    running = RunningPlatform(env, out_dir / "logs", instances=args.instances)
     try:
         running.start(say=say)
         result = asyncio.run(measure(args, cfg, running, settings))

@@ -61,6 +61,7 @@ class Driver:
 
     def __init__(self, urls: dict[str, str], run_id: str, rng: random.Random) -> None:
         self.urls, self.run_id, self.rng = urls, run_id, rng
+        self.entries = [url for name, url in sorted(urls.items()) if name == "intake" or name.startswith("intake-")]
         self.clock = clock_from_env()
         self.keys: dict[str, str] = {}  # idempotency key -> kind (online, late, pickup)
         self.failures = 0
@@ -83,7 +84,9 @@ class Driver:
         body = self.body(kind, i)
         for attempt in range(200):
             try:
-                r = await http.post(f"{self.urls['intake']}{path}", json=body, headers={"Idempotency-Key": key})
+                # spread over every intake instance; a retry goes to the next one (one may be down)
+                entry = self.entries[(i + attempt) % len(self.entries)]
+                r = await http.post(f"{entry}{path}", json=body, headers={"Idempotency-Key": key})
                 if r.status_code in (200, 201, 202):
                     self.keys[key] = kind
                     return
@@ -96,7 +99,8 @@ class Driver:
 
 
 def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig) -> list[tuple[float, str, callable]]:
-    """(fraction of the submissions, label, action) in the order they strike."""
+    """(fraction of the submissions, label, action) in the order they strike. With several
+    instances per service, the second instance of each is the one killed: the others go on."""
     def kill_and_restart(name: str):
         def act():
             procs[name].kill()
@@ -114,9 +118,9 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig) -> list[tup
         time.sleep(1.0)
         stack.start_postgres(cfg)
 
-    plan = [(0.12, "SIGKILL intake", kill_and_restart("intake")), (0.25, "SIGKILL routing", kill_and_restart("routing")),
-            (0.38, "SIGKILL postal", kill_and_restart("postal")), (0.5, "SIGKILL notify", kill_and_restart("notify")),
-            (0.62, "SIGKILL the Kafka broker", broker)]
+    victims = [f"{name}-2" if f"{name}-2" in procs else name for name in ("intake", "routing", "postal", "notify")]
+    plan = [(at, f"SIGKILL {victim}", kill_and_restart(victim)) for at, victim in zip((0.12, 0.25, 0.38, 0.5), victims)]
+    plan.append((0.62, "SIGKILL the Kafka broker", broker))
     if not cfg.external_database_url:
         plan.append((0.75, "restart PostgreSQL", database))
     return plan
@@ -259,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=40, help="dossiers/s offered")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for everything to settle")
     parser.add_argument("--fuzz-examples", type=int, default=200, help="schemathesis examples per operation (0: skip)")
+    parser.add_argument("--instances", type=int, default=1, help="processes per service (the second of each is killed)")
     args = parser.parse_args(argv)
     from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 
@@ -271,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     stack.prepare_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
     settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
 
-    running = RunningPlatform(env, settings.state_dir / "chaos" / run_id)
+    running = RunningPlatform(env, settings.state_dir / "chaos" / run_id, instances=args.instances)
     try:
         running.start(say=say)
         result = asyncio.run(run(running.procs, cfg, settings, args.dossiers, args.rate, args.timeout))

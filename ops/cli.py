@@ -43,6 +43,7 @@ def _main(argv: list[str] | None = None) -> int:
     rn.add_argument("service", choices=["intake", "routing", "postal", "notify"])
     dm = sub.add_parser("demo", help="start everything and send dossiers through it")
     dm.add_argument("--dossiers", type=int, default=300, help="how many dossiers the replayed day has")
+    dm.add_argument("--instances", type=int, default=1, help="processes per service")
     sub.add_parser("bench", help="benchmark: figures for this machine (see `lgsp bench -- --help`)", add_help=False)
     sub.add_parser("chaos", help="kill services, the broker and the database under load; reconcile; fuzz", add_help=False)
     sub.add_parser("fuzz", help="schemathesis against the running services' OpenAPI documents", add_help=False)
@@ -91,7 +92,7 @@ def _main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from ops import demo
 
-        return demo.main(args.dossiers)
+        return demo.main(args.dossiers, args.instances)
     if args.command == "topics":
         import json
 

@@ -128,14 +128,14 @@ async def _timeline_has(agencies, code, event):
     return rows if any(r["event_type"] == f"vn.lgsp.dossier.{event}.v1" for r in rows) else None
 
 
-def main(dossiers: int = 300) -> int:
+def main(dossiers: int = 300, instances: int = 1) -> int:
     settings = Settings()
     clock = clock_from_env()
     if start_stack("demo") is None:
         return 1
     logs = settings.state_dir / "logs"
     env = {"LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.3", **UNTHROTTLED}
-    running = RunningPlatform(env, logs)
+    running = RunningPlatform(env, logs, instances=instances)
     try:
         running.start(say=lambda m: say(f"[demo] {m}"))
         urls = running.urls

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ops import stack
-from ops.processes import SERVICES, ServiceProcess, service, simulator
+from ops.processes import SERVICE_PORTS, SERVICES, ServiceProcess, service, simulator
 
 
 # The demo, the benchmark and the chaos run go at any hour and at full tilt: no quiet hours,
@@ -29,19 +29,37 @@ def start_stack(tag: str) -> stack.StackConfig | None:
 LOCAL_PROFILE = {"LGSP_PROFILE": "local"}
 
 
+INSTANCE_PORT_STEP = 100  # instance k of a service listens on its port + 100 * (k - 1)
+
+
+def instance_name(service_name: str, k: int) -> str:
+    return service_name if k == 1 else f"{service_name}-{k}"
+
+
 class RunningPlatform:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    """The simulators and ``instances`` processes of each service. Instance 1 keeps the
+    service's name and port (the drivers talk to it); the others share its consumer group,
+    schema and locks, as a scaled-out deployment does."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, instances: int = 1) -> None:
+        if instances < 1:
+            raise ValueError("instances must be at least 1")
         self.env = {**LOCAL_PROFILE, **env}
         self.log_dir = log_dir
+        self.instances = instances
         self.procs: dict[str, ServiceProcess] = {}
 
     def start(self, say=print) -> "RunningPlatform":
         for name in ("carrier", "messaging", "portal"):
             say(f"starting the {name} simulator (log: {self.log_dir / (name + '-sim.log')})")
             self.procs[name] = simulator(name, self.env, self.log_dir).start()
-        for name in SERVICES:
-            say(f"starting {name} (log: {self.log_dir / (name + '.log')})")
-            self.procs[name] = service(name, self.env, self.log_dir).start()
+        for k in range(1, self.instances + 1):
+            log_dir = self.log_dir if k == 1 else self.log_dir / f"instance-{k}"
+            for name in SERVICES:
+                label = instance_name(name, k)
+                say(f"starting {label} (log: {log_dir / (name + '.log')})")
+                port = SERVICE_PORTS[name] + INSTANCE_PORT_STEP * (k - 1)
+                self.procs[label] = service(name, self.env, log_dir, port=port).start()
         return self
 
     @property
