@@ -92,8 +92,8 @@ class StackConfig:
         return path.read_text().strip()
 
     def operator(self) -> KafkaAccess:
-        """The operator's tools on the local stack."""
-        return KafkaAccess(self.bootstrap, OPERATOR, local_password(OPERATOR))
+        """The operator's tools, with the same password ``prepare_namespace`` gives them."""
+        return KafkaAccess(self.bootstrap, OPERATOR, _principal_password(OPERATOR))
 
     @property
     def database_url(self) -> str:
