@@ -57,6 +57,7 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
     """Environment for service processes started by tests."""
     return {
         "LGSP_KAFKA_BOOTSTRAP": local_stack.bootstrap,
+        "LGSP_OIDC_ISSUER": local_stack.issuer,
         "DATABASE_URL": local_stack.database_url,
         "LGSP_TOPIC_PREFIX": f"t{RUN_ID}",
         "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_",

@@ -28,7 +28,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from ops import stack
-from ops.clients import documents_for
+from ops.clients import documents_for, platform_http
+from ops.identity import IDENTITIES
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from shared.clock import clock_from_env
 from shared.kafka_access import KafkaAccess
@@ -207,7 +208,7 @@ class Load:
         """Offer ``rate`` dossiers/s (open loop). When ``max_in_flight`` are already waiting,
         the platform is not keeping up: the offer is shed and counted, not queued without end."""
         shed = 0
-        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=max_in_flight)) as http:
+        async with platform_http(timeout=30, limits=httpx.Limits(max_connections=max_in_flight)) as http:
             n = int(rate * seconds)
             t0 = time.perf_counter()
             tasks: set[asyncio.Task] = set()
@@ -231,7 +232,7 @@ class Load:
         before = len(self.submitted)
         deadline = time.perf_counter() + seconds
         counter = iter(range(10**9))
-        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency + 10)) as http:
+        async with platform_http(timeout=30, limits=httpx.Limits(max_connections=concurrency + 10)) as http:
             async def worker():
                 while time.perf_counter() < deadline:
                     await self.submit(http, next(counter), "full")
@@ -252,7 +253,8 @@ async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
     done = 0
     actor = {"name": "Máy chủ một cửa", "title": "tự động"}
     result = {"name": "Bản sao.pdf", "media_type": "application/pdf", "size": 1000, "sha256": "cd" * 32}
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=40)) as http:
+    # the commune's official, through the agency's system
+    async with platform_http(IDENTITIES.official(AGENCY), timeout=30, limits=httpx.Limits(max_connections=40)) as http:
         sem = asyncio.Semaphore(24)
 
         async def finish(d: dict) -> None:

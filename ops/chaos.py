@@ -28,7 +28,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from ops import stack
-from ops.clients import documents_for
+from ops.clients import documents_for, platform_http
 from ops.processes import ServiceProcess
 from shared.clock import clock_from_env
 from shared.settings import Settings
@@ -142,7 +142,7 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
 
     plan = faults(procs, cfg)
     struck: list[str] = []
-    async with httpx.AsyncClient(timeout=20, limits=httpx.Limits(max_connections=100)) as http:
+    async with platform_http(timeout=20, limits=httpx.Limits(max_connections=100)) as http:
         tasks, t0 = [], time.perf_counter()
         for i in range(n):
             delay = t0 + i / rate - time.perf_counter()

@@ -9,6 +9,7 @@
   lgsp trace TRACE_ID                                one trace across services, as a tree
   lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
   lgsp kafka-access [--topic-prefix P]               Kafka users, topics and ACLs (as the broker)
+  lgsp realm [--check]                               write (or check) the identity provider's realm file
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def _main(argv: list[str] | None = None) -> int:
     ka = sub.add_parser("kafka-access", help="create the Kafka users, topics and ACLs of a namespace (as the broker)")
     ka.add_argument("--topic-prefix", default="lgsp")
     ka.add_argument("--schema-prefix", default="")
+    rl = sub.add_parser("realm", help="write the identity provider's realm file from the reference agencies")
+    rl.add_argument("--check", action="store_true", help="only say whether the file is up to date")
     dl = sub.add_parser("dlq", help="dead-letter topics")
     dl.add_argument("action", choices=["list", "redrive"])
     dl.add_argument("service", choices=["intake", "routing", "postal", "notify"])
@@ -124,6 +127,10 @@ def _main(argv: list[str] | None = None) -> int:
         stack.prepare_namespace(stack.StackConfig.from_env(), args.topic_prefix, args.schema_prefix)
         print(f"kafka users, topics {args.topic_prefix}.* and the services' rights are in place")
         return 0
+    if args.command == "realm":
+        from ops import identity
+
+        return identity.main(["--check"] if args.check else [])
     if args.command == "dlq":
         from shared import dlq
 

@@ -1,5 +1,6 @@
 """Small clients of the platform's HTTP APIs: what a portal sends to intake and what an
-agency's system does through routing. Used by the demo and the tests."""
+agency's system does through routing. Used by the demo, the bench, chaos and the tests, each
+request with a real token from the identity provider (ops/identity.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import httpx
+
+from ops.identity import IDENTITIES, TokenSource
 from shared.reference.catalogue import catalogue_for
 
 T = TypeVar("T")
@@ -37,6 +41,14 @@ APPLICANT = {
 COMMUNE = "000.21.12.H40"  # Ủy ban nhân dân xã Ninh Hải (three-level sample)
 
 
+def platform_http(identity: TokenSource | None = None, **options) -> httpx.AsyncClient:
+    """An HTTP client of the platform that acts as ``identity``: by default the platform's own
+    driver (a portal that also reads like an operator and a manager). Per request,
+    ``auth=IDENTITIES.official(agency)`` acts as an agency's official instead."""
+    options.setdefault("timeout", 15)
+    return httpx.AsyncClient(auth=identity or IDENTITIES.driver, **options)
+
+
 def documents_for(procedure_code: str, variant: str = "three_level") -> list[dict]:
     """One document per required component of the procedure, as a portal would send them."""
     procedure = catalogue_for(variant).procedures[procedure_code]
@@ -61,10 +73,14 @@ class Agencies:
         self.http = http
         self.url = routing_url
 
-    async def act(self, code: str, action: str, agency: str | None = None, **body):
+    async def act(self, code: str, action: str, agency: str | None = None, *, as_agency: str | None = None, **body):
+        """``action`` as the official of ``agency`` (named in the body too), or of ``as_agency``
+        for actions whose body names none (a withdrawal)."""
         if agency is not None:
             body = {"agency_code": agency, "actor": OFFICIAL, **body}
-        return await self.http.post(f"{self.url}/v1/dossiers/{code}/{action}", json=body)
+        official = agency or as_agency
+        return await self.http.post(f"{self.url}/v1/dossiers/{code}/{action}", json=body,
+                                    auth=IDENTITIES.official(official) if official else httpx.USE_CLIENT_DEFAULT)
 
     async def dossier(self, code: str) -> dict | None:
         r = await self.http.get(f"{self.url}/v1/dossiers/{code}")

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from ops.clients import COMMUNE, RESULT, Agencies, eventually, submission
+from ops.clients import COMMUNE, RESULT, Agencies, eventually, platform_http, submission
+from ops.identity import IDENTITIES
 from ops.demo_day import replay_day
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from ops.report import fetch_report, period
@@ -47,7 +48,7 @@ def say(msg: str = "") -> None:
 
 
 async def morning(intake: str, routing: str, trace_dir, clock: Clock) -> None:
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         agencies = Agencies(http, routing)
 
         async def submit(label: str, body: dict) -> dict:
@@ -69,6 +70,17 @@ async def morning(intake: str, routing: str, trace_dir, clock: Clock) -> None:
         outage = (clock.now() - timedelta(days=12)).isoformat()
         late = await submit("Đăng ký khai tử, nhập sau sự cố hệ thống (đã quá hạn)", submission("1.000656", channel="counter", applicant=citizen(4), received_at=outage))
         await submit("Chứng thực bản sao gửi qua cổng (chỉ nhận tại quầy)", submission("2.000908", channel="online", applicant=citizen(5)))
+
+        say("\n[demo] who may call what: every call carries a token from the identity provider (Keycloak)\n")
+        anonymous = await http.get(f"{intake}/v1/dossiers/{housing['code']}", auth=None)
+        say(f"  intake   GET {housing['code']} with no token -> {anonymous.status_code}: {anonymous.json()['title']}")
+        other = "000.22.12.H40"  # xã Trường Yên's official, acting for xã Ninh Hải
+        forged = await http.post(f"{routing}/v1/dossiers/{housing['code']}/accept", auth=IDENTITIES.official(other),
+                                 json={"agency_code": COMMUNE, "actor": {"name": "Lê Văn Bình", "title": "Công chức"}})
+        say(f"  routing  accept {housing['code']} for {COMMUNE} as {other}'s official -> {forged.status_code}: "
+            f"{forged.json()['title']}")
+        if anonymous.status_code != 401 or forged.status_code != 403:
+            raise RuntimeError("the platform let an anonymous or cross-agency call through")
 
         say("\n[demo] agencies act on the steps they hold\n")
         while True:
@@ -149,8 +161,8 @@ def main(dossiers: int = 300, instances: int = 1) -> int:
         start, end = period((now.astimezone(LOCAL_TZ) - timedelta(days=30)).date().isoformat(), None, now)
         end = start + timedelta(days=32)
         say("\n[demo] the managers' report (lgsp report --from <30 days ago> --to <tomorrow>):\n")
-        say(render(fetch_report(urls["intake"], start, end)))
-        sync = httpx.get(f"{urls['intake']}/v1/portal-sync").json()
+        say(render(fetch_report(urls["intake"], start, end, auth=IDENTITIES.driver)))
+        sync = httpx.get(f"{urls['intake']}/v1/portal-sync", auth=IDENTITIES.driver).json()
         say(f"\n[demo] national portal sync: {sync['sent']} updates sent, {sync['pending']} pending, {sync['rejected']} rejected")
         say("[demo] the stack keeps running; stop it with:  make stack-stop\n")
         return 0 if tally.errors == 0 else 1

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import httpx
 
-from ops.clients import RESULT, Agencies, documents_for, eventually, ok
+from ops.clients import RESULT, Agencies, documents_for, eventually, ok, platform_http
 from shared.clock import Clock
 from shared.reference.catalogue import catalogue_for
 
@@ -132,7 +132,7 @@ async def replay_day(urls: dict, n: int, clock: Clock, seed: int = 2026, concurr
     rng = random.Random(seed)
     t = Tally(total=n)
     interactive = sys.stdout.isatty()
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=50)) as http:
+    async with platform_http(timeout=30, limits=httpx.Limits(max_connections=50)) as http:
         agencies = Agencies(http, urls["routing"])
         gate = asyncio.Semaphore(concurrency)
 

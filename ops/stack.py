@@ -1,14 +1,16 @@
-"""The local stack: a real Apache Kafka broker (KRaft) and a real PostgreSQL, no Docker.
+"""The local stack: a real Apache Kafka broker (KRaft), a real PostgreSQL and a real
+OpenID Connect provider (Keycloak), no Docker.
 
 Everything lives under one project-local folder (``.lgsp/`` by default, ``LGSP_STATE_DIR``
-to move it). Kafka's jars come from Maven Central through ``deploy/kafka/pom.xml``;
-PostgreSQL runs from the machine's own binaries unless ``DATABASE_URL`` points elsewhere.
-Nothing listens beyond loopback.
+to move it). Kafka's jars and Keycloak's server distribution come from Maven Central through
+``deploy/kafka/pom.xml`` and ``deploy/keycloak/pom.xml``; PostgreSQL runs from the machine's
+own binaries unless ``DATABASE_URL`` points elsewhere. Nothing listens beyond loopback.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import secrets
 import shutil
@@ -17,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class StackConfig:
     external_database_url: str | None
     kafka_heap: str
     kafka_bootstrap: str | None = None  # a broker elsewhere (compose), for `lgsp kafka-access`
+    keycloak_port: int = 58080
 
     @classmethod
     def from_env(cls) -> "StackConfig":
@@ -52,6 +54,7 @@ class StackConfig:
             external_database_url=os.environ.get("DATABASE_URL") or None,
             kafka_heap=os.environ.get("LGSP_KAFKA_HEAP", "512m"),
             kafka_bootstrap=os.environ.get("LGSP_KAFKA_BOOTSTRAP") or None,
+            keycloak_port=int(os.environ.get("LGSP_KEYCLOAK_PORT", "58080")),
         )
 
     @property
@@ -84,20 +87,40 @@ class StackConfig:
         local stack and kept in its state folder."""
         if os.environ.get("LGSP_KAFKA_BROKER_PASSWORD"):
             return os.environ["LGSP_KAFKA_BROKER_PASSWORD"]
-        path = self.kafka_dir / "broker.secret"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(24))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return _kept_secret(self.kafka_dir / "broker.secret")
+
+    @property
+    def keycloak_admin_password(self) -> str:
+        """Keycloak's bootstrap administrator (``admin``): made once per local stack."""
+        return _kept_secret(self.keycloak_dir / "admin.secret")
 
     def operator(self) -> KafkaAccess:
         """The operator's tools, with the same password ``prepare_namespace`` gives them."""
         return KafkaAccess(self.bootstrap, OPERATOR, _principal_password(OPERATOR))
 
     @property
+    def keycloak_dir(self) -> Path:
+        return self.state_dir / "keycloak"
+
+    @property
+    def issuer(self) -> str:
+        """The OpenID Connect issuer the services trust and the clients get tokens from."""
+        from ops.identity import REALM
+
+        return f"http://127.0.0.1:{self.keycloak_port}/realms/{REALM}"
+
+    @property
     def database_url(self) -> str:
         return self.external_database_url or f"postgresql://lgsp@127.0.0.1:{self.pg_port}/lgsp"
+
+
+def _kept_secret(path: Path) -> str:
+    """A random secret made once and kept, readable by its owner only, in the state folder."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def say(msg: str) -> None:
@@ -472,6 +495,109 @@ def stop_postgres(cfg: StackConfig) -> None:
     say("postgres stopped")
 
 
+# ---------------------------------------------------------------- Keycloak (the identity provider)
+
+
+def _keycloak_home(cfg: StackConfig) -> Path:
+    """Keycloak's server distribution, fetched from Maven Central and unpacked once."""
+    homes = sorted(cfg.keycloak_dir.glob("keycloak-*/bin/kc.sh"))
+    if homes:
+        return homes[-1].parent.parent
+    mvn = _require("mvn", "Maven fetches Keycloak from Maven Central: install it, e.g. 'apt-get install -y maven'.")
+    java_bin()
+    say("fetching Keycloak's server distribution from Maven Central (first run only, about 160 MB)…")
+    download = cfg.keycloak_dir / "download"
+    download.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([mvn, "-q", "-B", "-f", str(REPO_ROOT / "deploy/keycloak/pom.xml"), "dependency:copy",
+                             f"-DoutputDirectory={download}"], capture_output=True, text=True)
+    archives = sorted(download.glob("keycloak-quarkus-dist-*.zip"))
+    if result.returncode != 0 or not archives:
+        raise StackError(f"Maven could not fetch Keycloak:\n{result.stdout}\n{result.stderr}")
+    import zipfile
+
+    with zipfile.ZipFile(archives[-1]) as archive:
+        for member in archive.infolist():
+            path = Path(archive.extract(member, cfg.keycloak_dir))
+            mode = member.external_attr >> 16
+            if mode:
+                path.chmod(mode & 0o777)
+    shutil.rmtree(download)
+    return _keycloak_home(cfg)
+
+
+def keycloak_pid(cfg: StackConfig) -> int | None:
+    return _read_pid(cfg.keycloak_dir / "keycloak.pid")
+
+
+def start_keycloak(cfg: StackConfig, timeout: float = 180.0) -> None:
+    """Keycloak in development mode (its own file database under the state folder), seeded
+    from the realm file kept with the reference data; a changed realm file is imported afresh."""
+    from ops.identity import REALM_FILE
+
+    realm_hash = hashlib.sha256(REALM_FILE.read_bytes()).hexdigest()
+    marker = cfg.keycloak_dir / "realm.sha256"
+    current = marker.exists() and marker.read_text().strip() == realm_hash
+    if keycloak_pid(cfg) and _keycloak_answers(cfg):
+        if current:
+            say(f"keycloak already running: {cfg.issuer}")
+            return
+        say("the realm file changed: restarting keycloak to import it")
+        stop_keycloak(cfg)
+    if _port_open(cfg.keycloak_port):
+        raise StackError(f"port {cfg.keycloak_port} is taken by another process; set LGSP_KEYCLOAK_PORT")
+    home = _keycloak_home(cfg)
+    if not current:
+        shutil.rmtree(home / "data", ignore_errors=True)  # import the realm as it is now
+    (home / "data/import").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REALM_FILE, home / "data/import/lgsp-realm.json")
+    env = {**os.environ, "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m", "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
+           "KC_BOOTSTRAP_ADMIN_PASSWORD": cfg.keycloak_admin_password}
+    out = open(cfg.keycloak_dir / "keycloak.log", "ab")
+    proc = subprocess.Popen(
+        [str(home / "bin/kc.sh"), "start-dev", "--import-realm", f"--http-port={cfg.keycloak_port}",
+         "--http-host=127.0.0.1", "--hostname-strict=false", "--log-level=WARN"],
+        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+    )
+    (cfg.keycloak_dir / "keycloak.pid").write_text(str(proc.pid))
+    say(f"keycloak starting (pid {proc.pid}) on 127.0.0.1:{cfg.keycloak_port}")
+    deadline = time.monotonic() + timeout
+    while not _keycloak_answers(cfg):
+        if proc.poll() is not None:
+            tail = (cfg.keycloak_dir / "keycloak.log").read_text(errors="replace")[-3000:]
+            raise StackError(f"keycloak exited with code {proc.returncode}:\n{tail}")
+        if time.monotonic() > deadline:
+            raise StackError(f"keycloak did not become ready within {timeout:.0f}s; see {cfg.keycloak_dir}/keycloak.log")
+        time.sleep(1)
+    marker.write_text(realm_hash)
+    say(f"keycloak ready: {cfg.issuer}")
+
+
+def _keycloak_answers(cfg: StackConfig) -> bool:
+    """The realm's discovery document is served: the realm is imported and keys exist."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{cfg.issuer}/.well-known/openid-configuration", timeout=3) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def stop_keycloak(cfg: StackConfig, timeout: float = 30.0) -> None:
+    pid = keycloak_pid(cfg)
+    if not pid:
+        say("keycloak not running")
+        return
+    os.killpg(pid, signal.SIGTERM)  # kc.sh runs java as its child: stop the whole group
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and keycloak_pid(cfg):
+        time.sleep(0.3)
+    if keycloak_pid(cfg):
+        os.killpg(pid, signal.SIGKILL)
+    (cfg.keycloak_dir / "keycloak.pid").unlink(missing_ok=True)
+    say("keycloak stopped")
+
+
 # ---------------------------------------------------------------- the whole stack
 
 
@@ -481,6 +607,7 @@ def start(cfg: StackConfig | None = None) -> StackConfig:
     start_postgres(cfg)
     start_kafka(cfg)
     prepare_namespace(cfg, "lgsp", "")
+    start_keycloak(cfg)
     return cfg
 
 
@@ -508,6 +635,7 @@ def prepare_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -
 
 def stop(cfg: StackConfig | None = None) -> None:
     cfg = cfg or StackConfig.from_env()
+    stop_keycloak(cfg)
     stop_kafka(cfg)
     stop_postgres(cfg)
 
@@ -520,14 +648,17 @@ def status(cfg: StackConfig | None = None) -> dict[str, str]:
         pg = "external (DATABASE_URL)"
     else:
         pg = f"running, 127.0.0.1:{cfg.pg_port}" if pg_running(cfg) else "stopped"
-    return {"kafka": kafka, "postgres": pg, "state": str(cfg.state_dir)}
+    keycloak = f"running, {cfg.issuer}" if keycloak_pid(cfg) and _keycloak_answers(cfg) else "stopped"
+    return {"kafka": kafka, "postgres": pg, "keycloak": keycloak, "state": str(cfg.state_dir)}
 
 
 def reset(cfg: StackConfig | None = None) -> None:
     """Stop everything and delete the stack's data (the downloaded jars stay)."""
     cfg = cfg or StackConfig.from_env()
     stop(cfg)
-    for path in (cfg.kafka_data, cfg.kafka_dir / "cluster.id", cfg.pg_data, cfg.state_dir / "traces"):
+    keycloak_data = [bin_dir.parent / "data" for bin_dir in cfg.keycloak_dir.glob("keycloak-*/bin")]
+    for path in (cfg.kafka_data, cfg.kafka_dir / "cluster.id", cfg.pg_data, cfg.state_dir / "traces",
+                 cfg.keycloak_dir / "realm.sha256", *keycloak_data):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():

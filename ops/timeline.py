@@ -8,6 +8,8 @@ from datetime import datetime
 
 import httpx
 
+from ops.identity import IDENTITIES, TokenRefused
+
 from shared.dossier_text import local_text
 
 
@@ -27,8 +29,8 @@ def format_timeline(code: str, rows: list[dict]) -> str:
 
 def print_timeline(code: str, routing_url: str) -> int:
     try:
-        resp = httpx.get(f"{routing_url}/v1/dossiers/{code}/timeline", timeout=10)
-    except httpx.HTTPError as exc:
+        resp = httpx.get(f"{routing_url}/v1/dossiers/{code}/timeline", timeout=10, auth=IDENTITIES.operator)
+    except (httpx.HTTPError, TokenRefused) as exc:
         print(f"cannot reach routing at {routing_url}: {exc} (is it running? `lgsp run routing`)", file=sys.stderr)
         return 1
     if resp.status_code != 200:

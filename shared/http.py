@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind, StatusCode
 
+from shared.access import AccessDenied, ProviderUnavailable
 from shared.events import DOSSIER_CODE_MAX
 from shared.telemetry import context_from_headers, current_trace_id, tracer
 
@@ -93,6 +94,20 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
         log.warning("http.database_unavailable %s", type(exc).__name__)
         return JSONResponse({"status": 503, "title": "database unavailable; retry with the same Idempotency-Key"},
                             status_code=503, media_type="application/problem+json", headers={"Retry-After": "1"})
+
+    @app.exception_handler(AccessDenied)
+    async def access_denied(request: Request, exc: AccessDenied) -> JSONResponse:
+        log.info("http.access_denied %s %s %s", exc.status, request.method, request.url.path)
+        response = problem(exc.status, exc.reason)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="lgsp"'
+        return response
+
+    @app.exception_handler(ProviderUnavailable)
+    async def provider_unavailable(request: Request, exc: ProviderUnavailable) -> JSONResponse:
+        log.warning("http.identity_provider_unavailable %s", exc)
+        return JSONResponse({"status": 503, "title": f"{exc}; retry shortly"}, status_code=503,
+                            media_type="application/problem+json", headers={"Retry-After": "2"})
 
     @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
     @app.exception_handler(UnicodeEncodeError)

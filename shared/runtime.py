@@ -12,10 +12,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
+from shared.access import AccessControl, Policy, Resolver, TokenValidator, all_routes, api_routes, authorize
 from shared.clock import Clock, clock_from_env
 from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
@@ -116,9 +118,11 @@ Wiring = Callable[[FastAPI, ServiceRuntime], Awaitable[None]]
 
 
 def service_app(settings: Settings, migrations_dir: Path, *, title: str, description: str,
-                router: APIRouter, wire: Wiring, clock: Clock | None = None, secrets: tuple[str, ...] = ()) -> FastAPI:
+                router: APIRouter, wire: Wiring, clock: Clock | None = None, secrets: tuple[str, ...] = (),
+                resolvers: dict[str, Resolver] | None = None) -> FastAPI:
     """A service's ASGI app: the runtime opened at start-up, ``wire`` registering the service's
-    handlers and workers, the dossier topic consumed, the HTTP edges and routes installed.
+    handlers and workers, the dossier topic consumed, the HTTP edges and routes installed, every
+    route behind the access policy (``resolvers`` look up what its limits need).
     Raises MissingSecret, naming the variables, when a secret in ``secrets`` is not set."""
     settings.require("kafka_password", *secrets)
     runtime = ServiceRuntime(settings, migrations_dir, clock)
@@ -132,7 +136,34 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
         yield
         await runtime.close()
 
-    app = FastAPI(title=title, version="1", lifespan=lifespan, description=description)
+    app = FastAPI(title=title, version="1", lifespan=lifespan, description=description,
+                  dependencies=[Depends(authorize)])
     install_edges(app, settings.service_name, settings.max_body_bytes)
     app.include_router(router)
+    policy = Policy.load()
+    app.state.access = AccessControl(
+        settings.service_name, policy,
+        TokenValidator(settings.oidc_issuer, settings.oidc_audience, settings.token_leeway_s), resolvers or {})
+    if missing := policy.missing(settings.service_name, api_routes(app)):
+        log.error("access.routes_without_policy %s: refused until shared/access_policy.yaml covers them", missing)
+    _document_access(app, policy, settings.service_name)
     return app
+
+
+def _document_access(app: FastAPI, policy: Policy, service: str) -> None:
+    """Each route's OpenAPI description says who may call it, from the policy itself."""
+    for route in all_routes(app.routes):
+        if not isinstance(route, APIRoute):
+            continue
+        lines = []
+        for method in sorted(route.methods - {"HEAD"}):
+            entry = policy.entry(service, method, route.path)
+            if entry is None:
+                lines.append("**Who may call:** nobody (no access policy: denied by default).")
+            elif entry.public:
+                lines.append("**Who may call:** anyone (public).")
+            else:
+                grants = ", ".join(g.role if g.limit == "any" else f"{g.role} ({g.limit.replace('_', ' ')})"
+                                   for g in entry.grants)
+                lines.append(f"**Who may call:** {grants}." + (f" {entry.why[0].upper()}{entry.why[1:]}." if entry.why else ""))
+        route.description = "\n\n".join(filter(None, [route.description, *lines]))

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = Field(30.0, gt=0, description="How often routing looks for late dossiers")
     apology_extension_days: float = Field(2.0, gt=0, description="Working days asked for in an apology")
     backdate_max_days: int = Field(30, ge=0, description="How far back a counter may record a receipt time")
+    oidc_issuer: str = Field("http://127.0.0.1:58080/realms/lgsp",
+                             description="The identity provider whose access tokens the services accept")
+    oidc_audience: str = Field("lgsp", max_length=200, description="The audience a token must name")
+    token_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on a token's times")
     # edges to third parties (simulators on loopback in tests and the demo)
     profile: Literal["local", "deployed"] = Field(
         "deployed", description="'local' lets the local stack's built-in secrets stand in for unset ones; "

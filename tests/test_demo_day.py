@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
 
 from ops.demo_day import replay_day
-from tests.helpers import eventually
+from tests.helpers import eventually, platform_http
 
 
 async def test_a_replayed_day_runs_clean_and_every_owed_apology_is_sent(platform, clock):
     urls = {name: platform[name].url for name in ("intake", "routing", "postal", "notify", "carrier", "messaging", "portal")}
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with platform_http(timeout=10) as http:
         await http.post(f"{urls['carrier']}/control", json={"delay_s": 0.1})  # defaults otherwise: no faults
         await http.post(f"{urls['messaging']}/control", json={"down": []})
         start = clock.now()

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 
-import httpx
 
 from ops.traceview import load_trace
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
-from tests.helpers import APPLICANT, eventually, header, kafka_operator, submission
+from tests.helpers import APPLICANT, eventually, header, kafka_operator, platform_http, submission
 
 
 async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_env, run_dir):
     intake, routing = platform["intake"], platform["routing"]
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with platform_http(timeout=10) as http:
         r = await http.post(f"{intake.url}/v1/dossiers", json=submission("1.001193"))
         assert r.status_code == 201, r.text
         dossier = r.json()
@@ -55,7 +54,7 @@ async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_en
 
 
 async def test_no_personal_data_in_logs_or_spans(platform, run_dir):
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with platform_http(timeout=10) as http:
         r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", channel="counter"))
         assert r.status_code == 201
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import uuid
 
-import httpx
 import pytest
 
 from ops.processes import service
@@ -18,6 +17,7 @@ from ops.simulators.carrier import sign
 from ops.stack import REPO_ROOT
 from shared.settings import MissingSecret, Settings
 from services.postal.webhooks import WebhookRefused, verify
+from tests.helpers import IDENTITIES, platform_http
 
 
 def test_no_secret_has_a_default_outside_the_local_profile():
@@ -59,7 +59,7 @@ async def test_rotating_the_webhook_key_without_downtime(test_env, run_dir, cloc
            "LGSP_CARRIER_WEBHOOK_SECRET_PREVIOUS": "local-carrier-secret"}
     postal = service("postal", env, run_dir / "logs-postal-rotation", port=18086).start()
     try:
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with platform_http(IDENTITIES.carrier, timeout=10) as http:  # the carrier's token, and its HMAC
             body = json.dumps({"event_id": str(uuid.uuid4()), "reference": str(uuid.uuid4()), "status": "delivered"}).encode()
             ts = str(int(clock.now().timestamp()))
             answers = {}

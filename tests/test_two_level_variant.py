@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from conftest import RUN_ID
 from ops.processes import service
-from tests.helpers import Agencies, eventually, submission
+from tests.helpers import Agencies, eventually, platform_http, submission
 
 COMMUNE_2L = "000.00.21.H40"  # Ủy ban nhân dân phường Hoa Lư
 
@@ -26,7 +25,7 @@ async def two_level(test_env, run_dir, namespace):
 
 async def test_commune_to_province_and_back(two_level):
     intake_url, routing_url = two_level
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         agencies = Agencies(http, routing_url)
         # a district no longer exists: the three-level commune code is unknown here
         old = await http.post(f"{intake_url}/v1/dossiers", json=submission("2.000286"))

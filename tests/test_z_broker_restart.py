@@ -9,12 +9,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import httpx
 
 from ops.stack import REPO_ROOT
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
-from tests.helpers import eventually, header, kafka_operator, submission
+from tests.helpers import eventually, header, kafka_operator, platform_http, submission
 
 BODY = submission("1.000656", applicant={"full_name": "Lê Thị Ánh Tuyết", "id_number": "038190004321",
                                          "phone": "0356789012", "address": "Khu 3, thị trấn Hưng Hóa, huyện Tam Nông, tỉnh Phú Thọ"})
@@ -48,7 +47,7 @@ async def all_recorded(http, url, ids):
 async def test_broker_restart_loses_nothing_acknowledged(platform, test_env):
     intake, routing = platform["intake"].url, platform["routing"].url
     topic = f"{test_env['LGSP_TOPIC_PREFIX']}.{DOSSIER.name}"
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         before = await submit(http, intake, 10)
         await eventually(lambda: all_recorded(http, routing, before), what="routing to record the first 10")
 

@@ -25,6 +25,7 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from ops.identity import IDENTITIES, TokenRefused
 from ops.simulators.common import make_app, run
 from shared.clock import clock_from_env
 
@@ -95,7 +96,7 @@ async def _progress(shipment: dict, url: str, fail: str | None) -> None:
                "status": st, "reason": fail if st in ("failed", "returned_to_sender") else None} for st in steps]
     if STATE["reorder"] and len(events) > 1:
         events[0], events[1] = events[1], events[0]
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with httpx.AsyncClient(timeout=5, auth=IDENTITIES.carrier) as http:  # the carrier's own token
         for event in events:
             await asyncio.sleep(STATE["delay_s"])
             if shipment["status"] == "cancelled":
@@ -113,9 +114,9 @@ async def _deliver(http: httpx.AsyncClient, url: str, event: dict) -> None:
         try:
             r = await http.post(url, content=body, headers={"content-type": "application/json",
                                 "X-Carrier-Timestamp": ts, "X-Carrier-Signature": sign(ts, body)})
-            if r.status_code < 500:
+            if r.status_code < 500 and r.status_code not in (401, 403):  # refused access may be a token refreshed late
                 return
-        except httpx.HTTPError:
+        except (httpx.HTTPError, TokenRefused):  # postal or the identity provider is away: retry
             pass
         await asyncio.sleep(min(0.2 * 2 ** attempt, 5))
     log.warning("webhook for %s gave up", event["shipment_id"])

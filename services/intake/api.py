@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from shared.access import Resource
 from shared.http import DossierCode, problem
 from shared.reference.calendar import CalendarNotCovered
 from services.intake import handlers, portal, report
@@ -29,7 +30,8 @@ async def submit_dossier(
     try:
         outcome, created = await handlers.submit_dossier(
             cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
-            settings=state.runtime.settings, idempotency_key=idempotency_key, now=state.runtime.clock.now(),
+            settings=state.runtime.settings, idempotency_key=_scoped(request, idempotency_key),
+            now=state.runtime.clock.now(), submitted_by=request.state.caller.client_id,
         )
     except CalendarNotCovered as exc:
         return problem(503, f"cannot compute a due date: {exc}")
@@ -40,6 +42,28 @@ async def submit_dossier(
     if not created:
         response.status_code = 200
     return outcome
+
+
+def _scoped(request: Request, idempotency_key: str | None) -> str | None:
+    """Idempotency keys belong to the client that sent them: two portals may use the same one."""
+    return f"{request.state.caller.client_id}/{idempotency_key}" if idempotency_key else None
+
+
+async def dossier_resource(request: Request, code: str) -> Resource | None:
+    """For the access policy: the dossier's receiving agency and who submitted it."""
+    row = await request.app.state.runtime.pool.fetchrow(
+        "SELECT agency_code, submitted_by FROM dossiers WHERE code = $1", code)
+    return Resource(frozenset({row["agency_code"]}), row["submitted_by"]) if row else None
+
+
+async def pickup_resource(request: Request, pickup_id: str) -> Resource | None:
+    try:
+        pickup = uuid.UUID(pickup_id)
+    except ValueError:
+        return None  # the route answers 422
+    row = await request.app.state.runtime.pool.fetchrow(
+        "SELECT command::jsonb->>'agency_code' AS agency_code, submitted_by FROM pickups WHERE dossier_id = $1", pickup)
+    return Resource(frozenset({row["agency_code"]}), row["submitted_by"]) if row else None
 
 
 @router.post("/pickups", status_code=202, responses={
@@ -57,7 +81,8 @@ async def request_pickup(
     try:
         outcome, created = await handlers.request_pickup(
             cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
-            settings=state.runtime.settings, idempotency_key=idempotency_key, now=state.runtime.clock.now(),
+            settings=state.runtime.settings, idempotency_key=_scoped(request, idempotency_key),
+            now=state.runtime.clock.now(), submitted_by=request.state.caller.client_id,
         )
     except handlers.IdempotencyKeyReused as exc:
         return problem(422, str(exc), [{"field": "Idempotency-Key", "reason": "used for a different request"}])

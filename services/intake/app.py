@@ -12,7 +12,7 @@ from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
 from services.intake import handlers, portal
-from services.intake.api import router
+from services.intake.api import dossier_resource, pickup_resource, router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8081
@@ -39,4 +39,5 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     return service_app(settings or Settings(service_name="intake", http_port=DEFAULT_PORT), MIGRATIONS,
                        title="LGSP intake", description="Takes dossiers from portals and one-stop counters.",
-                       router=router, wire=wire, secrets=("portal_client_secret",))
+                       router=router, wire=wire, secrets=("portal_client_secret",),
+                       resolvers={"dossier": dossier_resource, "pickup": pickup_resource})

@@ -58,9 +58,10 @@ def _same_request(row_hash: str | None, request_hash: str) -> None:
 
 async def submit_dossier(
     cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
-    idempotency_key: str | None, now: datetime,
+    idempotency_key: str | None, now: datetime, submitted_by: str | None = None,
 ) -> tuple[DossierOut | RefusalOut, bool]:
-    """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry)."""
+    """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry).
+    ``submitted_by`` is the connected system that sent it (the token's client)."""
     request_hash = fingerprint(cmd)
     async with pool.acquire() as conn:
         if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key, request_hash)):
@@ -71,7 +72,7 @@ async def submit_dossier(
                 if reasons:
                     return await _refuse(conn, outbox, cmd, reasons, idempotency_key, now, request_hash), True
                 return await _receive(conn, outbox, ref, cmd, procedure, idempotency_key, now,
-                                      request_hash=request_hash), True
+                                      request_hash=request_hash, submitted_by=submitted_by), True
         except asyncpg.UniqueViolationError:
             # The same key raced in from a concurrent retry: answer with the winner's outcome.
             earlier = await _by_idempotency_key(conn, idempotency_key, request_hash) if idempotency_key else None
@@ -110,7 +111,8 @@ async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency
 
 
 async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, procedure, idempotency_key, now,
-                   dossier_id: uuid.UUID | None = None, request_hash: str | None = None) -> DossierOut:
+                   dossier_id: uuid.UUID | None = None, request_hash: str | None = None,
+                   submitted_by: str | None = None) -> DossierOut:
     received_at = cmd.received_at or now
     day = domain.local_day(received_at)
     # One row per agency and day, incremented atomically: concurrent submissions get distinct numbers.
@@ -128,12 +130,12 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
     )
     await conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
-        "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16)",
+        "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash, "
+        "submitted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)",
         dossier.id, dossier.code, procedure.code, procedure.name, cmd.agency_code, cmd.channel.value,
         cmd.applicant.model_dump_json(), json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
         cmd.result_delivery.value, dossier.status, received_at, due_at, idempotency_key, dossier.trace_id, now,
-        request_hash,
+        request_hash, submitted_by,
     )
     await outbox.add(conn, DossierReceived(
         dossier_id=dossier.id, dossier_code=dossier.code, at=received_at, procedure_code=procedure.code,
@@ -146,7 +148,7 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
 
 async def request_pickup(
     cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
-    idempotency_key: str | None, now: datetime,
+    idempotency_key: str | None, now: datetime, submitted_by: str | None = None,
 ) -> tuple[uuid.UUID | RefusalOut, bool]:
     """The citizen asks the post to collect the dossier: checked now, received on arrival."""
     request_hash = fingerprint(cmd)
@@ -168,9 +170,9 @@ async def request_pickup(
                     return await _refuse(conn, outbox, cmd, reasons, None, now), True
                 pickup_id = uuid.uuid4()
                 await conn.execute(
-                    "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key, request_hash) "
-                    "VALUES ($1, $2, 'requested', $3, $4, $5)",
-                    pickup_id, cmd.model_dump_json(), now, idempotency_key, request_hash,
+                    "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key, request_hash, "
+                    "submitted_by) VALUES ($1, $2, 'requested', $3, $4, $5, $6)",
+                    pickup_id, cmd.model_dump_json(), now, idempotency_key, request_hash, submitted_by,
                 )
                 await outbox.add(conn, PickupRequested(
                     dossier_id=pickup_id, at=now, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
@@ -200,7 +202,8 @@ async def receive_picked_up(event: ShipmentProgressed, conn: asyncpg.Connection,
         await _refuse(conn, outbox, cmd, reasons, None, event.at)
         status = "refused"
     else:
-        await _receive(conn, outbox, ref, cmd, procedure, None, event.at, dossier_id=event.dossier_id)
+        await _receive(conn, outbox, ref, cmd, procedure, None, event.at, dossier_id=event.dossier_id,
+                       submitted_by=pickup["submitted_by"])
         status = "received"
     await conn.execute("UPDATE pickups SET status = $2 WHERE dossier_id = $1", event.dossier_id, status)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from opentelemetry import trace
 from opentelemetry.trace import Link
 
+from shared.access import Resource
 from shared.http import AgencyCode, DossierCode, problem
 from services.routing import handlers
 from services.routing.schemas import (
@@ -15,6 +16,16 @@ from services.routing.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
+
+
+async def dossier_resource(request: Request, code: str) -> Resource | None:
+    """For the access policy: every agency the dossier's route passes through."""
+    rows = await request.app.state.runtime.pool.fetch(
+        "SELECT d.receiving_agency, s.agency_code FROM dossiers d LEFT JOIN steps s ON s.dossier_id = d.dossier_id "
+        "WHERE d.code = $1", code)
+    if not rows:
+        return None
+    return Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]}))
 
 
 async def _act(request: Request, action, code: str, cmd, **deps):

@@ -11,7 +11,7 @@ from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
 from services.routing import handlers
-from services.routing.api import router
+from services.routing.api import dossier_resource, router
 from services.routing.scheduler import scheduler_pass
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -29,4 +29,4 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     return service_app(settings or Settings(service_name="routing", http_port=DEFAULT_PORT), MIGRATIONS,
                        title="LGSP routing", description="Moves each dossier through its workflow across agencies and levels.",
-                       router=router, wire=wire)
+                       router=router, wire=wire, resolvers={"dossier": dossier_resource})

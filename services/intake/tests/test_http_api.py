@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from tests.helpers import COMMUNE, submission
+from tests.helpers import COMMUNE, platform_http, submission
 
 APPLICANT = {
     "full_name": "Trần Văn Đức",
@@ -23,7 +23,7 @@ GOOD = submission("1.001193", channel="counter", applicant=APPLICANT)
 
 @pytest.fixture
 async def http(platform):
-    async with httpx.AsyncClient(base_url=platform["intake"].url, timeout=15) as client:
+    async with platform_http(base_url=platform["intake"].url, timeout=15) as client:
         yield client
 
 

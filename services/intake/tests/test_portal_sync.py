@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from services.intake.portal import PortalClient, PortalRejected, to_portal
-from tests.helpers import Agencies, eventually, submission
+from tests.helpers import Agencies, eventually, platform_http, submission
 
 
 async def portal_updates(http, platform, code):
@@ -17,7 +17,7 @@ async def portal_updates(http, platform, code):
 
 
 async def test_updates_arrive_in_order_through_an_outage(platform):
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         agencies = Agencies(http, platform["routing"].url)
         await http.post(f"{platform['portal'].url}/control", json={"down": True})
         try:
@@ -48,7 +48,7 @@ async def test_updates_arrive_in_order_through_an_outage(platform):
 
 
 async def test_counter_dossiers_are_not_pushed(platform):
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         d = (await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", channel="counter"))).json()
         online = (await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193"))).json()
         await eventually(lambda: portal_updates(http, platform, online["code"]), what="the online dossier's update")
@@ -67,7 +67,7 @@ def test_mapping_speaks_the_portal_vocabulary():
 
 
 async def test_a_malformed_update_is_rejected_not_retried(platform):
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10) as http:  # our session at the portal, not a platform token
         client = PortalClient(http, platform["portal"].url, "lgsp-ninh-binh", "local-portal-secret")
         with pytest.raises(PortalRejected, match="missing fields"):
             await client.push({"SoThuTu": 1, "MaHoSo": "x"})

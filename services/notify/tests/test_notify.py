@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from conftest import RUN_ID
@@ -18,7 +17,7 @@ from shared.events import Applicant, DossierReceived, Envelope
 from services.notify import handlers
 from services.notify.app import MIGRATIONS
 from services.notify.providers import providers
-from tests.helpers import APPLICANT, eventually, submission
+from tests.helpers import APPLICANT, eventually, platform_http, submission
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 _n = itertools.count()
@@ -30,7 +29,7 @@ async def delivered(http, platform, needle: str) -> list[dict]:
 
 
 async def test_receipt_message_in_vietnamese_on_the_first_channel(platform):
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", notify_via=["email", "sms"]))
         d = r.json()
         [mail] = await eventually(lambda: delivered(http, platform, d["code"]), what="the receipt e-mail")
@@ -40,7 +39,7 @@ async def test_receipt_message_in_vietnamese_on_the_first_channel(platform):
 
 
 async def test_failing_provider_falls_back_to_the_next_channel(platform):
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         await http.post(f"{platform['messaging'].url}/control", json={"down": ["sms"]})
         try:
             r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.000656", notify_via=["sms", "zalo"]))
@@ -56,7 +55,7 @@ async def test_failing_provider_falls_back_to_the_next_channel(platform):
 
 async def test_exactly_once_across_a_notify_crash(platform):
     notify = platform["notify"]
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         codes = []
         for i in range(12):
             r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", notify_via=["sms"]))
@@ -108,7 +107,7 @@ async def test_quiet_hours_defer_until_morning_unless_urgent(notify_db, platform
     settings = settings.model_copy(update={"quiet_hours": "21:00-07:00", "sms_url": platform["messaging"].url})
     await plan_receipt(pool, settings, EVENING)
     night = EVENING + timedelta(minutes=20)
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with platform_http(timeout=10) as http:
         senders = providers(http, settings)
         assert (await handlers.send_due(pool, senders, settings, now=night))["deferred"] == 1
         row = await pool.fetchrow("SELECT status, not_before FROM notifications")
@@ -131,7 +130,7 @@ async def test_rate_limit_per_recipient(notify_db, platform):
     noon = datetime(2026, 11, 24, 12, 0, tzinfo=VN)
     for _ in range(5):
         await plan_receipt(pool, settings, noon, phone="0977000111")
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with platform_http(timeout=10) as http:
         senders = providers(http, settings)
         counts = await handlers.send_due(pool, senders, settings, now=noon)
         assert counts["sent"] == 3 and counts["deferred"] == 2

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import uuid
 
-import httpx
 import pytest
 
 from ops.simulators.carrier import sign
 from shared.topic_reader import all_records
-from tests.helpers import Agencies, COMMUNE, eventually, header, kafka_operator, submission
+from tests.helpers import IDENTITIES, Agencies, COMMUNE, eventually, header, kafka_operator, platform_http, submission
 
 
 @pytest.fixture
 async def ctx(platform):
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         carrier = platform["carrier"].url
         await http.post(f"{carrier}/control", json={"delay_s": 0.2})
         yield http, platform, Agencies(http, platform["routing"].url)
@@ -114,10 +113,18 @@ async def test_duplicated_and_reordered_webhooks(ctx, test_env):
 
 
 async def test_forged_replayed_and_malformed_webhooks_are_refused(ctx, clock):
-    http, platform, _ = ctx
+    _, platform, _ = ctx
     url = f"{platform['postal'].url}/v1/carrier/webhooks"
     body = json.dumps({"event_id": "e1", "reference": str(uuid.uuid4()), "status": "delivered"}).encode()
     now = str(int(clock.now().timestamp()))
+    async with platform_http(IDENTITIES.carrier) as http:  # the carrier's own token: the HMAC is still checked
+        await _webhooks_refused(http, url, body, now, clock)
+    async with platform_http(IDENTITIES.driver) as http:  # a signed webhook from a caller that is not the carrier
+        signed = await http.post(url, content=body, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": sign(now, body)})
+        assert signed.status_code == 403 and "carrier" in signed.json()["title"]
+
+
+async def _webhooks_refused(http, url: str, body: bytes, now: str, clock) -> None:
     forged = await http.post(url, content=body, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": "00" * 32})
     assert forged.status_code == 401 and "bad signature" in forged.json()["title"]
     old = str(int(clock.now().timestamp()) - 3600)

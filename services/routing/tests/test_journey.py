@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import httpx
 import pytest
 
 from shared.reference.catalogue import catalogue_for
 from services.notify.templates import SMS_MAX_UNITS
-from tests.helpers import COMMUNE, RESULT, Agencies, eventually, submission
+from tests.helpers import Agencies, COMMUNE, RESULT, eventually, platform_http, submission
 
 
 @pytest.fixture
 async def clients(platform):
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with platform_http(timeout=15) as http:
         yield http, platform["intake"].url, Agencies(http, platform["routing"].url)
 
 
@@ -123,12 +122,12 @@ async def test_refusal_withdrawal_and_stop(clients):
     r = await agencies.act(refused, "resolve", COMMUNE, outcome="refused", reasons=["Giấy báo tử không hợp lệ"])
     assert r.status_code == 200 and r.json()["outcome"] == "refused"
 
-    assert (await agencies.act(withdrawn, "withdraw", reasons=["Công dân xin rút hồ sơ"])).json()["status"] == "withdrawn"
-    assert (await agencies.act(withdrawn, "withdraw", reasons=["lần nữa"])).status_code == 409
+    assert (await agencies.act(withdrawn, "withdraw", as_agency=COMMUNE, reasons=["Công dân xin rút hồ sơ"])).json()["status"] == "withdrawn"
+    assert (await agencies.act(withdrawn, "withdraw", as_agency=COMMUNE, reasons=["lần nữa"])).status_code == 409
     r = await agencies.act(stopped, "stop", COMMUNE, reasons=["Người yêu cầu không đủ điều kiện"])
     assert r.json()["status"] == "stopped"
     assert all(s["status"] == "skipped" for s in r.json()["steps"])
-    assert (await agencies.act("000.21.12.H40-000000-0000", "withdraw", reasons=["x"])).status_code == 404
+    assert (await agencies.act("000.21.12.H40-000000-0000", "withdraw", as_agency=COMMUNE, reasons=["x"])).status_code == 404
 
 
 async def test_reasons_are_bounded_and_the_citizen_gets_a_message_that_fits(clients, platform):

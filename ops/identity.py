@@ -1,0 +1,281 @@
+"""Who calls the platform: the identity provider's realm, and tokens for the platform's own
+clients (demo, bench, chaos, simulators, tests).
+
+The realm (``shared/reference/identity/lgsp-realm.json``) is generated from the reference
+agencies by ``lgsp realm`` and kept with the reference data; a test fails when the file and
+this generator disagree. It holds:
+
+- **machine clients** (OAuth2 client credentials): the national portal's connector, the
+  provincial portal, a commune counter's software, the carrier (BCCI), and the platform's own
+  driver (demo, bench, chaos: submits like a portal, reads like an operator);
+- **people** (OpenID Connect, signed in through ``lgsp-console``): one official per agency
+  of both reference variants, a provincial manager, a district manager and an operator;
+- roles ``portal``, ``counter``, ``official``, ``manager``, ``operator``, ``carrier``; an
+  agency is a group named by its code, carried in the token's ``agency`` claim.
+
+Passwords and client secrets in that file are the local stack's public ones
+(``local_secret``), usable only where ``LGSP_PROFILE=local``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.reference.catalogue import catalogue_for
+
+REALM = "lgsp"
+AUDIENCE = "lgsp"  # every service accepts tokens minted for the platform
+REALM_FILE = Path(__file__).resolve().parent.parent / "shared/reference/identity/lgsp-realm.json"
+ROLES = {
+    "portal": "A public-service portal: submits dossiers, reads those it submitted",
+    "counter": "A one-stop counter's software: submits and reads for its own agency",
+    "official": "An agency's official: acts on the steps its agency holds, reads its dossiers",
+    "manager": "A manager: reports, and the work queues of their agency",
+    "operator": "The platform's operators: every operational view",
+    "carrier": "The public postal service (BCCI): reports shipments' progress",
+}
+PROVINCE = "000.00.00.H40"
+DISTRICT = "000.00.12.H40"  # huyện Hoa Lư, above the commune
+COMMUNE = "000.21.12.H40"
+
+
+@dataclass(frozen=True)
+class MachineClient:
+    client_id: str
+    name: str
+    roles: tuple[str, ...]
+    agency: str | None = None
+
+
+MACHINE_CLIENTS = (
+    MachineClient("national-portal", "Cổng Dịch vụ công quốc gia (connector)", ("portal",)),
+    MachineClient("provincial-portal", "Cổng Dịch vụ công tỉnh Ninh Bình", ("portal",)),
+    MachineClient("counter-ninh-hai", "Phần mềm một cửa xã Ninh Hải", ("counter",), COMMUNE),
+    MachineClient("counter-province-centre", "Phần mềm một cửa Trung tâm Phục vụ hành chính công tỉnh",
+                  ("counter",), "000.00.01.H40"),
+    MachineClient("carrier-bcci", "Bưu điện (dịch vụ bưu chính công ích)", ("carrier",)),
+    MachineClient("lgsp-driver", "Demo, bench and chaos driver", ("portal", "operator", "manager")),
+)
+CONSOLE_CLIENT = "lgsp-console"  # people sign in through it
+
+
+def official_username(agency_code: str) -> str:
+    return f"official-{agency_code.lower()}"
+
+
+MANAGERS = {"manager-province": PROVINCE, "manager-district": DISTRICT}
+OPERATOR_USER = "operator"
+
+
+def local_secret(name: str) -> str:
+    """The local stack's public password or client secret of ``name``."""
+    return f"local-{name}"
+
+
+# ---------------------------------------------------------------- the realm
+
+
+def _agencies() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for variant in ("three_level", "two_level"):
+        for code, agency in catalogue_for(variant).agencies.items():
+            names.setdefault(code, agency.name)
+    return dict(sorted(names.items()))
+
+
+def _mappers() -> list[dict]:
+    """Every token says it is for the platform and which agency its holder acts for."""
+    return [
+        {"name": "audience", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
+         "config": {"included.custom.audience": AUDIENCE, "access.token.claim": "true", "id.token.claim": "false"}},
+        {"name": "agency", "protocol": "openid-connect", "protocolMapper": "oidc-group-membership-mapper",
+         "config": {"claim.name": "agency", "full.path": "false", "access.token.claim": "true",
+                    "id.token.claim": "true", "userinfo.token.claim": "true"}},
+    ]
+
+
+def _person(username: str, first: str, last: str, roles: list[str], agency: str | None) -> dict:
+    last = last.replace(" (", ", ").replace(")", "")  # Keycloak refuses brackets in a person's name
+    return {"username": username, "enabled": True, "emailVerified": True, "firstName": first, "lastName": last,
+            "email": f"{username}@lgsp.example.vn", "realmRoles": roles, "groups": [agency] if agency else [],
+            "credentials": [{"type": "password", "value": local_secret(username), "temporary": False}]}
+
+
+def realm() -> dict:
+    agencies = _agencies()
+    clients = [{
+        "clientId": c.client_id, "name": c.name, "enabled": True, "publicClient": False,
+        "secret": local_secret(c.client_id), "serviceAccountsEnabled": True, "standardFlowEnabled": False,
+        "directAccessGrantsEnabled": False, "protocolMappers": _mappers(),
+    } for c in MACHINE_CLIENTS]
+    clients.append({
+        "clientId": CONSOLE_CLIENT, "name": "LGSP console and command line", "enabled": True, "publicClient": True,
+        "standardFlowEnabled": True, "directAccessGrantsEnabled": True,
+        "redirectUris": ["http://127.0.0.1/*", "http://localhost/*"], "protocolMappers": _mappers(),
+    })
+    users = [{
+        "username": f"service-account-{c.client_id}", "enabled": True, "serviceAccountClientId": c.client_id,
+        "realmRoles": list(c.roles), "groups": [c.agency] if c.agency else [],
+    } for c in MACHINE_CLIENTS]
+    users += [_person(official_username(code), "Cán bộ", name, ["official"], code) for code, name in agencies.items()]
+    users += [_person(u, "Lãnh đạo", agencies[a], ["manager"], a) for u, a in MANAGERS.items()]
+    users.append(_person(OPERATOR_USER, "Vận hành", "LGSP", ["operator"], None))
+    return {
+        "realm": REALM, "enabled": True, "sslRequired": "none", "displayName": "LGSP Ninh Bình (local)",
+        "accessTokenLifespan": 900, "registrationAllowed": False, "bruteForceProtected": False,
+        "roles": {"realm": [{"name": n, "description": d} for n, d in ROLES.items()]},
+        "groups": [{"name": code, "attributes": {"name": [name]}} for code, name in agencies.items()],
+        "clients": clients, "users": users,
+    }
+
+
+def realm_json() -> str:
+    return json.dumps(realm(), ensure_ascii=False, indent=1) + "\n"
+
+
+def write_realm(path: Path = REALM_FILE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(realm_json(), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- tokens for our own clients
+
+
+def issuer_url() -> str:
+    return os.environ.get("LGSP_OIDC_ISSUER", f"http://127.0.0.1:{os.environ.get('LGSP_KEYCLOAK_PORT', '58080')}/realms/{REALM}")
+
+
+class TokenRefused(RuntimeError):
+    """The identity provider refused to issue a token; the message carries its reason."""
+
+
+class TokenSource(httpx.Auth):
+    """A bearer token for one identity, fetched from the provider and reused until shortly
+    before it expires. Used as ``auth=`` on an httpx client or a single request.
+
+    Expiry is judged on real time, the provider's own, even when the platform's clock is moved.
+    """
+
+    refresh_margin_s = 60
+
+    def __init__(self, form: dict[str, str], issuer: str | None = None) -> None:
+        self.form = form
+        self.issuer = issuer or issuer_url()
+        self._token: str | None = None
+        self._expires = 0.0
+        self._locks: dict[int, asyncio.Lock] = {}  # one per event loop: the tools run several in turn
+
+    @classmethod
+    def client(cls, client_id: str, secret: str | None = None, issuer: str | None = None) -> "TokenSource":
+        return cls({"grant_type": "client_credentials", "client_id": client_id,
+                    "client_secret": secret or _secret_for(client_id)}, issuer)
+
+    @classmethod
+    def person(cls, username: str, password: str | None = None, issuer: str | None = None) -> "TokenSource":
+        return cls({"grant_type": "password", "client_id": CONSOLE_CLIENT, "username": username,
+                    "password": password or _secret_for(username), "scope": "openid"}, issuer)
+
+    @property
+    def who(self) -> str:
+        return self.form.get("username") or self.form["client_id"]
+
+    def _fresh(self) -> str | None:
+        return self._token if self._token and time.time() < self._expires - self.refresh_margin_s else None
+
+    def _keep(self, r: httpx.Response) -> str:
+        if r.status_code != 200:
+            raise TokenRefused(f"{self.who}: the identity provider answered {r.status_code}: {r.text[:300]}")
+        body = r.json()
+        self._token, self._expires = body["access_token"], time.time() + float(body.get("expires_in", 60))
+        return self._token
+
+    @property
+    def _endpoint(self) -> str:
+        return f"{self.issuer}/protocol/openid-connect/token"
+
+    async def token(self) -> str:
+        lock = self._locks.setdefault(id(asyncio.get_running_loop()), asyncio.Lock())
+        async with lock:  # concurrent first requests share one token request
+            if token := self._fresh():
+                return token
+            async with httpx.AsyncClient(timeout=30) as http:
+                return self._keep(await http.post(self._endpoint, data=self.form))
+
+    def token_sync(self) -> str:
+        if token := self._fresh():
+            return token
+        return self._keep(httpx.post(self._endpoint, data=self.form, timeout=30))
+
+    async def async_auth_flow(self, request):
+        request.headers["Authorization"] = f"Bearer {await self.token()}"
+        yield request
+
+    def sync_auth_flow(self, request):
+        request.headers["Authorization"] = f"Bearer {self.token_sync()}"
+        yield request
+
+
+def _secret_for(name: str) -> str:
+    """``LGSP_SECRET_<NAME>`` (dots and dashes as underscores), or the local stack's public one."""
+    variable = "LGSP_SECRET_" + name.upper().replace("-", "_").replace(".", "_")
+    if os.environ.get(variable):
+        return os.environ[variable]
+    if os.environ.get("LGSP_PROFILE") == "local":
+        return local_secret(name)
+    raise TokenRefused(f"{variable} is not set (a secret has no default outside LGSP_PROFILE=local)")
+
+
+class Identities:
+    """The identities the platform's own tools act as, one token source each, made once."""
+
+    def __init__(self, issuer: str | None = None) -> None:
+        self.issuer = issuer
+        self._sources: dict[tuple[str, str], TokenSource] = {}
+
+    def client(self, client_id: str) -> TokenSource:
+        key = ("client", client_id)
+        if key not in self._sources:
+            self._sources[key] = TokenSource.client(client_id, issuer=self.issuer)
+        return self._sources[key]
+
+    def person(self, username: str) -> TokenSource:
+        key = ("person", username)
+        if key not in self._sources:
+            self._sources[key] = TokenSource.person(username, issuer=self.issuer)
+        return self._sources[key]
+
+    def official(self, agency_code: str) -> TokenSource:
+        return self.person(official_username(agency_code))
+
+    @property
+    def driver(self) -> TokenSource:
+        return self.client("lgsp-driver")
+
+    @property
+    def operator(self) -> TokenSource:
+        return self.person(OPERATOR_USER)
+
+    @property
+    def carrier(self) -> TokenSource:
+        return self.client("carrier-bcci")
+
+
+IDENTITIES = Identities()  # the tools' shared cache of tokens (a process fetches each once)
+
+
+def main(argv: list[str]) -> int:
+    """`lgsp realm [--check]`: write the realm file from the reference agencies, or check it."""
+    if argv and argv[0] == "--check":
+        same = REALM_FILE.exists() and REALM_FILE.read_text(encoding="utf-8") == realm_json()
+        print("realm file is up to date" if same else f"{REALM_FILE} differs from the generator: run `lgsp realm`")
+        return 0 if same else 1
+    print(f"wrote {write_realm()}")
+    return 0
