@@ -187,9 +187,11 @@ async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys,
     conn = await asyncpg.connect(cfg.database_url)
     try:
         shipment_refs = await conn.fetch(f"SELECT dossier_id, id FROM {prefix}postal.shipments WHERE kind = 'pickup'")
-        intake = await conn.fetch(f"SELECT d.id, d.code, coalesce(d.idempotency_key, p.idempotency_key) AS key "
-                                  f"FROM {prefix}intake.dossiers d LEFT JOIN {prefix}intake.pickups p ON p.dossier_id = d.id "
-                                  "WHERE coalesce(d.idempotency_key, p.idempotency_key) = ANY($1)", keys)
+        # intake keeps each key under the client that sent it: "<client>/<key>"
+        intake = await conn.fetch(f"SELECT d.id, d.code, substr(k.key, strpos(k.key, '/') + 1) AS key "
+                                  f"FROM {prefix}intake.dossiers d LEFT JOIN {prefix}intake.pickups p ON p.dossier_id = d.id, "
+                                  "LATERAL (SELECT coalesce(d.idempotency_key, p.idempotency_key) AS key) k "
+                                  "WHERE substr(k.key, strpos(k.key, '/') + 1) = ANY($1)", keys)
         ids = [r["id"] for r in intake]
         routed = await conn.fetchval(f"SELECT count(*) FROM {prefix}routing.dossiers WHERE dossier_id = ANY($1)", ids)
         sent = await conn.fetch(f"SELECT dossier_id, count(*) AS n FROM {prefix}notify.notifications WHERE dossier_id = ANY($1) "

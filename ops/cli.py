@@ -10,6 +10,7 @@
   lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
   lgsp kafka-access [--topic-prefix P]               Kafka users, topics and ACLs (as the broker)
   lgsp realm [--check]                               write (or check) the identity provider's realm file
+  lgsp audit [--dossier CODE] [--client ID] [--since T]   who changed what, and every refused call
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def _main(argv: list[str] | None = None) -> int:
     ka = sub.add_parser("kafka-access", help="create the Kafka users, topics and ACLs of a namespace (as the broker)")
     ka.add_argument("--topic-prefix", default="lgsp")
     ka.add_argument("--schema-prefix", default="")
+    au = sub.add_parser("audit", help="the audit log of every service: state changes and refused calls")
+    au.add_argument("--dossier", help="only requests about this dossier code")
+    au.add_argument("--client", help="only requests of this connected system (OAuth2 client id)")
+    au.add_argument("--since", help="ISO 8601 time with a zone, e.g. 2026-11-24T08:00+07:00")
+    au.add_argument("--limit", type=int, default=200)
     rl = sub.add_parser("realm", help="write the identity provider's realm file from the reference agencies")
     rl.add_argument("--check", action="store_true", help="only say whether the file is up to date")
     dl = sub.add_parser("dlq", help="dead-letter topics")
@@ -127,6 +133,8 @@ def _main(argv: list[str] | None = None) -> int:
         stack.prepare_namespace(stack.StackConfig.from_env(), args.topic_prefix, args.schema_prefix)
         print(f"kafka users, topics {args.topic_prefix}.* and the services' rights are in place")
         return 0
+    if args.command == "audit":
+        return print_audit(args)
     if args.command == "realm":
         from ops import identity
 
@@ -144,6 +152,44 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"re-drove {asyncio.run(dlq.redrive(settings, args.service))} dead letter(s) for {args.service}")
         return 0
     return 2
+
+
+def print_audit(args) -> int:
+    """Rows of every service's audit log, oldest first (read straight from the database, as
+    the operator: DATABASE_URL and LGSP_SCHEMA_PREFIX say where)."""
+    from datetime import datetime
+
+    import asyncpg
+
+    from shared.audit import query
+    from shared.topics import SERVICES
+
+    try:
+        since = datetime.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        print(f"lgsp audit: --since {args.since!r} is not an ISO 8601 time", file=sys.stderr)
+        return 2
+    if since is not None and since.tzinfo is None:
+        print("lgsp audit: --since needs a zone, e.g. +07:00", file=sys.stderr)
+        return 2
+    settings = Settings()
+
+    async def fetch():
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        try:
+            return await query(conn, [f"{settings.schema_prefix}{s}" for s in SERVICES], dossier=args.dossier,
+                               client=args.client, since=since, limit=max(1, min(args.limit, 10_000)))
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(fetch())
+    for r in rows:
+        who = r["username"] if r["username"] and not r["username"].startswith("service-account-") else r["client_id"]
+        print(f"{r['at'].isoformat(timespec='seconds')}  {r['service']:<8} {r['method']:<5} {r['route']:<40} "
+              f"{r['status']} {r['outcome']:<9} {who or 'anonymous'} {r['agency'] or '-'}  "
+              f"req {r['request_id']}  trace {r['trace_id'] or '-'}" + (f"\n    {r['reason']}" if r["reason"] else ""))
+    print(f"{len(rows)} audit record(s)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ from ops.processes import SERVICE_PORTS, SERVICES, ServiceProcess, service, simu
 
 # The demo, the benchmark and the chaos run go at any hour and at full tilt: no quiet hours,
 # no per-recipient throttling of the simulated messages.
-UNTHROTTLED = {"LGSP_QUIET_HOURS": "00:00-00:00", "LGSP_RATE_LIMIT_PER_HOUR": "100000000"}
+# No quiet hours, no per-recipient message limit, and request quotas far above what one
+# machine can send: the demo, bench and chaos drive the platform at full speed on purpose.
+UNTHROTTLED = {"LGSP_QUIET_HOURS": "00:00-00:00", "LGSP_RATE_LIMIT_PER_HOUR": "100000000",
+               "LGSP_QUOTA_DEFAULT": "100000/100000"}
 
 
 def start_stack(tag: str) -> stack.StackConfig | None:

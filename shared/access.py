@@ -4,7 +4,8 @@ The services are resource servers: each request carries an OAuth2 / OpenID Conne
 token issued by the platform's identity provider (Keycloak on the local stack). ``TokenValidator``
 checks it with PyJWT (signature against the issuer's published keys, issuer, audience, expiry
 with a small leeway) and turns it into a ``Caller``: the client (``azp``), the person if any,
-the roles, and the agency the token says its holder acts for.
+the roles, and the agency the token says its holder acts for. Each caller has a request quota
+(429 with Retry-After beyond it).
 
 What each role may do is data: ``shared/access_policy.yaml`` has one entry per route of every
 service, listing grants (a role, and how the caller's agency or identity limits it). A route
@@ -34,12 +35,14 @@ ALGORITHMS = ["RS256", "PS256", "ES256"]
 
 
 class AccessDenied(Exception):
-    """401 (no valid token) or 403 (a valid caller without the right); ``reason`` says which."""
+    """401 (no valid token), 403 (a valid caller without the right) or 429 (over its quota,
+    ``retry_after_s``); ``reason`` says which."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, retry_after_s: float | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after_s = retry_after_s
 
 
 class ProviderUnavailable(Exception):
@@ -57,6 +60,12 @@ class Caller:
     @property
     def is_person(self) -> bool:
         return self.username is not None and not self.username.startswith("service-account-")
+
+    @property
+    def quota_key(self) -> str:
+        """Whose quota a request counts against: the person (officials share the console's
+        client), or the connected system."""
+        return f"user:{self.username}" if self.is_person else f"client:{self.client_id}"
 
     def describe(self) -> str:
         who = self.username if self.is_person else self.client_id
@@ -76,8 +85,10 @@ class TokenValidator:
     lives in real time."""
 
     def __init__(self, issuer: str, audience: str, leeway_s: float = 30.0,
-                 wall_time: Callable[[], float] = time.time, refetch_s: float = 10.0) -> None:
+                 wall_time: Callable[[], float] = time.time, refetch_s: float = 10.0,
+                 discovery_url: str | None = None) -> None:
         self.issuer = issuer.rstrip("/")
+        self.discovery_url = discovery_url or f"{self.issuer}/.well-known/openid-configuration"
         self.audience = audience
         self.leeway_s = leeway_s
         self.wall_time = wall_time
@@ -89,7 +100,7 @@ class TokenValidator:
     async def _fetch_keys(self) -> None:
         try:
             async with httpx.AsyncClient(timeout=5) as http:
-                discovery = (await http.get(f"{self.issuer}/.well-known/openid-configuration")).raise_for_status().json()
+                discovery = (await http.get(self.discovery_url)).raise_for_status().json()
                 jwks = (await http.get(discovery["jwks_uri"])).raise_for_status().json()
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             raise ProviderUnavailable(f"cannot fetch the identity provider's keys: {type(exc).__name__}") from exc
@@ -155,6 +166,50 @@ class TokenValidator:
         )
 
 
+# ---------------------------------------------------------------- quotas
+
+
+@dataclass(frozen=True)
+class Quota:
+    per_second: float
+    burst: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Quota":
+        """``"50/200"``: 50 requests a second, bursts of up to 200."""
+        rate, _, burst = text.partition("/")
+        quota = cls(float(rate), int(burst or max(1, float(rate))))
+        if quota.per_second <= 0 or quota.burst < 1:
+            raise ValueError(f"quota {text!r}: the rate must be above 0 and the burst at least 1")
+        return quota
+
+
+class Quotas:
+    """A token bucket per caller (per service process: N instances allow N times as much), so
+    one misbehaving connector cannot starve the rest. ``monotonic`` is injected for tests."""
+
+    def __init__(self, default: Quota, per_client: dict[str, Quota | None] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.default = default
+        self.per_client = per_client or {}  # None: unlimited
+        self.monotonic = monotonic
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, caller: Caller) -> float | None:
+        """None when the request may go; else the seconds until it may."""
+        quota = self.per_client.get(caller.client_id, self.default) if not caller.is_person else self.default
+        if quota is None:
+            return None
+        now = self.monotonic()
+        tokens, at = self._buckets.get(caller.quota_key, (float(quota.burst), now))
+        tokens = min(float(quota.burst), tokens + (now - at) * quota.per_second)
+        if tokens < 1:
+            self._buckets[caller.quota_key] = (tokens, now)
+            return (1 - tokens) / quota.per_second
+        self._buckets[caller.quota_key] = (tokens - 1, now)
+        return None
+
+
 # ---------------------------------------------------------------- the policy
 
 
@@ -188,10 +243,17 @@ Resolver = Callable[[Request, str], Awaitable[Resource | None]]
 @dataclass
 class Policy:
     services: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    default_quota: Quota = Quota(50, 200)
+    client_quotas: dict[str, Quota | None] = field(default_factory=dict)
+
+    def quotas(self, default: str | None = None) -> Quotas:
+        """The policy's quotas; ``default`` ("rate/burst") replaces its default one."""
+        return Quotas(Quota.parse(default) if default else self.default_quota, self.client_quotas)
 
     @classmethod
     def load(cls, path: Path = POLICY_FILE) -> "Policy":
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        quotas = raw.pop("quotas", {}) or {}
         services: dict[str, dict[str, Entry]] = {}
         for service, routes in raw.items():
             entries = {}
@@ -207,7 +269,8 @@ class Policy:
                         raise ValueError(f"{service} {route}: limit {g.limit!r} needs a 'resource'")
                 entries[route] = Entry(route, grants=grants, resource=spec.get("resource"), why=spec.get("why", ""))
             services[service] = entries
-        return cls(services)
+        clients = {c: None if q == "unlimited" else Quota.parse(q) for c, q in (quotas.get("clients") or {}).items()}
+        return cls(services, Quota.parse(quotas.get("default", "50/200")), clients)
 
     def entry(self, service: str, method: str, path: str) -> Entry | None:
         return self.services.get(service, {}).get(f"{method} {path}")
@@ -248,6 +311,7 @@ class AccessControl:
     policy: Policy
     validator: TokenValidator
     resolvers: dict[str, Resolver] = field(default_factory=dict)
+    quotas: Quotas | None = None
 
 
 async def authorize(request: Request) -> Caller | None:
@@ -270,6 +334,8 @@ async def authorize(request: Request) -> Caller | None:
         raise AccessDenied(401, "a bearer token from the platform's identity provider is required")
     caller = await access.validator.validate(token.strip())
     request.state.caller = caller
+    if access.quotas is not None and (wait := access.quotas.take(caller)) is not None:
+        raise AccessDenied(429, f"{caller.describe()} is over its request quota; retry in {wait:.1f} s", wait)
     held = [g for g in entry.grants if g.role in caller.roles]
     if not held:
         roles = sorted({g.role for g in entry.grants})

@@ -12,6 +12,7 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 DELIVERY_SQL = Path(__file__).parent / "sql" / "delivery.sql"
+AUDIT_SQL = Path(__file__).parent / "sql" / "audit.sql"
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -36,11 +37,11 @@ async def create_pool(database_url: str, schema: str, *, min_size: int = 2, max_
 
 
 async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) -> list[str]:
-    """Apply the delivery tables and the service's ``NNN_name.sql`` files not applied yet.
+    """Apply the delivery and audit tables and the service's ``NNN_name.sql`` files not applied yet.
 
     Runs under an advisory lock so two instances starting together do not race.
     """
-    files = [("000_delivery.sql", DELIVERY_SQL)]
+    files = [("000_delivery.sql", DELIVERY_SQL), ("000_audit.sql", AUDIT_SQL)]
     if migrations_dir is not None:
         files += sorted((p.name, p) for p in migrations_dir.glob("*.sql"))
     applied: list[str] = []

@@ -19,6 +19,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from shared.personal_data import SEALED_MAX
+
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json; charset=utf-8"
 REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_specversion")
@@ -83,8 +85,10 @@ class Applicant(CleanText):
 
     model_config = ConfigDict(frozen=True)
     full_name: str = Field(min_length=1, max_length=200)
-    id_number: str = Field(pattern=r"^\d{12}$", description="12-digit personal ID (CCCD)")
-    phone: str = Field(description="Vietnamese mobile number, 0xxxxxxxxx")
+    # sealed by intake (shared/personal_data.py); the clear forms are accepted from before
+    id_number: str = Field(pattern=r"^(\d{12}|pd1\.[A-Za-z0-9]{1,32}\.[A-Za-z0-9_-]{1,200})$",
+                           description="12-digit personal ID (CCCD), sealed")
+    phone: str = Field(max_length=SEALED_MAX, description="Vietnamese mobile number, 0xxxxxxxxx, sealed")
     email: str | None = None
     address: str = Field(min_length=1, max_length=500)
 

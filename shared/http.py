@@ -4,6 +4,8 @@ request with the trace id returned to the caller, and a health route."""
 from __future__ import annotations
 
 import logging
+import math
+import uuid
 from typing import Annotated
 
 import asyncpg
@@ -14,6 +16,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind, StatusCode
 
 from shared.access import AccessDenied, ProviderUnavailable
+from shared.audit import AuditEntry, clean_reason, outcome_of, worth_recording
 from shared.events import DOSSIER_CODE_MAX
 from shared.telemetry import context_from_headers, current_trace_id, tracer
 
@@ -74,6 +77,25 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
+REQUEST_ID_MAX = 100
+
+
+async def _audit(request: Request, status: int, request_id: str, service_name: str) -> None:
+    """The request in the service's audit log, if it changed state or was refused."""
+    audit = getattr(request.app.state, "audit", None)
+    if audit is None or not worth_recording(request.method, status):
+        return
+    route = request.scope.get("route")
+    caller = getattr(request.state, "caller", None)
+    await audit.record(AuditEntry(
+        at=request.app.state.runtime.clock.now(), service=service_name, method=request.method,
+        route=getattr(route, "path", request.url.path)[:300], dossier_code=request.path_params.get("code"),
+        status=status, outcome=outcome_of(status), reason=clean_reason(getattr(request.state, "refusal", None)),
+        client_id=caller.client_id if caller else None, username=caller.username if caller else None,
+        agency=caller.agency if caller else None, request_id=request_id, trace_id=current_trace_id(),
+    ))
+
+
 def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -98,9 +120,12 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
     @app.exception_handler(AccessDenied)
     async def access_denied(request: Request, exc: AccessDenied) -> JSONResponse:
         log.info("http.access_denied %s %s %s", exc.status, request.method, request.url.path)
+        request.state.refusal = exc.reason
         response = problem(exc.status, exc.reason)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="lgsp"'
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
         return response
 
     @app.exception_handler(ProviderUnavailable)
@@ -118,6 +143,7 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
     @app.middleware("http")
     async def server_span(request: Request, call_next):
         route = request.url.path
+        request_id = (request.headers.get("x-request-id") or "")[:REQUEST_ID_MAX] or str(uuid.uuid4())
         with tracer("lgsp.http").start_as_current_span(
             f"{request.method} {route}", kind=SpanKind.SERVER, context=context_from_headers(dict(request.headers)),
             attributes={"http.request.method": request.method, "url.path": route},
@@ -131,6 +157,8 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
                 response = problem(500, "internal error; quote the trace id to the operators")
             span.set_attribute("http.response.status_code", response.status_code)
             response.headers["X-Trace-Id"] = current_trace_id() or ""
+            response.headers["X-Request-Id"] = request_id
+            await _audit(request, response.status_code, request_id, service_name)
             return response
 
     @app.get("/health", tags=["operations"])

@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
 from shared.access import AccessControl, Policy, Resolver, TokenValidator, all_routes, api_routes, authorize
+from shared.audit import AuditLog
 from shared.clock import Clock, clock_from_env
 from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
@@ -131,6 +132,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
     async def lifespan(app: FastAPI):
         await runtime.open()
         app.state.runtime = runtime
+        app.state.audit = AuditLog(runtime.pool)
         await wire(app, runtime)
         await runtime.consume(DOSSIER)
         yield
@@ -143,7 +145,9 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
     policy = Policy.load()
     app.state.access = AccessControl(
         settings.service_name, policy,
-        TokenValidator(settings.oidc_issuer, settings.oidc_audience, settings.token_leeway_s), resolvers or {})
+        TokenValidator(settings.oidc_issuer, settings.oidc_audience, settings.token_leeway_s,
+                       discovery_url=settings.oidc_discovery_url), resolvers or {},
+        policy.quotas(settings.quota_default))
     if missing := policy.missing(settings.service_name, api_routes(app)):
         log.error("access.routes_without_policy %s: refused until shared/access_policy.yaml covers them", missing)
     _document_access(app, policy, settings.service_name)

@@ -9,11 +9,13 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.kafka_access import KafkaAccess, local_password
+from shared.personal_data import PersonalDataKeys, local_keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The local stack's secrets: public, known to its simulators, usable only with LGSP_PROFILE=local.
-LOCAL_SECRETS = {"carrier_webhook_secret": "local-carrier-secret", "portal_client_secret": "local-portal-secret"}
+LOCAL_SECRETS = {"carrier_webhook_secret": "local-carrier-secret", "portal_client_secret": "local-portal-secret",
+                 "pd_keys": local_keys()[0], "pd_lookup_key": local_keys()[1]}
 
 
 class MissingSecret(ValueError):
@@ -53,8 +55,13 @@ class Settings(BaseSettings):
     backdate_max_days: int = Field(30, ge=0, description="How far back a counter may record a receipt time")
     oidc_issuer: str = Field("http://127.0.0.1:58080/realms/lgsp",
                              description="The identity provider whose access tokens the services accept")
+    oidc_discovery_url: str | None = Field(None, description="Where to read the issuer's discovery document when "
+                                           "the services reach it by another address; default: the issuer's own")
     oidc_audience: str = Field("lgsp", max_length=200, description="The audience a token must name")
     token_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on a token's times")
+    quota_default: str | None = Field(None, pattern=r"^\d+(\.\d+)?(/\d+)?$",
+                                      description="Requests a second per caller and burst, e.g. '50/200'; "
+                                                  "default: the access policy's")
     # edges to third parties (simulators on loopback in tests and the demo)
     profile: Literal["local", "deployed"] = Field(
         "deployed", description="'local' lets the local stack's built-in secrets stand in for unset ones; "
@@ -71,6 +78,8 @@ class Settings(BaseSettings):
     portal_url: str = "http://127.0.0.1:8093"
     portal_client_id: str = "lgsp-ninh-binh"
     portal_client_secret: SecretStr | None = Field(None, description="Our secret at the national portal")
+    pd_keys: SecretStr | None = Field(None, description="Keys sealing ID and phone numbers: 'kid:base64,…', the first seals")
+    pd_lookup_key: SecretStr | None = Field(None, description="Key of the hash that stands in for a sealed value in lookups")
     quiet_hours: str = Field("21:00-07:00", description="No non-urgent message in this local time window")
     urgent_events: str = Field("", description="Comma-separated event types sent even in quiet hours")
     rate_limit_per_hour: int = Field(6, ge=1, description="Messages per recipient per hour; more wait")
@@ -114,6 +123,11 @@ class Settings(BaseSettings):
                 problems.append(str(exc))
         if problems:
             raise MissingSecret("; ".join(problems))
+
+    @property
+    def personal_data(self) -> PersonalDataKeys:
+        """The keys that seal and open citizens' ID and phone numbers (shared/personal_data.py)."""
+        return PersonalDataKeys.parse(self.secret("pd_keys"), self.secret("pd_lookup_key"))
 
     @property
     def kafka_principal(self) -> str:

@@ -52,3 +52,15 @@ def test_compose_kafka_is_secured_like_the_local_stack(tmp_path):
     assert "ScramLoginModule" in as_properties["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
     for name in ("intake", "routing", "postal", "notify"):
         assert compose["services"][name]["depends_on"]["kafka-access"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_runs_the_local_stacks_keycloak_with_its_realm():
+    pom = (ROOT / "deploy/keycloak/pom.xml").read_text()
+    version = re.search(r"<keycloak.version>([\d.]+)</keycloak.version>", pom).group(1)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    keycloak = compose["services"]["keycloak"]
+    assert keycloak["image"] == f"quay.io/keycloak/keycloak:{version}"
+    realm_file = keycloak["volumes"][0].split(":")[0]
+    assert (ROOT / realm_file).resolve() == (ROOT / "shared/reference/identity/lgsp-realm.json").resolve()
+    for name in ("intake", "routing", "postal", "notify"):
+        assert compose["services"][name]["environment"]["LGSP_OIDC_ISSUER"].endswith("/realms/lgsp")

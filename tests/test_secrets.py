@@ -52,7 +52,7 @@ def test_verify_accepts_the_current_and_the_previous_key_only():
         verify(["new-key", "old-key"], ts, sign(ts, body, b"older-key"), body, 300, now=1790000000)
 
 
-async def test_rotating_the_webhook_key_without_downtime(test_env, run_dir, clock):
+async def test_rotating_the_webhook_key_without_downtime(test_env, topics, run_dir, clock):
     # The carrier still signs with the key in use (the local one); the new key is set and the
     # old one kept as previous, so both are accepted until the carrier has switched.
     env = {**test_env, "LGSP_CARRIER_WEBHOOK_SECRET": "rotated-2026-key",

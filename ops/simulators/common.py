@@ -24,4 +24,6 @@ def run(app: FastAPI, default_port: int) -> None:
     parser.add_argument("--port", type=int, default=default_port)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s sim %(name)s: %(message)s")
+    # the SMTP server logs every envelope, recipients included: a stand-in keeps personal data out of logs too
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False)

@@ -32,12 +32,12 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         await handlers.receive_picked_up(event, conn, outbox=runtime.outbox, ref=reference, settings=settings)
 
     client = portal.PortalClient(runtime.http, settings.portal_url, settings.portal_client_id,
-                               settings.secret("portal_client_secret"))
+                                 settings.secret("portal_client_secret"), settings.personal_data)
     runtime.start_worker("portal.sync", lambda: portal.sync_due(runtime.pool, client, runtime.clock.now()))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return service_app(settings or Settings(service_name="intake", http_port=DEFAULT_PORT), MIGRATIONS,
                        title="LGSP intake", description="Takes dossiers from portals and one-stop counters.",
-                       router=router, wire=wire, secrets=("portal_client_secret",),
+                       router=router, wire=wire, secrets=("portal_client_secret", "pd_keys", "pd_lookup_key"),
                        resolvers={"dossier": dossier_resource, "pickup": pickup_resource})

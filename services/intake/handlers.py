@@ -18,6 +18,7 @@ from shared.events import (
 )
 from shared.dossier_text import local_text, summarise
 from shared.outbox import Outbox
+from shared.personal_data import PersonalDataKeys
 from shared.reference import Reference
 from shared.settings import Settings
 from shared.telemetry import current_trace_id
@@ -56,6 +57,27 @@ def _same_request(row_hash: str | None, request_hash: str) -> None:
         raise IdempotencyKeyReused()
 
 
+def sealed_applicant(cmd: SubmitDossier, pd: PersonalDataKeys) -> Applicant:
+    """The applicant as intake keeps and publishes them: ID and phone numbers sealed."""
+    a = cmd.applicant
+    return Applicant(**{**a.model_dump(), "id_number": pd.seal(a.id_number, "id_number"), "phone": pd.seal(a.phone, "phone")})
+
+
+def sealed_command(cmd: SubmitDossier, pd: PersonalDataKeys) -> str:
+    """A submission kept for later (a pickup), its applicant's ID and phone numbers sealed."""
+    body = json.loads(cmd.model_dump_json())
+    body["applicant"].update(id_number=pd.seal(cmd.applicant.id_number, "id_number"),
+                             phone=pd.seal(cmd.applicant.phone, "phone"))
+    return json.dumps(body, ensure_ascii=False)
+
+
+def opened_command(text: str, pd: PersonalDataKeys) -> SubmitDossier:
+    body = json.loads(text)
+    applicant = body["applicant"]
+    applicant.update(id_number=pd.open(applicant["id_number"], "id_number"), phone=pd.open(applicant["phone"], "phone"))
+    return SubmitDossier.model_validate(body)
+
+
 async def submit_dossier(
     cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
     idempotency_key: str | None, now: datetime, submitted_by: str | None = None,
@@ -70,8 +92,9 @@ async def submit_dossier(
         try:
             async with conn.transaction():
                 if reasons:
-                    return await _refuse(conn, outbox, cmd, reasons, idempotency_key, now, request_hash), True
-                return await _receive(conn, outbox, ref, cmd, procedure, idempotency_key, now,
+                    return await _refuse(conn, outbox, cmd, reasons, idempotency_key, now, settings.personal_data,
+                                         request_hash), True
+                return await _receive(conn, outbox, ref, cmd, procedure, idempotency_key, now, settings.personal_data,
                                       request_hash=request_hash, submitted_by=submitted_by), True
         except asyncpg.UniqueViolationError:
             # The same key raced in from a concurrent retry: answer with the winner's outcome.
@@ -93,10 +116,11 @@ async def _by_idempotency_key(conn: asyncpg.Connection, key: str, request_hash: 
     return None
 
 
-async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency_key, now,
+async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency_key, now, pd: PersonalDataKeys,
                   request_hash: str | None = None) -> RefusalOut:
     refusal_id = uuid.uuid4()
-    contact = Contact(full_name=cmd.applicant.full_name, phone=cmd.applicant.phone, email=cmd.applicant.email)
+    contact = Contact(full_name=cmd.applicant.full_name, phone=pd.seal(cmd.applicant.phone, "phone"),
+                      email=cmd.applicant.email)
     await conn.execute(
         "INSERT INTO refusals (id, procedure_code, agency_code, channel, contact, reasons, refused_at, idempotency_key, "
         "request_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -111,7 +135,7 @@ async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency
 
 
 async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, procedure, idempotency_key, now,
-                   dossier_id: uuid.UUID | None = None, request_hash: str | None = None,
+                   pd: PersonalDataKeys, dossier_id: uuid.UUID | None = None, request_hash: str | None = None,
                    submitted_by: str | None = None) -> DossierOut:
     received_at = cmd.received_at or now
     day = domain.local_day(received_at)
@@ -123,6 +147,7 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
         cmd.agency_code, day,
     )
     due_at = ref.calendar.due_at(received_at, procedure.time_limit_days)
+    applicant = sealed_applicant(cmd, pd)
     dossier = DossierOut(
         id=dossier_id or uuid.uuid4(), code=domain.dossier_code(cmd.agency_code, day, sequence),
         procedure_code=procedure.code, procedure_name=procedure.name, agency_code=cmd.agency_code,
@@ -133,14 +158,14 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
         "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash, "
         "submitted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)",
         dossier.id, dossier.code, procedure.code, procedure.name, cmd.agency_code, cmd.channel.value,
-        cmd.applicant.model_dump_json(), json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
+        applicant.model_dump_json(), json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
         cmd.result_delivery.value, dossier.status, received_at, due_at, idempotency_key, dossier.trace_id, now,
         request_hash, submitted_by,
     )
     await outbox.add(conn, DossierReceived(
         dossier_id=dossier.id, dossier_code=dossier.code, at=received_at, procedure_code=procedure.code,
         procedure_name=procedure.name, agency_code=cmd.agency_code, channel=cmd.channel.value,
-        applicant=Applicant(**cmd.applicant.model_dump()), documents=tuple(cmd.documents),
+        applicant=applicant, documents=tuple(cmd.documents),
         result_delivery=cmd.result_delivery.value, due_at=due_at, notify_via=tuple(c.value for c in cmd.notify_via),
     ))
     return dossier
@@ -167,16 +192,17 @@ async def request_pickup(
         try:
             async with conn.transaction():
                 if reasons:
-                    return await _refuse(conn, outbox, cmd, reasons, None, now), True
+                    return await _refuse(conn, outbox, cmd, reasons, None, now, settings.personal_data), True
                 pickup_id = uuid.uuid4()
                 await conn.execute(
                     "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key, request_hash, "
                     "submitted_by) VALUES ($1, $2, 'requested', $3, $4, $5, $6)",
-                    pickup_id, cmd.model_dump_json(), now, idempotency_key, request_hash, submitted_by,
+                    pickup_id, sealed_command(cmd, settings.personal_data), now, idempotency_key, request_hash,
+                    submitted_by,
                 )
                 await outbox.add(conn, PickupRequested(
                     dossier_id=pickup_id, at=now, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
-                    applicant=Applicant(**cmd.applicant.model_dump()), documents=tuple(cmd.documents),
+                    applicant=sealed_applicant(cmd, settings.personal_data), documents=tuple(cmd.documents),
                     result_delivery=cmd.result_delivery.value, notify_via=tuple(c.value for c in cmd.notify_via),
                 ))
                 return pickup_id, True
@@ -196,14 +222,14 @@ async def receive_picked_up(event: ShipmentProgressed, conn: asyncpg.Connection,
     pickup = await conn.fetchrow("SELECT * FROM pickups WHERE dossier_id = $1 FOR UPDATE", event.dossier_id)
     if pickup is None or pickup["status"] != "requested":
         return
-    cmd = SubmitDossier.model_validate_json(pickup["command"])
+    cmd = opened_command(pickup["command"], settings.personal_data)
     procedure, reasons = check_receipt(cmd, ref, event.at, settings.backdate_max_days)
     if reasons:
-        await _refuse(conn, outbox, cmd, reasons, None, event.at)
+        await _refuse(conn, outbox, cmd, reasons, None, event.at, settings.personal_data)
         status = "refused"
     else:
-        await _receive(conn, outbox, ref, cmd, procedure, None, event.at, dossier_id=event.dossier_id,
-                       submitted_by=pickup["submitted_by"])
+        await _receive(conn, outbox, ref, cmd, procedure, None, event.at, settings.personal_data,
+                       dossier_id=event.dossier_id, submitted_by=pickup["submitted_by"])
         status = "received"
     await conn.execute("UPDATE pickups SET status = $2 WHERE dossier_id = $1", event.dossier_id, status)
 

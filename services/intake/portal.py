@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import httpx
 
+from shared.personal_data import PersonalDataKeys
 from shared.reference import Reference
 from shared.reference.calendar import LOCAL_TZ
 
@@ -92,8 +93,10 @@ class PortalRejected(Exception):
 
 
 class PortalClient:
-    def __init__(self, http: httpx.AsyncClient, url: str, client_id: str, client_secret: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, url: str, client_id: str, client_secret: str,
+                 personal_data: PersonalDataKeys | None = None) -> None:
         self._http, self._url = http, url
+        self._personal_data = personal_data  # the phone number is opened only to be sent
         self._credentials = {"client_id": client_id, "client_secret": client_secret}
         self._token: str | None = None
 
@@ -112,6 +115,8 @@ class PortalClient:
         return r
 
     async def push(self, payload: dict) -> None:
+        if self._personal_data is not None:
+            payload = {**payload, "SoDienThoai": self._personal_data.open(payload.get("SoDienThoai"), "phone")}
         for _ in range(2):  # a second try after the session token expired
             token = self._token or await self._login()
             r = await self._call("POST", "/api/DongBoHoSoMC", json=payload, headers={"Authorization": f"Bearer {token}"})

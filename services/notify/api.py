@@ -16,4 +16,6 @@ async def notifications(code: DossierCode, request: Request):
         "SELECT event_type, channel, status, attempts, address, subject, created_at, sent_at, last_error "
         "FROM notifications WHERE dossier_code = $1 ORDER BY created_at, position", code,
     )
-    return [{**dict(r), "address": mask_personal_data(r["address"])} for r in rows]
+    pd = request.app.state.runtime.settings.personal_data
+    return [{**dict(r), "address": mask_personal_data(r["address"] if r["channel"] == "email" else pd.open(r["address"], "phone"))}
+            for r in rows]

@@ -37,4 +37,4 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     return service_app(settings or Settings(service_name="notify", http_port=DEFAULT_PORT), MIGRATIONS,
                        title="LGSP notify", description="Tells citizens about their dossiers by SMS, Zalo and e-mail.",
-                       router=router, wire=wire)
+                       router=router, wire=wire, secrets=("pd_keys", "pd_lookup_key"))

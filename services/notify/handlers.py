@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 import asyncpg
 
 from shared.events import DossierReceived, DossierRefused, Envelope, EventData, PickupRequested
+from shared.personal_data import PersonalDataError
 from shared.reference.calendar import LOCAL_TZ
 from shared.settings import Settings
 from services.notify.providers import ProviderError
@@ -44,15 +45,18 @@ async def plan_notifications(event: EventData, envelope: Envelope, conn: asyncpg
     if message is None:
         return
     urgent = envelope.type in {t.strip() for t in settings.urgent_events.split(",") if t.strip()}
+    pd = settings.personal_data
     for position, channel in enumerate(channels):
-        address = email if channel == "email" else phone
+        address = email if channel == "email" else phone  # the phone stays sealed; its hash finds it
+        address_hash = pd.lookup_hash(email if channel == "email" else pd.open(phone, "phone"))
         body = {"sms": message.sms, "zalo": message.zalo, "email": message.email}[channel]
         await conn.execute(
             "INSERT INTO notifications (id, event_id, dossier_id, dossier_code, event_type, channel, position, address, "
-            "subject, body, status, urgent, not_before, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) "
+            "subject, body, status, urgent, not_before, created_at, address_hash) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) "
             "ON CONFLICT (event_id, channel) DO NOTHING",
             uuid.uuid4(), envelope.id, dossier_id, code, envelope.type, channel, position, address,
-            message.subject, body, "pending" if position == 0 else "standby", urgent, now,
+            message.subject, body, "pending" if position == 0 else "standby", urgent, now, address_hash,
         )
 
 
@@ -88,8 +92,8 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, now:
             later = None if n["urgent"] else quiet_until(now, settings)
             if later is None:
                 recent = await conn.fetch(
-                    "SELECT sent_at FROM notifications WHERE address = $1 AND status = 'sent' AND sent_at > $2 ORDER BY sent_at",
-                    n["address"], now - timedelta(hours=1),
+                    "SELECT sent_at FROM notifications WHERE address_hash = $1 AND status = 'sent' AND sent_at > $2 "
+                    "ORDER BY sent_at", n["address_hash"], now - timedelta(hours=1),
                 )
                 if len(recent) >= settings.rate_limit_per_hour:
                     later = recent[0]["sent_at"] + timedelta(hours=1)
@@ -98,7 +102,14 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, now:
                 counts["deferred"] += 1
                 continue
             try:
-                provider_id = await providers[n["channel"]].send(str(n["id"]), n["address"], n["subject"], n["body"])
+                address = n["address"] if n["channel"] == "email" else settings.personal_data.open(n["address"], "phone")
+            except PersonalDataError as exc:  # a key removed too early: nothing to send to, say so
+                await conn.execute("UPDATE notifications SET status = 'failed', last_error = $2 WHERE id = $1", n["id"], str(exc))
+                log.error("notify.unopenable id=%s %s", n["id"], exc)
+                counts["failed"] += 1
+                continue
+            try:
+                provider_id = await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"])
             except ProviderError as exc:
                 attempts = n["attempts"] + 1
                 if attempts >= MAX_ATTEMPTS:
