@@ -12,7 +12,7 @@ from shared.access import Resource
 from shared.http import DossierCode, problem
 from shared.reference.calendar import CalendarNotCovered
 from services.intake import handlers, portal, report
-from services.intake.schemas import DossierOut, RefusalOut, SubmitDossier, SupplementDossier
+from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 REPORT_YEARS = (2000, 2100)  # a report period lies within these years (the upper one excluded)
@@ -148,8 +148,24 @@ async def get_dossier(code: DossierCode, request: Request):
 @router.get("/dossiers/{code}/slip")
 async def appointment_slip(code: DossierCode, request: Request):
     """The receipt-and-appointment slip (Giấy tiếp nhận hồ sơ và hẹn trả kết quả)."""
+    rt = request.app.state.runtime
     try:
-        return await handlers.appointment_slip(code, pool=request.app.state.runtime.pool, ref=request.app.state.reference)
+        return await handlers.appointment_slip(code, pool=rt.pool, ref=request.app.state.reference,
+                                               pd=rt.settings.personal_data)
+    except handlers.NotFound as exc:
+        return problem(404, str(exc))
+
+
+@router.get("/lookup/{code}", response_model=CitizenLookupOut, tags=["citizens"])
+async def citizen_lookup(
+    code: DossierCode, request: Request,
+    key: str = Query(min_length=1, max_length=16, description="The lookup key printed on the slip (Mã tra cứu)"),
+):
+    """A citizen follows their dossier with its code and the lookup key from the slip, without
+    signing in. An unknown code and a wrong key get the same 404."""
+    rt = request.app.state.runtime
+    try:
+        return await handlers.citizen_lookup(code, key, pool=rt.pool, pd=rt.settings.personal_data)
     except handlers.NotFound as exc:
         return problem(404, str(exc))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from datetime import date, datetime
 
 from shared.reference.calendar import LOCAL_TZ
@@ -17,3 +19,12 @@ def dossier_code(agency_code: str, day: date, sequence: int) -> str:
     if not 1 <= sequence <= 9999:
         raise ValueError(f"daily sequence {sequence} out of range 1..9999")
     return f"{agency_code}-{day:%y%m%d}-{sequence:04d}"
+
+
+LOOKUP_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read off a paper slip
+LOOKUP_KEY_LENGTH = 8
+
+
+def new_lookup_key() -> str:
+    """A citizen's lookup key: 8 characters of 31, about 10^12 possibilities."""
+    return "".join(secrets.choice(LOOKUP_ALPHABET) for _ in range(LOOKUP_KEY_LENGTH))

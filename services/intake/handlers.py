@@ -4,6 +4,7 @@ and the events it emits in one transaction."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from datetime import datetime
@@ -24,7 +25,7 @@ from shared.settings import Settings
 from shared.telemetry import current_trace_id
 from services.intake import domain, portal
 from services.intake.checks import check_receipt
-from services.intake.schemas import DossierOut, HistoryEntry, ReasonOut, RefusalOut, SubmitDossier, SupplementDossier
+from services.intake.schemas import CitizenLookupOut, DossierOut, HistoryEntry, ReasonOut, RefusalOut, SubmitDossier, SupplementDossier
 
 _COLUMNS = ("id, code, procedure_code, procedure_name, agency_code, channel, status, outcome, current_step, "
             "current_agency, received_at, due_at, overdue, trace_id")
@@ -148,19 +149,21 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
     )
     due_at = ref.calendar.due_at(received_at, procedure.time_limit_days)
     applicant = sealed_applicant(cmd, pd)
+    lookup_key = domain.new_lookup_key()
     dossier = DossierOut(
         id=dossier_id or uuid.uuid4(), code=domain.dossier_code(cmd.agency_code, day, sequence),
         procedure_code=procedure.code, procedure_name=procedure.name, agency_code=cmd.agency_code,
         channel=cmd.channel, status="received", received_at=received_at, due_at=due_at, trace_id=current_trace_id(),
+        lookup_key=lookup_key,
     )
     await conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
         "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash, "
-        "submitted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)",
+        "submitted_by, lookup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, $18)",
         dossier.id, dossier.code, procedure.code, procedure.name, cmd.agency_code, cmd.channel.value,
         applicant.model_dump_json(), json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
         cmd.result_delivery.value, dossier.status, received_at, due_at, idempotency_key, dossier.trace_id, now,
-        request_hash, submitted_by,
+        request_hash, submitted_by, pd.seal(lookup_key, "lookup_key"),
     )
     await outbox.add(conn, DossierReceived(
         dossier_id=dossier.id, dossier_code=dossier.code, at=received_at, procedure_code=procedure.code,
@@ -264,11 +267,22 @@ async def get_dossier(code: str, *, pool: asyncpg.Pool) -> DossierOut:
     ])
 
 
-async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference) -> dict:
+async def citizen_lookup(code: str, key: str, *, pool: asyncpg.Pool, pd: PersonalDataKeys) -> CitizenLookupOut:
+    """A dossier's progress for whoever holds its code and lookup key; NotFound alike for an
+    unknown code and a wrong key, so neither can be probed."""
+    row = await pool.fetchrow("SELECT code, procedure_name, status, outcome, received_at, due_at, overdue, lookup_key "
+                              "FROM dossiers WHERE code = $1", code)
+    expected = pd.open(row["lookup_key"], "lookup_key") if row is not None and row["lookup_key"] else None
+    if expected is None or not hmac.compare_digest(expected.encode(), key.strip().upper().encode()):
+        raise NotFound("no dossier with that code and lookup key")
+    return CitizenLookupOut(**{k: v for k, v in row.items() if k != "lookup_key"})
+
+
+async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference, pd: PersonalDataKeys) -> dict:
     """Giấy tiếp nhận hồ sơ và hẹn trả kết quả, as JSON."""
     row = await pool.fetchrow(
         "SELECT code, procedure_code, procedure_name, agency_code, channel, applicant, documents, result_delivery, "
-        "received_at, due_at FROM dossiers WHERE code = $1", code,
+        "received_at, due_at, lookup_key FROM dossiers WHERE code = $1", code,
     )
     if row is None:
         raise NotFound(f"no dossier with code {code!r}")
@@ -285,6 +299,7 @@ async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference) -> 
         "received_at": local_text(row["received_at"]),
         "due_at": local_text(row["due_at"]),
         "result_delivery": row["result_delivery"],
+        "lookup_key": pd.open(row["lookup_key"], "lookup_key"),  # Mã tra cứu: with the code, the citizen's own lookup
     }
 
 

@@ -95,7 +95,21 @@ class DossierOut(BaseModel):
     due_at: datetime
     overdue: bool = False
     trace_id: str | None
+    lookup_key: str | None = Field(None, description="Given once, at receipt (and on the slip): with the code, "
+                                                    "it lets the citizen look the dossier up without signing in")
     history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class CitizenLookupOut(BaseModel):
+    """What anyone holding the code and the lookup key may see: no personal data."""
+
+    code: str
+    procedure_name: str
+    status: str
+    outcome: str | None
+    received_at: datetime
+    due_at: datetime
+    overdue: bool
 
 
 class RefusalOut(BaseModel):

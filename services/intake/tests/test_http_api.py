@@ -224,3 +224,22 @@ async def test_an_empty_idempotency_key_is_refused(http):
     for _ in range(2):
         r = await http.post("/v1/dossiers", json=GOOD, headers={"Idempotency-Key": ""})
         assert r.status_code == 422 and "header.idempotency-key" in fields(r)
+
+
+async def test_a_citizen_looks_up_a_dossier_with_the_key_on_the_slip_not_the_code_alone(http):
+    r = await http.post("/v1/dossiers", json=GOOD)
+    assert r.status_code == 201
+    code, key = r.json()["code"], r.json()["lookup_key"]
+    assert len(key) == 8 and key.isalnum()
+    slip = (await http.get(f"/v1/dossiers/{code}/slip")).json()
+    assert slip["lookup_key"] == key
+    async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as citizen:  # no token at all
+        seen = await citizen.get(f"/v1/lookup/{code}", params={"key": key.lower()})
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["status"] == "received" and seen.json()["code"] == code
+        assert APPLICANT["full_name"] not in seen.text and APPLICANT["phone"] not in seen.text
+        wrong = await citizen.get(f"/v1/lookup/{code}", params={"key": "ABCDEFGH" if key != "ABCDEFGH" else "HGFEDCBA"})
+        unknown = await citizen.get(f"/v1/lookup/{code[:-4]}9999", params={"key": key})
+        assert wrong.status_code == unknown.status_code == 404 and wrong.json() == unknown.json()
+        assert (await citizen.get(f"/v1/lookup/{code}")).status_code == 422  # the key is not optional
+        assert (await citizen.get(f"/v1/dossiers/{code}")).status_code == 401  # the code alone opens nothing
