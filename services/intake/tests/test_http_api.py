@@ -236,7 +236,7 @@ async def test_a_citizen_looks_up_a_dossier_with_the_key_on_the_slip_not_the_cod
     async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as citizen:  # no token at all
         seen = await citizen.get(f"/v1/lookup/{code}", params={"key": key.lower()})
         assert seen.status_code == 200, seen.text
-        assert seen.json()["status"] == "received" and seen.json()["code"] == code
+        assert seen.json()["status"] in ("received", "processing") and seen.json()["code"] == code  # routing may be quick
         assert APPLICANT["full_name"] not in seen.text and APPLICANT["phone"] not in seen.text
         wrong = await citizen.get(f"/v1/lookup/{code}", params={"key": "ABCDEFGH" if key != "ABCDEFGH" else "HGFEDCBA"})
         unknown = await citizen.get(f"/v1/lookup/{code[:-4]}9999", params={"key": key})

@@ -70,8 +70,12 @@ async def test_result_by_post_returns_the_dossier(ctx, test_env):
     await eventually(returned, what="the delivery to return the dossier")
     [s] = await shipments(http, platform, d["id"])
     assert s["kind"] == "delivery" and s["status"] == "delivered"
-    timeline = await agencies.timeline(d["code"])
-    assert any(t["event_type"] == "vn.lgsp.dossier.returned.v1" and "(postal)" in t["summary"] for t in timeline)
+
+    async def returned_by_post_in_timeline():  # the timeline is written as routing reads its own event back
+        timeline = await agencies.timeline(d["code"])
+        return any(t["event_type"] == "vn.lgsp.dossier.returned.v1" and "(postal)" in t["summary"] for t in timeline)
+
+    await eventually(returned_by_post_in_timeline, what="the return by post in the timeline")
 
 
 async def test_carrier_down_then_back_books_once(ctx, test_env):
