@@ -86,12 +86,12 @@ async def submit_dossier(
     """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry).
     ``submitted_by`` is the connected system that sent it (the token's client)."""
     request_hash = fingerprint(cmd)
+    procedure, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days)
     async with pool.acquire() as conn:
-        if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key, request_hash)):
-            return earlier, False
-        procedure, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days)
         try:
-            async with conn.transaction():
+            async with conn.transaction():  # one transaction: the retry check, and the receipt or refusal
+                if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key, request_hash)):
+                    return earlier, False
                 if reasons:
                     return await _refuse(conn, outbox, cmd, reasons, idempotency_key, now, settings.personal_data,
                                          request_hash), True
@@ -251,14 +251,19 @@ async def supplement_dossier(code: str, cmd: SupplementDossier, *, pool: asyncpg
         )
         await outbox.add(conn, DossierSupplemented(
             dossier_id=row["id"], dossier_code=code, at=now, documents=tuple(cmd.documents)))
-    return await get_dossier(code, pool=pool)
+        return await _dossier_view(conn, code)
 
 
 async def get_dossier(code: str, *, pool: asyncpg.Pool) -> DossierOut:
-    row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE code = $1", code)
+    async with pool.acquire() as conn, conn.transaction(readonly=True):  # one snapshot, one commit
+        return await _dossier_view(conn, code)
+
+
+async def _dossier_view(conn: asyncpg.Connection, code: str) -> DossierOut:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE code = $1", code)
     if row is None:
         raise NotFound(f"no dossier with code {code!r}")
-    history = await pool.fetch(
+    history = await conn.fetch(
         "SELECT at, event_type, agency_code, summary FROM dossier_history WHERE dossier_id = $1 ORDER BY at, seq", row["id"]
     )
     return DossierOut(**dict(row), history=[

@@ -30,20 +30,21 @@ async def dossier_resource(request: Request, code: str) -> Resource | None:
 
 async def _act(request: Request, action, code: str, cmd, **deps):
     """Run an action in the dossier's own trace, so its whole journey is one trace; the
-    HTTP request's span is linked to it."""
+    HTTP request's span is linked to it. One transaction reads the trace, acts and reads the
+    result back: one commit per action."""
     rt = request.app.state.runtime
-    traceparent = await rt.pool.fetchval("SELECT traceparent FROM dossiers WHERE code = $1", code)
     request_span = trace.get_current_span().get_span_context()
-    with handlers.in_dossier_trace(traceparent, f"routing {action.__name__}",
-                                   links=[Link(request_span)] if request_span.is_valid else []):
-        try:
-            async with rt.pool.acquire() as conn, conn.transaction():
+    try:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            traceparent = await conn.fetchval("SELECT traceparent FROM dossiers WHERE code = $1", code)
+            with handlers.in_dossier_trace(traceparent, f"routing {action.__name__}",
+                                           links=[Link(request_span)] if request_span.is_valid else []):
                 await action(code, cmd, conn=conn, outbox=rt.outbox, now=rt.clock.now(), **deps)
-        except handlers.NotFound as exc:
-            return problem(404, str(exc))
-        except handlers.Conflict as exc:
-            return problem(409, str(exc))
-    return await _dossier(request, code)
+            return await _dossier(conn, code)
+    except handlers.NotFound as exc:
+        return problem(404, str(exc))
+    except handlers.Conflict as exc:
+        return problem(409, str(exc))
 
 
 @router.post("/dossiers/{code}/accept")
@@ -82,15 +83,15 @@ async def withdraw(code: DossierCode, cmd: Withdraw, request: Request):
     return await _act(request, handlers.withdraw, code, cmd)
 
 
-async def _dossier(request: Request, code: str):
-    pool = request.app.state.runtime.pool
-    d = await pool.fetchrow(
+async def _dossier(conn, code: str):
+    """The dossier and its steps, read on ``conn`` (inside the caller's transaction)."""
+    d = await conn.fetchrow(
         "SELECT dossier_id, code, procedure_code, receiving_agency, status, outcome, current_step, received_at, due_at, "
         "paused_at, apologies, trace_id FROM dossiers WHERE code = $1", code,
     )
     if d is None:
         return problem(404, f"routing has no dossier {code!r}")
-    steps = await pool.fetch(
+    steps = await conn.fetch(
         "SELECT idx, name, kind, level, agency_code, days, due_at, status, assigned_at, accepted_at, finished_at "
         "FROM steps WHERE dossier_id = $1 ORDER BY idx", d["dossier_id"],
     )
@@ -99,7 +100,8 @@ async def _dossier(request: Request, code: str):
 
 @router.get("/dossiers/{code}")
 async def get_dossier(code: DossierCode, request: Request):
-    return await _dossier(request, code)
+    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction(readonly=True):
+        return await _dossier(conn, code)
 
 
 @router.get("/dossiers/{code}/timeline")
