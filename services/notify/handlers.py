@@ -91,12 +91,15 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, now:
         for n in rows:
             later = None if n["urgent"] else quiet_until(now, settings)
             if later is None:
-                recent = await conn.fetch(
+                # the limit-th most recent message to this recipient within the hour, if there is one:
+                # a slot frees when it leaves the window (the index walks at most `limit` entries)
+                full_since = await conn.fetchval(
                     "SELECT sent_at FROM notifications WHERE address_hash = $1 AND status = 'sent' AND sent_at > $2 "
-                    "ORDER BY sent_at", n["address_hash"], now - timedelta(hours=1),
+                    "ORDER BY sent_at DESC OFFSET $3 LIMIT 1",
+                    n["address_hash"], now - timedelta(hours=1), settings.rate_limit_per_hour - 1,
                 )
-                if len(recent) >= settings.rate_limit_per_hour:
-                    later = recent[0]["sent_at"] + timedelta(hours=1)
+                if full_since is not None:
+                    later = full_since + timedelta(hours=1)
             if later is not None:
                 await conn.execute("UPDATE notifications SET not_before = $2 WHERE id = $1", n["id"], later)
                 counts["deferred"] += 1
