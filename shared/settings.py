@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -124,9 +125,10 @@ class Settings(BaseSettings):
         if problems:
             raise MissingSecret("; ".join(problems))
 
-    @property
+    @cached_property
     def personal_data(self) -> PersonalDataKeys:
-        """The keys that seal and open citizens' ID and phone numbers (shared/personal_data.py)."""
+        """The keys that seal and open citizens' ID and phone numbers (shared/personal_data.py),
+        parsed once: notify asks for them for every event and every message."""
         return PersonalDataKeys.parse(self.secret("pd_keys"), self.secret("pd_lookup_key"))
 
     @property
