@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 LGSP   := $(VENV)/bin/lgsp
 
-.PHONY: setup demo test bench chaos stack-start stack-stop stack-status stack-reset kafka-restart clean
+.PHONY: setup browser demo test bench chaos stack-start stack-stop stack-status stack-reset kafka-restart clean
 
 # Virtualenv + pinned packages, re-done only when requirements.txt or pyproject.toml change.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -18,6 +18,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 setup: $(VENV)/.installed
 
+# Debian's Chromium, for the console's browser tests (Playwright drives it; it downloads no
+# browser of its own). Installed once, with sudo when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the console's browser tests"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }; }
+
 demo: setup
 	$(LGSP) demo
 
@@ -27,7 +36,7 @@ demo: setup
 # one minute before quiet hours end on a Monday. `make test CLOCK_INSTANTS=` runs it once.
 CLOCK_INSTANTS ?= 2026-11-28T23:59:00+07:00 2026-12-31T23:59:00+07:00 2027-02-03T16:59:00+07:00 2027-01-04T06:59:00+07:00
 
-test: setup stack-start
+test: setup browser stack-start
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 	@for at in $(CLOCK_INSTANTS); do \
 	  echo "== the suite again, the platform's clock at $$at"; \

@@ -46,6 +46,8 @@ def _main(argv: list[str] | None = None) -> int:
     dm = sub.add_parser("demo", help="start everything and send dossiers through it")
     dm.add_argument("--dossiers", type=int, default=300, help="how many dossiers the replayed day has")
     dm.add_argument("--instances", type=int, default=1, help="processes per service")
+    dm.add_argument("--stay", action=argparse.BooleanOptionalAction, default=None,
+                    help="keep the services and the console up after the demo until Ctrl-C (default: in a terminal)")
     sub.add_parser("bench", help="benchmark: figures for this machine (see `lgsp bench -- --help`)", add_help=False)
     sub.add_parser("chaos", help="kill services, the broker and the database under load; reconcile; fuzz", add_help=False)
     sub.add_parser("fuzz", help="schemathesis against the running services' OpenAPI documents", add_help=False)
@@ -101,7 +103,7 @@ def _main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from ops import demo
 
-        return demo.main(args.dossiers, args.instances)
+        return demo.main(args.dossiers, args.instances, args.stay)
     if args.command == "topics":
         import json
 

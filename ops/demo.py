@@ -6,7 +6,8 @@ counter, told step by step: dossiers submitted through the three channels, moved
 across commune, district and province by the agencies, one paused for a supplement, one
 entered late after an outage that gets its automatic apology, one refused at receipt.
 Then a whole day replayed at speed (a few hundred dossiers, with a progress line), and the
-managers' report.
+managers' report. The console (services/console) runs beside them from the start; in a
+terminal the demo then keeps everything running for people to look around until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from ops.clients import COMMUNE, RESULT, Agencies, eventually, platform_http, submission
-from ops.identity import IDENTITIES
+from ops.identity import IDENTITIES, local_secret
 from ops.demo_day import replay_day
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from ops.report import fetch_report, period
@@ -140,17 +141,38 @@ async def _timeline_has(agencies, code, event):
     return rows if any(r["event_type"] == f"vn.lgsp.dossier.{event}.v1" for r in rows) else None
 
 
-def main(dossiers: int = 300, instances: int = 1) -> int:
+CONSOLE_ACCOUNTS = (("manager-province", "the province's indicators"), ("operator", "operations, dead letters, traces"),
+                    ("official-000.21.12.h40", "the commune of Ninh Hải's work lists"))
+
+
+def console_banner(url: str) -> str:
+    accounts = "\n".join(f"[demo]     {u:<24} password {local_secret(u):<30} {what}" for u, what in CONSOLE_ACCOUNTS)
+    return f"[demo] the console: {url}  (sign in as)\n{accounts}"
+
+
+def keep_running(url: str) -> None:
+    say(f"\n[demo] everything keeps running for you to look around: open {url}")
+    say("[demo] press Ctrl-C to stop the services (the stack stays up; `make stack-stop` stops it)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        say("\n[demo] stopping the services")
+
+
+def main(dossiers: int = 300, instances: int = 1, stay: bool | None = None) -> int:
     settings = Settings()
     clock = clock_from_env()
     if start_stack("demo") is None:
         return 1
     logs = settings.state_dir / "logs"
     env = {"LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.3", **UNTHROTTLED}
-    running = RunningPlatform(env, logs, instances=instances)
+    running = RunningPlatform(env, logs, instances=instances, with_console=True)
+    stay = sys.stdin.isatty() if stay is None else stay
     try:
         running.start(say=lambda m: say(f"[demo] {m}"))
         urls = running.urls
+        say(console_banner(urls["console"]))
         httpx.post(f"{urls['carrier']}/control", json={"delay_s": 0.3})
         asyncio.run(morning(urls["intake"], urls["routing"], settings.traces_path, clock))
         say(f"\n[demo] now a whole day: {dossiers} dossiers across channels and levels\n")
@@ -164,6 +186,11 @@ def main(dossiers: int = 300, instances: int = 1) -> int:
         say(render(fetch_report(urls["intake"], start, end, auth=IDENTITIES.driver)))
         sync = httpx.get(f"{urls['intake']}/v1/portal-sync", auth=IDENTITIES.driver).json()
         say(f"\n[demo] national portal sync: {sync['sent']} updates sent, {sync['pending']} pending, {sync['rejected']} rejected")
+        say(console_banner(urls["console"]))
+        if stay:
+            keep_running(urls["console"])
+        else:
+            say("[demo] not in a terminal: stopping the services now (--stay keeps them up)")
         say("[demo] the stack keeps running; stop it with:  make stack-stop\n")
         return 0 if tally.errors == 0 else 1
     except Exception as exc:  # noqa: BLE001 - tell the newcomer where to look

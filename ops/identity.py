@@ -64,6 +64,7 @@ MACHINE_CLIENTS = (
     MachineClient("lgsp-driver", "Demo, bench and chaos driver", ("portal", "operator", "manager")),
 )
 CONSOLE_CLIENT = "lgsp-console"  # people sign in through it
+CONSOLE_PORTS = (8085, 18085)  # the console of the demo and of the tests (services/console)
 
 
 def official_username(agency_code: str) -> str:
@@ -118,7 +119,13 @@ def realm() -> dict:
     clients.append({
         "clientId": CONSOLE_CLIENT, "name": "LGSP console and command line", "enabled": True, "publicClient": True,
         "standardFlowEnabled": True, "directAccessGrantsEnabled": True,
-        "redirectUris": ["http://127.0.0.1/*", "http://localhost/*"], "protocolMappers": _mappers(),
+        # Keycloak compares a redirect's port exactly: the console's ports are listed one by one.
+        "redirectUris": ["http://127.0.0.1/*", "http://localhost/*",
+                         *(f"http://{host}:{port}/*" for port in CONSOLE_PORTS for host in ("127.0.0.1", "localhost"))],
+        "attributes": {"pkce.code.challenge.method": "S256",
+                       "post.logout.redirect.uris": "##".join(f"http://{host}:{port}/*" for port in CONSOLE_PORTS
+                                                              for host in ("127.0.0.1", "localhost"))},
+        "protocolMappers": _mappers(),
     })
     users = [{
         "username": f"service-account-{c.client_id}", "enabled": True, "serviceAccountClientId": c.client_id,

@@ -1,5 +1,5 @@
-"""Starting the whole platform (simulators and the four services) as separate processes,
-for the demo, the benchmark and the chaos run."""
+"""Starting the whole platform (simulators, the four services and, for the demo, the
+console) as separate processes, for the demo, the benchmark and the chaos run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ops import stack
-from ops.processes import SERVICE_PORTS, SERVICES, ServiceProcess, service, simulator
+from ops.processes import SERVICE_PORTS, SERVICES, ServiceProcess, console, service, simulator
 
 
 # The demo, the benchmark and the chaos run go at any hour and at full tilt: no quiet hours,
@@ -44,12 +44,13 @@ class RunningPlatform:
     service's name and port (the drivers talk to it); the others share its consumer group,
     schema and locks, as a scaled-out deployment does."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, instances: int = 1) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, instances: int = 1, with_console: bool = False) -> None:
         if instances < 1:
             raise ValueError("instances must be at least 1")
         self.env = {**LOCAL_PROFILE, **env}
         self.log_dir = log_dir
         self.instances = instances
+        self.with_console = with_console
         self.procs: dict[str, ServiceProcess] = {}
 
     def start(self, say=print) -> "RunningPlatform":
@@ -63,6 +64,9 @@ class RunningPlatform:
                 say(f"starting {label} (log: {log_dir / (name + '.log')})")
                 port = SERVICE_PORTS[name] + INSTANCE_PORT_STEP * (k - 1)
                 self.procs[label] = service(name, self.env, log_dir, port=port).start()
+        if self.with_console:
+            say(f"starting the console (log: {self.log_dir / 'console.log'})")
+            self.procs["console"] = console(self.env, self.log_dir, {n: self.procs[n].url for n in SERVICES}).start()
         return self
 
     @property

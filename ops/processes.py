@@ -18,6 +18,7 @@ from ops.stack import REPO_ROOT
 SERVICE_PORTS = {"intake": 8081, "routing": 8082, "postal": 8083, "notify": 8084}
 SERVICES = ("routing", "postal", "notify", "intake")  # start order: consumers before the edge
 SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093}
+CONSOLE_PORT = 8085
 SMTP_PORT = 8025
 
 
@@ -84,6 +85,12 @@ class ServiceProcess:
 
 def service(name: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> ServiceProcess:
     return ServiceProcess(name, port or SERVICE_PORTS[name], env, log_dir / f"{name}.log")
+
+
+def console(env: dict[str, str], log_dir: Path, urls: dict[str, str], port: int | None = None) -> ServiceProcess:
+    """The console, reading the services at ``urls`` (name -> base URL)."""
+    env = {**env, **{f"LGSP_{name.upper()}_URL": url for name, url in urls.items() if name in SERVICE_PORTS}}
+    return ServiceProcess("console", port or CONSOLE_PORT, env, log_dir / "console.log")
 
 
 def simulator(name: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> ServiceProcess:

@@ -303,15 +303,23 @@ def api_routes(app) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- enforcement
 
 
+async def bearer_token(request: Request) -> str | None:
+    """The token of an API call: ``Authorization: Bearer <token>``."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 @dataclass
 class AccessControl:
-    """What ``authorize`` needs; one per service process, on ``app.state.access``."""
+    """What ``authorize`` needs; one per service process, on ``app.state.access``.
+    ``token_of`` finds the caller's access token (the console keeps it in a session)."""
 
     service: str
     policy: Policy
     validator: TokenValidator
     resolvers: dict[str, Resolver] = field(default_factory=dict)
     quotas: Quotas | None = None
+    token_of: Callable[[Request], Awaitable[str | None]] = bearer_token
 
 
 async def authorize(request: Request) -> Caller | None:
@@ -328,11 +336,10 @@ async def authorize(request: Request) -> Caller | None:
     request.state.caller = None
     if entry.public:
         return None
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = await access.token_of(request)
+    if not token:
         raise AccessDenied(401, "a bearer token from the platform's identity provider is required")
-    caller = await access.validator.validate(token.strip())
+    caller = await access.validator.validate(token)
     request.state.caller = caller
     if access.quotas is not None and (wait := access.quotas.take(caller)) is not None:
         raise AccessDenied(429, f"{caller.describe()} is over its request quota; retry in {wait:.1f} s", wait)

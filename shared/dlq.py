@@ -3,6 +3,10 @@
 A re-driven record goes back to its source topic with its original headers (the ``dlq_*``
 ones removed). Services that already handled it skip it through their inbox; the service
 that failed it gets another chance, e.g. after a fix is deployed.
+
+How far a service's dead letters were re-driven is the committed offset of its re-drive
+group, so "pending" dead letters are those after it. The operator's CLI (``lgsp dlq``) and
+each service's operations routes (the console's re-drive button) share that progress.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
+from shared.kafka_access import redrive_group
 from shared.outbox import kafka_producer
 from shared.settings import Settings
-from shared.topic_reader import all_records, partitions, read_records
+from shared.topic_reader import partitions, read_records
 from shared.topics import dead_letter
 
 log = logging.getLogger(__name__)
@@ -41,23 +46,52 @@ def _describe(rec) -> DeadLetter:
     )
 
 
-async def list_dead_letters(settings: Settings, service: str) -> list[DeadLetter]:
-    records = await all_records(settings.kafka, settings.topic(dead_letter(service).name))
-    return [_describe(rec) for rec in records]
+def _redrive_consumer(settings: Settings, service: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(**settings.kafka.options(), group_id=redrive_group(settings.schema_prefix, service),
+                            enable_auto_commit=False)
+
+
+async def list_dead_letters(settings: Settings, service: str, pending_only: bool = False,
+                            limit: int | None = None) -> list[DeadLetter]:
+    """A service's dead letters, oldest first; ``pending_only``: those not re-driven yet."""
+    tps = await partitions(settings.kafka, settings.topic(dead_letter(service).name))
+    consumer = _redrive_consumer(settings, service)
+    await consumer.start()
+    try:
+        starts = {tp: ((await consumer.committed(tp)) or 0) if pending_only else 0 for tp in tps}
+        letters = []
+        async for _, rec in read_records(consumer, starts):
+            letters.append(_describe(rec))
+            if limit is not None and len(letters) >= limit:
+                break
+        return letters
+    finally:
+        await consumer.stop()
+
+
+async def pending_count(settings: Settings, service: str) -> int:
+    """How many dead letters wait to be re-driven, without reading them."""
+    tps = await partitions(settings.kafka, settings.topic(dead_letter(service).name))
+    consumer = _redrive_consumer(settings, service)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+        pending = 0
+        for tp in tps:
+            pending += max(0, ends[tp] - ((await consumer.committed(tp)) or 0))
+        return pending
+    finally:
+        await consumer.stop()
 
 
 async def redrive(settings: Settings, service: str) -> int:
     """Re-publish every dead letter not re-driven before; returns how many were sent.
 
-    Progress is a committed offset of the ``<service>.redrive`` group, so running it twice
+    Progress is a committed offset of the service's re-drive group, so running it twice
     does not send the same dead letter twice.
     """
-    topic = settings.topic(dead_letter(service).name)
-    tps = await partitions(settings.kafka, topic)
-    consumer = AIOKafkaConsumer(
-        **settings.kafka.options(), group_id=f"{settings.schema_prefix}{service}.redrive",
-        enable_auto_commit=False,
-    )
+    tps = await partitions(settings.kafka, settings.topic(dead_letter(service).name))
+    consumer = _redrive_consumer(settings, service)
     producer = kafka_producer(settings.kafka)
     await consumer.start()
     await producer.start()

@@ -5,8 +5,9 @@ name (``intake``, ``routing``, ``postal``, ``notify``), the operator's tools (``
 stack, the tests' readers, bench and chaos) as ``lgsp``. The broker's own inter-broker identity
 is ``broker`` (PLAIN, configured in the broker), used only to create the SCRAM users.
 
-What each service may do is ``service_acls``: read and write the dossier topic, write its own
-dead-letter topic, read through its own consumer group; nothing else (deny by default, the
+What each service may do is ``service_acls``: read and write the dossier topic, write and read
+its own dead-letter topic (an operator re-drives it through the service's HTTP API), read
+through its own consumer group and its re-drive group; nothing else (deny by default, the
 broker's StandardAuthorizer with ``allow.everyone.if.no.acl.found=false``). The operator
 principal is a super user of the local stack.
 """
@@ -21,6 +22,11 @@ SERVICE_PRINCIPALS = ("intake", "routing", "postal", "notify")
 OPERATOR = "lgsp"
 BROKER = "broker"
 MECHANISM = "SCRAM-SHA-512"
+
+
+def redrive_group(schema_prefix: str, service: str) -> str:
+    """The consumer group whose committed offsets say how far a service's dead letters were re-driven."""
+    return f"{schema_prefix}{service}.redrive"
 
 
 def local_password(principal: str) -> str:
@@ -67,8 +73,9 @@ def service_acls(topic_prefix: str, schema_prefix: str) -> list[Grant]:
     for service in SERVICE_PRINCIPALS:
         grants += [
             Grant(service, "topic", f"{topic_prefix}.{DOSSIER.name}", ("READ", "WRITE", "DESCRIBE")),
-            Grant(service, "topic", f"{topic_prefix}.{dead_letter(service).name}", ("WRITE", "DESCRIBE")),
+            Grant(service, "topic", f"{topic_prefix}.{dead_letter(service).name}", ("WRITE", "READ", "DESCRIBE")),
             Grant(service, "group", f"{schema_prefix}{service}", ("READ", "DESCRIBE")),
+            Grant(service, "group", redrive_group(schema_prefix, service), ("READ", "DESCRIBE")),
         ]
     return grants
 

@@ -23,6 +23,7 @@ from shared.clock import Clock, clock_from_env
 from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
 from shared.http import install_edges
+from shared import operations
 from shared.outbox import Outbox, OutboxRelay, kafka_producer
 from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
@@ -142,6 +143,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
                   dependencies=[Depends(authorize)])
     install_edges(app, settings.service_name, settings.max_body_bytes)
     app.include_router(router)
+    app.include_router(operations.router)
     policy = Policy.load()
     app.state.access = AccessControl(
         settings.service_name, policy,

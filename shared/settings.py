@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     quota_default: str | None = Field(None, pattern=r"^\d+(\.\d+)?(/\d+)?$",
                                       description="Requests a second per caller and burst, e.g. '50/200'; "
                                                   "default: the access policy's")
+    # where the console reads the services' HTTP APIs
+    intake_url: str = "http://127.0.0.1:8081"
+    routing_url: str = "http://127.0.0.1:8082"
+    postal_url: str = "http://127.0.0.1:8083"
+    notify_url: str = "http://127.0.0.1:8084"
+    console_sessions_max: int = Field(5000, ge=1, le=1_000_000, description="Signed-in console sessions kept at once")
     # edges to third parties (simulators on loopback in tests and the demo)
     profile: Literal["local", "deployed"] = Field(
         "deployed", description="'local' lets the local stack's built-in secrets stand in for unset ones; "

@@ -63,8 +63,10 @@ def test_the_policy_covers_every_route_and_nothing_else():
     from services.notify.app import create_app as notify
     from services.postal.app import create_app as postal
     from services.routing.app import create_app as routing
+    from services.console.app import create_app as console
 
-    for name, factory in (("intake", intake), ("routing", routing), ("postal", postal), ("notify", notify)):
+    for name, factory in (("intake", intake), ("routing", routing), ("postal", postal), ("notify", notify),
+                          ("console", console)):
         routes = api_routes(factory())
         assert POLICY.missing(name, routes) == [], f"{name}: routes without an access policy"
         stale = set(POLICY.services[name]) - {f"{m} {p}" for m, p in routes}

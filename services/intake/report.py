@@ -5,15 +5,18 @@
   on time means NgayKetThucXuLy <= NgayHenTra, the due date moved by supplement pauses but
   not by apologies;
 - in progress at the end of the period: still within time, or overdue; a period that ends in
-  the future is judged now (a dossier due at 17:00 today is not late at 10:00);
+  the future is judged now (a dossier due at 17:00 today is not late at 10:00); of those
+  within time, how many are due soon (within one working day: at risk);
 - online share and BCCI share (submitted by post or result sent by post) of those received;
-- apologies owed (late dossiers) and sent.
+- apologies owed (late dossiers) and sent;
+- for periods up to 92 days, the trend per local day (received, resolved in time, late);
+- the in-progress dossiers that are late, most late first (codes only, no personal data).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -21,21 +24,28 @@ from shared.reference import Reference
 from shared.reference.calendar import LOCAL_TZ
 
 FIELDS = ("received", "carried_over", "resolved_early", "resolved_on_time", "resolved_late", "in_progress_on_time",
-          "in_progress_overdue", "online", "bcci", "apologies_owed", "apologies_sent")
+          "in_progress_due_soon", "in_progress_overdue", "online", "bcci", "apologies_owed", "apologies_sent")
+TREND_MAX_DAYS = 92
+LATE_LIST_MAX = 20
 
 
 async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: datetime, now: datetime) -> dict:
     judged_at = min(end, now)
+    cal = ref.calendar
     rows = await pool.fetch(
-        "SELECT agency_code, channel, result_delivery, status, received_at, legal_due_at, resolved_at, apologies, updated_at "
+        "SELECT code, procedure_name, agency_code, channel, result_delivery, status, received_at, due_at, legal_due_at, "
+        "resolved_at, apologies, overdue, updated_at "
         "FROM dossiers WHERE received_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1) "
         "AND NOT (status IN ('withdrawn', 'stopped') AND updated_at < $1)", start, end,
     )
     per_agency: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+    trend = _days(start, end)
+    late_ones = []
     for r in rows:
         c = per_agency[r["agency_code"]]
         due = r["legal_due_at"]
         if r["received_at"] >= start:
+            _count(trend, r["received_at"], "received")
             c["received"] += 1
             c["online"] += r["channel"] == "online"
             c["bcci"] += r["channel"] == "postal" or r["result_delivery"] == "postal"
@@ -50,12 +60,16 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
             else:
                 c["resolved_late"] += 1
                 late = True
+            _count(trend, r["resolved_at"], "resolved_late" if late else "resolved_in_time")
         elif r["status"] not in ("withdrawn", "stopped"):
             if due >= judged_at:
                 c["in_progress_on_time"] += 1
+                c["in_progress_due_soon"] += cal.working_minutes_between(judged_at, due) <= cal.office.minutes_per_day
             else:
                 c["in_progress_overdue"] += 1
                 late = True
+            if late or r["overdue"]:
+                late_ones.append(r)
         if late:
             c["apologies_owed"] += 1
             c["apologies_sent"] += r["apologies"] > 0
@@ -68,9 +82,30 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
         for k, v in counts.items():
             by_level[level][k] += v
     total = {k: sum(a[k] for a in agencies) for k in FIELDS}
-    return {"from": start, "to": end, "agencies": agencies,
+    late_ones.sort(key=lambda r: r["legal_due_at"])
+    return {"from": start, "to": end, "judged_at": judged_at, "agencies": agencies,
             "levels": [{"level": lvl, **by_level[lvl]} for lvl in ref.catalogue.levels if lvl in by_level],
-            "total": total}
+            "total": total, "trend": list(trend.values()),
+            "late_in_progress": [{"code": r["code"], "procedure_name": r["procedure_name"], "agency_code": r["agency_code"],
+                                  "status": r["status"], "received_at": r["received_at"], "legal_due_at": r["legal_due_at"],
+                                  "due_at": r["due_at"], "apologies": r["apologies"]}
+                                 for r in late_ones[:LATE_LIST_MAX]]}
+
+
+def _days(start: datetime, end: datetime) -> dict:
+    """One empty trend row per local day of the period (none for periods over TREND_MAX_DAYS)."""
+    first, last = start.astimezone(LOCAL_TZ).date(), (end - timedelta(microseconds=1)).astimezone(LOCAL_TZ).date()
+    if (last - first).days >= TREND_MAX_DAYS:
+        return {}
+    return {first + timedelta(days=i): {"day": first + timedelta(days=i), "received": 0, "resolved_in_time": 0,
+                                        "resolved_late": 0}
+            for i in range((last - first).days + 1)}
+
+
+def _count(trend: dict, at: datetime, field: str) -> None:
+    row = trend.get(at.astimezone(LOCAL_TZ).date())
+    if row is not None:
+        row[field] += 1
 
 
 def render(report: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
 from shared.events import describe_validation
@@ -47,3 +47,19 @@ async def shipments(dossier_id: uuid.UUID, request: Request):
         "WHERE dossier_id = $1 ORDER BY created_at", dossier_id,
     )
     return [dict(r) for r in rows]
+
+
+OPEN_STATUSES = ("booking", "accepted", "picked_up", "in_transit")
+
+
+@router.get("/shipments/open", tags=["shipments"])
+async def open_shipments(request: Request, limit: int = Query(50, ge=1, le=500, description="At most this many, oldest first")):
+    """What the carrier still has to do: counts per kind and status, and the oldest open
+    shipments (no addresses)."""
+    pool = request.app.state.runtime.pool
+    counts = await pool.fetch("SELECT kind, status, count(*) AS n FROM shipments WHERE status = ANY($1::text[]) "
+                              "GROUP BY kind, status ORDER BY kind, status", list(OPEN_STATUSES))
+    oldest = await pool.fetch(
+        "SELECT dossier_code, kind, status, carrier_ref, attempts, last_error, created_at, updated_at FROM shipments "
+        "WHERE status = ANY($1::text[]) ORDER BY created_at LIMIT $2", list(OPEN_STATUSES), limit)
+    return {"counts": [dict(r) for r in counts], "oldest": [dict(r) for r in oldest]}

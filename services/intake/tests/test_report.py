@@ -62,13 +62,22 @@ async def test_report_figures(pool):
     commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)
     assert {k: commune[k] for k in report.FIELDS} == {
         "received": 4, "carried_over": 1, "resolved_early": 1, "resolved_on_time": 1, "resolved_late": 1,
-        "in_progress_on_time": 1, "in_progress_overdue": 1, "online": 1, "bcci": 2,
+        "in_progress_on_time": 1, "in_progress_due_soon": 0, "in_progress_overdue": 1, "online": 1, "bcci": 2,
         "apologies_owed": 2, "apologies_sent": 1,
     }
     centre = next(a for a in r["agencies"] if a["agency_code"] == PROVINCE_CENTRE)
     assert (centre["received"], centre["resolved_on_time"], centre["online"], centre["bcci"]) == (2, 1, 1, 1)
     assert [lv["level"] for lv in r["levels"]] == ["province", "commune"]
     assert r["total"]["received"] == 6
+    by_day = {t["day"].day: t for t in r["trend"]}
+    assert sorted(by_day) == list(range(9, 16))  # every local day of [9th 00:00, 16th 00:00)
+    assert (by_day[9]["received"], by_day[10]["received"], by_day[11]["received"]) == (2, 2, 2)
+    assert (by_day[10]["resolved_in_time"], by_day[11]["resolved_in_time"], by_day[12]["resolved_late"]) == (1, 1, 1)
+    assert by_day[13]["resolved_in_time"] == 1
+    # the late one still in progress, with its code; nothing personal
+    overdue_code = await pool.fetchval("SELECT code FROM dossiers WHERE status = 'processing' AND legal_due_at = $1", vn(12, 17))
+    assert [d["code"] for d in r["late_in_progress"]] == [overdue_code]
+    assert "applicant" not in r["late_in_progress"][0]
     table = report.render(r)
     assert "Ủy ban nhân dân xã Ninh Hải" in table and "TOTAL" in table
 
@@ -79,6 +88,8 @@ async def test_a_period_ending_later_is_judged_now(pool):
     r = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(12, 10))
     commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)
     assert (commune["in_progress_on_time"], commune["in_progress_overdue"]) == (2, 0)
+    assert commune["in_progress_due_soon"] == 1  # due at 17:00 today; the other in a week
+    assert r["late_in_progress"] == []
     assert (commune["apologies_owed"], commune["apologies_sent"]) == (1, 1)  # only the one resolved late
     r = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(12, 17) + timedelta(minutes=1))
     commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)

@@ -1,0 +1,221 @@
+"""The console's pages. Each reads the other services with the signed-in person's token and
+renders HTML; who may open which page is in shared/access_policy.yaml under ``console``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, time, timedelta
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from shared.access import AccessDenied
+from shared.http import AgencyCode, DossierCode
+from shared.reference.calendar import LOCAL_TZ
+from services.console import views
+from services.console.signin import COOKIE, SignInFailed
+from services.console.sources import SERVICES
+
+router = APIRouter()
+PERIOD_MAX_DAYS = 92
+
+
+class Service(str, Enum):
+    intake = "intake"
+    routing = "routing"
+    postal = "postal"
+    notify = "notify"
+
+
+def _page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+    console = request.app.state.console
+    session = getattr(request.state, "session", None)
+    caller = getattr(request.state, "caller", None)
+    return console.templates.TemplateResponse(request, template, {
+        "session": session, "caller": caller, "roles": caller.roles if caller else frozenset(), **context,
+    }, status_code=status_code)
+
+
+def _token(request: Request) -> str | None:
+    session = getattr(request.state, "session", None)
+    return session.access_token if session else None
+
+
+# ---------------------------------------------------------------- signing in and out
+
+
+@router.get("/sign-in", include_in_schema=False)
+async def sign_in(request: Request, next: str | None = Query(None, max_length=500)):
+    console = request.app.state.console
+    redirect_uri = str(request.url_for("signed_in"))
+    return RedirectResponse(await console.sessions.begin(redirect_uri, next), status_code=303)
+
+
+@router.get("/auth/callback", name="signed_in", include_in_schema=False)
+async def signed_in(request: Request, state: str = Query("", max_length=200), code: str = Query("", max_length=4000),
+                    error: str | None = Query(None, max_length=200)):
+    console = request.app.state.console
+    if error or not code:
+        return _page(request, "problem.html", 400, title="Đăng nhập không thành công",
+                     reason=f"Máy chủ định danh trả lời: {error or 'không có mã xác thực'}.")
+    try:
+        session, next_path = await console.sessions.finish(state, code)
+    except SignInFailed as exc:
+        return _page(request, "problem.html", 400, title="Đăng nhập không thành công", reason=str(exc))
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(COOKIE, session.id, httponly=True, samesite="lax", path="/",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/sign-out", include_in_schema=False)
+async def sign_out(request: Request):
+    await request.app.state.console.sessions.end(request.cookies.get(COOKIE))
+    response = RedirectResponse("/signed-out", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/signed-out", include_in_schema=False)
+async def signed_out(request: Request):
+    return _page(request, "signed_out.html")
+
+
+# ---------------------------------------------------------------- the province overview
+
+
+async def _overview_context(request: Request, start: date | None, end: date | None) -> dict:
+    console = request.app.state.console
+    now = console.clock.now()
+    today = now.astimezone(LOCAL_TZ).date()
+    first, last = start or today, end or start or today
+    if last < first or (last - first).days >= PERIOD_MAX_DAYS:
+        return {"period_error": f"Khoảng thời gian phải từ 1 đến {PERIOD_MAX_DAYS} ngày, ngày đầu không sau ngày cuối.",
+                "first": first, "last": last}
+    period = (datetime.combine(first, time(), LOCAL_TZ), datetime.combine(last + timedelta(days=1), time(), LOCAL_TZ))
+    report = await console.platform.get("intake", "/v1/reports", _token(request),
+                                        **{"from": period[0].isoformat(), "to": period[1].isoformat()})
+    context = {"first": first, "last": last, "now": now, "report": report, "is_today": first == last == today}
+    if report.ok:
+        body = report.body
+        names = {a["agency_code"]: a["agency_name"] for a in body["agencies"]}
+        context.update(
+            total=views.figures(body["total"]),
+            levels=[{**views.figures(lv), "name": views.LEVEL_VI.get(lv["level"], lv["level"])} for lv in body["levels"]],
+            agencies=sorted((views.figures(a) for a in body["agencies"]),
+                            key=lambda a: (a["on_time_rate"] is None, a["on_time_rate"] or 0)),
+            indicators=views.indicators_766(body["total"]), trend=views.trend_chart(body["trend"]),
+            late=[{**d, "agency_name": names.get(d["agency_code"], d["agency_code"]),
+                   "late_vi": views.duration_vi(now - datetime.fromisoformat(d["legal_due_at"]))}
+                  for d in body["late_in_progress"]],
+        )
+    return context
+
+
+@router.get("/", response_class=HTMLResponse, summary="The province overview")
+async def overview(request: Request, start: date | None = Query(None, alias="from", description="First day (YYYY-MM-DD); default today"),
+                   end: date | None = Query(None, alias="to", description="Last day, at most 92 days after the first")):
+    return _page(request, "overview.html", **await _overview_context(request, start, end))
+
+
+@router.get("/overview/live", response_class=HTMLResponse, summary="The overview's figures, refreshed by the page")
+async def overview_live(request: Request, start: date | None = Query(None, alias="from"),
+                        end: date | None = Query(None, alias="to")):
+    return _page(request, "overview_figures.html", **await _overview_context(request, start, end))
+
+
+# ---------------------------------------------------------------- a dossier
+
+
+@router.get("/dossiers", summary="Find a dossier by its code")
+async def find_dossier(request: Request, code: str = Query(..., min_length=1, max_length=60)):
+    code = code.strip()
+    return RedirectResponse(request.url_for("dossier_page", code=code), status_code=303)
+
+
+@router.get("/dossiers/{code}", name="dossier_page", response_class=HTMLResponse, summary="A dossier's whole journey")
+async def dossier_page(request: Request, code: DossierCode):
+    console = request.app.state.console
+    token = _token(request)
+    intake, routing, timeline, notes, sync = await asyncio.gather(
+        console.platform.get("intake", f"/v1/dossiers/{code}", token),
+        console.platform.get("routing", f"/v1/dossiers/{code}", token),
+        console.platform.get("routing", f"/v1/dossiers/{code}/timeline", token),
+        console.platform.get("notify", f"/v1/dossiers/{code}/notifications", token),
+        console.platform.get("intake", "/v1/portal-sync", token),
+    )
+    shipments = None
+    trace_id = None
+    if intake.ok:
+        trace_id = intake.body.get("trace_id")
+        shipments = await console.platform.get("postal", f"/v1/dossiers/{intake.body['id']}/shipments", token)
+    spans = await console.platform.spans(trace_id) if trace_id and "operator" in request.state.caller.roles else []
+    portal_problems = [p for p in (sync.body or {}).get("failing", []) if p.get("code") == code] \
+        if sync.ok else None
+    status = 404 if intake.status == 404 and routing.status == 404 else 200
+    return _page(request, "dossier.html", status, code=code, intake=intake, routing=routing, timeline=timeline,
+                 notifications=notes, shipments=shipments, sync=sync, portal_problems=portal_problems,
+                 trace_id=trace_id, waterfall=views.waterfall(spans), now=console.clock.now())
+
+
+# ---------------------------------------------------------------- operations
+
+
+@router.get("/operations", response_class=HTMLResponse, summary="Services, lag, dead letters, backlogs")
+async def operations(request: Request):
+    console = request.app.state.console
+    token = _token(request)
+    health, status, letters, sync, shipments = await asyncio.gather(
+        console.platform.each("/health", None), console.platform.each("/v1/operations", token),
+        console.platform.each("/v1/operations/dead-letters", token),
+        console.platform.get("intake", "/v1/portal-sync", token),
+        console.platform.get("postal", "/v1/shipments/open", token),
+    )
+    return _page(request, "operations.html", services=SERVICES, health=health, status=status, letters=letters,
+                 sync=sync, shipments=shipments, redriven=request.query_params.get("redriven"),
+                 redriven_service=request.query_params.get("service"))
+
+
+@router.get("/operations/dead-letters/{service}/redrive", response_class=HTMLResponse,
+            summary="Asks the operator to confirm a re-drive")
+async def confirm_redrive(request: Request, service: Service):
+    letters = await request.app.state.console.platform.get(service.value, "/v1/operations/dead-letters", _token(request))
+    return _page(request, "confirm_redrive.html", service=service.value, letters=letters)
+
+
+@router.post("/operations/dead-letters/{service}/redrive", summary="Re-drives a service's pending dead letters")
+async def redrive(request: Request, service: Service, csrf: Annotated[str, Form(max_length=100)]):
+    if csrf != request.state.session.csrf:
+        raise AccessDenied(403, "the form is stale or not from this console; open the page again")
+    answer = await request.app.state.console.platform.call(
+        "POST", service.value, "/v1/operations/dead-letters/redrive", _token(request))
+    if not answer.ok:
+        return _page(request, "problem.html", 502, title="Không gửi lại được", reason=answer.problem)
+    url = request.url_for("operations").include_query_params(redriven=answer.body["redriven"], service=service.value)
+    return RedirectResponse(str(url) + "#dead-letters", status_code=303)
+
+
+# ---------------------------------------------------------------- an agency's lists
+
+
+@router.get("/agencies", summary="The signed-in person's own agency")
+async def my_agency(request: Request):
+    caller = request.state.caller
+    if caller.agency:
+        return RedirectResponse(request.url_for("agency_page", agency_code=caller.agency), status_code=303)
+    agencies = request.app.state.console.reference.catalogue.agencies
+    return _page(request, "agencies.html", agencies=sorted(agencies.values(), key=lambda a: a.code))
+
+
+@router.get("/agencies/{agency_code}", name="agency_page", response_class=HTMLResponse,
+            summary="An agency's dossiers at risk and overdue, most late first")
+async def agency_page(request: Request, agency_code: AgencyCode):
+    console = request.app.state.console
+    queue = await console.platform.get("routing", f"/v1/agencies/{agency_code}/dossiers", _token(request))
+    agency = console.reference.catalogue.agencies.get(agency_code)
+    now = console.clock.now()
+    lists = views.work_list(queue.body, now, console.reference.calendar) if queue.ok else None
+    return _page(request, "agency.html", agency_code=agency_code, agency=agency, queue=queue, lists=lists, now=now)
+

@@ -1,0 +1,208 @@
+"""The console in a real browser (Debian's Chromium, driven by Playwright) against the real
+platform: people sign in at the identity provider's own login page, then read and act.
+
+Screenshots of each page are saved under .lgsp/artifacts/console/ (the README's come from
+here), and each page is checked with axe-core for accessibility basics (labels, contrast,
+landmarks, keyboard focus)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from axe_playwright_python.async_playwright import Axe
+
+from ops.identity import local_secret
+from ops.processes import console as console_process
+from ops.stack import REPO_ROOT
+from tests.helpers import eventually, kafka_operator, platform_http, submission
+
+PORT = 18085  # registered as a redirect target of the lgsp-console client (ops/identity.py)
+ARTIFACTS = REPO_ROOT / ".lgsp" / "artifacts" / "console"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+BIRTH = "1.001193"  # Đăng ký khai sinh: its name carries the diacritics checked below
+BIRTH_NAME = "Đăng ký khai sinh"
+
+
+@pytest.fixture(scope="module")
+def console(platform, test_env, run_dir):
+    urls = {name: platform[name].url for name in ("intake", "routing", "postal", "notify")}
+    proc = console_process(test_env, run_dir / "logs", urls, port=PORT).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser():
+    from playwright.async_api import async_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is required for the console's browser tests: `make setup` installs it",
+                    pytrace=False)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+async def signed_in(browser, console, username: str, path: str = "/", width: int = 1280):
+    """A new browser session: open ``path``, be sent to the identity provider, sign in there."""
+    context = await browser.new_context(viewport={"width": width, "height": 900}, locale="vi-VN")
+    page = await context.new_page()
+    await page.goto(f"{console.url}{path}")
+    await page.wait_for_selector("#username", timeout=30_000)  # Keycloak's own login form
+    await page.fill("#username", username)
+    await page.fill("#password", local_secret(username))
+    await page.click("#kc-login")
+    await page.wait_for_url(re.compile("^" + re.escape(console.url)), timeout=30_000)
+    return page
+
+
+async def accessibility_problems(page) -> list[str]:
+    results = await Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {len(v['nodes'])} element(s)"
+            for v in results.response["violations"]]
+
+
+async def test_an_operator_signs_in_finds_a_dossier_and_sees_its_timeline_and_trace(console, browser, platform):
+    async with platform_http(timeout=15) as http:
+        r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission(BIRTH))
+        assert r.status_code == 201, r.text
+        dossier = r.json()
+
+        async def in_timeline():
+            t = await http.get(f"{platform['routing'].url}/v1/dossiers/{dossier['code']}/timeline")
+            return t.status_code == 200 and len(t.json()) >= 2
+
+        await eventually(in_timeline, what="the dossier's first hops in routing's timeline")
+
+    page = await signed_in(browser, console, "operator")
+    assert await page.locator("h1").inner_text() == "Tình hình giải quyết thủ tục hành chính"
+    await page.fill("#find-code", dossier["code"])
+    await page.keyboard.press("Enter")  # the search works from the keyboard
+    await page.wait_for_url(f"**/dossiers/{dossier['code']}")
+    assert dossier["code"] in await page.locator("h1").inner_text()
+    assert BIRTH_NAME in await page.locator("dl.facts").inner_text()  # diacritics intact in the DOM
+
+    timeline = page.locator("ol.timeline li")
+    assert await timeline.count() >= 2
+    assert "intake" in await timeline.first.inner_text()
+
+    async def spans_shown():  # the span files are written in batches: look again until they are there
+        await page.reload()
+        return await page.locator("ol.waterfall li").count() >= 3 or None
+
+    await eventually(spans_shown, what="the trace's spans on the dossier's page", timeout=30)
+    services = set(await page.locator("ol.waterfall .svc").all_inner_texts())
+    assert {"intake", "routing"} <= services, services
+    assert dossier["trace_id"] in await page.locator("dl.facts").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "dossier.png"), full_page=True)
+    assert await accessibility_problems(page) == []
+    await page.context.close()
+
+
+async def test_an_operator_redrives_a_dead_letter_and_it_leaves_the_list(console, browser, test_env, local_stack):
+    # a record no service can read: each parks it in its dead-letter topic
+    producer = AIOKafkaProducer(**kafka_operator().options())
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(f"{test_env['LGSP_TOPIC_PREFIX']}.dossier", b"{not json",
+                                            key=b"console-test", headers=[("ce_type", b"vn.lgsp.dossier.submitted.v1")])
+    finally:
+        await producer.stop()
+    assert sent.offset >= 0
+
+    page = await signed_in(browser, console, "operator", "/operations")
+    rows = page.locator("table.letters[data-service='notify'] tbody tr")
+
+    async def letter_listed():
+        await page.goto(f"{console.url}/operations")
+        for text in await rows.all_inner_texts():
+            if "vn.lgsp.dossier.submitted.v1" in text:
+                return text
+        return None
+
+    await eventually(letter_listed, what="notify's dead letter on the operations page", timeout=30)
+    # every service answers with its consumer lag, outbox backlog and pending dead letters
+    lags = await page.locator("td[data-lag]").all_inner_texts()
+    assert len(lags) == 4 and all(x.isdigit() for x in lags), lags
+    assert int(await page.locator("td[data-dead-letters='notify']").inner_text()) >= 1
+    before = await rows.count()
+    positions = [t.split("\t")[0].strip() for t in await rows.all_inner_texts()]
+    assert await accessibility_problems(page) == []
+    await page.screenshot(path=str(ARTIFACTS / "operations.png"), full_page=True)
+
+    await page.click("a[href='/operations/dead-letters/notify/redrive']")
+    assert "notify" in await page.locator("h1").inner_text()
+    await page.click("button:has-text('Xác nhận gửi lại')")  # the confirmation step
+    await page.wait_for_url("**/operations?redriven=*")
+    assert f"Đã gửi lại {before} thư lỗi của dịch vụ notify" in await page.locator("p.notice").inner_text()
+    # the letters that were listed are gone (one that fails again comes back as a new letter, at a new position)
+    remaining = [t.split("\t")[0].strip() for t in await rows.all_inner_texts()]
+    assert not set(positions) & set(remaining), (positions, remaining)
+
+    # the service recorded who re-drove its dead letters
+    conn = await asyncpg.connect(local_stack.database_url)
+    try:
+        row = await conn.fetchrow(
+            f"SELECT username, status, route FROM {test_env['LGSP_SCHEMA_PREFIX']}notify.audit_log "
+            "WHERE route = '/v1/operations/dead-letters/redrive' ORDER BY at DESC LIMIT 1")
+    finally:
+        await conn.close()
+    assert row is not None and (row["username"], row["status"]) == ("operator", 200)
+    await page.context.close()
+
+
+async def test_a_manager_sees_an_overdue_dossier_appear_on_the_overview_once_the_scheduler_apologises(
+        console, browser, platform, clock):
+    page = await signed_in(browser, console, "manager-province")
+    await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    assert await accessibility_problems(page) == []
+    # entered at the counter after an outage: received 25 days ago, a 3-day procedure (older than
+    # any other test's late entries, so first on the list of the most late)
+    async with platform_http(timeout=15) as http:
+        r = await http.post(f"{platform['intake'].url}/v1/dossiers",
+                            json=submission("1.000894", channel="counter",
+                                            received_at=(clock.now() - timedelta(days=25)).isoformat()))
+        assert r.status_code == 201, r.text
+        code = r.json()["code"]
+
+    # no reload: the overview refreshes its figures by itself
+    row = page.locator("section[aria-labelledby='h-late'] tr", has_text=code)
+    await row.wait_for(timeout=30_000)
+
+    async def apologised():  # the routing scheduler's apology reaches intake, and the row says so
+        cells = await row.locator("td").all_inner_texts()
+        return cells if cells and cells[-1] == "1" else None
+
+    cells = await eventually(apologised, what="the apology on the overview's row", timeout=30, interval=1)
+    assert cells[0] == code
+    assert int(await page.locator("[data-figure='overdue']").inner_text()) >= 1
+    await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    await page.context.close()
+
+
+async def test_each_person_sees_what_their_roles_and_agency_allow(console, browser, platform):
+    # an official may not open the operations page, and is told why
+    page = await signed_in(browser, console, "official-000.21.12.h40", "/operations")
+    assert await page.locator("h1").inner_text() == "Không có quyền"
+    assert "operator" in await page.locator("p.alert").inner_text()
+    # their own agency's work lists open; another agency's do not
+    await page.goto(f"{console.url}/agencies")
+    assert await page.locator("h1").inner_text() == "Ủy ban nhân dân xã Ninh Hải"
+    response = await page.goto(f"{console.url}/agencies/000.22.12.H40")
+    assert response.status == 403
+    await page.context.close()
+
+    # on a phone, the overview still reads
+    phone = await signed_in(browser, console, "manager-province", width=390)
+    assert await phone.locator("[data-figure='received']").is_visible()
+    await phone.screenshot(path=str(ARTIFACTS / "overview-phone.png"), full_page=True)
+    await phone.context.close()
