@@ -20,6 +20,8 @@ import asyncio
 import os
 import runpy
 import sys
+from datetime import datetime
+from pathlib import Path
 
 from shared.clock import ClockSettingError, clock_from_env
 from shared.settings import MissingSecret, Settings
@@ -72,6 +74,9 @@ def _main(argv: list[str] | None = None) -> int:
     au.add_argument("--limit", type=int, default=200)
     rl = sub.add_parser("realm", help="write the identity provider's realm file from the reference agencies")
     rl.add_argument("--check", action="store_true", help="only say whether the file is up to date")
+    pk = sub.add_parser("pki", help="generate the test PKI for signed documents (root, issuing CA, officials, agencies, CRLs)")
+    pk.add_argument("--out", type=Path, required=True, help="an empty or new folder")
+    pk.add_argument("--at", type=datetime.fromisoformat, default=None, help="the moment it is valid around (default: now)")
     dl = sub.add_parser("dlq", help="dead-letter topics")
     dl.add_argument("action", choices=["list", "redrive"])
     dl.add_argument("service", choices=["intake", "routing", "postal", "notify"])
@@ -141,6 +146,13 @@ def _main(argv: list[str] | None = None) -> int:
         from ops import identity
 
         return identity.main(["--check"] if args.check else [])
+    if args.command == "pki":
+        from ops.identity import agency_names
+        from ops.pki import TestPki
+
+        TestPki.create(args.out, args.at or clock.now(), agency_names())
+        print(f"test PKI written to {args.out} (trust root: {args.out / 'root.pem'})")
+        return 0
     if args.command == "dlq":
         from shared import dlq
 

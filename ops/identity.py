@@ -83,6 +83,11 @@ def local_secret(name: str) -> str:
 # ---------------------------------------------------------------- the realm
 
 
+def agency_names() -> dict[str, str]:
+    """Every reference agency of both variants: code -> name."""
+    return _agencies()
+
+
 def _agencies() -> dict[str, str]:
     names: dict[str, str] = {}
     for variant in ("three_level", "two_level"):
