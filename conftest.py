@@ -62,6 +62,7 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_TOPIC_PREFIX": f"t{RUN_ID}",
         "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_",
         "LGSP_TRACE_DIR": str(run_dir / "traces"),
+        "LGSP_DOCUMENTS_PKI_DIR": str(run_dir / "pki"),  # made by the `pki` fixture, valid around the run's clock
         "LGSP_PROFILE": "local",  # the simulators know the local stack's secrets
         "LGSP_RETRY_BACKOFF_S": "0.05",
         "LGSP_SCHEDULER_INTERVAL_S": "0.5",
@@ -138,11 +139,21 @@ class Platform:
         return self.procs[name]
 
 
-TEST_PORTS = {"intake": 18081, "routing": 18082, "postal": 18083, "notify": 18084}
+TEST_PORTS = {"intake": 18081, "routing": 18082, "postal": 18083, "notify": 18084, "documents": 18088}
 
 
 @pytest.fixture(scope="session")
-def platform(test_env, topics, run_dir):
+def pki(test_env, clock):
+    """The run's test PKI (ops/pki.py): what the documents service trusts, and every
+    agency's and official's signing credentials."""
+    from ops.identity import agency_names
+    from ops.pki import TestPki
+
+    return TestPki.create(Path(test_env["LGSP_DOCUMENTS_PKI_DIR"]), clock.now(), agency_names())
+
+
+@pytest.fixture(scope="session")
+def platform(test_env, topics, run_dir, pki):
     """All four services and the third-party simulators, each its own process."""
     from ops.processes import SERVICES, service, simulator
 

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.clock import ClockSettingError, clock_from_env
+from shared.reference.calendar import LOCAL_TZ
 from shared.settings import MissingSecret, Settings
 
 
@@ -58,7 +59,11 @@ def _main(argv: list[str] | None = None) -> int:
     tl = sub.add_parser("timeline", help="a dossier's process-control timeline, every hop across services")
     tl.add_argument("code", help="the dossier code, e.g. 000.21.12.H40-261123-0001")
     tl.add_argument("--routing-url", default=os.environ.get("LGSP_ROUTING_URL", "http://127.0.0.1:8082"))
-    rp = sub.add_parser("report", help="the managers' report per agency and level for a period")
+    rp = sub.add_parser("report", help="the managers' report per agency and level for a period; "
+                                       "`report documents --month YYYY-MM`: the monthly documents report")
+    rp.add_argument("what", nargs="?", choices=["dossiers", "documents"], default="dossiers")
+    rp.add_argument("--month", help="documents: the month, YYYY-MM (default: this month)")
+    rp.add_argument("--documents-url", default=os.environ.get("LGSP_DOCUMENTS_URL", "http://127.0.0.1:8086"))
     rp.add_argument("--from", dest="start", help="ISO date or time (Vietnam time if no zone); default: today")
     rp.add_argument("--to", dest="end", help="ISO date or time, exclusive; default: the day after --from")
     rp.add_argument("--intake-url", default=os.environ.get("LGSP_INTAKE_URL", "http://127.0.0.1:8081"))
@@ -125,6 +130,10 @@ def _main(argv: list[str] | None = None) -> int:
         from ops.timeline import print_timeline
 
         return print_timeline(args.code, args.routing_url)
+    if args.command == "report" and args.what == "documents":
+        from ops.report import print_documents_report
+
+        return print_documents_report(args.documents_url, args.month or clock.now().astimezone(LOCAL_TZ).strftime("%Y-%m"))
     if args.command == "report":
         from ops.report import print_report
 
@@ -176,7 +185,7 @@ def print_audit(args) -> int:
     import asyncpg
 
     from shared.audit import query
-    from shared.topics import SERVICES
+    from shared.topics import ALL_SERVICES
 
     try:
         since = datetime.fromisoformat(args.since) if args.since else None
@@ -191,7 +200,7 @@ def print_audit(args) -> int:
     async def fetch():
         conn = await asyncpg.connect(settings.database_url, timeout=10)
         try:
-            return await query(conn, [f"{settings.schema_prefix}{s}" for s in SERVICES], dossier=args.dossier,
+            return await query(conn, [f"{settings.schema_prefix}{s}" for s in ALL_SERVICES], dossier=args.dossier,
                                client=args.client, since=since, limit=max(1, min(args.limit, 10_000)))
         finally:
             await conn.close()

@@ -6,7 +6,8 @@ counter, told step by step: dossiers submitted through the three channels, moved
 across commune, district and province by the agencies, one paused for a supplement, one
 entered late after an outage that gets its automatic apology, one refused at receipt.
 Then a whole day replayed at speed (a few hundred dossiers, with a progress line), and the
-managers' report. The console (services/console) runs beside them from the start; in a
+managers' report; then official documents signed twice crossing the levels, one refused on
+arrival, a month's worth between agencies and the monthly documents report. The console (services/console) runs beside them from the start; in a
 terminal the demo then keeps everything running for people to look around until Ctrl-C.
 """
 
@@ -15,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import httpx
 
 from ops.clients import COMMUNE, RESULT, Agencies, eventually, platform_http, submission
 from ops.identity import IDENTITIES, local_secret
+from ops import demo_documents
 from ops.demo_day import replay_day
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from ops.report import fetch_report, period
@@ -186,6 +189,11 @@ def main(dossiers: int = 300, instances: int = 1, stay: bool | None = None) -> i
         say(render(fetch_report(urls["intake"], start, end, auth=IDENTITIES.driver)))
         sync = httpx.get(f"{urls['intake']}/v1/portal-sync", auth=IDENTITIES.driver).json()
         say(f"\n[demo] national portal sync: {sync['sent']} updates sent, {sync['pending']} pending, {sync['rejected']} rejected")
+        say("")
+        demo_documents.run(urls["documents"], Path(running.env["LGSP_DOCUMENTS_PKI_DIR"]), say, clock.now())
+        month_text = now.astimezone(LOCAL_TZ).strftime("%Y-%m")
+        say(f"\n[demo] the monthly documents report (lgsp report documents --month {month_text}):\n")
+        say(demo_documents.monthly_report(urls["documents"], month_text))
         say(console_banner(urls["console"]))
         if stay:
             keep_running(urls["console"])

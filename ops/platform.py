@@ -32,6 +32,27 @@ def start_stack(tag: str) -> stack.StackConfig | None:
 LOCAL_PROFILE = {"LGSP_PROFILE": "local"}
 
 
+def ensure_test_pki(folder: Path, say=print) -> Path:
+    """The local platform's test PKI (what the documents service trusts), made once and made
+    again when its CRLs near their next update."""
+    import datetime as dt
+    import json
+
+    from ops.identity import agency_names
+    from ops.pki import TestPki
+    from shared.clock import clock_from_env
+
+    now = clock_from_env().now()
+    index = folder / "index.json"
+    if index.is_file():
+        made = dt.datetime.fromisoformat(json.loads(index.read_text(encoding="utf-8"))["moment"])
+        if dt.timedelta(0) <= now - made < dt.timedelta(days=300):
+            return folder
+    say(f"making the test PKI for signed documents in {folder}")
+    TestPki.create(folder, now, agency_names())
+    return folder
+
+
 INSTANCE_PORT_STEP = 100  # instance k of a service listens on its port + 100 * (k - 1)
 
 
@@ -54,6 +75,8 @@ class RunningPlatform:
         self.procs: dict[str, ServiceProcess] = {}
 
     def start(self, say=print) -> "RunningPlatform":
+        if "LGSP_DOCUMENTS_PKI_DIR" not in self.env:
+            self.env["LGSP_DOCUMENTS_PKI_DIR"] = str(ensure_test_pki(self.log_dir.parent / "pki", say))
         for name in ("carrier", "messaging", "portal"):
             say(f"starting the {name} simulator (log: {self.log_dir / (name + '-sim.log')})")
             self.procs[name] = simulator(name, self.env, self.log_dir).start()

@@ -15,8 +15,8 @@ import httpx
 
 from ops.stack import REPO_ROOT
 
-SERVICE_PORTS = {"intake": 8081, "routing": 8082, "postal": 8083, "notify": 8084}
-SERVICES = ("routing", "postal", "notify", "intake")  # start order: consumers before the edge
+SERVICE_PORTS = {"intake": 8081, "routing": 8082, "postal": 8083, "notify": 8084, "documents": 8086}
+SERVICES = ("routing", "postal", "notify", "intake", "documents")  # start order: consumers before the edge
 SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093}
 CONSOLE_PORT = 8085
 SMTP_PORT = 8025

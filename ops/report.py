@@ -42,3 +42,17 @@ def print_report(intake_url: str, start: str | None, end: str | None, now: datet
         print(f"cannot get the report from intake at {intake_url}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def print_documents_report(documents_url: str, month: str) -> int:
+    """The monthly documents report, asked for as the operator."""
+    from services.documents.report import render as render_documents
+
+    try:
+        r = httpx.get(f"{documents_url}/v1/reports/documents", params={"month": month}, timeout=30, auth=IDENTITIES.operator)
+        r.raise_for_status()
+        print(render_documents(r.json()))
+    except (httpx.HTTPError, TokenRefused) as exc:
+        print(f"cannot get the documents report from {documents_url}: {exc}", file=sys.stderr)
+        return 1
+    return 0

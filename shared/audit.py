@@ -99,7 +99,11 @@ class AuditLog:
 
 async def query(conn: asyncpg.Connection, schemas: list[str], *, dossier: str | None = None,
                 client: str | None = None, since: datetime | None = None, limit: int = 200) -> list[dict]:
-    """Rows of every given service schema, oldest first, filtered as ``lgsp audit`` asks."""
+    """Rows of every given service schema that exists, oldest first, filtered as ``lgsp audit`` asks."""
+    present = {r["nspname"] for r in await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])", schemas)}
+    schemas = [s for s in schemas if s in present]
+    if not schemas:
+        return []
     parts = [f'SELECT * FROM "{schema}".audit_log WHERE ($1::text IS NULL OR dossier_code = $1) '
              f'AND ($2::text IS NULL OR client_id = $2) AND ($3::timestamptz IS NULL OR at >= $3)' for schema in schemas]
     rows = await conn.fetch(f"SELECT * FROM ({' UNION ALL '.join(parts)}) a ORDER BY at, service, seq LIMIT $4",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
@@ -364,6 +364,60 @@ class ShipmentProgressed(ShipmentEvent):
     kind: str = Field(pattern="^(pickup|delivery)$")
     status: str
     reason: str | None = None
+
+
+# ------------------------------------------------------------------ official documents (services/documents)
+
+URGENCIES = ("normal", "urgent", "very_urgent", "express")  # thường, khẩn, thượng khẩn, hỏa tốc
+
+
+class StoredFile(CleanText):
+    """A claim check: the file is stored once, content-addressed; events carry this instead."""
+
+    model_config = ConfigDict(frozen=True)
+    sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=1, le=MAX_DOCUMENT_BYTES)
+    media_type: str = Field(min_length=3, max_length=127)
+    location: str = Field(min_length=1, max_length=300, description="Where the receiver fetches it")
+
+
+class DocumentEvent(EventData):
+    aggregate: ClassVar[str] = "document"
+    document_id: uuid.UUID
+    version: int = Field(1, ge=1, le=1000, description="1, then one more for each update by the sender")
+    at: datetime
+
+    def subject(self) -> str:
+        return str(self.document_id)
+
+
+@event_type
+class DocumentSent(DocumentEvent):
+    """An agency sends (or, with a higher version, updates) an official document."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.document.sent.v1"
+    sender_agency: str = Field(min_length=1, max_length=35)
+    number: str = Field(min_length=1, max_length=60, description="Số, ký hiệu, e.g. 123/UBND-VP")
+    issued_on: date
+    summary: str = Field(min_length=1, max_length=2000, description="Trích yếu")
+    doc_type: str = Field(min_length=1, max_length=100)
+    urgency: str = Field(pattern="^(normal|urgent|very_urgent|express)$")
+    recipients: tuple[Annotated[str, StringConstraints(min_length=1, max_length=35)], ...] = Field(min_length=1, max_length=100)
+    file: StoredFile
+    dossier_code: str | None = Field(None, max_length=60)
+    sent_by: str | None = Field(None, max_length=200)
+
+
+@event_type
+class DocumentStatusChanged(DocumentEvent):
+    """A recipient's delivery moved to a new status (edXML status vocabulary)."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.document.status_changed.v1"
+    recipient_agency: str = Field(min_length=1, max_length=35)
+    status: str = Field(min_length=1, max_length=30)
+    code: str = Field(min_length=2, max_length=2)
+    reason: str | None = Field(None, max_length=2000)
+    by: str | None = Field(None, max_length=200)
 
 
 # ------------------------------------------------------------------ the envelope

@@ -5,7 +5,8 @@ name (``intake``, ``routing``, ``postal``, ``notify``), the operator's tools (``
 stack, the tests' readers, bench and chaos) as ``lgsp``. The broker's own inter-broker identity
 is ``broker`` (PLAIN, configured in the broker), used only to create the SCRAM users.
 
-What each service may do is ``service_acls``: read and write the dossier topic, write and read
+What each service may do is ``service_acls``: read and write the topic it consumes (the dossier
+topic, or the document topic for ``documents``), write and read
 its own dead-letter topic (an operator re-drives it through the service's HTTP API), read
 through its own consumer group and its re-drive group; nothing else (deny by default, the
 broker's StandardAuthorizer with ``allow.everyone.if.no.acl.found=false``). The operator
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.topics import DOSSIER, dead_letter
+from shared.topics import ALL_SERVICES, consumed_topic, dead_letter
 
-SERVICE_PRINCIPALS = ("intake", "routing", "postal", "notify")
+SERVICE_PRINCIPALS = ALL_SERVICES
 OPERATOR = "lgsp"
 BROKER = "broker"
 MECHANISM = "SCRAM-SHA-512"
@@ -72,7 +73,7 @@ def service_acls(topic_prefix: str, schema_prefix: str) -> list[Grant]:
     grants = []
     for service in SERVICE_PRINCIPALS:
         grants += [
-            Grant(service, "topic", f"{topic_prefix}.{DOSSIER.name}", ("READ", "WRITE", "DESCRIBE")),
+            Grant(service, "topic", f"{topic_prefix}.{consumed_topic(service).name}", ("READ", "WRITE", "DESCRIBE")),
             Grant(service, "topic", f"{topic_prefix}.{dead_letter(service).name}", ("WRITE", "READ", "DESCRIBE")),
             Grant(service, "group", f"{schema_prefix}{service}", ("READ", "DESCRIBE")),
             Grant(service, "group", redrive_group(schema_prefix, service), ("READ", "DESCRIBE")),

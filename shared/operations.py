@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from shared import dlq
 from shared.topic_reader import partitions
-from shared.topics import DOSSIER
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
@@ -25,15 +24,15 @@ class PartitionLag(BaseModel):
 
 class OperationsStatus(BaseModel):
     service: str
-    consumer_lag: int = Field(description="Events on the dossier topic this service has not handled yet")
+    consumer_lag: int = Field(description="Events on the topic this service consumes that it has not handled yet")
     partitions: list[PartitionLag]
     outbox_pending: int = Field(description="Events written but not yet published to Kafka")
     dead_letters_pending: int = Field(description="Dead letters not re-driven yet")
 
 
-async def consumer_lag(settings) -> list[PartitionLag]:
-    """End offset minus the service's committed offset, per partition of the dossier topic."""
-    topic = settings.topic(DOSSIER.name)
+async def consumer_lag(settings, consumed) -> list[PartitionLag]:
+    """End offset minus the service's committed offset, per partition of the topic it consumes."""
+    topic = settings.topic(consumed.name)
     tps = await partitions(settings.kafka, topic)
     consumer = AIOKafkaConsumer(**settings.kafka.options(), group_id=settings.schema, enable_auto_commit=False)
     await consumer.start()
@@ -52,7 +51,7 @@ async def consumer_lag(settings) -> list[PartitionLag]:
 @router.get("", response_model=OperationsStatus)
 async def status(request: Request):
     rt = request.app.state.runtime
-    lags = await consumer_lag(rt.settings)
+    lags = await consumer_lag(rt.settings, rt.topic)
     return OperationsStatus(
         service=rt.settings.service_name, consumer_lag=sum(p.lag for p in lags), partitions=lags,
         outbox_pending=await rt.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"),

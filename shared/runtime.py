@@ -27,7 +27,7 @@ from shared import operations
 from shared.outbox import Outbox, OutboxRelay, kafka_producer
 from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
-from shared.topics import DOSSIER, Topic, dead_letter, require_topics
+from shared.topics import Topic, consumed_topic, dead_letter, require_topics
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,14 @@ class ServiceRuntime:
         self._relay_task: asyncio.Task | None = None
         self._workers: list[asyncio.Task] = []
         self.http: httpx.AsyncClient  # for the service's third parties (carrier, providers, portal)
+        self.topic: Topic = consumed_topic(settings.service_name)  # the dossier topic, or the document topic
 
     async def open(self) -> None:
         """Everything but consumption: handlers are registered between open() and consume()."""
         s = self.settings
         setup_logging(s.service_name)
         provider = setup_tracing(s.service_name, s.traces_path, s.otlp_endpoint)
-        await require_topics(s.kafka, s.topic_prefix, (DOSSIER, dead_letter(s.service_name)))
+        await require_topics(s.kafka, s.topic_prefix, (self.topic, dead_letter(s.service_name)))
         self.pool = await create_pool(s.database_url, s.schema)
         await migrate(self.pool, s.schema, self._migrations_dir)
         self.outbox = Outbox(s)
@@ -123,7 +124,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
                 router: APIRouter, wire: Wiring, clock: Clock | None = None, secrets: tuple[str, ...] = (),
                 resolvers: dict[str, Resolver] | None = None) -> FastAPI:
     """A service's ASGI app: the runtime opened at start-up, ``wire`` registering the service's
-    handlers and workers, the dossier topic consumed, the HTTP edges and routes installed, every
+    handlers and workers, its topic consumed (shared/topics.py), the HTTP edges and routes installed, every
     route behind the access policy (``resolvers`` look up what its limits need).
     Raises MissingSecret, naming the variables, when a secret in ``secrets`` is not set."""
     settings.require("kafka_password", *secrets)
@@ -135,7 +136,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
         app.state.runtime = runtime
         app.state.audit = AuditLog(runtime.pool)
         await wire(app, runtime)
-        await runtime.consume(DOSSIER)
+        await runtime.consume(runtime.topic)
         yield
         await runtime.close()
 

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     quota_default: str | None = Field(None, pattern=r"^\d+(\.\d+)?(/\d+)?$",
                                       description="Requests a second per caller and burst, e.g. '50/200'; "
                                                   "default: the access policy's")
+    # official documents (services/documents)
+    documents_pki_dir: Path | None = Field(None, description="The receivers' trust: root.pem, issuing-ca.pem and "
+                                           "crls/*.crl (`lgsp pki` makes a test one); default <state_dir>/pki")
+    documents_max_file_bytes: int = Field(20_000_000, ge=1, le=200_000_000, description="Largest document file accepted")
     # where the console reads the services' HTTP APIs
     intake_url: str = "http://127.0.0.1:8081"
     routing_url: str = "http://127.0.0.1:8082"

@@ -16,7 +16,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 if TYPE_CHECKING:
     from shared.kafka_access import KafkaAccess
 
-SERVICES = ("intake", "routing", "postal", "notify")
+SERVICES = ("intake", "routing", "postal", "notify")  # the services that consume the dossier topic
+DOCUMENT_SERVICES = ("documents",)  # the services that consume the document topic
+ALL_SERVICES = SERVICES + DOCUMENT_SERVICES
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,11 @@ def dead_letter(service: str) -> Topic:
     return Topic(f"dlq.{service}", 1, f"Events {service} could not handle, with the reason", 30 * 24 * 3600 * 1000)
 
 
-ALL_TOPICS: tuple[Topic, ...] = (DOSSIER, DOCUMENT, *(dead_letter(s) for s in SERVICES))
+ALL_TOPICS: tuple[Topic, ...] = (DOSSIER, DOCUMENT, *(dead_letter(s) for s in ALL_SERVICES))
+
+
+def consumed_topic(service: str) -> Topic:
+    return DOCUMENT if service in DOCUMENT_SERVICES else DOSSIER
 
 
 def definitions(prefix: str = "lgsp") -> list[dict]:

@@ -64,9 +64,10 @@ def test_the_policy_covers_every_route_and_nothing_else():
     from services.postal.app import create_app as postal
     from services.routing.app import create_app as routing
     from services.console.app import create_app as console
+    from services.documents.app import create_app as documents
 
     for name, factory in (("intake", intake), ("routing", routing), ("postal", postal), ("notify", notify),
-                          ("console", console)):
+                          ("documents", documents), ("console", console)):
         routes = api_routes(factory())
         assert POLICY.missing(name, routes) == [], f"{name}: routes without an access policy"
         stale = set(POLICY.services[name]) - {f"{m} {p}" for m, p in routes}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from services.console.app import create_app as console_app
+from services.documents.app import create_app as documents_app
 from services.intake.app import create_app as intake_app
 from services.notify.app import create_app as notify_app
 from services.postal.app import create_app as postal_app
@@ -14,7 +15,7 @@ from services.routing.app import create_app as routing_app
 from shared.settings import Settings
 
 APPS = {"intake": intake_app, "routing": routing_app, "postal": postal_app, "notify": notify_app,
-        "console": console_app}
+        "documents": documents_app, "console": console_app}
 BOUNDED_FORMATS = {"uuid", "date-time", "date"}  # fixed shapes: their length is bounded by the format
 
 

@@ -1,0 +1,134 @@
+"""The documents service's HTTP routes: upload a signed PDF, send it, follow its deliveries;
+receiving officials move their copy through its statuses and open it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from datetime import date
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from shared.access import Resource
+from shared.http import AgencyCode, problem
+from services.documents import handlers, report
+from services.documents.schemas import DocumentCreated, FileStored, MoveDelivery, SendDocument, SenderAct, UpdateDocument
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+DocumentId = Annotated[uuid.UUID, Path(description="The document's id, as sending returned it")]
+
+
+async def document_resource(request: Request, key: str) -> Resource | None:
+    agencies = await handlers.parties(request.app.state.runtime.pool, key)
+    return Resource(agencies=agencies) if agencies else None
+
+
+def _who(request: Request) -> str | None:
+    caller = getattr(request.state, "caller", None)
+    return caller.username if caller else None
+
+
+def _refusal(exc: Exception):
+    return problem(404 if isinstance(exc, handlers.NotFound) else 409, str(exc))
+
+
+@router.post("/documents/files", status_code=201, response_model=FileStored, openapi_extra={"requestBody": {
+    "required": True, "content": {"application/pdf": {"schema": {"type": "string", "format": "binary", "maxLength": 20_000_000}}}}})
+async def upload_file(request: Request):
+    """The signed PDF, stored once under its SHA-256 (uploading it again changes nothing).
+    Sending a document then names it by that hash: events carry the hash, never the bytes."""
+    rt = request.app.state.runtime
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/pdf":
+        return problem(415, "send the document as application/pdf")
+    content = await request.body()
+    if len(content) > rt.settings.documents_max_file_bytes:
+        return problem(413, f"the file is larger than {rt.settings.documents_max_file_bytes} bytes")
+    if not content.startswith(b"%PDF-"):
+        return problem(422, "the file is not a PDF")
+    stored = await handlers.store_file(rt.pool, content, "application/pdf", _who(request), rt.clock.now())
+    return FileStored(sha256=stored.sha256, size=stored.size, location=stored.location)
+
+
+@router.post("/documents", status_code=201, response_model=DocumentCreated)
+async def send_document(cmd: SendDocument, request: Request):
+    """Registers an outgoing document (văn bản đi) and sends it to its recipients. Each
+    recipient's copy arrives only once both signatures check out on its side."""
+    rt = request.app.state.runtime
+    now = rt.clock.now()
+    known = request.app.state.reference.catalogue.agencies
+    if unknown := [r for r in cmd.recipients if r not in known]:
+        return problem(422, f"not agencies of this province: {', '.join(unknown)} (the connector to the national "
+                            "document-exchange axis for other provinces is not built yet)",
+                       [{"field": "recipients", "reason": "unknown agency"}])
+    try:
+        document_id = await handlers.send(rt.pool, rt.outbox, cmd, _who(request), now)
+    except (handlers.Conflict, handlers.NotFound) as exc:
+        return problem(422 if "classified" in str(exc) or "may not be exchanged" in str(exc) else 409, str(exc))
+    return DocumentCreated(id=document_id, version=1, at=now)
+
+
+@router.get("/documents/{document_id}")
+async def get_document(document_id: DocumentId, request: Request):
+    """The document and, per recipient, every status it went through, in order."""
+    try:
+        return await handlers.get(request.app.state.runtime.pool, document_id)
+    except handlers.NotFound as exc:
+        return problem(404, str(exc))
+
+
+@router.post("/documents/{document_id}/recall")
+async def recall_document(document_id: DocumentId, cmd: SenderAct, request: Request):
+    rt = request.app.state.runtime
+    try:
+        await handlers.recall(rt.pool, rt.outbox, document_id, cmd.agency_code, _who(request), rt.clock.now())
+    except (handlers.Conflict, handlers.NotFound) as exc:
+        return _refusal(exc)
+    return {"status": "recalled"}
+
+
+@router.post("/documents/{document_id}/update")
+async def update_document(document_id: DocumentId, cmd: UpdateDocument, request: Request):
+    """A corrected file (signed again): every recipient gets the new version, checked again."""
+    rt = request.app.state.runtime
+    try:
+        version = await handlers.update(rt.pool, rt.outbox, document_id, cmd, _who(request), rt.clock.now())
+    except (handlers.Conflict, handlers.NotFound) as exc:
+        return _refusal(exc)
+    return {"version": version}
+
+
+@router.post("/documents/{document_id}/deliveries/{agency_code}/status")
+async def move_delivery(document_id: DocumentId, agency_code: AgencyCode, cmd: MoveDelivery, request: Request):
+    """The receiving agency accepts or refuses its copy, assigns it, processes it, finishes it."""
+    rt = request.app.state.runtime
+    try:
+        await handlers.move(rt.pool, rt.outbox, document_id, agency_code, cmd.status, cmd.reason, _who(request), rt.clock.now())
+    except (handlers.Conflict, handlers.NotFound) as exc:
+        return _refusal(exc)
+    return {"status": cmd.status}
+
+
+@router.get("/documents/{document_id}/deliveries/{agency_code}/file", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def open_document(document_id: DocumentId, agency_code: AgencyCode, request: Request):
+    """The document as received, for an official of the receiving agency, who is recorded as
+    having viewed it."""
+    rt = request.app.state.runtime
+    try:
+        content = await handlers.open_file(rt.pool, document_id, agency_code, _who(request) or "?", rt.clock.now())
+    except (handlers.Conflict, handlers.NotFound) as exc:
+        return _refusal(exc)
+    return Response(content, media_type="application/pdf")
+
+
+@router.get("/reports/documents", tags=["operations"])
+async def monthly_report(request: Request, month: str = Query(pattern=r"^20\d\d-(0[1-9]|1[0-2])$", max_length=7,
+                                                             description="YYYY-MM", examples=["2026-11"])):
+    """Per agency and per official for the month: documents received, viewed, viewed on time,
+    finished on time, the viewing rate (under 75% flagged); per sender, outgoing documents sent
+    electronically and signed with both signatures."""
+    rt = request.app.state.runtime
+    year, mon = (int(x) for x in month.split("-"))
+    return await report.monthly(rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now())

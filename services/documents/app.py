@@ -1,0 +1,48 @@
+"""The documents service's wiring: receiving on the document topic, its HTTP routes.
+``python -m services.documents`` runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.events import DocumentSent
+from shared.reference import load_reference
+from shared.runtime import ServiceRuntime, service_app
+from shared.settings import Settings
+from services.documents import handlers
+from services.documents.api import document_resource, router
+from services.documents.signatures import Trust
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_PORT = 8086
+
+
+def load_trust(settings: Settings) -> Trust:
+    """What the receivers trust, from LGSP_DOCUMENTS_PKI_DIR (default <state_dir>/pki)."""
+    folder = settings.documents_pki_dir or settings.state_dir / "pki"
+    root = folder / "root.pem"
+    if not root.is_file():
+        raise RuntimeError(f"no trust root at {root}: set LGSP_DOCUMENTS_PKI_DIR (a test one: `lgsp pki --out {folder}`)")
+    others = sorted(p for p in folder.glob("*.pem") if p.name != "root.pem")
+    return Trust.from_pem([root.read_bytes()], [p.read_bytes() for p in others],
+                          [p.read_bytes() for p in sorted((folder / "crls").glob("*.crl"))])
+
+
+async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
+    trust = load_trust(runtime.settings)
+    reference = app.state.reference = load_reference(runtime.settings.reference_variant)
+
+    @runtime.consumer.on(DocumentSent)
+    async def receive(event, envelope, conn):
+        await handlers.receive(event, conn, runtime.outbox, trust, reference.calendar, runtime.clock.now())
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings(service_name="documents", http_port=DEFAULT_PORT)
+    # a signed PDF is larger than any JSON body: the edge admits the largest file allowed
+    settings = settings.model_copy(update={"max_body_bytes": max(settings.max_body_bytes, settings.documents_max_file_bytes)})
+    return service_app(settings, MIGRATIONS, title="LGSP documents",
+                       description="Official documents between agencies: signed twice, checked on arrival, followed to done.",
+                       router=router, wire=wire, resolvers={"document": document_resource})

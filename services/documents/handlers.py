@@ -1,0 +1,231 @@
+"""The documents service's use cases: store a file once, send a document, receive it on the
+document topic (hash first, then both signatures), move a delivery through its statuses,
+open it (recording who viewed it), recall and update it.
+
+Every status change is a row in ``delivery_statuses`` (once per delivery, version and status)
+and a ``DocumentStatusChanged`` event, written in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from shared.events import DocumentSent, DocumentStatusChanged, StoredFile
+from shared.outbox import Outbox
+from shared.topics import DOCUMENT
+from services.documents import domain
+from services.documents.signatures import Refused, Trust, verify
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(ValueError):
+    """The request cannot be done in the document's current state; the message says why."""
+
+
+def file_location(sha256: str) -> str:
+    return f"/v1/documents/files/{sha256}"
+
+
+async def store_file(pool: asyncpg.Pool, content: bytes, media_type: str, by: str | None, now: datetime) -> StoredFile:
+    """The file under its SHA-256, stored once however often it is uploaded."""
+    sha = hashlib.sha256(content).hexdigest()
+    await pool.execute(
+        "INSERT INTO files (sha256, size, media_type, content, stored_at, stored_by) VALUES ($1, $2, $3, $4, $5, $6) "
+        "ON CONFLICT (sha256) DO NOTHING", sha, len(content), media_type, content, now, by)
+    return StoredFile(sha256=sha, size=len(content), media_type=media_type, location=file_location(sha))
+
+
+async def _stored(conn, sha256: str) -> StoredFile:
+    row = await conn.fetchrow("SELECT size, media_type FROM files WHERE sha256 = $1", sha256)
+    if row is None:
+        raise Conflict(f"no file {sha256} was uploaded: POST it to /v1/documents/files first")
+    return StoredFile(sha256=sha256, size=row["size"], media_type=row["media_type"], location=file_location(sha256))
+
+
+async def send(pool: asyncpg.Pool, outbox: Outbox, cmd, by: str | None, now: datetime) -> uuid.UUID:
+    """Registers an outgoing document and sends it to every recipient, in one transaction."""
+    if cmd.classification != "none":
+        raise Conflict(f"a {cmd.classification} document may not be exchanged electronically on this platform")
+    document_id = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        stored = await _stored(conn, cmd.file_sha256)
+        try:
+            await conn.execute(
+                "INSERT INTO documents (id, sender_agency, number, issued_on, summary, doc_type, urgency, file_sha256, "
+                "dossier_code, sent_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                document_id, cmd.agency_code, cmd.number, cmd.issued_on, cmd.summary, cmd.doc_type, cmd.urgency,
+                stored.sha256, cmd.dossier_code, by, now)
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"{cmd.agency_code} already sent a document {cmd.number} dated {cmd.issued_on}") from None
+        recipients = list(dict.fromkeys(cmd.recipients))  # each agency once, in the order given
+        await conn.executemany(
+            "INSERT INTO deliveries (document_id, recipient_agency, version, status, updated_at) VALUES ($1, $2, 1, 'sending', $3)",
+            [(document_id, r, now) for r in recipients])
+        await outbox.add(conn, DocumentSent(
+            document_id=document_id, version=1, at=now, sender_agency=cmd.agency_code, number=cmd.number,
+            issued_on=cmd.issued_on, summary=cmd.summary, doc_type=cmd.doc_type, urgency=cmd.urgency,
+            recipients=tuple(recipients), file=stored, dossier_code=cmd.dossier_code, sent_by=by), DOCUMENT)
+    return document_id
+
+
+async def _record(conn, outbox: Outbox, document_id: uuid.UUID, agency: str, version: int, status: str,
+                  reason: str | None, by: str | None, now: datetime) -> bool:
+    """One status of one delivery, once: False when it was already recorded."""
+    seq = await conn.fetchval(
+        "INSERT INTO delivery_statuses (document_id, recipient_agency, version, status, code, reason, by_user, at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING seq",
+        document_id, agency, version, status, domain.CODES[status], reason, by, now)
+    if seq is None:
+        return False
+    await conn.execute("UPDATE deliveries SET status = $3, version = $4, reason = $5, updated_at = $6 "
+                       "WHERE document_id = $1 AND recipient_agency = $2", document_id, agency, status, version, reason, now)
+    await outbox.add(conn, DocumentStatusChanged(document_id=document_id, version=version, at=now, recipient_agency=agency,
+                                                 status=status, code=domain.CODES[status], reason=reason, by=by), DOCUMENT)
+    return True
+
+
+async def receive(event: DocumentSent, conn, outbox: Outbox, trust: Trust, calendar, now: datetime) -> None:
+    """The document arrives at each recipient: the file's hash is checked before anything
+    else, then both signatures; it is received (arrived) or refused with the reason."""
+    doc = await conn.fetchrow("SELECT version, status FROM documents WHERE id = $1", event.document_id)
+    if doc is None or doc["status"] == "recalled" or doc["version"] > event.version:
+        return  # recalled meanwhile, or replaced by an update: that version is what counts
+    content = await conn.fetchval("SELECT content FROM files WHERE sha256 = $1", event.file.sha256)
+    reason = None
+    if content is None:
+        reason = "the file is not in the store"
+    elif hashlib.sha256(content).hexdigest() != event.file.sha256 or len(content) != event.file.size:
+        reason = "the file's SHA-256 does not match the one sent"
+    else:
+        try:
+            await verify(content, trust, now, event.sender_agency)
+        except Refused as refused:
+            reason = refused.reason
+    for agency in event.recipients:
+        if event.version > 1:
+            await _record(conn, outbox, event.document_id, agency, event.version, "updated", None, event.sent_by, now)
+        if await _record(conn, outbox, event.document_id, agency, event.version, "refused" if reason else "arrived",
+                         reason, None, now) and not reason:
+            await conn.execute(
+                "UPDATE deliveries SET arrived_at = $3, view_due_at = $4, process_due_at = $5, done_at = NULL "
+                "WHERE document_id = $1 AND recipient_agency = $2", event.document_id, agency, now,
+                calendar.add_working_minutes(now, domain.VIEW_WITHIN[event.urgency]),
+                calendar.add_working_minutes(now, domain.PROCESS_WITHIN[event.urgency]))
+
+
+async def move(pool: asyncpg.Pool, outbox: Outbox, document_id: uuid.UUID, agency: str, wanted: str,
+               reason: str | None, by: str | None, now: datetime) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT status, version FROM deliveries WHERE document_id = $1 AND recipient_agency = $2 "
+                                  "FOR UPDATE", document_id, agency)
+        if row is None:
+            raise NotFound(f"document {document_id} was not sent to {agency}")
+        try:
+            status = domain.receiver_move(row["status"], wanted)
+        except domain.MoveRefused as exc:
+            raise Conflict(str(exc)) from None
+        if status == "refused" and not reason:
+            raise Conflict("refusing a document needs a reason")
+        await _record(conn, outbox, document_id, agency, row["version"], status, reason, by, now)
+        if status == "done":
+            await conn.execute("UPDATE deliveries SET done_at = $3 WHERE document_id = $1 AND recipient_agency = $2",
+                               document_id, agency, now)
+
+
+async def open_file(pool: asyncpg.Pool, document_id: uuid.UUID, agency: str, username: str, now: datetime) -> bytes:
+    """The document for a receiving official, who is recorded as having viewed it. Only a
+    received copy opens: nothing unsigned, refused or recalled is shown."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT d.status, f.content FROM deliveries d JOIN documents doc ON doc.id = d.document_id "
+            "JOIN files f ON f.sha256 = doc.file_sha256 WHERE d.document_id = $1 AND d.recipient_agency = $2",
+            document_id, agency)
+        if row is None:
+            raise NotFound(f"document {document_id} was not sent to {agency}")
+        if row["status"] in ("sending", "refused", "recalled"):
+            raise Conflict(f"the document is {row['status']}: it cannot be opened")
+        await conn.execute("INSERT INTO views (document_id, recipient_agency, username, viewed_at) VALUES ($1, $2, $3, $4) "
+                           "ON CONFLICT DO NOTHING", document_id, agency, username, now)
+        return row["content"]
+
+
+async def recall(pool: asyncpg.Pool, outbox: Outbox, document_id: uuid.UUID, agency: str, by: str | None, now: datetime) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        doc = await _own(conn, document_id, agency)
+        deliveries = await conn.fetch("SELECT recipient_agency, status FROM deliveries WHERE document_id = $1", document_id)
+        if not domain.can_recall([d["status"] for d in deliveries]):
+            raise Conflict("a recipient has finished with the document: it can no longer be recalled")
+        await conn.execute("UPDATE documents SET status = 'recalled', updated_at = $2 WHERE id = $1", document_id, now)
+        for d in deliveries:
+            if d["status"] != "refused":
+                await _record(conn, outbox, document_id, d["recipient_agency"], doc["version"], "recalled", None, by, now)
+
+
+async def update(pool: asyncpg.Pool, outbox: Outbox, document_id: uuid.UUID, cmd, by: str | None, now: datetime) -> int:
+    """A new version of the document (a corrected file), sent again to every recipient."""
+    async with pool.acquire() as conn, conn.transaction():
+        doc = await _own(conn, document_id, cmd.agency_code)
+        stored = await _stored(conn, cmd.file_sha256)
+        version = doc["version"] + 1
+        summary = cmd.summary or doc["summary"]
+        await conn.execute("UPDATE documents SET version = $2, file_sha256 = $3, summary = $4, updated_at = $5 WHERE id = $1",
+                           document_id, version, stored.sha256, summary, now)
+        recipients = [r["recipient_agency"] for r in await conn.fetch(
+            "SELECT recipient_agency FROM deliveries WHERE document_id = $1 ORDER BY recipient_agency", document_id)]
+        await conn.execute("UPDATE deliveries SET status = 'sending', version = $2, reason = NULL, updated_at = $3 "
+                           "WHERE document_id = $1", document_id, version, now)
+        await outbox.add(conn, DocumentSent(
+            document_id=document_id, version=version, at=now, sender_agency=doc["sender_agency"], number=doc["number"],
+            issued_on=doc["issued_on"], summary=summary, doc_type=doc["doc_type"], urgency=doc["urgency"],
+            recipients=tuple(recipients), file=stored, dossier_code=doc["dossier_code"], sent_by=by), DOCUMENT)
+        return version
+
+
+async def _own(conn, document_id: uuid.UUID, agency: str):
+    doc = await conn.fetchrow("SELECT * FROM documents WHERE id = $1 FOR UPDATE", document_id)
+    if doc is None:
+        raise NotFound(f"no document {document_id}")
+    if doc["sender_agency"] != agency:
+        raise Conflict(f"document {document_id} was sent by {doc['sender_agency']}, not {agency}")
+    if doc["status"] == "recalled":
+        raise Conflict("the document was recalled")
+    return doc
+
+
+async def get(pool: asyncpg.Pool, document_id: uuid.UUID) -> dict:
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        doc = await conn.fetchrow(
+            "SELECT id, sender_agency, number, issued_on, summary, doc_type, urgency, file_sha256, version, status, "
+            "dossier_code, sent_by, created_at, updated_at FROM documents WHERE id = $1", document_id)
+        if doc is None:
+            raise NotFound(f"no document {document_id}")
+        deliveries = await conn.fetch("SELECT recipient_agency, version, status, reason, updated_at FROM deliveries "
+                                      "WHERE document_id = $1 ORDER BY recipient_agency", document_id)
+        statuses = await conn.fetch("SELECT recipient_agency, version, status, code, reason, by_user, at FROM delivery_statuses "
+                                    "WHERE document_id = $1 ORDER BY seq", document_id)
+        views = await conn.fetch("SELECT recipient_agency, username, viewed_at FROM views WHERE document_id = $1 "
+                                 "ORDER BY viewed_at", document_id)
+    by_agency: dict[str, list] = {}
+    for s in statuses:
+        by_agency.setdefault(s["recipient_agency"], []).append({k: s[k] for k in ("version", "status", "code", "reason", "by_user", "at")})
+    return {**dict(doc), "deliveries": [{**dict(d), "label_vi": domain.LABELS_VI.get(d["status"], d["status"]),
+                                         "statuses": by_agency.get(d["recipient_agency"], []),
+                                         "views": [dict(v) for v in views if v["recipient_agency"] == d["recipient_agency"]]}
+                                        for d in deliveries]}
+
+
+async def parties(pool: asyncpg.Pool, document_id: str) -> frozenset[str] | None:
+    """The sender and the recipients: who may read a document."""
+    try:
+        key = uuid.UUID(document_id)
+    except ValueError:
+        return None
+    rows = await pool.fetch("SELECT sender_agency AS a FROM documents WHERE id = $1 "
+                            "UNION SELECT recipient_agency FROM deliveries WHERE document_id = $1", key)
+    return frozenset(r["a"] for r in rows) or None
