@@ -70,7 +70,7 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         # deterministic whatever the hour the tests run at; quiet hours and rate limits have their own tests
         "LGSP_QUIET_HOURS": "00:00-00:00",
         "LGSP_RATE_LIMIT_PER_HOUR": "100000",
-        **edge_env(carrier=18191, messaging=18192, smtp=18125, portal=18193),
+        **edge_env(carrier=18191, messaging=18192, smtp=18125, portal=18193, axis=18194),
     }
 
 
@@ -159,9 +159,9 @@ def platform(test_env, topics, run_dir, pki):
 
     procs = {}
     try:
-        for name in ("carrier", "messaging", "portal"):
+        for name in ("carrier", "messaging", "portal", "axis"):
             port = int(test_env[{"carrier": "LGSP_CARRIER_URL", "messaging": "LGSP_SMS_URL",
-                                 "portal": "LGSP_PORTAL_URL"}[name]].rsplit(":", 1)[1])
+                                 "portal": "LGSP_PORTAL_URL", "axis": "LGSP_AXIS_URL"}[name]].rsplit(":", 1)[1])
             procs[name] = simulator(name, test_env, run_dir / "logs", port=port).start()
         for name in SERVICES:
             procs[name] = service(name, test_env, run_dir / "logs", port=TEST_PORTS[name]).start()

@@ -4,10 +4,13 @@ While dossiers stream in through intake's HTTP API (online ones synced to the na
 portal, some entered late so they are apologised for, some picked up by the post), every
 service is SIGKILLed in turn and restarted, the Kafka broker is SIGKILLed and restarted, and
 PostgreSQL is restarted; poison records (bad JSON, an unknown schema version, missing
-headers, a huge payload) are injected straight into the dossier topic. At the end:
+headers, a huge payload) are injected straight into the dossier topic. Official documents
+signed twice go between agencies through the same faults (the documents service is SIGKILLed
+too). At the end:
 - every submitted dossier was received by intake and taken in by routing;
 - no receipt message, carrier booking, apology or portal update happened twice;
-- the dead-letter topics hold exactly the poison, each with its reason.
+- every document sent arrived at each recipient, with one "arrived" status and one event each;
+- the dead-letter topics hold exactly the poison, each with its reason (none for documents).
 The same engine runs smaller inside ``make test`` (tests/test_zz_chaos.py).
 """
 
@@ -29,6 +32,9 @@ from aiokafka import AIOKafkaProducer
 
 from ops import stack
 from ops.clients import documents_for, platform_http
+from ops.identity import IDENTITIES
+from ops.pki import TestPki
+from ops.signing import document_pdf, sign_twice
 from ops.processes import ServiceProcess
 from shared.clock import clock_from_env
 from shared.settings import Settings
@@ -36,6 +42,7 @@ from shared.topic_reader import all_records
 from shared.topics import SERVICES, dead_letter
 
 COMMUNE = "000.21.12.H40"
+DOCUMENT_ROUTES = (("000.21.12.H40", "000.00.12.H40"), ("000.00.12.H40", "000.00.00.H40"), ("000.00.00.H40", "000.21.12.H40"))
 
 
 def say(msg: str) -> None:
@@ -98,6 +105,49 @@ class Driver:
         self.failures += 1
 
 
+class DocumentsDriver:
+    """Sends official documents signed twice (signed before the run: signing is not under
+    test), retrying through outages. A retry of a document already registered gets 409 for
+    its number and date, which counts as sent: nothing is lost or sent twice on our side."""
+
+    def __init__(self, url: str, pki_dir, run_id: str) -> None:
+        self.url, self.pki, self.run_id = url, TestPki(pki_dir), run_id
+        self.prepared: list[tuple[str, str, str, bytes]] = []  # sender, recipient, number, pdf
+        self.sent: dict[str, tuple[str, str]] = {}  # number -> (sender, recipient)
+        self.failures = 0
+        self.today = clock_from_env().now().date().isoformat()
+
+    async def prepare(self, count: int) -> None:
+        for k in range(count):
+            sender, recipient = DOCUMENT_ROUTES[k % len(DOCUMENT_ROUTES)]
+            number = f"{k + 1}-{self.run_id}/CHAOS"
+            pdf = await sign_twice(document_pdf(number, "Văn bản gửi trong lúc có sự cố", ["chaos"]),
+                                   self.pki.credential(f"official-{sender}"), self.pki.credential(f"agency-{sender}"))
+            self.prepared.append((sender, recipient, number, pdf))
+
+    async def send(self, k: int) -> None:
+        sender, recipient, number, pdf = self.prepared[k]
+        async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(sender)) as http:
+            for attempt in range(200):
+                try:
+                    up = await http.post(f"{self.url}/v1/documents/files", content=pdf,
+                                         headers={"content-type": "application/pdf"})
+                    if up.status_code == 201:
+                        r = await http.post(f"{self.url}/v1/documents", json={
+                            "agency_code": sender, "number": number, "issued_on": self.today,
+                            "summary": "V/v thử nghiệm khả năng chịu lỗi", "doc_type": "Công văn",
+                            "recipients": [recipient], "file_sha256": up.json()["sha256"]})
+                        if r.status_code == 201 or (r.status_code == 409 and "already sent" in r.text):
+                            self.sent[number] = (sender, recipient)
+                            return
+                        if 400 <= r.status_code < 500:
+                            break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(min(0.1 * 2 ** attempt, 2.0))
+        self.failures += 1
+
+
 def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig) -> list[tuple[float, str, callable]]:
     """(fraction of the submissions, label, action) in the order they strike. With several
     instances per service, the second instance of each is the one killed: the others go on."""
@@ -118,8 +168,9 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig) -> list[tup
         time.sleep(1.0)
         stack.start_postgres(cfg)
 
-    victims = [f"{name}-2" if f"{name}-2" in procs else name for name in ("intake", "routing", "postal", "notify")]
-    plan = [(at, f"SIGKILL {victim}", kill_and_restart(victim)) for at, victim in zip((0.12, 0.25, 0.38, 0.5), victims)]
+    names = ("intake", "routing", "postal", "notify", "documents")
+    victims = [f"{name}-2" if f"{name}-2" in procs else name for name in names if name in procs]
+    plan = [(at, f"SIGKILL {victim}", kill_and_restart(victim)) for at, victim in zip((0.12, 0.25, 0.38, 0.5, 0.56), victims)]
     plan.append((0.62, "SIGKILL the Kafka broker", broker))
     if not cfg.external_database_url:
         plan.append((0.75, "restart PostgreSQL", database))
@@ -140,6 +191,10 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
     await producer.stop()
     say(f"injected {len(poisons)} poison records into {topic}")
 
+    documents = DocumentsDriver(urls["documents"], procs["documents"].env["LGSP_DOCUMENTS_PKI_DIR"], driver.run_id)
+    every = 50  # one document for this many dossiers (at least 6)
+    await documents.prepare(max(6, n // every))
+    doc_every = max(1, n // len(documents.prepared))
     plan = faults(procs, cfg)
     struck: list[str] = []
     async with platform_http(timeout=20, limits=httpx.Limits(max_connections=100)) as http:
@@ -149,6 +204,8 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(driver.submit(http, i)))
+            if i % doc_every == 0 and i // doc_every < len(documents.prepared):
+                tasks.append(asyncio.create_task(documents.send(i // doc_every)))
             if plan and i >= plan[0][0] * n:
                 _, label, act = plan.pop(0)
                 say(f"{label} (after {i} submissions)")
@@ -157,13 +214,15 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
             if i % max(1, n // 10) == 0:
                 say(f"submitted {i}/{n}")
         await asyncio.gather(*tasks)
-        say(f"all {n} submitted ({driver.failures} failed) in {time.perf_counter() - t0:.0f} s; reconciling…")
-        result = await reconcile(http, urls, cfg, settings, driver, len(poisons), timeout)
+        say(f"all {n} submitted ({driver.failures} failed) and {len(documents.sent)} documents sent "
+            f"({documents.failures} failed) in {time.perf_counter() - t0:.0f} s; reconciling…")
+        result = await reconcile(http, urls, cfg, settings, driver, len(poisons), timeout, documents)
     result["faults"] = struck
     return result
 
 
-async def reconcile(http, urls, cfg, settings: Settings, driver: Driver, poison_count: int, timeout: float) -> dict:
+async def reconcile(http, urls, cfg, settings: Settings, driver: Driver, poison_count: int, timeout: float,
+                    documents: DocumentsDriver | None = None) -> dict:
     prefix = settings.schema_prefix
     deadline = time.monotonic() + timeout
     keys = list(driver.keys)
@@ -171,6 +230,10 @@ async def reconcile(http, urls, cfg, settings: Settings, driver: Driver, poison_
     online_keys = [k for k, kind in driver.keys.items() if kind == "online"]
     while True:
         counts, problems = await check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count)
+        if documents is not None:
+            doc_counts, doc_problems = await check_documents(cfg, settings, documents)
+            counts.update(doc_counts)
+            problems += doc_problems
         if not problems or time.monotonic() > deadline:
             break
         say("waiting: " + "; ".join(problems[:3]))
@@ -178,6 +241,8 @@ async def reconcile(http, urls, cfg, settings: Settings, driver: Driver, poison_
     counts["submit_failures"] = driver.failures
     if driver.failures:
         problems.append(f"{driver.failures} submissions never accepted")
+    if documents is not None and documents.failures:
+        problems.append(f"{documents.failures} documents never accepted")
     return {"counts": counts, "problems": problems}
 
 
@@ -256,6 +321,47 @@ async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys,
             problems.append(f"{service} dead-lettered {len(mine)} records, want exactly the {poison_count} poison")
     counts["dead_letters"] = {s: sum(c.values()) for s, c in dlq.items()}
     counts["dead_letter_reasons"] = {s: dict(c) for s, c in dlq.items()}
+    return counts, problems
+
+
+async def check_documents(cfg, settings: Settings, documents: DocumentsDriver) -> tuple[dict, list[str]]:
+    """Each document sent is registered once and arrived at its recipient once: one
+    "arrived" row and one status event each; the documents service parked nothing."""
+    prefix = settings.schema_prefix
+    problems: list[str] = []
+    numbers = list(documents.sent)
+    conn = await asyncpg.connect(cfg.database_url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT doc.id, doc.number, d.recipient_agency, d.status, (SELECT count(*) FROM {prefix}documents.delivery_statuses s "
+            f"WHERE s.document_id = doc.id AND s.recipient_agency = d.recipient_agency AND s.status = 'arrived') AS arrivals "
+            f"FROM {prefix}documents.documents doc JOIN {prefix}documents.deliveries d ON d.document_id = doc.id "
+            f"WHERE doc.number = ANY($1)", numbers)
+    finally:
+        await conn.close()
+    counts = {"documents_sent": len(numbers), "documents_registered": len({r["number"] for r in rows}),
+              "documents_arrived": sum(1 for r in rows if r["status"] == "arrived" and r["arrivals"] == 1)}
+    if counts["documents_registered"] != len(numbers):
+        problems.append(f"documents has {counts['documents_registered']} of {len(numbers)} documents")
+    if counts["documents_arrived"] != len(numbers):
+        problems.append(f"{len(numbers) - counts['documents_arrived']} documents not arrived once "
+                        f"(statuses: {sorted(Counter(r['status'] for r in rows).items())})")
+    ids = {str(r["id"]) for r in rows}
+    records = await all_records(cfg.operator(), settings.topic("document"))
+    arrived_events = Counter()
+    for r in records:
+        if dict(r.headers).get("ce_type") == b"vn.lgsp.document.status_changed.v1":
+            body = json.loads(r.value)
+            if body["document_id"] in ids and body["status"] == "arrived":
+                arrived_events[(body["document_id"], body["recipient_agency"])] += 1
+    counts["document_arrival_events_doubled"] = sum(1 for n in arrived_events.values() if n > 1)
+    if counts["document_arrival_events_doubled"]:
+        problems.append(f"{counts['document_arrival_events_doubled']} document arrivals were published twice")
+    letters = await all_records(cfg.operator(), settings.topic(dead_letter("documents").name))
+    counts["documents_dead_letters"] = sum(1 for r in letters if dict(r.headers).get("dlq_consumer", b"").decode()
+                                          == f"{prefix}documents")
+    if counts["documents_dead_letters"]:
+        problems.append(f"documents dead-lettered {counts['documents_dead_letters']} records")
     return counts, problems
 
 

@@ -123,8 +123,8 @@ class TestPki:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
 
     @classmethod
     def create(cls, directory: Path, moment: dt.datetime, agencies: dict[str, str]) -> "TestPki":

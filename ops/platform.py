@@ -77,7 +77,7 @@ class RunningPlatform:
     def start(self, say=print) -> "RunningPlatform":
         if "LGSP_DOCUMENTS_PKI_DIR" not in self.env:
             self.env["LGSP_DOCUMENTS_PKI_DIR"] = str(ensure_test_pki(self.log_dir.parent / "pki", say))
-        for name in ("carrier", "messaging", "portal"):
+        for name in ("carrier", "messaging", "portal", "axis"):
             say(f"starting the {name} simulator (log: {self.log_dir / (name + '-sim.log')})")
             self.procs[name] = simulator(name, self.env, self.log_dir).start()
         for k in range(1, self.instances + 1):

@@ -17,7 +17,7 @@ from ops.stack import REPO_ROOT
 
 SERVICE_PORTS = {"intake": 8081, "routing": 8082, "postal": 8083, "notify": 8084, "documents": 8086}
 SERVICES = ("routing", "postal", "notify", "intake", "documents")  # start order: consumers before the edge
-SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093}
+SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093, "axis": 8094}
 CONSOLE_PORT = 8085
 SMTP_PORT = 8025
 
@@ -99,10 +99,10 @@ def simulator(name: str, env: dict[str, str], log_dir: Path, port: int | None = 
                           args=("--port", str(port)))
 
 
-def edge_env(carrier: int, messaging: int, smtp: int, portal: int) -> dict[str, str]:
+def edge_env(carrier: int, messaging: int, smtp: int, portal: int, axis: int = SIMULATOR_PORTS["axis"]) -> dict[str, str]:
     """Settings that point the services at the simulators."""
     return {
         "LGSP_CARRIER_URL": f"http://127.0.0.1:{carrier}", "LGSP_SMS_URL": f"http://127.0.0.1:{messaging}",
         "LGSP_ZALO_URL": f"http://127.0.0.1:{messaging}", "LGSP_SMTP_PORT": str(smtp), "SIM_SMTP_PORT": str(smtp),
-        "LGSP_PORTAL_URL": f"http://127.0.0.1:{portal}",
+        "LGSP_PORTAL_URL": f"http://127.0.0.1:{portal}", "LGSP_AXIS_URL": f"http://127.0.0.1:{axis}",
     }

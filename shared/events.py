@@ -420,6 +420,17 @@ class DocumentStatusChanged(DocumentEvent):
     by: str | None = Field(None, max_length=200)
 
 
+@event_type
+class DocumentViewOverdue(DocumentEvent):
+    """Nobody at a receiving agency opened its copy by the viewing deadline its urgency sets."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.document.view_overdue.v1"
+    recipient_agency: str = Field(min_length=1, max_length=35)
+    number: str = Field(min_length=1, max_length=60)
+    urgency: str = Field(pattern="^(normal|urgent|very_urgent|express)$")
+    view_due_at: datetime
+
+
 # ------------------------------------------------------------------ the envelope
 
 

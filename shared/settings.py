@@ -16,6 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The local stack's secrets: public, known to its simulators, usable only with LGSP_PROFILE=local.
 LOCAL_SECRETS = {"carrier_webhook_secret": "local-carrier-secret", "portal_client_secret": "local-portal-secret",
+                 "axis_key": "local-axis-secret",
                  "pd_keys": local_keys()[0], "pd_lookup_key": local_keys()[1]}
 
 
@@ -67,11 +68,14 @@ class Settings(BaseSettings):
     documents_pki_dir: Path | None = Field(None, description="The receivers' trust: root.pem, issuing-ca.pem and "
                                            "crls/*.crl (`lgsp pki` makes a test one); default <state_dir>/pki")
     documents_max_file_bytes: int = Field(20_000_000, ge=1, le=200_000_000, description="Largest document file accepted")
+    axis_url: str = Field("http://127.0.0.1:8094", description="The national document-exchange axis (other provinces)")
+    axis_key: SecretStr | None = Field(None, description="Our key at the national document-exchange axis (secret)")
     # where the console reads the services' HTTP APIs
     intake_url: str = "http://127.0.0.1:8081"
     routing_url: str = "http://127.0.0.1:8082"
     postal_url: str = "http://127.0.0.1:8083"
     notify_url: str = "http://127.0.0.1:8084"
+    documents_url: str = "http://127.0.0.1:8086"
     console_sessions_max: int = Field(5000, ge=1, le=1_000_000, description="Signed-in console sessions kept at once")
     # edges to third parties (simulators on loopback in tests and the demo)
     profile: Literal["local", "deployed"] = Field(

@@ -35,7 +35,8 @@ def test_no_secret_has_a_default_outside_the_local_profile():
     assert "k-2026" not in repr(real)  # never printed with the settings
 
 
-@pytest.mark.parametrize("name, variable", [("postal", "LGSP_CARRIER_WEBHOOK_SECRET"), ("intake", "LGSP_PORTAL_CLIENT_SECRET")])
+@pytest.mark.parametrize("name, variable", [("postal", "LGSP_CARRIER_WEBHOOK_SECRET"), ("intake", "LGSP_PORTAL_CLIENT_SECRET"),
+                                            ("documents", "LGSP_AXIS_KEY")])
 def test_a_service_without_its_secret_refuses_to_start_and_names_it(name, variable):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGSP_") or k == "LGSP_CLOCK_OFFSET_S"}
     run = subprocess.run([sys.executable, "-m", f"services.{name}"], cwd=REPO_ROOT, env=env, capture_output=True,

@@ -15,9 +15,12 @@ async def test_nothing_lost_nothing_twice_under_faults(platform, local_stack, te
     result = await chaos.run(platform.procs, local_stack, settings, n=120, rate=15, timeout=240)
     counts = result["counts"]
     assert result["faults"] == ["SIGKILL intake", "SIGKILL routing", "SIGKILL postal", "SIGKILL notify",
-                                "SIGKILL the Kafka broker", "restart PostgreSQL"]
+                                "SIGKILL documents", "SIGKILL the Kafka broker", "restart PostgreSQL"]
     assert result["problems"] == []
     assert counts["received"] == counts["submitted"] == 120
     assert counts["receipt_messages_doubled"] == 0
     assert counts["apologies"] == counts["late_dossiers"] > 0
     assert all(n == 4 for n in counts["dead_letters"].values())
+    # official documents through the same faults: each arrived once, none parked
+    assert counts["documents_sent"] == counts["documents_registered"] == counts["documents_arrived"] >= 6
+    assert counts["document_arrival_events_doubled"] == counts["documents_dead_letters"] == 0

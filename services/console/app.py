@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     http = httpx.AsyncClient(timeout=10)
     discovery = settings.oidc_discovery_url or f"{settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
     urls = {"intake": settings.intake_url, "routing": settings.routing_url, "postal": settings.postal_url,
-            "notify": settings.notify_url}
+            "notify": settings.notify_url, "documents": settings.documents_url}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -27,6 +27,7 @@ class Service(str, Enum):
     routing = "routing"
     postal = "postal"
     notify = "notify"
+    documents = "documents"
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -213,9 +214,12 @@ async def my_agency(request: Request):
             summary="An agency's dossiers at risk and overdue, most late first")
 async def agency_page(request: Request, agency_code: AgencyCode):
     console = request.app.state.console
-    queue = await console.platform.get("routing", f"/v1/agencies/{agency_code}/dossiers", _token(request))
+    queue, incoming = await asyncio.gather(
+        console.platform.get("routing", f"/v1/agencies/{agency_code}/dossiers", _token(request)),
+        console.platform.get("documents", f"/v1/agencies/{agency_code}/documents", _token(request), box="incoming"))
     agency = console.reference.catalogue.agencies.get(agency_code)
     now = console.clock.now()
     lists = views.work_list(queue.body, now, console.reference.calendar) if queue.ok else None
-    return _page(request, "agency.html", agency_code=agency_code, agency=agency, queue=queue, lists=lists, now=now)
+    return _page(request, "agency.html", agency_code=agency_code, agency=agency, queue=queue, lists=lists, now=now,
+                 incoming=incoming)
 

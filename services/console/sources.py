@@ -14,7 +14,7 @@ import httpx
 
 from ops.traceview import load_trace
 
-SERVICES = ("intake", "routing", "postal", "notify")
+SERVICES = ("intake", "routing", "postal", "notify", "documents")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ WORDS_VI = {
     "returned_to_sender": "chuyển hoàn", "rejected": "bị từ chối",
     "online": "trực tuyến", "counter": "tại Bộ phận Một cửa", "postal": "qua bưu chính",
     "sms": "SMS", "zalo": "Zalo", "email": "thư điện tử",
+    "normal": "thường", "urgent": "khẩn", "very_urgent": "thượng khẩn", "express": "hỏa tốc",
 }
 LEVEL_VI = {"province": "Cấp tỉnh", "district": "Cấp huyện", "commune": "Cấp xã", "unknown": "Khác"}
 

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from shared.access import Resource
 from shared.http import AgencyCode, problem
-from services.documents import handlers, report
+from services.documents import domain, handlers, report
 from services.documents.schemas import DocumentCreated, FileStored, MoveDelivery, SendDocument, SenderAct, UpdateDocument
 
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -58,9 +58,10 @@ async def send_document(cmd: SendDocument, request: Request):
     rt = request.app.state.runtime
     now = rt.clock.now()
     known = request.app.state.reference.catalogue.agencies
-    if unknown := [r for r in cmd.recipients if r not in known]:
-        return problem(422, f"not agencies of this province: {', '.join(unknown)} (the connector to the national "
-                            "document-exchange axis for other provinces is not built yet)",
+    suffix = next(iter(known)).rsplit(".", 1)[1]
+    if unknown := [r for r in cmd.recipients if r not in known and not domain.elsewhere(r, suffix)]:
+        return problem(422, f"unknown agencies: {', '.join(unknown)} (neither of this province nor an agency code "
+                            "of another province, which the national document-exchange axis reaches)",
                        [{"field": "recipients", "reason": "unknown agency"}])
     try:
         document_id = await handlers.send(rt.pool, rt.outbox, cmd, _who(request), now)
@@ -132,3 +133,14 @@ async def monthly_report(request: Request, month: str = Query(pattern=r"^20\d\d-
     rt = request.app.state.runtime
     year, mon = (int(x) for x in month.split("-"))
     return await report.monthly(rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now())
+
+
+@router.get("/agencies/{agency_code}/documents")
+async def agency_documents(agency_code: AgencyCode, request: Request,
+                           box: str = Query("incoming", pattern="^(incoming|outgoing)$", max_length=8,
+                                            description="incoming (văn bản đến) or outgoing (văn bản đi)"),
+                           limit: int = Query(200, ge=1, le=1000)):
+    """An agency's incoming copies, the most pressing viewing deadline first, those unopened
+    past it flagged; or its outgoing documents with each recipient's status."""
+    rt = request.app.state.runtime
+    return await handlers.agency_documents(rt.pool, agency_code, box, rt.clock.now(), limit)

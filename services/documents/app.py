@@ -11,12 +11,14 @@ from shared.events import DocumentSent
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
-from services.documents import handlers
+from services.documents import domain, handlers
 from services.documents.api import document_resource, router
 from services.documents.signatures import Trust
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8086
+FLAG_BATCH = 200
+AXIS_BATCH = 20
 
 
 def load_trust(settings: Settings) -> Trust:
@@ -34,9 +36,27 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     trust = load_trust(runtime.settings)
     reference = app.state.reference = load_reference(runtime.settings.reference_variant)
 
+    agencies = reference.catalogue.agencies
+    suffix = next(iter(agencies)).rsplit(".", 1)[1]  # the province's own: H40
+
     @runtime.consumer.on(DocumentSent)
     async def receive(event, envelope, conn):
-        await handlers.receive(event, conn, runtime.outbox, trust, reference.calendar, runtime.clock.now())
+        external = frozenset(r for r in event.recipients if r not in agencies and domain.elsewhere(r, suffix))
+        await handlers.receive(event, conn, runtime.outbox, trust, reference.calendar, runtime.clock.now(), external)
+
+    async def flag_pass() -> bool:
+        return await handlers.flag_unviewed(runtime.pool, runtime.outbox, runtime.clock.now()) == FLAG_BATCH
+
+    runtime.start_worker("documents.view_deadlines", flag_pass, runtime.settings.scheduler_interval_s)
+    settings = runtime.settings
+
+    async def axis_pass() -> bool:
+        now = runtime.clock.now()
+        taken = await handlers.push_to_axis(runtime.pool, runtime.http, settings.axis_url, settings.secret("axis_key"), now)
+        await handlers.poll_axis(runtime.pool, runtime.outbox, runtime.http, settings.axis_url, settings.secret("axis_key"), now)
+        return taken == AXIS_BATCH
+
+    runtime.start_worker("documents.axis", axis_pass)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,4 +65,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings.model_copy(update={"max_body_bytes": max(settings.max_body_bytes, settings.documents_max_file_bytes)})
     return service_app(settings, MIGRATIONS, title="LGSP documents",
                        description="Official documents between agencies: signed twice, checked on arrival, followed to done.",
-                       router=router, wire=wire, resolvers={"document": document_resource})
+                       router=router, wire=wire, resolvers={"document": document_resource}, secrets=("axis_key",))

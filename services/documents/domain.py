@@ -9,6 +9,17 @@ recall and update (13, 15) could not be checked against the published standard f
 
 from __future__ import annotations
 
+import re
+
+# An agency code of the national catalogue: 000.00.00.G01 ... ; ours end in the province's own suffix.
+AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+AXIS_STATUSES = ("arrived", "refused", "accepted", "assigned", "in_processing", "done")  # what the axis may report
+
+
+def elsewhere(code: str, province_suffix: str) -> bool:
+    """An agency of another province: reached through the national document-exchange axis."""
+    return bool(AGENCY_CODE.match(code)) and not code.endswith("." + province_suffix)
+
 CODES = {
     "arrived": "01",        # Đã đến
     "refused": "02",        # Từ chối tiếp nhận

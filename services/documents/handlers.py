@@ -7,13 +7,15 @@ and a ``DocumentStatusChanged`` event, written in the same transaction."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
+import httpx
 
-from shared.events import DocumentSent, DocumentStatusChanged, StoredFile
+from shared.events import DocumentSent, DocumentStatusChanged, DocumentViewOverdue, StoredFile
 from shared.outbox import Outbox
 from shared.topics import DOCUMENT
 from services.documents import domain
@@ -90,9 +92,12 @@ async def _record(conn, outbox: Outbox, document_id: uuid.UUID, agency: str, ver
     return True
 
 
-async def receive(event: DocumentSent, conn, outbox: Outbox, trust: Trust, calendar, now: datetime) -> None:
+async def receive(event: DocumentSent, conn, outbox: Outbox, trust: Trust, calendar, now: datetime,
+                  external: frozenset[str] = frozenset()) -> None:
     """The document arrives at each recipient: the file's hash is checked before anything
-    else, then both signatures; it is received (arrived) or refused with the reason."""
+    else, then both signatures; it is received (arrived) or refused with the reason. A copy
+    for an agency of another province (``external``), once checked, is queued for the
+    national axis instead, and its statuses come from there."""
     doc = await conn.fetchrow("SELECT version, status FROM documents WHERE id = $1", event.document_id)
     if doc is None or doc["status"] == "recalled" or doc["version"] > event.version:
         return  # recalled meanwhile, or replaced by an update: that version is what counts
@@ -110,10 +115,16 @@ async def receive(event: DocumentSent, conn, outbox: Outbox, trust: Trust, calen
     for agency in event.recipients:
         if event.version > 1:
             await _record(conn, outbox, event.document_id, agency, event.version, "updated", None, event.sent_by, now)
+        if agency in external and not reason:
+            await conn.execute(
+                "INSERT INTO axis_deliveries (document_id, recipient_agency, version, next_attempt_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT DO NOTHING", event.document_id, agency, event.version, now)
+            continue
         if await _record(conn, outbox, event.document_id, agency, event.version, "refused" if reason else "arrived",
                          reason, None, now) and not reason:
             await conn.execute(
-                "UPDATE deliveries SET arrived_at = $3, view_due_at = $4, process_due_at = $5, done_at = NULL "
+                "UPDATE deliveries SET arrived_at = $3, view_due_at = $4, process_due_at = $5, done_at = NULL, "
+                "view_overdue_at = NULL "
                 "WHERE document_id = $1 AND recipient_agency = $2", event.document_id, agency, now,
                 calendar.add_working_minutes(now, domain.VIEW_WITHIN[event.urgency]),
                 calendar.add_working_minutes(now, domain.PROCESS_WITHIN[event.urgency]))
@@ -229,3 +240,122 @@ async def parties(pool: asyncpg.Pool, document_id: str) -> frozenset[str] | None
     rows = await pool.fetch("SELECT sender_agency AS a FROM documents WHERE id = $1 "
                             "UNION SELECT recipient_agency FROM deliveries WHERE document_id = $1", key)
     return frozenset(r["a"] for r in rows) or None
+
+
+async def flag_unviewed(pool: asyncpg.Pool, outbox: Outbox, now: datetime, batch: int = 200) -> int:
+    """Copies nobody opened by their viewing deadline: flagged once (per version) with an
+    event, like a late dossier. Safe with several instances (SKIP LOCKED)."""
+    async with pool.acquire() as conn, conn.transaction():
+        late = await conn.fetch(
+            "SELECT d.document_id, d.recipient_agency, d.version, d.view_due_at, doc.number, doc.urgency "
+            "FROM deliveries d JOIN documents doc ON doc.id = d.document_id "
+            "WHERE d.view_overdue_at IS NULL AND d.view_due_at < $1 "
+            "AND d.status IN ('arrived', 'accepted', 'assigned', 'in_processing') "
+            "AND NOT EXISTS (SELECT 1 FROM views v WHERE v.document_id = d.document_id AND v.recipient_agency = d.recipient_agency) "
+            "ORDER BY d.view_due_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED", now, batch)
+        for d in late:
+            await conn.execute("UPDATE deliveries SET view_overdue_at = $3 WHERE document_id = $1 AND recipient_agency = $2",
+                               d["document_id"], d["recipient_agency"], now)
+            await outbox.add(conn, DocumentViewOverdue(
+                document_id=d["document_id"], version=d["version"], at=now, recipient_agency=d["recipient_agency"],
+                number=d["number"], urgency=d["urgency"], view_due_at=d["view_due_at"]), DOCUMENT)
+        return len(late)
+
+
+async def agency_documents(pool: asyncpg.Pool, agency: str, box: str, now: datetime, limit: int) -> list[dict]:
+    """An agency's incoming copies (most urgent deadline first; unopened past the deadline
+    flagged) or its outgoing documents (newest first)."""
+    if box == "incoming":
+        rows = await pool.fetch(
+            "SELECT doc.id, doc.number, doc.summary, doc.urgency, doc.sender_agency, d.status, d.version, d.arrived_at, "
+            "d.view_due_at, d.process_due_at, d.view_overdue_at, "
+            "(SELECT min(viewed_at) FROM views v WHERE v.document_id = d.document_id AND v.recipient_agency = d.recipient_agency) "
+            "AS first_viewed_at FROM deliveries d JOIN documents doc ON doc.id = d.document_id "
+            "WHERE d.recipient_agency = $1 AND d.status NOT IN ('sending', 'refused') "
+            "ORDER BY d.status = 'done', d.view_due_at NULLS LAST LIMIT $2", agency, limit)
+        return [{**dict(r), "label_vi": domain.LABELS_VI.get(r["status"], r["status"]),
+                 "unviewed_overdue": r["first_viewed_at"] is None and r["view_due_at"] is not None and r["view_due_at"] < now}
+                for r in rows]
+    rows = await pool.fetch(
+        "SELECT doc.id, doc.number, doc.summary, doc.urgency, doc.status, doc.version, doc.created_at, "
+        "array_agg(d.recipient_agency || ':' || d.status ORDER BY d.recipient_agency) AS deliveries "
+        "FROM documents doc JOIN deliveries d ON d.document_id = doc.id WHERE doc.sender_agency = $1 "
+        "GROUP BY doc.id ORDER BY doc.created_at DESC LIMIT $2", agency, limit)
+    return [{**dict(r), "deliveries": [dict(zip(("agency", "status"), x.split(":", 1))) for x in r["deliveries"]]} for r in rows]
+
+
+# ---------------------------------------------------------------- the national axis (other provinces)
+
+
+def axis_id(document_id: uuid.UUID, agency: str, version: int) -> str:
+    """The axis' idempotency key: one per copy and version, however often it is pushed."""
+    return f"{document_id}:{agency}:v{version}"
+
+
+async def push_to_axis(pool: asyncpg.Pool, http, axis_url: str, key: str, now: datetime, batch: int = 20) -> int:
+    """Pushes due copies to the axis, each until it takes it: a failure waits longer each time
+    (up to 5 minutes) and is recorded with its reason. Returns how many were taken."""
+    taken = 0
+    async with pool.acquire() as conn, conn.transaction():
+        due = await conn.fetch(
+            "SELECT a.*, doc.sender_agency, doc.number, doc.issued_on, doc.summary, doc.urgency, doc.file_sha256, f.content "
+            "FROM axis_deliveries a JOIN documents doc ON doc.id = a.document_id JOIN files f ON f.sha256 = doc.file_sha256 "
+            "WHERE a.state = 'pending' AND a.next_attempt_at <= $1 AND a.version = doc.version AND doc.status = 'sent' "
+            "ORDER BY a.next_attempt_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED", now, batch)
+        for a in due:
+            body = {"id": axis_id(a["document_id"], a["recipient_agency"], a["version"]), "from": a["sender_agency"],
+                    "to": a["recipient_agency"], "number": a["number"], "issued_on": a["issued_on"].isoformat(),
+                    "summary": a["summary"], "urgency": a["urgency"], "sha256": a["file_sha256"],
+                    "pdf_base64": base64.b64encode(a["content"]).decode()}
+            try:
+                r = await http.post(f"{axis_url}/api/edocs", json=body, headers={"X-Axis-Key": key}, timeout=10)
+                error = None if r.status_code in (200, 202) else f"the axis answered {r.status_code}: {r.text[:200]}"
+            except httpx.HTTPError as exc:
+                error = f"the axis did not answer: {type(exc).__name__}"
+            if error is None:
+                taken += 1
+                await conn.execute("UPDATE axis_deliveries SET state = 'pushed', pushed_at = $4, next_poll_at = $4, "
+                                   "attempts = attempts + 1, last_error = NULL "
+                                   "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
+                                   a["document_id"], a["recipient_agency"], a["version"], now)
+            else:
+                wait = timedelta(seconds=min(300, 2 ** min(a["attempts"], 8)))
+                await conn.execute("UPDATE axis_deliveries SET attempts = attempts + 1, last_error = $4, next_attempt_at = $5 "
+                                   "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
+                                   a["document_id"], a["recipient_agency"], a["version"], error, now + wait)
+    return taken
+
+
+async def poll_axis(pool: asyncpg.Pool, outbox: Outbox, http, axis_url: str, key: str, now: datetime, batch: int = 50) -> int:
+    """Applies what the axis reports for each copy it took: by the axis' sequence, each new
+    status once and in order, whatever order or repetition the axis answers with. A copy is
+    asked again after 1 s, and twice as late each time nothing new came (up to 10 minutes)."""
+    applied = 0
+    async with pool.acquire() as conn, conn.transaction():
+        pushed = await conn.fetch(
+            "SELECT a.document_id, a.recipient_agency, a.version, a.seen_seq, a.poll_every_s FROM axis_deliveries a "
+            "JOIN deliveries d ON d.document_id = a.document_id AND d.recipient_agency = a.recipient_agency "
+            "WHERE a.state = 'pushed' AND a.next_poll_at <= $2 AND a.version = d.version "
+            "AND d.status NOT IN ('refused', 'done', 'recalled') "
+            "ORDER BY a.next_poll_at LIMIT $1 FOR UPDATE OF a SKIP LOCKED", batch, now)
+        for a in pushed:
+            try:
+                r = await http.get(f"{axis_url}/api/edocs/{axis_id(a['document_id'], a['recipient_agency'], a['version'])}/statuses",
+                                   headers={"X-Axis-Key": key}, timeout=10)
+                reported = r.json()["statuses"] if r.status_code == 200 else []
+            except (httpx.HTTPError, ValueError, KeyError):
+                reported = []  # asked again later, like a poll with nothing new
+            seen = a["seen_seq"]
+            for st in sorted({s["seq"]: s for s in reported if s.get("status") in domain.AXIS_STATUSES}.values(),
+                             key=lambda s: s["seq"]):
+                if st["seq"] <= seen:
+                    continue
+                applied += await _record(conn, outbox, a["document_id"], a["recipient_agency"], a["version"], st["status"],
+                                         None, "national-axis", now)
+                seen = st["seq"]
+            every = 1 if seen != a["seen_seq"] else min(600, a["poll_every_s"] * 2)
+            await conn.execute("UPDATE axis_deliveries SET seen_seq = $4, poll_every_s = $5, next_poll_at = $6 "
+                               "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
+                               a["document_id"], a["recipient_agency"], a["version"], seen, every,
+                               now + timedelta(seconds=every))
+    return applied

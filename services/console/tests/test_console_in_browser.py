@@ -19,7 +19,8 @@ from axe_playwright_python.async_playwright import Axe
 from ops.identity import local_secret
 from ops.processes import console as console_process
 from ops.stack import REPO_ROOT
-from tests.helpers import eventually, kafka_operator, platform_http, submission
+from ops.signing import document_pdf, sign_twice
+from tests.helpers import IDENTITIES, eventually, kafka_operator, platform_http, submission
 
 PORT = 18085  # registered as a redirect target of the lgsp-console client (ops/identity.py)
 ARTIFACTS = REPO_ROOT / ".lgsp" / "artifacts" / "console"
@@ -31,7 +32,7 @@ BIRTH_NAME = "Đăng ký khai sinh"
 
 @pytest.fixture(scope="module")
 def console(platform, test_env, run_dir):
-    urls = {name: platform[name].url for name in ("intake", "routing", "postal", "notify")}
+    urls = {name: platform[name].url for name in ("intake", "routing", "postal", "notify", "documents")}
     proc = console_process(test_env, run_dir / "logs", urls, port=PORT).start()
     yield proc
     proc.stop()
@@ -132,7 +133,7 @@ async def test_an_operator_redrives_a_dead_letter_and_it_leaves_the_list(console
     await eventually(letter_listed, what="notify's dead letter on the operations page", timeout=30)
     # every service answers with its consumer lag, outbox backlog and pending dead letters
     lags = await page.locator("td[data-lag]").all_inner_texts()
-    assert len(lags) == 4 and all(x.isdigit() for x in lags), lags
+    assert len(lags) == 5 and all(x.isdigit() for x in lags), lags
     assert int(await page.locator("td[data-dead-letters='notify']").inner_text()) >= 1
     before = await rows.count()
     positions = [t.split("\t")[0].strip() for t in await rows.all_inner_texts()]
@@ -189,7 +190,25 @@ async def test_a_manager_sees_an_overdue_dossier_appear_on_the_overview_once_the
     await page.context.close()
 
 
-async def test_each_person_sees_what_their_roles_and_agency_allow(console, browser, platform):
+async def test_each_person_sees_what_their_roles_and_agency_allow(console, browser, platform, pki):
+    # the district sends the commune a document signed twice: it shows in the commune's incoming list
+    pdf = await sign_twice(document_pdf("77/UBND-VP", "Về việc kiểm tra", ["x"]),
+                           pki.credential("official-000.00.12.H40"), pki.credential("agency-000.00.12.H40"))
+    async with platform_http(IDENTITIES.official("000.00.12.H40"), timeout=15) as http:
+        up = await http.post(f"{platform['documents'].url}/v1/documents/files", content=pdf,
+                             headers={"content-type": "application/pdf"})
+        sent = await http.post(f"{platform['documents'].url}/v1/documents", json={
+            "agency_code": "000.00.12.H40", "number": "77/UBND-VP", "issued_on": "2026-11-24",
+            "summary": "V/v kiểm tra việc tiếp nhận hồ sơ", "doc_type": "Công văn", "recipients": ["000.21.12.H40"],
+            "file_sha256": up.json()["sha256"]})
+        assert sent.status_code == 201, sent.text
+
+        async def arrived():
+            doc = (await http.get(f"{platform['documents'].url}/v1/documents/{sent.json()['id']}")).json()
+            return doc["deliveries"][0]["status"] == "arrived"
+
+        await eventually(arrived, what="the document to arrive at the commune")
+
     # an official may not open the operations page, and is told why
     page = await signed_in(browser, console, "official-000.21.12.h40", "/operations")
     assert await page.locator("h1").inner_text() == "Không có quyền"
@@ -197,6 +216,8 @@ async def test_each_person_sees_what_their_roles_and_agency_allow(console, brows
     # their own agency's work lists open; another agency's do not
     await page.goto(f"{console.url}/agencies")
     assert await page.locator("h1").inner_text() == "Ủy ban nhân dân xã Ninh Hải"
+    incoming = await page.locator("table.incoming").inner_text()
+    assert "77/UBND-VP" in incoming and "V/v kiểm tra việc tiếp nhận hồ sơ" in incoming and "Đã đến" in incoming
     response = await page.goto(f"{console.url}/agencies/000.22.12.H40")
     assert response.status == 403
     await page.context.close()

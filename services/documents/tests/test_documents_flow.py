@@ -167,6 +167,37 @@ async def test_what_is_never_sent(documents, pki):
         assert other_agency.status_code == 403
 
 
-async def test_an_agency_outside_the_province_is_not_a_recipient_yet(documents, pki):
-    r = await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "50/UBND-VP"), "50/UBND-VP", ["000.00.00.G01"])
-    assert r.status_code == 422 and "000.00.00.G01" in r.json()["title"]
+async def test_an_unknown_agency_is_not_a_recipient(documents, pki):
+    pdf = await signed_by(pki, COMMUNE, "50/UBND-VP")
+    for unknown in ("000.99.99.H40", "phòng văn thư"):  # ours but not in the catalogue; no agency code at all
+        r = await send(documents, COMMUNE, pdf, "50/UBND-VP", [unknown])
+        assert r.status_code == 422 and unknown in r.json()["title"]
+
+
+OTHER_PROVINCE = "000.00.00.G01"  # an agency of another province: reached through the national axis
+
+
+async def test_a_document_for_another_province_goes_through_the_axis_until_it_lands_once(documents, pki, platform):
+    axis = platform["axis"].url
+    async with httpx.AsyncClient(timeout=10) as sim:
+        # the axis refuses the first two pushes, then lists every status twice and newest first
+        await sim.post(f"{axis}/control", json={"fail_next": 2, "duplicate": True, "reorder": True})
+        try:
+            r = await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "60/UBND-VP"), "60/UBND-VP",
+                           [OTHER_PROVINCE, DISTRICT])
+            assert r.status_code == 201, r.text
+            document_id = r.json()["id"]
+
+            async def answered():
+                doc = await view(documents, COMMUNE, document_id)
+                return doc if trail(doc, OTHER_PROVINCE)[-1:] == [("accepted", "03")] else None
+
+            doc = await eventually(answered, what="the other province's answers through the axis", timeout=60)
+            held = (await sim.get(f"{axis}/control/edocs")).json()
+        finally:
+            await sim.post(f"{axis}/control", json={})
+    assert trail(doc, OTHER_PROVINCE) == [("arrived", "01"), ("accepted", "03")]  # in order, once each
+    assert trail(doc, DISTRICT) == [("arrived", "01")]  # ours arrive here, as before
+    [edoc_id] = [k for k, v in held["delivered"].items() if k.startswith(document_id)]
+    assert held["delivered"][edoc_id] == {"to": OTHER_PROVINCE, "number": "60/UBND-VP"}
+    assert held["sends"][edoc_id] == 1  # retried through two refusals, taken once
