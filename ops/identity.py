@@ -33,6 +33,7 @@ from shared.reference.catalogue import catalogue_for
 REALM = "lgsp"
 AUDIENCE = "lgsp"  # every service accepts tokens minted for the platform
 REALM_FILE = Path(__file__).resolve().parent.parent / "shared/reference/identity/lgsp-realm.json"
+STAFF_FILE = REALM_FILE.parent / "staff.json"  # who to tell at each agency (notify), from the same people
 ROLES = {
     "portal": "A public-service portal: submits dossiers, reads those it submitted",
     "counter": "A one-stop counter's software: submits and reads for its own agency",
@@ -107,10 +108,39 @@ def _mappers() -> list[dict]:
     ]
 
 
+def mailbox(username: str) -> str:
+    """A person's work mailbox on the sample realm."""
+    return f"{username}@lgsp.example.vn"
+
+
+def staff() -> dict:
+    """For each agency, the work mailboxes to tell when it is late with a document: its
+    officials, and the manager of the agency or of its nearest parent that has one."""
+    parents: dict[str, str | None] = {}
+    for variant in ("three_level", "two_level"):
+        for code, agency in catalogue_for(variant).agencies.items():
+            parents.setdefault(code, agency.parent)
+    manager_of = {agency: username for username, agency in MANAGERS.items()}
+    directory = {}
+    for code in sorted(parents):
+        chain, at = [], code
+        while at is not None and at not in chain:
+            chain.append(at)
+            at = parents.get(at)
+        manager = next((manager_of[a] for a in chain if a in manager_of), None)
+        directory[code] = {"officials": [mailbox(official_username(code))],
+                           "managers": [mailbox(manager)] if manager else []}
+    return directory
+
+
+def staff_json() -> str:
+    return json.dumps(staff(), ensure_ascii=False, indent=1) + "\n"
+
+
 def _person(username: str, first: str, last: str, roles: list[str], agency: str | None) -> dict:
     last = last.replace(" (", ", ").replace(")", "")  # Keycloak refuses brackets in a person's name
     return {"username": username, "enabled": True, "emailVerified": True, "firstName": first, "lastName": last,
-            "email": f"{username}@lgsp.example.vn", "realmRoles": roles, "groups": [agency] if agency else [],
+            "email": mailbox(username), "realmRoles": roles, "groups": [agency] if agency else [],
             "credentials": [{"type": "password", "value": local_secret(username), "temporary": False}]}
 
 
@@ -155,6 +185,7 @@ def realm_json() -> str:
 def write_realm(path: Path = REALM_FILE) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(realm_json(), encoding="utf-8")
+    STAFF_FILE.write_text(staff_json(), encoding="utf-8")
     return path
 
 
@@ -286,8 +317,9 @@ IDENTITIES = Identities()  # the tools' shared cache of tokens (a process fetche
 def main(argv: list[str]) -> int:
     """`lgsp realm [--check]`: write the realm file from the reference agencies, or check it."""
     if argv and argv[0] == "--check":
-        same = REALM_FILE.exists() and REALM_FILE.read_text(encoding="utf-8") == realm_json()
-        print("realm file is up to date" if same else f"{REALM_FILE} differs from the generator: run `lgsp realm`")
+        same = all(f.exists() and f.read_text(encoding="utf-8") == text()
+                   for f, text in ((REALM_FILE, realm_json), (STAFF_FILE, staff_json)))
+        print("realm and staff files are up to date" if same else "the realm or staff file differs from the generator: run `lgsp realm`")
         return 0 if same else 1
     print(f"wrote {write_realm()}")
     return 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.topics import ALL_SERVICES, consumed_topic, dead_letter
+from shared.topics import ALL_SERVICES, DOSSIER, SERVICES as DOSSIER_SERVICES, consumed_topics, dead_letter
 
 SERVICE_PRINCIPALS = ALL_SERVICES
 OPERATOR = "lgsp"
@@ -72,8 +72,13 @@ def service_acls(topic_prefix: str, schema_prefix: str) -> list[Grant]:
     consumer groups ``<schema_prefix><service>``)."""
     grants = []
     for service in SERVICE_PRINCIPALS:
+        # a dossier service that also reads the document topic (notify) may not write to it
         grants += [
-            Grant(service, "topic", f"{topic_prefix}.{consumed_topic(service).name}", ("READ", "WRITE", "DESCRIBE")),
+            Grant(service, "topic", f"{topic_prefix}.{topic.name}",
+                  ("READ", "DESCRIBE") if service in DOSSIER_SERVICES and topic is not DOSSIER else ("READ", "WRITE", "DESCRIBE"))
+            for topic in consumed_topics(service)
+        ]
+        grants += [
             Grant(service, "topic", f"{topic_prefix}.{dead_letter(service).name}", ("WRITE", "READ", "DESCRIBE")),
             Grant(service, "group", f"{schema_prefix}{service}", ("READ", "DESCRIBE")),
             Grant(service, "group", redrive_group(schema_prefix, service), ("READ", "DESCRIBE")),

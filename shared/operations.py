@@ -31,9 +31,8 @@ class OperationsStatus(BaseModel):
 
 
 async def consumer_lag(settings, consumed) -> list[PartitionLag]:
-    """End offset minus the service's committed offset, per partition of the topic it consumes."""
-    topic = settings.topic(consumed.name)
-    tps = await partitions(settings.kafka, topic)
+    """End offset minus the service's committed offset, per partition of the topics it consumes."""
+    tps = [tp for topic in consumed for tp in await partitions(settings.kafka, settings.topic(topic.name))]
     consumer = AIOKafkaConsumer(**settings.kafka.options(), group_id=settings.schema, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -41,7 +40,7 @@ async def consumer_lag(settings, consumed) -> list[PartitionLag]:
         lags = []
         for tp in tps:
             committed = (await consumer.committed(tp)) or 0
-            lags.append(PartitionLag(topic=topic, partition=tp.partition, committed=committed, end=ends[tp],
+            lags.append(PartitionLag(topic=tp.topic, partition=tp.partition, committed=committed, end=ends[tp],
                                      lag=max(0, ends[tp] - committed)))
         return lags
     finally:
@@ -51,7 +50,7 @@ async def consumer_lag(settings, consumed) -> list[PartitionLag]:
 @router.get("", response_model=OperationsStatus)
 async def status(request: Request):
     rt = request.app.state.runtime
-    lags = await consumer_lag(rt.settings, rt.topic)
+    lags = await consumer_lag(rt.settings, rt.topics)
     return OperationsStatus(
         service=rt.settings.service_name, consumer_lag=sum(p.lag for p in lags), partitions=lags,
         outbox_pending=await rt.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"),

@@ -27,7 +27,7 @@ from shared import operations
 from shared.outbox import Outbox, OutboxRelay, kafka_producer
 from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
-from shared.topics import Topic, consumed_topic, dead_letter, require_topics
+from shared.topics import Topic, consumed_topics, dead_letter, require_topics
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,14 @@ class ServiceRuntime:
         self._relay_task: asyncio.Task | None = None
         self._workers: list[asyncio.Task] = []
         self.http: httpx.AsyncClient  # for the service's third parties (carrier, providers, portal)
-        self.topic: Topic = consumed_topic(settings.service_name)  # the dossier topic, or the document topic
+        self.topics: tuple[Topic, ...] = consumed_topics(settings.service_name)  # shared/topics.py
 
     async def open(self) -> None:
         """Everything but consumption: handlers are registered between open() and consume()."""
         s = self.settings
         setup_logging(s.service_name)
         provider = setup_tracing(s.service_name, s.traces_path, s.otlp_endpoint)
-        await require_topics(s.kafka, s.topic_prefix, (self.topic, dead_letter(s.service_name)))
+        await require_topics(s.kafka, s.topic_prefix, (*self.topics, dead_letter(s.service_name)))
         self.pool = await create_pool(s.database_url, s.schema)
         await migrate(self.pool, s.schema, self._migrations_dir)
         self.outbox = Outbox(s)
@@ -136,7 +136,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
         app.state.runtime = runtime
         app.state.audit = AuditLog(runtime.pool)
         await wire(app, runtime)
-        await runtime.consume(runtime.topic)
+        await runtime.consume(*runtime.topics)
         yield
         await runtime.close()
 

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     documents_pki_dir: Path | None = Field(None, description="The receivers' trust: root.pem, issuing-ca.pem and "
                                            "crls/*.crl (`lgsp pki` makes a test one); default <state_dir>/pki")
     documents_max_file_bytes: int = Field(20_000_000, ge=1, le=200_000_000, description="Largest document file accepted")
+    staff_directory: Path = Field(REPO_ROOT / "shared/reference/identity/staff.json",
+                                  description="Who notify tells at each agency about its late documents (officials, managers)")
     axis_url: str = Field("http://127.0.0.1:8094", description="The national document-exchange axis (other provinces)")
     axis_key: SecretStr | None = Field(None, description="Our key at the national document-exchange axis (secret)")
     # where the console reads the services' HTTP APIs

@@ -40,8 +40,12 @@ def dead_letter(service: str) -> Topic:
 ALL_TOPICS: tuple[Topic, ...] = (DOSSIER, DOCUMENT, *(dead_letter(s) for s in ALL_SERVICES))
 
 
-def consumed_topic(service: str) -> Topic:
-    return DOCUMENT if service in DOCUMENT_SERVICES else DOSSIER
+def consumed_topics(service: str) -> tuple[Topic, ...]:
+    """What a service consumes: the dossier topic, the document topic, or (notify, which also
+    tells officials about late documents) both."""
+    if service in DOCUMENT_SERVICES:
+        return (DOCUMENT,)
+    return (DOSSIER, DOCUMENT) if service == "notify" else (DOSSIER,)
 
 
 def definitions(prefix: str = "lgsp") -> list[dict]:

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from shared.events import DocumentViewOverdue
+from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
 from services.notify import handlers
@@ -25,6 +28,14 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         await handlers.plan_notifications(event, envelope, conn, settings=settings, now=runtime.clock.now())
 
     runtime.consumer.on_every_event(plan)
+    directory = json.loads(settings.staff_directory.read_text(encoding="utf-8"))
+    agencies = load_reference(settings.reference_variant).catalogue.agencies
+
+    @runtime.consumer.on(DocumentViewOverdue)
+    async def late_document(event, envelope, conn):
+        agency = agencies.get(event.recipient_agency)
+        await handlers.tell_staff(event, envelope, conn, directory=directory, settings=settings, now=runtime.clock.now(),
+                                  agency_name=agency.name if agency else event.recipient_agency)
     senders = providers(runtime.http, settings)
 
     async def send() -> bool:

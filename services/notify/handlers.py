@@ -9,12 +9,12 @@ from datetime import datetime, time, timedelta
 
 import asyncpg
 
-from shared.events import DossierReceived, DossierRefused, Envelope, EventData, PickupRequested
+from shared.events import DocumentViewOverdue, DossierReceived, DossierRefused, Envelope, EventData, PickupRequested
 from shared.personal_data import PersonalDataError
 from shared.reference.calendar import LOCAL_TZ
 from shared.settings import Settings
 from services.notify.providers import ProviderError
-from services.notify.templates import compose
+from services.notify.templates import compose, late_document
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -75,6 +75,28 @@ def quiet_until(now: datetime, settings: Settings) -> datetime | None:
         return None
     day = local.date() if t < end else local.date() + timedelta(days=1)
     return datetime.combine(day, end, LOCAL_TZ)
+
+
+async def tell_staff(event: DocumentViewOverdue, envelope: Envelope, conn: asyncpg.Connection, *, directory: dict,
+                     agency_name: str, settings: Settings, now: datetime) -> int:
+    """An agency has not opened a document in time: its officials and its manager hear of it
+    by e-mail (work mailboxes from the staff directory), each once."""
+    who = directory.get(event.recipient_agency) or {}
+    addresses = list(dict.fromkeys([*who.get("officials", ()), *who.get("managers", ())]))
+    message = late_document(event.number, event.urgency, agency_name, event.view_due_at)
+    pd = settings.personal_data
+    for address in addresses:
+        await conn.execute(
+            "INSERT INTO notifications (id, event_id, dossier_id, dossier_code, event_type, channel, position, address, "
+            "subject, body, status, urgent, not_before, created_at, address_hash) "
+            "VALUES ($1, $2, $3, $4, $5, 'email', 0, $6, $7, $8, 'pending', false, $9, $9, $10) "
+            "ON CONFLICT (event_id, channel) DO NOTHING",
+            # one row per address: the event id is made unique per recipient so each goes once
+            uuid.uuid4(), f"{envelope.id}#{address}", event.document_id, event.number, envelope.type, address,
+            message.subject, message.email, now, pd.lookup_hash(address))
+    if not addresses:
+        log.warning("notify.no_staff agency=%s: nobody to tell about a late document", event.recipient_agency)
+    return len(addresses)
 
 
 async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, now: datetime,

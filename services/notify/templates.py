@@ -125,3 +125,14 @@ def compose(event: EventData, name: str, code: str | None) -> Message | None:
         zalo=fit(f"Kính gửi ông/bà {name}. {head}", detail, tail, ZALO_MAX_UNITS),
         email=fit(f"Kính gửi ông/bà {name},\n\n{head}", detail, f"{tail}\n\nTrân trọng,\nBộ phận Một cửa", None),
     )
+
+
+URGENCY_VI = {"normal": "thường", "urgent": "khẩn", "very_urgent": "thượng khẩn", "express": "hỏa tốc"}
+
+
+def late_document(number: str, urgency: str, agency_name: str, view_due_at) -> Message:
+    """To an agency's officials and manager: a document nobody there opened in time."""
+    text = (f"Văn bản số {number} (độ khẩn: {URGENCY_VI.get(urgency, urgency)}) gửi đến {agency_name} "
+            f"chưa được cán bộ nào mở xem trước hạn {local_text(view_due_at)}. Đề nghị xem và xử lý ngay.")
+    return Message(subject=f"[LGSP] Văn bản {number} chưa được xem đúng hạn", sms=fit("LGSP: ", text, "", SMS_MAX_UNITS),
+                   zalo=text, email=f"Kính gửi đồng chí,\n\n{text}\n\nTrân trọng,\nNền tảng LGSP")

@@ -4,6 +4,10 @@ receivers through the edXML statuses, each once and in order, as the sender sees
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
+import asyncpg
 import httpx
 import pytest
 
@@ -201,3 +205,32 @@ async def test_a_document_for_another_province_goes_through_the_axis_until_it_la
     [edoc_id] = [k for k, v in held["delivered"].items() if k.startswith(document_id)]
     assert held["delivered"][edoc_id] == {"to": OTHER_PROVINCE, "number": "60/UBND-VP"}
     assert held["sends"][edoc_id] == 1  # retried through two refusals, taken once
+
+
+async def test_a_copy_nobody_opens_in_time_is_flagged_and_its_official_and_manager_are_told(
+        documents, pki, platform, local_stack, test_env, clock):
+    r = await send(documents, DISTRICT, await signed_by(pki, DISTRICT, "70/UBND-VP"), "70/UBND-VP", [COMMUNE],
+                   urgency="express")
+    document_id = r.json()["id"]
+    await settled(documents, DISTRICT, document_id)
+    # the deadline passes (an office hour for an express document): moved on the platform's clock, not waited for
+    conn = await asyncpg.connect(local_stack.database_url)
+    try:
+        await conn.execute(f"UPDATE {test_env['LGSP_SCHEMA_PREFIX']}documents.deliveries SET view_due_at = $2 "
+                           "WHERE document_id = $1", uuid.UUID(document_id), clock.now() - timedelta(minutes=1))
+    finally:
+        await conn.close()
+
+    async def told():
+        async with httpx.AsyncClient(timeout=10) as sim:
+            delivered = (await sim.get(f"{platform['messaging'].url}/control/messages")).json()["delivered"]
+        mails = [m for m in delivered if m["channel"] == "email" and "70/UBND-VP" in m.get("subject", "")]
+        return mails if len(mails) >= 2 else None
+
+    mails = await eventually(told, what="the e-mails about the unopened document", timeout=30)
+    assert sorted(m["to"] for m in mails) == ["manager-district@lgsp.example.vn", "official-000.21.12.h40@lgsp.example.vn"]
+    assert all("chưa được cán bộ nào mở xem" in m["text"] and "hỏa tốc" in m["text"] and
+               "Ủy ban nhân dân xã Ninh Hải" in m["text"] for m in mails)
+    async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(COMMUNE)) as http:
+        incoming = (await http.get(f"{documents}/v1/agencies/{COMMUNE}/documents")).json()
+    assert next(d for d in incoming if d["id"] == document_id)["unviewed_overdue"] is True
