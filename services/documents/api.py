@@ -57,16 +57,17 @@ async def send_document(cmd: SendDocument, request: Request):
     recipient's copy arrives only once both signatures check out on its side."""
     rt = request.app.state.runtime
     now = rt.clock.now()
-    known = request.app.state.reference.catalogue.agencies
-    suffix = next(iter(known)).rsplit(".", 1)[1]
-    if unknown := [r for r in cmd.recipients if r not in known and not domain.elsewhere(r, suffix)]:
-        return problem(422, f"unknown agencies: {', '.join(unknown)} (neither of this province nor an agency code "
+    _, unknown = domain.split_recipients(cmd.recipients, request.app.state.reference.catalogue.agencies)
+    if unknown:
+        return problem(422, f"unknown agencies: {', '.join(sorted(unknown))} (neither of this province nor an agency code "
                             "of another province, which the national document-exchange axis reaches)",
                        [{"field": "recipients", "reason": "unknown agency"}])
     try:
         document_id = await handlers.send(rt.pool, rt.outbox, cmd, _who(request), now)
+    except handlers.NotExchangeable as exc:
+        return problem(422, str(exc))
     except (handlers.Conflict, handlers.NotFound) as exc:
-        return problem(422 if "classified" in str(exc) or "may not be exchanged" in str(exc) else 409, str(exc))
+        return problem(409, str(exc))
     return DocumentCreated(id=document_id, version=1, at=now)
 
 

@@ -37,11 +37,10 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     reference = app.state.reference = load_reference(runtime.settings.reference_variant)
 
     agencies = reference.catalogue.agencies
-    suffix = next(iter(agencies)).rsplit(".", 1)[1]  # the province's own: H40
 
     @runtime.consumer.on(DocumentSent)
     async def receive(event, envelope, conn):
-        external = frozenset(r for r in event.recipients if r not in agencies and domain.elsewhere(r, suffix))
+        external = frozenset(domain.split_recipients(event.recipients, agencies)[0])
         await handlers.receive(event, conn, runtime.outbox, trust, reference.calendar, runtime.clock.now(), external)
 
     async def flag_pass() -> bool:

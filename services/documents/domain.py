@@ -16,9 +16,13 @@ AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 AXIS_STATUSES = ("arrived", "refused", "accepted", "assigned", "in_processing", "done")  # what the axis may report
 
 
-def elsewhere(code: str, province_suffix: str) -> bool:
-    """An agency of another province: reached through the national document-exchange axis."""
-    return bool(AGENCY_CODE.match(code)) and not code.endswith("." + province_suffix)
+def split_recipients(codes, agencies) -> tuple[set[str], set[str]]:
+    """Of ``codes``, those of other provinces' agencies (reached through the national axis) and
+    those that are no agency at all; the rest are ``agencies`` of this province."""
+    suffix = next(iter(agencies)).rsplit(".", 1)[1]  # the province's own, e.g. H40
+    outside = {c for c in codes if c not in agencies and AGENCY_CODE.match(c) and not c.endswith("." + suffix)}
+    unknown = {c for c in codes if c not in agencies and c not in outside}
+    return outside, unknown
 
 CODES = {
     "arrived": "01",        # Đã đến

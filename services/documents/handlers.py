@@ -30,6 +30,10 @@ class Conflict(ValueError):
     """The request cannot be done in the document's current state; the message says why."""
 
 
+class NotExchangeable(Conflict):
+    """The document may never travel on this platform (it is classified)."""
+
+
 def file_location(sha256: str) -> str:
     return f"/v1/documents/files/{sha256}"
 
@@ -53,7 +57,7 @@ async def _stored(conn, sha256: str) -> StoredFile:
 async def send(pool: asyncpg.Pool, outbox: Outbox, cmd, by: str | None, now: datetime) -> uuid.UUID:
     """Registers an outgoing document and sends it to every recipient, in one transaction."""
     if cmd.classification != "none":
-        raise Conflict(f"a {cmd.classification} document may not be exchanged electronically on this platform")
+        raise NotExchangeable(f"a {cmd.classification} document may not be exchanged electronically on this platform")
     document_id = uuid.uuid4()
     async with pool.acquire() as conn, conn.transaction():
         stored = await _stored(conn, cmd.file_sha256)

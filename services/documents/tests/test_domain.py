@@ -35,3 +35,9 @@ def test_every_status_has_a_two_digit_code_and_a_vietnamese_label():
 def test_a_document_is_recalled_only_while_nobody_is_done_with_it():
     assert domain.can_recall(["arrived", "in_processing"])
     assert not domain.can_recall(["arrived", "done"])
+
+
+def test_recipients_are_ours_another_provinces_or_no_agency():
+    ours = {"000.21.12.H40": None, "000.00.12.H40": None}
+    outside, unknown = domain.split_recipients(["000.21.12.H40", "000.00.00.G01", "000.99.99.H40", "văn thư"], ours)
+    assert (outside, unknown) == ({"000.00.00.G01"}, {"000.99.99.H40", "văn thư"})
