@@ -132,11 +132,24 @@ async def service_db(settings_for):
 class Platform:
     """The services of this test run, each a separate process."""
 
-    def __init__(self, procs: dict) -> None:
+    def __init__(self, procs: dict, pki_dir: Path) -> None:
         self.procs = procs
+        self.pki_dir = pki_dir
 
     def __getitem__(self, name: str):
         return self.procs[name]
+
+    def decisions(self, documents_url: str | None = None):
+        """Decisions issued through this run's documents service, signed with its test PKI."""
+        from ops.clients import Decisions
+
+        return Decisions(documents_url or self["documents"].url, self.pki_dir, PLATFORM_CLOCK.now())
+
+    def agencies(self, http, routing_url: str | None = None, documents_url: str | None = None):
+        """Agencies acting through this run's routing, issuing decisions through its documents service."""
+        from ops.clients import Agencies
+
+        return Agencies(http, routing_url or self["routing"].url, self.decisions(documents_url))
 
 
 TEST_PORTS = {"intake": 18081, "routing": 18082, "postal": 18083, "notify": 18084, "documents": 18088}
@@ -165,7 +178,7 @@ def platform(test_env, topics, run_dir, pki):
             procs[name] = simulator(name, test_env, run_dir / "logs", port=port).start()
         for name in SERVICES:
             procs[name] = service(name, test_env, run_dir / "logs", port=TEST_PORTS[name]).start()
-        yield Platform(procs)
+        yield Platform(procs, Path(test_env["LGSP_DOCUMENTS_PKI_DIR"]))
     finally:
         for p in procs.values():
             p.stop()

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from datetime import datetime
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
 
 from ops.identity import IDENTITIES, TokenSource
+from shared.reference.calendar import LOCAL_TZ
 from shared.reference.catalogue import catalogue_for
 
 T = TypeVar("T")
@@ -66,12 +68,48 @@ OFFICIAL = {"name": "Phạm Minh Tuấn", "title": "Công chức Tư pháp - H�
 RESULT = {"name": "Quyết định.pdf", "media_type": "application/pdf", "size": 52_000, "sha256": "ab" * 32}
 
 
-class Agencies:
-    """What agencies' systems do through routing's HTTP API."""
+class Decisions:
+    """What a deciding agency's document software does when a dossier's result is a decision:
+    lay it out, sign it (official, then agency, from the test PKI in ``pki_dir``), upload it
+    and send it through the documents service with the dossier's code, to the agency that
+    returns the result."""
 
-    def __init__(self, http, routing_url: str) -> None:
+    def __init__(self, documents_url: str, pki_dir, now: datetime) -> None:
+        self.url, self.pki_dir = documents_url, pki_dir
+        self.issued_on = now.astimezone(LOCAL_TZ).date().isoformat()
+
+    async def issue(self, dossier: dict, agency: str, *, number: str | None = None, tamper: bool = False) -> str:
+        """Sends ``agency``'s decision on ``dossier`` (routing's view of it); returns its id.
+        ``tamper`` changes one byte after signing, as a broken transfer would."""
+        from ops.pki import TestPki
+        from ops.signing import document_pdf, sign_twice
+
+        pki = TestPki(self.pki_dir)
+        number = number or f"{dossier['code']}/QĐ"  # one decision per dossier: its code keeps the number unique
+        pdf = await sign_twice(document_pdf(number, f"Quyết định giải quyết hồ sơ {dossier['code']}",
+                                            ["Quyet dinh giai quyet thu tuc hanh chinh"]),
+                               pki.credential(f"official-{agency}"), pki.credential(f"agency-{agency}"))
+        if tamper:
+            pdf = pdf.replace(b"Quyet dinh giai", b"Quyet dinh GIAI")
+        async with httpx.AsyncClient(timeout=30, auth=IDENTITIES.official(agency)) as http:
+            stored = ok(await http.post(f"{self.url}/v1/documents/files", content=pdf,
+                                        headers={"content-type": "application/pdf"}), 201).json()
+            sent = await http.post(f"{self.url}/v1/documents", json={
+                "agency_code": agency, "number": number, "issued_on": self.issued_on, "doc_type": "Quyết định",
+                "summary": f"Quyết định giải quyết hồ sơ {dossier['code']}", "urgency": "urgent",
+                "recipients": [dossier["steps"][-1]["agency_code"]], "file_sha256": stored["sha256"],
+                "dossier_code": dossier["code"]})
+            return ok(sent, 201).json()["id"]
+
+
+class Agencies:
+    """What agencies' systems do through routing's HTTP API (and, for a decision, through the
+    documents service: ``decisions``)."""
+
+    def __init__(self, http, routing_url: str, decisions: Decisions | None = None) -> None:
         self.http = http
         self.url = routing_url
+        self.decisions = decisions
 
     async def act(self, code: str, action: str, agency: str | None = None, *, as_agency: str | None = None, **body):
         """``action`` as the official of ``agency`` (named in the body too), or of ``as_agency``
@@ -110,12 +148,30 @@ class Agencies:
             action, body = "accept", {}
         elif step["status"] == "in_progress" and step["kind"] == "handle":
             action, body = "forward", {}
+        elif step["status"] == "in_progress" and d["result_kind"] == "decision":
+            action, body = "resolve", {"outcome": "approved", "decision_document_id": await self.decide(d, agency)}
         elif step["status"] == "in_progress":
             action, body = "resolve", {"outcome": "approved", "result_document": RESULT}
         else:
             raise RuntimeError(f"{code}: step '{step['name']}' is {step['status']}; no agency action fits")
         ok(await self.act(code, action, agency, **body))
         return action
+
+    async def decide(self, d: dict, agency: str) -> str:
+        """Issue the dossier's decision and wait until routing has seen it arrive, checked."""
+        if self.decisions is None:
+            raise RuntimeError(f"{d['code']}: its result is a decision, and these Agencies have no Decisions to issue it")
+        document_id = await self.decisions.issue(d, agency)
+
+        async def checked():
+            docs = {x["document_id"]: x for x in (await self.dossier(d["code"]))["documents"]}
+            doc = docs.get(document_id)
+            if doc is not None and doc["state"] == "refused":
+                raise RuntimeError(f"{d['code']}: the decision was refused on arrival: {doc['reason']}")
+            return doc is not None and doc["state"] == "valid"
+
+        await eventually(checked, timeout=60, what=f"the decision for {d['code']} to arrive, checked")
+        return document_id
 
     async def step_through_one(self, code: str) -> bool:
         """Finish the current step, whatever state it is in (accept it if not yet accepted,
@@ -131,7 +187,7 @@ class Agencies:
             pass
 
 
-def ok(resp):
-    if resp.status_code != 200:
+def ok(resp, status: int = 200):
+    if resp.status_code != status:
         raise RuntimeError(f"{resp.request.method} {resp.request.url} answered {resp.status_code}: {resp.text}")
     return resp

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from ops.clients import COMMUNE, RESULT, Agencies, eventually, platform_http, submission
+from ops.clients import COMMUNE, RESULT, Agencies, Decisions, eventually, platform_http, submission
 from ops.identity import IDENTITIES, local_secret
 from ops import demo_documents
 from ops.demo_day import replay_day
@@ -51,9 +51,9 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-async def morning(intake: str, routing: str, trace_dir, clock: Clock) -> None:
+async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, clock: Clock) -> None:
     async with platform_http(timeout=15) as http:
-        agencies = Agencies(http, routing)
+        agencies = Agencies(http, routing, decisions)
 
         async def submit(label: str, body: dict) -> dict:
             r = await http.post(f"{intake}/v1/dossiers", json=body)
@@ -177,10 +177,11 @@ def main(dossiers: int = 300, instances: int = 1, stay: bool | None = None) -> i
         urls = running.urls
         say(console_banner(urls["console"]))
         httpx.post(f"{urls['carrier']}/control", json={"delay_s": 0.3})
-        asyncio.run(morning(urls["intake"], urls["routing"], settings.traces_path, clock))
+        decisions = Decisions(urls["documents"], Path(running.env["LGSP_DOCUMENTS_PKI_DIR"]), clock.now())
+        asyncio.run(morning(urls["intake"], urls["routing"], decisions, settings.traces_path, clock))
         say(f"\n[demo] now a whole day: {dossiers} dossiers across channels and levels\n")
         started = time.monotonic()
-        tally = asyncio.run(replay_day(urls, dossiers, clock))
+        tally = asyncio.run(replay_day(urls, dossiers, clock, decisions))
         say(f"[demo] the day took {time.monotonic() - started:.0f} s")
         now = clock.now()
         start, end = period((now.astimezone(LOCAL_TZ) - timedelta(days=30)).date().isoformat(), None, now)

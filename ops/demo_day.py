@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import httpx
 
-from ops.clients import RESULT, Agencies, documents_for, eventually, ok, platform_http
+from ops.clients import RESULT, Agencies, Decisions, documents_for, eventually, ok, platform_http
 from shared.clock import Clock
 from shared.reference.catalogue import catalogue_for
 
@@ -128,12 +128,13 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
     t.returned += 1
 
 
-async def replay_day(urls: dict, n: int, clock: Clock, seed: int = 2026, concurrency: int = 8) -> Tally:
+async def replay_day(urls: dict, n: int, clock: Clock, decisions: Decisions, seed: int = 2026,
+                     concurrency: int = 8) -> Tally:
     rng = random.Random(seed)
     t = Tally(total=n)
     interactive = sys.stdout.isatty()
     async with platform_http(timeout=30, limits=httpx.Limits(max_connections=50)) as http:
-        agencies = Agencies(http, urls["routing"])
+        agencies = Agencies(http, urls["routing"], decisions)
         gate = asyncio.Semaphore(concurrency)
 
         async def guarded(i: int, r: random.Random) -> None:

@@ -1,5 +1,6 @@
-"""Human-readable lines for dossier events (Vietnamese, no personal data), shared by the
-history intake shows and the timeline routing keeps."""
+"""Human-readable lines for dossier events and for the official documents sent about a
+dossier (Vietnamese, no personal data), shared by the history intake shows, the timeline
+routing keeps and the documents service's lists."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import datetime
 from shared.events import (
     DossierApologised, DossierAssigned, DossierAtRisk, DossierEvent, DossierOverdue, DossierReceived,
     DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped,
-    DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn,
+    DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn, DocumentSent,
+    DocumentStatusChanged,
 )
 from shared.reference.calendar import LOCAL_TZ
 
@@ -37,6 +39,8 @@ def summarise(event: DossierEvent) -> str:
             return f"Tiếp tục xử lý, hẹn trả mới {local_text(event.due_at)}"
         case DossierResolved():
             verdict = "Phê duyệt" if event.outcome == "approved" else "Từ chối: " + "; ".join(event.reasons)
+            if event.result_document is not None and event.result_document.number:
+                verdict += f", văn bản số {event.result_document.number}"
             return f"{verdict} ({'đúng hạn' if event.on_time else 'trễ hạn'})"
         case DossierReturned():
             return f"Trả kết quả ({event.method})"
@@ -52,4 +56,25 @@ def summarise(event: DossierEvent) -> str:
             return f"Hồ sơ quá hạn (hẹn {local_text(event.due_at)})"
         case DossierApologised():
             return f"{event.agency_name} xin lỗi, hẹn lại {local_text(event.new_due_at)}"
+    return event.ce_type
+
+
+# The edXML statuses of a document's delivery, as Vietnamese document software names them.
+DOCUMENT_STATUS_VI = {
+    "arrived": "Đã đến", "refused": "Từ chối tiếp nhận", "accepted": "Đã tiếp nhận", "assigned": "Phân công",
+    "in_processing": "Đang xử lý", "done": "Hoàn thành", "recalled": "Thu hồi", "updated": "Cập nhật",
+    "sending": "Đang gửi",
+}
+
+
+def summarise_document(event: DocumentSent | DocumentStatusChanged, number: str) -> str:
+    """One line of a dossier's timeline about a document sent for it (``number``: số, ký hiệu)."""
+    match event:
+        case DocumentSent(version=1):
+            return f"{event.sender_agency} gửi {event.doc_type} số {number} đến {', '.join(event.recipients)}"
+        case DocumentSent():
+            return f"{event.sender_agency} gửi bản cập nhật lần {event.version - 1} của văn bản số {number}"
+        case DocumentStatusChanged():
+            line = f"Văn bản số {number} tại {event.recipient_agency}: {DOCUMENT_STATUS_VI.get(event.status, event.status)}"
+            return line + (f" ({event.reason})" if event.reason else "")
     return event.ce_type

@@ -119,6 +119,9 @@ class DocumentRef(CleanText):
                             examples=["application/pdf"])
     size: int = Field(ge=0, le=MAX_DOCUMENT_BYTES, description="Bytes; at most 1 GiB")
     sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+    number: str | None = Field(None, min_length=1, max_length=60,
+                               description="Số, ký hiệu, when the document is an official one (a decision)")
+    document_id: uuid.UUID | None = Field(None, description="The official document in the documents service, if one")
 
 
 class Reason(CleanText):

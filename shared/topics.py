@@ -41,11 +41,11 @@ ALL_TOPICS: tuple[Topic, ...] = (DOSSIER, DOCUMENT, *(dead_letter(s) for s in AL
 
 
 def consumed_topics(service: str) -> tuple[Topic, ...]:
-    """What a service consumes: the dossier topic, the document topic, or (notify, which also
-    tells officials about late documents) both."""
+    """What a service consumes: the dossier topic, the document topic, or both: notify tells
+    officials about late documents, routing follows the documents sent about a dossier."""
     if service in DOCUMENT_SERVICES:
         return (DOCUMENT,)
-    return (DOSSIER, DOCUMENT) if service == "notify" else (DOSSIER,)
+    return (DOSSIER, DOCUMENT) if service in ("notify", "routing") else (DOSSIER,)
 
 
 def definitions(prefix: str = "lgsp") -> list[dict]:

@@ -10,7 +10,7 @@ import pytest
 
 from shared.audit import query
 from shared.topics import SERVICES
-from tests.helpers import APPLICANT, COMMUNE, IDENTITIES, Agencies, eventually, platform_http, submission
+from tests.helpers import APPLICANT, COMMUNE, IDENTITIES, eventually, platform_http, submission
 
 OTHER_COMMUNE = "000.22.12.H40"
 
@@ -24,7 +24,7 @@ async def test_state_changes_and_refusals_are_recorded_with_who_and_why(platform
         assert r.status_code == 201
         code = r.json()["code"]
     async with platform_http() as http:  # the driver reads like an operator; agencies act as their officials
-        agencies = Agencies(http, routing)
+        agencies = platform.agencies(http)
         await eventually(lambda: agencies.dossier(code), what="routing")
         # the commune's official accepts; another commune's official tries to; nobody signed in tries to
         assert (await agencies.act(code, "accept", COMMUNE)).status_code == 200

@@ -20,7 +20,7 @@ async def test_a_replayed_day_runs_clean_and_every_owed_apology_is_sent(platform
         start = clock.now()
         period = {"from": (start - timedelta(days=25)).isoformat(), "to": (start + timedelta(days=1)).isoformat()}
         before = (await http.get(f"{urls['intake']}/v1/reports", params=period)).json()["total"]["received"]  # other tests'
-        tally = await replay_day(urls, 40, clock, seed=11)
+        tally = await replay_day(urls, 40, clock, platform.decisions(), seed=11)
         assert tally.errors == 0, tally.error_samples
         assert tally.submitted == 40 and tally.received + tally.refused == 40
         assert tally.received > 30 and tally.returned > 20 and tally.supplements > 0 and tally.late_entries > 0

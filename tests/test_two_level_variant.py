@@ -6,7 +6,7 @@ import pytest
 
 from conftest import RUN_ID
 from ops.processes import service
-from tests.helpers import Agencies, eventually, platform_http, submission
+from tests.helpers import eventually, platform_http, submission
 
 COMMUNE_2L = "000.00.21.H40"  # Ủy ban nhân dân phường Hoa Lư
 
@@ -17,16 +17,17 @@ async def two_level(test_env, run_dir, namespace):
            "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_v2_"}
     await namespace(env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
     procs = [service("routing", env, run_dir / "logs-v2", port=18092).start(),
-             service("intake", env, run_dir / "logs-v2", port=18091).start()]
-    yield procs[1].url, procs[0].url
+             service("intake", env, run_dir / "logs-v2", port=18091).start(),
+             service("documents", env, run_dir / "logs-v2", port=18093).start()]
+    yield procs[1].url, procs[0].url, procs[2].url
     for p in procs:
         p.stop()
 
 
-async def test_commune_to_province_and_back(two_level):
-    intake_url, routing_url = two_level
+async def test_commune_to_province_and_back(two_level, platform):
+    intake_url, routing_url, documents_url = two_level
     async with platform_http(timeout=15) as http:
-        agencies = Agencies(http, routing_url)
+        agencies = platform.agencies(http, routing_url, documents_url)  # the province decides: a signed decision
         # a district no longer exists: the three-level commune code is unknown here
         old = await http.post(f"{intake_url}/v1/dossiers", json=submission("2.000286"))
         assert old.status_code == 422 and "unknown_agency" in [r["code"] for r in old.json()["reasons"]]

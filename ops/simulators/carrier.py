@@ -46,6 +46,7 @@ class Booking(BaseModel):
     kind: str
     to_address: str
     callback_url: str
+    contents: str | None = None  # what the parcel holds, printed on the slip
 
 
 def sign(timestamp: str, body: bytes, secret: bytes = SECRET) -> str:
@@ -59,7 +60,8 @@ async def book(b: Booking, idempotency_key: str = Header(...)):
         return JSONResponse({"error": "carrier unavailable"}, status_code=503)
     if idempotency_key in BY_KEY:
         return SHIPMENTS[BY_KEY[idempotency_key]]
-    shipment = {"id": f"VN{uuid.uuid4().hex[:10].upper()}", "reference": b.reference, "kind": b.kind, "status": "accepted"}
+    shipment = {"id": f"VN{uuid.uuid4().hex[:10].upper()}", "reference": b.reference, "kind": b.kind, "status": "accepted",
+                "contents": b.contents}
     SHIPMENTS[shipment["id"]] = shipment
     BY_KEY[idempotency_key] = shipment["id"]
     fail = STATE["fail_next"]

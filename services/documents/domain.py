@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from shared.dossier_text import DOCUMENT_STATUS_VI
+
 # An agency code of the national catalogue: 000.00.00.G01 ... ; ours end in the province's own suffix.
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 AXIS_STATUSES = ("arrived", "refused", "accepted", "assigned", "in_processing", "done")  # what the axis may report
@@ -34,9 +36,7 @@ CODES = {
     "recalled": "13",       # Lấy lại (the sender's)
     "updated": "15",        # Cập nhật (the sender's)
 }
-LABELS_VI = {"arrived": "Đã đến", "refused": "Từ chối tiếp nhận", "accepted": "Đã tiếp nhận", "assigned": "Phân công",
-             "in_processing": "Đang xử lý", "done": "Hoàn thành", "recalled": "Thu hồi", "updated": "Cập nhật",
-             "sending": "Đang gửi"}
+LABELS_VI = DOCUMENT_STATUS_VI  # shared with the dossier timeline
 
 # What a receiving agency may do next, from where its copy stands.
 RECEIVER_MOVES = {

@@ -91,6 +91,9 @@ def _parts(event: EventData, code: str | None) -> tuple[str, str, str, str] | No
         case DossierSupplementRequested():
             return ("Yêu cầu bổ sung hồ sơ", f"Hồ sơ {event.dossier_code} cần bổ sung: ", "; ".join(event.reasons),
                     ". Thời hạn giải quyết tạm dừng đến khi nhận đủ.")
+        case DossierResolved(outcome="approved") if event.result_document and event.result_document.number:
+            return ("Hồ sơ đã có kết quả", f"Hồ sơ {event.dossier_code} đã có kết quả: văn bản số "
+                    f"{event.result_document.number}.", "", "")
         case DossierResolved(outcome="approved"):
             return "Hồ sơ đã có kết quả", f"Hồ sơ {event.dossier_code} đã có kết quả.", "", ""
         case DossierResolved():

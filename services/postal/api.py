@@ -43,7 +43,7 @@ async def carrier_webhook(request: Request):
 @router.get("/dossiers/{dossier_id}/shipments", tags=["shipments"])
 async def shipments(dossier_id: uuid.UUID, request: Request):
     rows = await request.app.state.runtime.pool.fetch(
-        "SELECT id, kind, status, carrier_ref, attempts, last_error, created_at, updated_at FROM shipments "
+        "SELECT id, kind, status, contents, carrier_ref, attempts, last_error, created_at, updated_at FROM shipments "
         "WHERE dossier_id = $1 ORDER BY created_at", dossier_id,
     )
     return [dict(r) for r in rows]

@@ -19,12 +19,22 @@ from services.postal.schemas import CarrierReport
 log = logging.getLogger(__name__)
 
 
-async def _new_shipment(conn, dossier_id, code, kind: str, address: str, now: datetime) -> None:
+async def _new_shipment(conn, dossier_id, code, kind: str, address: str, now: datetime,
+                        contents: str | None = None) -> None:
     await conn.execute(
         "INSERT INTO shipments (id, dossier_id, dossier_code, kind, address, status, next_attempt_at, traceparent, "
-        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'booking', $6, $7, $6, $6) ON CONFLICT (dossier_id, kind) DO NOTHING",
-        uuid.uuid4(), dossier_id, code, kind, address, now, current_trace_headers().get("traceparent"),
+        "created_at, updated_at, contents) VALUES ($1, $2, $3, $4, $5, 'booking', $6, $7, $6, $6, $8) "
+        "ON CONFLICT (dossier_id, kind) DO NOTHING",
+        uuid.uuid4(), dossier_id, code, kind, address, now, current_trace_headers().get("traceparent"), contents,
     )
+
+
+def result_contents(event: DossierResolved) -> str:
+    """What the delivery carries, as the carrier's slip shows it."""
+    what = f"Kết quả hồ sơ {event.dossier_code}"
+    if event.result_document is not None and event.result_document.number:
+        what += f": văn bản số {event.result_document.number}"
+    return what
 
 
 async def on_event(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, now: datetime) -> None:
@@ -39,7 +49,8 @@ async def on_event(event: EventData, envelope: Envelope, conn: asyncpg.Connectio
         case DossierResolved():
             where = await conn.fetchrow("SELECT * FROM delivery_addresses WHERE dossier_id = $1", event.dossier_id)
             if where is not None:
-                await _new_shipment(conn, event.dossier_id, event.dossier_code, "delivery", where["address"], now)
+                await _new_shipment(conn, event.dossier_id, event.dossier_code, "delivery", where["address"], now,
+                                    result_contents(event))
 
 
 async def book_due(pool: asyncpg.Pool, outbox: Outbox, http: httpx.AsyncClient, carrier_url: str, callback_url: str,
@@ -60,6 +71,7 @@ async def book_due(pool: asyncpg.Pool, outbox: Outbox, http: httpx.AsyncClient, 
                 try:
                     r = await http.post(f"{carrier_url}/v1/shipments", headers={"Idempotency-Key": str(s["id"])}, json={
                         "reference": str(s["id"]), "kind": s["kind"], "to_address": s["address"], "callback_url": callback_url,
+                        **({"contents": s["contents"]} if s["contents"] else {}),
                     })
                     if r.status_code not in (200, 201):
                         raise httpx.HTTPStatusError(f"HTTP {r.status_code}", request=r.request, response=r)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from opentelemetry import trace
-from opentelemetry.trace import Link
-
 from shared.access import Resource
 from shared.http import AgencyCode, DossierCode, problem
 from services.routing import handlers
@@ -33,12 +30,10 @@ async def _act(request: Request, action, code: str, cmd, **deps):
     HTTP request's span is linked to it. One transaction reads the trace, acts and reads the
     result back: one commit per action."""
     rt = request.app.state.runtime
-    request_span = trace.get_current_span().get_span_context()
     try:
         async with rt.pool.acquire() as conn, conn.transaction():
             traceparent = await conn.fetchval("SELECT traceparent FROM dossiers WHERE code = $1", code)
-            with handlers.in_dossier_trace(traceparent, f"routing {action.__name__}",
-                                           links=[Link(request_span)] if request_span.is_valid else []):
+            with handlers.in_dossier_trace(traceparent, f"routing {action.__name__}", link_here=True):
                 await action(code, cmd, conn=conn, outbox=rt.outbox, now=rt.clock.now(), **deps)
             return await _dossier(conn, code)
     except handlers.NotFound as exc:
@@ -86,8 +81,8 @@ async def withdraw(code: DossierCode, cmd: Withdraw, request: Request):
 async def _dossier(conn, code: str):
     """The dossier and its steps, read on ``conn`` (inside the caller's transaction)."""
     d = await conn.fetchrow(
-        "SELECT dossier_id, code, procedure_code, receiving_agency, status, outcome, current_step, received_at, due_at, "
-        "paused_at, apologies, trace_id FROM dossiers WHERE code = $1", code,
+        "SELECT dossier_id, code, procedure_code, result_kind, receiving_agency, status, outcome, current_step, received_at, "
+        "due_at, paused_at, apologies, trace_id FROM dossiers WHERE code = $1", code,
     )
     if d is None:
         return problem(404, f"routing has no dossier {code!r}")
@@ -95,7 +90,11 @@ async def _dossier(conn, code: str):
         "SELECT idx, name, kind, level, agency_code, days, due_at, status, assigned_at, accepted_at, finished_at "
         "FROM steps WHERE dossier_id = $1 ORDER BY idx", d["dossier_id"],
     )
-    return {**dict(d), "steps": [dict(s) for s in steps]}
+    documents = await conn.fetch(
+        "SELECT document_id, number, doc_type, sender_agency, version, state, reason, sent_at FROM dossier_documents "
+        "WHERE dossier_id = $1 ORDER BY sent_at, number", d["dossier_id"],
+    )
+    return {**dict(d), "steps": [dict(s) for s in steps], "documents": [dict(x) for x in documents]}
 
 
 @router.get("/dossiers/{code}")

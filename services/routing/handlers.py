@@ -9,13 +9,15 @@ from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import Link
 
 from shared.clock import Clock
 from shared.consumer import EventConsumer, Rejected
-from shared.dossier_text import summarise
+from shared.dossier_text import summarise, summarise_document
 from shared.events import (
-    Actor, DossierApologised, DossierAssigned, DossierAtRisk, DossierEvent, DossierOverdue, DossierReceived,
-    DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped,
+    Actor, DocumentRef, DocumentSent, DocumentStatusChanged, DossierApologised, DossierAssigned, DossierAtRisk,
+    DossierEvent, DossierOverdue, DossierReceived, DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped,
     DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn, Envelope, EventData,
     ShipmentBooked, ShipmentProgressed,
 )
@@ -23,7 +25,7 @@ from shared.outbox import Outbox
 from shared.reference import Reference
 from shared.telemetry import context_from_headers, current_trace_headers, current_trace_id, tracer
 from services.routing.schemas import (
-    AcceptStep, ForwardStep, RequestSupplement, Resolve, ReturnResult, StepCommand, StopProcessing, Withdraw,
+    AcceptStep, ForwardStep, Outcome, RequestSupplement, Resolve, ReturnResult, StepCommand, StopProcessing, Withdraw,
 )
 
 log = logging.getLogger(__name__)
@@ -52,10 +54,10 @@ async def start_workflow(event: DossierReceived, conn: asyncpg.Connection, *, ou
         raise Rejected(f"no route for {event.procedure_code} from {event.agency_code}: {exc}") from exc
     inserted = await conn.fetchval(
         "INSERT INTO dossiers (dossier_id, code, procedure_code, receiving_agency, status, current_step, received_at, "
-        "due_at, trace_id, traceparent, updated_at) VALUES ($1, $2, $3, $4, 'processing', 0, $5, $6, $7, $8, $9) "
-        "ON CONFLICT (dossier_id) DO NOTHING RETURNING true",
+        "due_at, trace_id, traceparent, updated_at, result_kind) "
+        "VALUES ($1, $2, $3, $4, 'processing', 0, $5, $6, $7, $8, $9, $10) ON CONFLICT (dossier_id) DO NOTHING RETURNING true",
         event.dossier_id, event.dossier_code, procedure.code, event.agency_code, event.at, event.due_at,
-        current_trace_id(), current_trace_headers().get("traceparent"), now,
+        current_trace_id(), current_trace_headers().get("traceparent"), now, procedure.result_kind,
     )
     if not inserted:
         return
@@ -159,6 +161,13 @@ async def resolve(code: str, cmd: Resolve, *, conn, outbox: Outbox, ref: Referen
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] == "decide", f"step '{step['name']}' does not decide the dossier")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before deciding")
+    result = cmd.result_document
+    if cmd.outcome is Outcome.approved:
+        _require(d["result_kind"] != "decision" or cmd.decision_document_id is not None,
+                 f"the result of {d['procedure_code']} is a decision: the deciding agency signs it, sends it through the "
+                 f"documents service with dossier_code {code}, and names it here in decision_document_id")
+        if cmd.decision_document_id is not None:
+            result = await _signed_decision(conn, d, step["agency_code"], cmd.decision_document_id)
     if now > d["due_at"] and d["overdue_for"] != d["due_at"]:
         # Decided late before the scheduler's next pass saw it: the apology is owed all the same.
         await _apologise(conn, outbox, ref, d, step["agency_code"], step["idx"], now, extension_days)
@@ -171,10 +180,28 @@ async def resolve(code: str, cmd: Resolve, *, conn, outbox: Outbox, ref: Referen
                        "WHERE dossier_id = $1", d["dossier_id"], cmd.outcome.value, now)
     await outbox.add(conn, DossierResolved(
         dossier_id=d["dossier_id"], dossier_code=code, at=now, outcome=cmd.outcome.value, agency_code=step["agency_code"],
-        result_document=cmd.result_document, reasons=tuple(cmd.reasons), due_at=d["due_at"],
+        result_document=result, reasons=tuple(cmd.reasons), due_at=d["due_at"],
         on_time=now <= d["due_at"], actor=cmd.actor,
     ))
     await _assign(conn, outbox, d["dossier_id"], last, now, from_step=step, actor=cmd.actor)
+
+
+async def _signed_decision(conn, d: asyncpg.Record, decider: str, document_id) -> DocumentRef:
+    """The decision named by an approval, as the result it becomes: sent for this dossier by
+    the deciding agency, and its current version's signatures checked on arrival."""
+    doc = await conn.fetchrow("SELECT * FROM dossier_documents WHERE document_id = $1", document_id)
+    _require(doc is not None and doc["dossier_id"] == d["dossier_id"],
+             f"no document {document_id} sent for dossier {d['code']} has reached routing: send it through the documents "
+             "service with this dossier_code, then approve once it has arrived")
+    _require(doc["sender_agency"] == decider,
+             f"document {doc['number']} was sent by {doc['sender_agency']}; the decision must come from {decider}")
+    _require(doc["state"] == "valid", {
+        "checking": f"document {doc['number']} has not arrived yet: its signatures are being checked; try again shortly",
+        "refused": f"document {doc['number']} was refused on arrival: {doc['reason']}",
+        "recalled": f"document {doc['number']} was recalled by its sender",
+    }.get(doc["state"], f"document {doc['number']} is {doc['state']}"))
+    return DocumentRef(name=f"{doc['doc_type']} {doc['number']}.pdf"[:255], media_type="application/pdf", size=doc["size"],
+                       sha256=doc["sha256"], number=doc["number"], document_id=doc["document_id"])
 
 
 async def return_result(code: str, cmd: ReturnResult, *, conn, outbox: Outbox, now: datetime) -> None:
@@ -263,10 +290,14 @@ async def _apologise(conn, outbox: Outbox, ref: Reference, d: asyncpg.Record, ho
     ))
 
 
-def in_dossier_trace(traceparent: str | None, name: str, links=()):
-    """A span in the dossier's own trace, so the events emitted inside join its journey."""
+def in_dossier_trace(traceparent: str | None, name: str, *, link_here: bool = False):
+    """A span in the dossier's own trace, so the events emitted inside join its journey;
+    ``link_here`` links it to the span current now (the HTTP request, or the document's trace
+    an event came in on)."""
+    here = trace.get_current_span().get_span_context()
     return tracer("lgsp.routing").start_as_current_span(
-        name, context=context_from_headers({"traceparent": traceparent} if traceparent else {}), links=list(links))
+        name, context=context_from_headers({"traceparent": traceparent} if traceparent else {}),
+        links=[Link(here)] if link_here and here.is_valid else [])
 
 
 async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, extension_days: float,
@@ -322,6 +353,15 @@ async def scan_deadlines(pool: asyncpg.Pool, outbox: Outbox, ref: Reference, *, 
 # ------------------------------------------------------------------ the timeline
 
 
+async def _timeline_entry(conn, envelope: Envelope, dossier_id, code: str, at: datetime, summary: str,
+                          agency: str | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO timeline (event_id, dossier_id, dossier_code, event_type, at, source, agency_code, trace_id, summary) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        envelope.id, dossier_id, code, envelope.type, at, envelope.source, agency, current_trace_id(), summary,
+    )
+
+
 async def record_timeline(event: EventData, envelope: Envelope, conn: asyncpg.Connection) -> None:
     """Append every dossier event, from any service, to the dossier's timeline."""
     if isinstance(event, (ShipmentBooked, ShipmentProgressed)):
@@ -329,11 +369,7 @@ async def record_timeline(event: EventData, envelope: Envelope, conn: asyncpg.Co
         if code is None:
             return  # a pickup on its way: the dossier does not exist yet
         what = f"Bưu điện: {event.kind} {getattr(event, 'status', 'booked')}" + (f" ({event.reason})" if getattr(event, "reason", None) else "")
-        await conn.execute(
-            "INSERT INTO timeline (event_id, dossier_id, dossier_code, event_type, at, source, trace_id, summary) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            envelope.id, event.dossier_id, code, envelope.type, event.at, envelope.source, current_trace_id(), what,
-        )
+        await _timeline_entry(conn, envelope, event.dossier_id, code, event.at, what)
         return
     if not isinstance(event, DossierEvent):
         return
@@ -372,6 +408,55 @@ async def delivered_by_post(event: ShipmentProgressed, conn, *, outbox: Outbox) 
                                                  method="postal"), conn=conn, outbox=outbox, now=event.at)
 
 
+# ------------------------------------------------------------------ documents sent for a dossier
+
+
+async def document_sent(event: DocumentSent, envelope: Envelope, conn, *, now: datetime) -> None:
+    """A document sent about a dossier (a commune asking the district, a decision): kept, so an
+    approval can name it, and put on the dossier's timeline and in its trace."""
+    if event.dossier_code is None:
+        return
+    d = await conn.fetchrow("SELECT dossier_id, code, traceparent FROM dossiers WHERE code = $1", event.dossier_code)
+    if d is None:
+        log.info("routing.document_for_unknown_dossier document=%s", event.document_id)
+        return
+    await conn.execute(
+        "INSERT INTO dossier_documents (document_id, dossier_id, sender_agency, number, doc_type, version, sha256, size, "
+        "state, sent_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'checking', $9, $10) "
+        "ON CONFLICT (document_id) DO UPDATE SET version = EXCLUDED.version, sha256 = EXCLUDED.sha256, size = EXCLUDED.size, "
+        "state = 'checking', reason = NULL, updated_at = EXCLUDED.updated_at "
+        "WHERE dossier_documents.version < EXCLUDED.version",
+        event.document_id, d["dossier_id"], event.sender_agency, event.number, event.doc_type, event.version,
+        event.file.sha256, event.file.size, event.at, now)
+    with in_dossier_trace(d["traceparent"], "routing document for dossier", link_here=True):
+        await _timeline_entry(conn, envelope, d["dossier_id"], d["code"], event.at,
+                              summarise_document(event, event.number), event.sender_agency)
+
+
+async def document_status_changed(event: DocumentStatusChanged, envelope: Envelope, conn, *, now: datetime) -> None:
+    """A copy of a dossier's document moved: its arrival means both signatures checked out, a
+    refusal by the check (no official's name on it) that they did not; either way the
+    dossier's timeline shows it."""
+    doc = await conn.fetchrow(
+        "SELECT x.*, d.code, d.traceparent FROM dossier_documents x JOIN dossiers d USING (dossier_id) "
+        "WHERE x.document_id = $1", event.document_id)
+    if doc is None or event.version < doc["version"]:
+        return
+    state = doc["state"]
+    if event.status == "arrived" and state == "checking":
+        state = "valid"
+    elif event.status == "refused" and event.by is None and state == "checking":
+        state = "refused"
+    elif event.status == "recalled":
+        state = "recalled"
+    if state != doc["state"]:
+        await conn.execute("UPDATE dossier_documents SET state = $2, reason = $3, updated_at = $4 WHERE document_id = $1",
+                           event.document_id, state, event.reason, now)
+    with in_dossier_trace(doc["traceparent"], "routing document status for dossier", link_here=True):
+        await _timeline_entry(conn, envelope, doc["dossier_id"], doc["code"], event.at,
+                              summarise_document(event, doc["number"]), event.recipient_agency)
+
+
 def register(consumer: EventConsumer, outbox: Outbox, ref: Reference, clock: Clock) -> None:
     @consumer.on(DossierReceived)
     async def dossier_received(event, envelope, conn):
@@ -384,6 +469,14 @@ def register(consumer: EventConsumer, outbox: Outbox, ref: Reference, clock: Clo
     @consumer.on(ShipmentProgressed)
     async def shipment_progressed(event, envelope, conn):
         await delivered_by_post(event, conn, outbox=outbox)
+
+    @consumer.on(DocumentSent)
+    async def on_document_sent(event, envelope, conn):
+        await document_sent(event, envelope, conn, now=clock.now())
+
+    @consumer.on(DocumentStatusChanged)
+    async def on_document_status_changed(event, envelope, conn):
+        await document_status_changed(event, envelope, conn, now=clock.now())
 
     consumer.on_every_event(record_timeline)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import Enum
 
 from pydantic import ConfigDict, Field, model_validator
@@ -35,16 +36,22 @@ class Outcome(str, Enum):
 
 
 class Resolve(StepCommand):
-    """Command: decide the dossier (approve with a result document, or refuse with reasons)."""
+    """Command: decide the dossier: approve with its result, or refuse with reasons. Where the
+    procedure's result is a decision, the approval names the decision the deciding agency
+    signed and sent through the documents service (with this dossier's code); other results
+    are described by ``result_document``."""
 
     outcome: Outcome
     result_document: DocumentRef | None = None
+    decision_document_id: uuid.UUID | None = Field(
+        None, description="The signed decision, as the documents service's POST /v1/documents returned it")
     reasons: list[ReasonText] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _evidence(self) -> "Resolve":
-        if self.outcome is Outcome.approved and self.result_document is None:
-            raise ValueError("an approval needs the result document (name, media type, size, sha256)")
+        if self.outcome is Outcome.approved and (self.result_document is None) == (self.decision_document_id is None):
+            raise ValueError("an approval needs its result: either decision_document_id (a signed decision sent through "
+                             "the documents service) or result_document (name, media type, size, sha256), not both")
         if self.outcome is Outcome.refused and not self.reasons:
             raise ValueError("a refusal needs its reasons")
         return self

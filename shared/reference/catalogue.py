@@ -57,6 +57,9 @@ class Procedure(BaseModel):
     components: tuple[Component, ...]
     channels: tuple[str, ...]
     postal_result: bool
+    # A decision (quyết định) is an official document the deciding agency signs and sends
+    # through the documents service; other results are papers the agency issues itself.
+    result_kind: str = Field("paper", pattern="^(decision|paper)$")
     workflow: tuple[WorkflowStep, ...]
 
     @model_validator(mode="after")

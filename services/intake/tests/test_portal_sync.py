@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from services.intake.portal import PortalClient, PortalRejected, to_portal
-from tests.helpers import Agencies, eventually, platform_http, submission
+from tests.helpers import eventually, platform_http, submission
 
 
 async def portal_updates(http, platform, code):
@@ -18,7 +18,7 @@ async def portal_updates(http, platform, code):
 
 async def test_updates_arrive_in_order_through_an_outage(platform):
     async with platform_http(timeout=15) as http:
-        agencies = Agencies(http, platform["routing"].url)
+        agencies = platform.agencies(http)
         await http.post(f"{platform['portal'].url}/control", json={"down": True})
         try:
             d = (await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193"))).json()

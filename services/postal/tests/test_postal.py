@@ -10,7 +10,7 @@ import pytest
 
 from ops.simulators.carrier import sign
 from shared.topic_reader import all_records
-from tests.helpers import IDENTITIES, Agencies, COMMUNE, eventually, header, kafka_operator, platform_http, submission
+from tests.helpers import IDENTITIES, COMMUNE, eventually, header, kafka_operator, platform_http, submission
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ async def ctx(platform):
     async with platform_http(timeout=15) as http:
         carrier = platform["carrier"].url
         await http.post(f"{carrier}/control", json={"delay_s": 0.2})
-        yield http, platform, Agencies(http, platform["routing"].url)
+        yield http, platform, platform.agencies(http)
         await http.post(f"{carrier}/control", json={})
 
 

@@ -9,13 +9,13 @@ import pytest
 
 from shared.reference.catalogue import catalogue_for
 from services.notify.templates import SMS_MAX_UNITS
-from tests.helpers import Agencies, COMMUNE, RESULT, eventually, platform_http, submission
+from tests.helpers import COMMUNE, RESULT, eventually, platform_http, submission
 
 
 @pytest.fixture
 async def clients(platform):
     async with platform_http(timeout=15) as http:
-        yield http, platform["intake"].url, Agencies(http, platform["routing"].url)
+        yield http, platform["intake"].url, platform.agencies(http)
 
 
 async def received(http, intake_url, body) -> dict:

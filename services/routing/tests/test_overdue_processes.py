@@ -12,14 +12,14 @@ from datetime import datetime, timedelta
 from ops.processes import service
 from ops.stack import REPO_ROOT
 from shared.topic_reader import all_records
-from tests.helpers import Agencies, eventually, header, kafka_operator, platform_http, submission
+from tests.helpers import eventually, header, kafka_operator, platform_http, submission
 
 
 async def test_two_routing_instances_send_one_apology(platform, test_env, run_dir, clock):
     second = service("routing", test_env, run_dir / "logs-routing-2", port=18089).start()
     try:
         async with platform_http(timeout=15) as http:
-            agencies = Agencies(http, platform["routing"].url)
+            agencies = platform.agencies(http)
             # entered at the counter after an outage: received 20 days ago, a 3-day procedure
             received_at = (clock.now() - timedelta(days=20)).isoformat()
             r = await http.post(f"{platform['intake'].url}/v1/dossiers",
