@@ -93,6 +93,9 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
             if not await agencies.step_through_one(housing["code"]):
                 break
             say(f"  routing  {housing['code']}  '{step['name']}' done at {step['agency_code']} ({step['level']})")
+        [decision] = (await agencies.dossier(housing["code"]))["documents"]
+        say(f"  documents {decision['number']}: the decision, signed by the official and by {decision['sender_agency']}, "
+            f"checked on arrival ({decision['state']}); the approval names it")
         await agencies.act(housing["code"], "return", COMMUNE, method="counter")
         say(f"  routing  {housing['code']}  result returned at the commune counter")
 

@@ -113,9 +113,13 @@ def mailbox(username: str) -> str:
     return f"{username}@lgsp.example.vn"
 
 
+def _staff_entry(username: str) -> dict:
+    return {"username": username, "mailbox": mailbox(username)}
+
+
 def staff() -> dict:
-    """For each agency, the work mailboxes to tell when it is late with a document: its
-    officials, and the manager of the agency or of its nearest parent that has one."""
+    """The staff directory (shared/staff.py): for each agency, its officials, and the manager
+    of the agency or of its nearest parent that has one."""
     parents: dict[str, str | None] = {}
     for variant in ("three_level", "two_level"):
         for code, agency in catalogue_for(variant).agencies.items():
@@ -128,8 +132,8 @@ def staff() -> dict:
             chain.append(at)
             at = parents.get(at)
         manager = next((manager_of[a] for a in chain if a in manager_of), None)
-        directory[code] = {"officials": [mailbox(official_username(code))],
-                           "managers": [mailbox(manager)] if manager else []}
+        directory[code] = {"officials": [_staff_entry(official_username(code))],
+                           "managers": [_staff_entry(manager)] if manager else []}
     return directory
 
 

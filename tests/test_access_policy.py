@@ -20,6 +20,7 @@ import pytest
 from ops.identity import MACHINE_CLIENTS, ROLES, REALM_FILE, STAFF_FILE, realm_json, staff_json
 from ops.simulators.carrier import sign
 from shared.access import Policy, api_routes
+from shared.staff import StaffDirectory
 from tests.helpers import COMMUNE, IDENTITIES, OFFICIAL, RESULT, eventually, submission
 
 OTHER_COMMUNE = "000.22.12.H40"  # xã Trường Yên: not on the sample dossier's route
@@ -79,10 +80,11 @@ def test_the_policy_covers_every_route_and_nothing_else():
 def test_the_realm_file_is_the_generators():
     assert REALM_FILE.read_text(encoding="utf-8") == realm_json(), "run `lgsp realm` and commit the file"
     assert STAFF_FILE.read_text(encoding="utf-8") == staff_json(), "run `lgsp realm` and commit the staff file"
-    directory = json.loads(STAFF_FILE.read_text(encoding="utf-8"))
+    directory = StaffDirectory.load(STAFF_FILE)
     # a commune's late documents reach its official and the district's manager above it
-    assert directory["000.21.12.H40"] == {"officials": ["official-000.21.12.h40@lgsp.example.vn"],
-                                          "managers": ["manager-district@lgsp.example.vn"]}
+    assert directory.mailboxes("000.21.12.H40") == ["official-000.21.12.h40@lgsp.example.vn",
+                                                    "manager-district@lgsp.example.vn"]
+    assert [p.username for p in directory.officials("000.21.12.H40")] == ["official-000.21.12.h40"]
     realm = json.loads(REALM_FILE.read_text(encoding="utf-8"))
     assert {c.client_id for c in MACHINE_CLIENTS} <= {c["clientId"] for c in realm["clients"]}
 

@@ -6,6 +6,9 @@ it carries documents to agencies of other provinces and reports their statuses b
   missing or the file does not match its SHA-256; the same ``id`` again is accepted once more
   without a second delivery. The receiving province then answers: arrived (01), accepted (03).
 - ``GET /api/edocs/{id}/statuses``: the statuses so far, each {seq, status, code, at}.
+- ``POST /api/edocs/{id}/recall`` {reason}: the sender takes the copy back (recalled, or
+  replaced by a newer version); the receiving province is told once, however often it is
+  asked. 404 for an id it never took.
 - ``POST /control`` {fail_next, delay_s, duplicate, reorder}: refuse the next N sends with 503,
   answer late, list each status twice, list them newest first.
 - ``GET /control/edocs``: what it delivered, and how many times each id was sent.
@@ -29,6 +32,7 @@ KEYS = {"local-axis-secret"}
 STATE = {"fail_next": 0, "delay_s": 0.0, "duplicate": False, "reorder": False}
 EDOCS: dict[str, dict] = {}
 SENDS: dict[str, int] = {}
+RECALLS: dict[str, int] = {}
 REQUIRED = ("id", "from", "to", "number", "issued_on", "summary", "urgency", "sha256", "pdf_base64")
 ANSWERS = (("arrived", "01"), ("accepted", "03"))  # what the receiving province says, in order
 
@@ -55,7 +59,7 @@ async def send(request: Request, x_axis_key: str = Header("")):
     SENDS[body["id"]] = SENDS.get(body["id"], 0) + 1
     if body["id"] not in EDOCS:
         now = datetime.now(timezone.utc).isoformat()
-        EDOCS[body["id"]] = {"to": body["to"], "number": body["number"], "sha256": body["sha256"],
+        EDOCS[body["id"]] = {"to": body["to"], "number": body["number"], "sha256": body["sha256"], "recalled": None,
                              "statuses": [{"seq": i + 1, "status": s, "code": c, "at": now} for i, (s, c) in enumerate(ANSWERS)]}
     return JSONResponse({"result": "accepted", "id": body["id"]}, status_code=202)
 
@@ -75,6 +79,23 @@ async def statuses(edoc_id: str, x_axis_key: str = Header("")):
     return {"id": edoc_id, "statuses": listed}
 
 
+@app.post("/api/edocs/{edoc_id}/recall")
+async def recall(edoc_id: str, request: Request, x_axis_key: str = Header("")):
+    if x_axis_key not in KEYS:
+        return JSONResponse({"error": "unknown sender key"}, status_code=401)
+    if STATE["fail_next"] > 0:
+        STATE["fail_next"] -= 1
+        return JSONResponse({"error": "axis busy"}, status_code=503)
+    edoc = EDOCS.get(edoc_id)
+    if edoc is None:
+        return JSONResponse({"error": "unknown document"}, status_code=404)
+    if edoc["recalled"] is None:
+        edoc["recalled"] = (await request.json()).get("reason") or "recalled"
+        RECALLS[edoc_id] = 0
+    RECALLS[edoc_id] += 1
+    return {"id": edoc_id, "result": "recalled"}
+
+
 class Control(BaseModel):
     fail_next: int = 0
     delay_s: float = 0.0
@@ -90,7 +111,8 @@ async def control(c: Control) -> dict:
 
 @app.get("/control/edocs")
 async def edocs() -> dict:
-    return {"delivered": {k: {"to": v["to"], "number": v["number"]} for k, v in EDOCS.items()}, "sends": SENDS}
+    return {"delivered": {k: {"to": v["to"], "number": v["number"]} for k, v in EDOCS.items()}, "sends": SENDS,
+            "recalled": {k: v["recalled"] for k, v in EDOCS.items() if v["recalled"]}, "recalls": RECALLS}
 
 
 if __name__ == "__main__":

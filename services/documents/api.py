@@ -133,7 +133,8 @@ async def monthly_report(request: Request, month: str = Query(pattern=r"^20\d\d-
     electronically and signed with both signatures."""
     rt = request.app.state.runtime
     year, mon = (int(x) for x in month.split("-"))
-    return await report.monthly(rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now())
+    return await report.monthly(rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now(),
+                                request.app.state.staff)
 
 
 @router.get("/agencies/{agency_code}/documents")

@@ -11,6 +11,7 @@ from shared.events import DocumentSent
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
+from shared.staff import StaffDirectory
 from services.documents import domain, handlers
 from services.documents.api import document_resource, router
 from services.documents.signatures import Trust
@@ -35,6 +36,7 @@ def load_trust(settings: Settings) -> Trust:
 async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     trust = load_trust(runtime.settings)
     reference = app.state.reference = load_reference(runtime.settings.reference_variant)
+    app.state.staff = StaffDirectory.load(runtime.settings.staff_directory)  # the report names who never read
 
     agencies = reference.catalogue.agencies
 

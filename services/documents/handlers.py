@@ -177,6 +177,7 @@ async def recall(pool: asyncpg.Pool, outbox: Outbox, document_id: uuid.UUID, age
         if not domain.can_recall([d["status"] for d in deliveries]):
             raise Conflict("a recipient has finished with the document: it can no longer be recalled")
         await conn.execute("UPDATE documents SET status = 'recalled', updated_at = $2 WHERE id = $1", document_id, now)
+        await _take_back_from_axis(conn, document_id, "recalled by the sender", now)
         for d in deliveries:
             if d["status"] != "refused":
                 await _record(conn, outbox, document_id, d["recipient_agency"], doc["version"], "recalled", None, by, now)
@@ -191,6 +192,7 @@ async def update(pool: asyncpg.Pool, outbox: Outbox, document_id: uuid.UUID, cmd
         summary = cmd.summary or doc["summary"]
         await conn.execute("UPDATE documents SET version = $2, file_sha256 = $3, summary = $4, updated_at = $5 WHERE id = $1",
                            document_id, version, stored.sha256, summary, now)
+        await _take_back_from_axis(conn, document_id, f"replaced by version {version}", now)
         recipients = [r["recipient_agency"] for r in await conn.fetch(
             "SELECT recipient_agency FROM deliveries WHERE document_id = $1 ORDER BY recipient_agency", document_id)]
         await conn.execute("UPDATE deliveries SET status = 'sending', version = $2, reason = NULL, updated_at = $3 "
@@ -311,11 +313,7 @@ async def push_to_axis(pool: asyncpg.Pool, http, axis_url: str, key: str, now: d
                     "to": a["recipient_agency"], "number": a["number"], "issued_on": a["issued_on"].isoformat(),
                     "summary": a["summary"], "urgency": a["urgency"], "sha256": a["file_sha256"],
                     "pdf_base64": base64.b64encode(a["content"]).decode()}
-            try:
-                r = await http.post(f"{axis_url}/api/edocs", json=body, headers={"X-Axis-Key": key}, timeout=10)
-                error = None if r.status_code in (200, 202) else f"the axis answered {r.status_code}: {r.text[:200]}"
-            except httpx.HTTPError as exc:
-                error = f"the axis did not answer: {type(exc).__name__}"
+            _, error = await _axis_call(http, "POST", f"{axis_url}/api/edocs", key, json=body)
             if error is None:
                 taken += 1
                 await conn.execute("UPDATE axis_deliveries SET state = 'pushed', pushed_at = $4, next_poll_at = $4, "
@@ -323,11 +321,57 @@ async def push_to_axis(pool: asyncpg.Pool, http, axis_url: str, key: str, now: d
                                    "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
                                    a["document_id"], a["recipient_agency"], a["version"], now)
             else:
-                wait = timedelta(seconds=min(300, 2 ** min(a["attempts"], 8)))
-                await conn.execute("UPDATE axis_deliveries SET attempts = attempts + 1, last_error = $4, next_attempt_at = $5 "
-                                   "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
-                                   a["document_id"], a["recipient_agency"], a["version"], error, now + wait)
+                await _axis_later(conn, a, error, now)
+        taken += await _recall_at_axis(conn, http, axis_url, key, now, batch)
     return taken
+
+
+async def _axis_later(conn, a, error: str, now: datetime) -> None:
+    """The axis did not take it: tried again after a wait that doubles, up to 5 minutes."""
+    wait = timedelta(seconds=min(300, 2 ** min(a["attempts"], 8)))
+    await conn.execute("UPDATE axis_deliveries SET attempts = attempts + 1, last_error = $4, next_attempt_at = $5 "
+                       "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
+                       a["document_id"], a["recipient_agency"], a["version"], error, now + wait)
+
+
+async def _axis_call(http, method: str, url: str, key: str, **options) -> tuple[httpx.Response | None, str | None]:
+    try:
+        r = await http.request(method, url, headers={"X-Axis-Key": key}, timeout=10, **options)
+    except httpx.HTTPError as exc:
+        return None, f"the axis did not answer: {type(exc).__name__}"
+    return r, None if r.status_code < 400 else f"the axis answered {r.status_code}: {r.text[:200]}"
+
+
+async def _take_back_from_axis(conn, document_id: uuid.UUID, reason: str, now: datetime) -> None:
+    """The document is recalled or replaced: its copies for other provinces not pushed yet never
+    go, and those the axis took are recalled there. (Withdrawn first: a push in flight that
+    lands meanwhile is then caught as pushed by the second statement.)"""
+    await conn.execute("UPDATE axis_deliveries SET state = 'withdrawn' WHERE document_id = $1 AND state = 'pending'",
+                       document_id)
+    await conn.execute("UPDATE axis_deliveries SET state = 'recalling', recall_reason = $3, attempts = 0, last_error = NULL, "
+                       "next_attempt_at = $2 WHERE document_id = $1 AND state = 'pushed'", document_id, now, reason)
+
+
+async def _recall_at_axis(conn, http, axis_url: str, key: str, now: datetime, batch: int) -> int:
+    """Tells the axis of each copy taken back, until it confirms (an id it does not know has
+    nothing to take back). Returns how many it confirmed."""
+    due = await conn.fetch(
+        "SELECT * FROM axis_deliveries WHERE state = 'recalling' AND next_attempt_at <= $1 ORDER BY next_attempt_at "
+        "LIMIT $2 FOR UPDATE SKIP LOCKED", now, batch)
+    confirmed = 0
+    for a in due:
+        edoc = axis_id(a["document_id"], a["recipient_agency"], a["version"])
+        r, error = await _axis_call(http, "POST", f"{axis_url}/api/edocs/{edoc}/recall", key, json={"reason": a["recall_reason"]})
+        if r is not None and r.status_code == 404:
+            error = None
+        if error is None:
+            confirmed += 1
+            await conn.execute("UPDATE axis_deliveries SET state = 'recalled', last_error = NULL "
+                               "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
+                               a["document_id"], a["recipient_agency"], a["version"])
+        else:
+            await _axis_later(conn, a, error, now)
+    return confirmed
 
 
 async def poll_axis(pool: asyncpg.Pool, outbox: Outbox, http, axis_url: str, key: str, now: datetime, batch: int = 50) -> int:

@@ -3,6 +3,9 @@ seeds): per receiving agency and per official, documents received, viewed, viewe
 finished on time and the viewing rate (officials under 75% named); per sending agency, the
 outgoing documents sent electronically and signed with both signatures, as a share of all.
 
+Officials are those who opened a copy, and every official the staff directory lists at a
+receiving agency: one who never opened anything is named with a rate of 0.
+
 Outgoing documents are all electronic here by construction; "signed with both" means at least
 one recipient's copy passed the check of both signatures."""
 
@@ -15,6 +18,7 @@ import asyncpg
 
 from shared.reference import Reference
 from shared.reference.calendar import LOCAL_TZ
+from shared.staff import StaffDirectory
 from services.documents.domain import VIEWING_RATE_FLOOR, viewing_rate
 
 
@@ -24,7 +28,8 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
     return datetime.combine(first, time(), LOCAL_TZ), datetime.combine(following, time(), LOCAL_TZ)
 
 
-async def monthly(pool: asyncpg.Pool, ref: Reference, month: date, now: datetime) -> dict:
+async def monthly(pool: asyncpg.Pool, ref: Reference, month: date, now: datetime,
+                  staff: StaffDirectory | None = None) -> dict:
     start, end = month_bounds(month)
     judged = min(end, now)
     async with pool.acquire() as conn, conn.transaction(readonly=True):
@@ -73,6 +78,9 @@ async def monthly(pool: asyncpg.Pool, ref: Reference, month: date, now: datetime
         agency = ref.catalogue.agencies.get(code)
         return agency.name if agency else code
 
+    for agency in agencies:  # who should have read and never did
+        for person in staff.officials(agency) if staff else ():
+            by_official[(agency, person.username)]
     officials = []
     for (agency, username), o in sorted(by_official.items()):
         rate = viewing_rate(o["viewed"], agencies[agency]["received"])

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,6 +11,7 @@ from shared.events import DocumentViewOverdue
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
+from shared.staff import StaffDirectory
 from services.notify import handlers
 from services.notify.api import router
 from services.notify.providers import providers
@@ -28,7 +28,7 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         await handlers.plan_notifications(event, envelope, conn, settings=settings, now=runtime.clock.now())
 
     runtime.consumer.on_every_event(plan)
-    directory = json.loads(settings.staff_directory.read_text(encoding="utf-8"))
+    directory = StaffDirectory.load(settings.staff_directory)
     agencies = load_reference(settings.reference_variant).catalogue.agencies
 
     @runtime.consumer.on(DocumentViewOverdue)

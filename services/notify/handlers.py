@@ -13,6 +13,7 @@ from shared.events import DocumentViewOverdue, DossierReceived, DossierRefused, 
 from shared.personal_data import PersonalDataError
 from shared.reference.calendar import LOCAL_TZ
 from shared.settings import Settings
+from shared.staff import StaffDirectory
 from services.notify.providers import ProviderError
 from services.notify.templates import compose, late_document
 
@@ -77,12 +78,11 @@ def quiet_until(now: datetime, settings: Settings) -> datetime | None:
     return datetime.combine(day, end, LOCAL_TZ)
 
 
-async def tell_staff(event: DocumentViewOverdue, envelope: Envelope, conn: asyncpg.Connection, *, directory: dict,
-                     agency_name: str, settings: Settings, now: datetime) -> int:
+async def tell_staff(event: DocumentViewOverdue, envelope: Envelope, conn: asyncpg.Connection, *,
+                     directory: StaffDirectory, agency_name: str, settings: Settings, now: datetime) -> int:
     """An agency has not opened a document in time: its officials and its manager hear of it
     by e-mail (work mailboxes from the staff directory), each once."""
-    who = directory.get(event.recipient_agency) or {}
-    addresses = list(dict.fromkeys([*who.get("officials", ()), *who.get("managers", ())]))
+    addresses = directory.mailboxes(event.recipient_agency)
     message = late_document(event.number, event.urgency, agency_name, event.view_due_at)
     pd = settings.personal_data
     for address in addresses:

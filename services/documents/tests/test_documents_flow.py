@@ -207,6 +207,48 @@ async def test_a_document_for_another_province_goes_through_the_axis_until_it_la
     assert held["sends"][edoc_id] == 1  # retried through two refusals, taken once
 
 
+async def test_a_recall_and_an_update_reach_the_other_province_through_the_axis(documents, pki, platform):
+    axis = platform["axis"].url
+
+    async def at_axis(document_id: str, what: str):
+        held = (await sim.get(f"{axis}/control/edocs")).json()
+        return {k: v for k, v in held[what].items() if k.startswith(document_id)}
+
+    async with httpx.AsyncClient(timeout=10) as sim:
+        recalled = (await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "61/UBND-VP"), "61/UBND-VP",
+                               [OTHER_PROVINCE])).json()["id"]
+        updated = (await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "62/UBND-VP"), "62/UBND-VP",
+                              [OTHER_PROVINCE])).json()["id"]
+        for document_id in (recalled, updated):
+            await eventually(lambda: at_axis(document_id, "delivered"), what="the axis to take the copy", timeout=60)
+        await sim.post(f"{axis}/control", json={"fail_next": 1})  # the first call after this is refused
+        async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(COMMUNE)) as http:
+            assert (await http.post(f"{documents}/v1/documents/{recalled}/recall", json={"agency_code": COMMUNE})).status_code == 200
+            corrected = await signed_by(pki, COMMUNE, "62/UBND-VP (sửa)")
+            up = await http.post(f"{documents}/v1/documents/files", content=corrected, headers={"content-type": "application/pdf"})
+            r = await http.post(f"{documents}/v1/documents/{updated}/update",
+                                json={"agency_code": COMMUNE, "file_sha256": up.json()["sha256"]})
+            assert r.status_code == 200, r.text
+
+        [first] = (await eventually(lambda: at_axis(recalled, "recalled"), what="the recall at the axis", timeout=60)).values()
+        assert first == "recalled by the sender"
+        [old] = (await eventually(lambda: at_axis(updated, "recalled"), what="version 1 taken back", timeout=60)).values()
+        assert old == "replaced by version 2"
+
+        async def second_version_answered():
+            doc = await view(documents, COMMUNE, updated)
+            return doc if trail(doc, OTHER_PROVINCE)[-1:] == [("accepted", "03")] and doc["version"] == 2 else None
+
+        doc = await eventually(second_version_answered, what="version 2 through the axis", timeout=60)
+        delivered = await at_axis(updated, "delivered")
+        recalls = await at_axis(updated, "recalls")
+    assert sorted(delivered) == [f"{updated}:{OTHER_PROVINCE}:v1", f"{updated}:{OTHER_PROVINCE}:v2"]
+    assert recalls == {f"{updated}:{OTHER_PROVINCE}:v1": 1}  # told once, though one call was refused
+    assert trail(doc, OTHER_PROVINCE) == [("arrived", "01"), ("accepted", "03"), ("updated", "15"), ("arrived", "01"),
+                                          ("accepted", "03")]
+    assert trail(await view(documents, COMMUNE, recalled), OTHER_PROVINCE)[-1] == ("recalled", "13")
+
+
 async def test_a_copy_nobody_opens_in_time_is_flagged_and_its_official_and_manager_are_told(
         documents, pki, platform, local_stack, test_env, clock):
     r = await send(documents, DISTRICT, await signed_by(pki, DISTRICT, "70/UBND-VP"), "70/UBND-VP", [COMMUNE],

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from shared.reference import load_reference
+from shared.staff import StaffDirectory
 from services.documents import report
 from services.documents.app import MIGRATIONS
 
@@ -47,7 +48,9 @@ async def test_the_monthly_report_matches_a_known_set(service_db):
     for doc, username, at in ((d1, official, vn(11, 3, 10)), (d1, "official-2", vn(11, 4)), (d3, official, vn(11, 5))):
         await pool.execute("INSERT INTO views VALUES ($1, $2, $3, $4)", doc, DISTRICT, username, at)
 
-    r = await report.monthly(pool, load_reference("three_level"), date(2026, 11, 1), NOW)
+    staff = StaffDirectory({PROVINCE: {"officials": [{"username": "official-p", "mailbox": "p@lgsp.example.vn"}]},
+                            DISTRICT: {"officials": [{"username": official, "mailbox": "d@lgsp.example.vn"}]}})
+    r = await report.monthly(pool, load_reference("three_level"), date(2026, 11, 1), NOW, staff)
 
     incoming = {a["agency_code"]: a for a in r["incoming"]}
     assert {k: incoming[DISTRICT][k] for k in ("received", "viewed", "viewed_on_time", "finished", "finished_on_time",
@@ -60,6 +63,10 @@ async def test_the_monthly_report_matches_a_known_set(service_db):
     officials = {o["username"]: o for o in r["officials"]}
     assert (officials[official]["viewed"], officials[official]["viewed_on_time"], officials[official]["viewing_rate"]) == (2, 1, 100.0)
     assert (officials["official-2"]["viewing_rate"], officials["official-2"]["below_floor"]) == (50.0, True)
+    # the province's official opened nothing: named, though no view of theirs exists
+    assert {k: officials["official-p"][k] for k in ("agency_code", "received", "viewed", "viewing_rate", "below_floor")} == {
+        "agency_code": PROVINCE, "received": 1, "viewed": 0, "viewing_rate": 0.0, "below_floor": True}
+    assert len(officials) == 3
     assert r["outgoing"] == [{"agency_code": COMMUNE, "agency_name": "Ủy ban nhân dân xã Ninh Hải", "outgoing": 2,
                               "sent_electronically": 2, "signed_both": 1, "signed_both_share": 50.0}]
     table = report.render(r)
