@@ -24,8 +24,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ops import stack
 from ops.clients import documents_for, platform_http
@@ -129,40 +129,47 @@ def cpu_ms_per_dossier(before: dict[str, int], after: dict[str, int], dossiers: 
 # ------------------------------------------------------------------ ceilings
 
 
-async def kafka_ceiling(kafka: KafkaAccess, topic: str, size: int, n: int) -> dict:
-    producer = kafka_producer(kafka)
-    await producer.start()
-    payload = b"x" * size
-    t0 = time.perf_counter()
-    futures = [await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(n)]
-    await asyncio.gather(*futures)
-    produce_s = time.perf_counter() - t0
-    await producer.stop()
-    tps = await partitions(kafka, topic)
-    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
-    await consumer.start()
-    consumer.assign(tps)
-    ends = await consumer.end_offsets(tps)
-    starts = {tp: max(0, ends[tp] - n) for tp in tps}
-    for tp in tps:
-        consumer.seek(tp, starts[tp])
-    got, t0 = 0, time.perf_counter()
-    while got < n:
-        batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-        if not batch:
-            break
-        got += sum(len(v) for v in batch.values())
-    consume_s = time.perf_counter() - t0
-    ends = await consumer.end_offsets(tps)
-    await consumer.stop()
-    # leave nothing behind: the measured records are deleted up to where they end
+async def kafka_ceiling(kafka: KafkaAccess, prefix: str, size: int, n: int, partitions_n: int = 3) -> dict:
+    """Raw produce and consume rates of the broker, on a scratch topic of its own that is
+    deleted afterwards (no service reads it, and nothing is left behind)."""
+    topic = f"{prefix}.scratch-ceiling-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
-        await admin.delete_records({tp: RecordsToDelete(before_offset=ends[tp]) for tp in tps})
+        await admin.create_topics([NewTopic(topic, num_partitions=partitions_n, replication_factor=1)])
+        producer = kafka_producer(kafka)
+        await producer.start()
+        try:
+            await producer.partitions_for(topic)  # metadata first: not part of the rate
+            payload = b"x" * size
+            t0 = time.perf_counter()
+            futures = [await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(n)]
+            await asyncio.gather(*futures)
+            produce_s = time.perf_counter() - t0
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, auto_offset_reset="earliest",
+                                    max_partition_fetch_bytes=4 << 20)
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, p) for p in range(partitions_n)])
+            await consumer.seek_to_beginning()
+            got, t0 = 0, time.perf_counter()
+            while got < n:
+                batch = await consumer.getmany(timeout_ms=2000, max_records=5000)
+                if not batch:
+                    break
+                got += sum(len(v) for v in batch.values())
+            consume_s = time.perf_counter() - t0
+        finally:
+            await consumer.stop()
     finally:
-        await admin.close()
-    return {"messages": n, "bytes": size, "produce_per_s": n / produce_s, "consume_per_s": got / consume_s}
+        try:
+            await admin.delete_topics([topic])
+        finally:
+            await admin.close()
+    return {"messages": n, "bytes": size, "produce_per_s": n / produce_s, "consume_per_s": got / consume_s,
+            "consumed": got}
 
 
 async def postgres_ceiling(database_url: str, n: int) -> dict:
@@ -267,6 +274,7 @@ async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
                 try:
                     if d["status"] == "processing" and d["step_status"] == "assigned":
                         await http.post(f"{base}/accept", json=who)
+                    if d["status"] == "processing":  # accepted now, or earlier by a call whose answer was lost
                         await http.post(f"{base}/resolve", json={**who, "outcome": "approved", "result_document": result})
                     elif d["status"] == "resolved":
                         r = await http.post(f"{base}/return", json={**who, "method": "counter"})
@@ -279,9 +287,10 @@ async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
                 queue = (await http.get(f"{routing_url}/v1/agencies/{AGENCY}/dossiers")).json()
             except httpx.HTTPError:
                 queue = []
+            returned_before = done
             await asyncio.gather(*[finish(d) for d in queue])
-            if not queue:
-                await asyncio.sleep(0.1)
+            if not queue or done == returned_before:
+                await asyncio.sleep(0.1)  # nothing moved: do not spin on the queue
     return done
 
 
@@ -343,6 +352,26 @@ async def commits(database_url: str) -> tuple[int, int]:
         await conn.close()
 
 
+async def statement_profile(database_url: str, reset: bool = False, top: int = 15) -> list[dict] | None:
+    """The statements the platform ran most often since the last reset (pg_stat_statements,
+    which the local stack loads), or None where the extension is not there."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'"):
+            return None
+        if reset:
+            await conn.execute("SELECT pg_stat_statements_reset()")
+            return []
+        rows = await conn.fetch(
+            "SELECT s.calls, s.total_exec_time, s.query, r.rolname FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+            "WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY s.calls DESC LIMIT $1", top)
+        return [{"calls": r["calls"], "ms": round(r["total_exec_time"], 1), "role": r["rolname"],
+                 "query": " ".join(r["query"].split())[:160]} for r in rows]
+    finally:
+        await conn.close()
+
+
 async def topic_size(kafka: KafkaAccess, topic: str) -> int:
     consumer = AIOKafkaConsumer(**kafka.options())
     await consumer.start()
@@ -380,7 +409,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     topic = settings.topic("dossier")
     prefix = settings.schema_prefix
     say("raw ceilings of this machine…")
-    ceilings = {"kafka": await kafka_ceiling(cfg.operator(), settings.topic("document"), args.message_bytes, args.ceiling_messages),
+    ceilings = {"kafka": await kafka_ceiling(cfg.operator(), settings.topic_prefix, args.message_bytes, args.ceiling_messages),
                 "postgres": await postgres_ceiling(cfg.database_url, args.ceiling_commits)}
     say(f"kafka produce {ceilings['kafka']['produce_per_s']:.0f} msg/s, consume {ceilings['kafka']['consume_per_s']:.0f} msg/s; "
         f"postgres {ceilings['postgres']['commits_per_s']:.0f} commits/s")
@@ -414,6 +443,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
                             "drain_s": drain, **await latencies(cfg.database_url, prefix, rate_codes)}
 
     say(f"phase 2: full speed for {args.seconds:g} s with {args.concurrency} concurrent submitters")
+    await statement_profile(cfg.database_url, reset=True)
     c0, e0 = await commits(cfg.database_url), await topic_size(cfg.operator(), topic)
     cpu0 = cpu_snapshot(cfg, running)
     t0 = time.perf_counter()
@@ -424,12 +454,17 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     cpu1 = cpu_snapshot(cfg, running)
     c1, e1 = await commits(cfg.database_url), await topic_size(cfg.operator(), topic)
     lat = await latencies(cfg.database_url, prefix, full_codes)
+    profile = await statement_profile(cfg.database_url)
     phases["full_speed"] = {
         "accepted": accepted, "submit_s": submit_s, "submitted_per_s": accepted / submit_s,
         "end_to_end_s": total_s, "dossiers_per_s": accepted / total_s, "events": e1 - e0, "events_per_s": (e1 - e0) / total_s,
         "events_per_dossier": (e1 - e0) / max(1, accepted), "commits_per_dossier": (c1[0] - c0[0]) / max(1, accepted),
         "writing_transactions_per_dossier": (c1[1] - c0[1]) / max(1, accepted), **lat,
         "cpu_ms_per_dossier": cpu_ms_per_dossier(cpu0, cpu1, accepted),
+        "explicit_transactions_per_dossier": None if profile is None else
+            sum(p["calls"] for p in profile if p["query"] == "COMMIT") / max(1, accepted),
+        "statements_per_dossier": None if profile is None else [
+            {**p, "per_dossier": round(p["calls"] / max(1, accepted), 2)} for p in profile],
     }
     stop.set()
     robot_done = await robot
@@ -465,6 +500,7 @@ def render(r: dict) -> str:
         f"{'events per dossier (counted)':<52} {fs['events_per_dossier']:>22.1f}",
         f"{'database commits per dossier (counted)':<52} {fs['commits_per_dossier']:>22.1f}   <= {TARGETS['commits_per_dossier']}",
         f"{'  of which wrote something (xids assigned)':<52} {fs.get('writing_transactions_per_dossier', 0):>22.1f}",
+        f"{'  of which explicit (BEGIN ... COMMIT)':<52} {fs.get('explicit_transactions_per_dossier') or 0:>22.1f}",
         f"{'CPU ms per dossier, every process of the run':<52} {fs['cpu_ms_per_dossier']['total']:>22.1f}",
         f"{'at ' + str(fr['offered_per_s']) + '/s: submit -> receipt sent p50/95/99/max':<52} {ms(fr['receipt_ms']):>22}   p99 <= {TARGETS['p99_receipt_ms_at_30']} ms at 30/s",
         f"{'at ' + str(fr['offered_per_s']) + '/s: submit -> returned p50/95/99/max':<52} {ms(fr['terminal_ms']):>22}",
@@ -473,6 +509,9 @@ def render(r: dict) -> str:
         "", "offered-rate sweep: offered/s -> accepted/s (shed), submit -> receipt sent p50 / p99 ms:",
         *[f"  {x['offered_per_s']:>6g} -> {x['accepted_per_s']:>6.1f} ({x['shed']:>4})   "
           f"{x['receipt_ms']['p50'] or 0:>8.0f} / {x['receipt_ms']['p99'] or 0:>8.0f}" for x in r["phases"].get("sweep", [])],
+        "", "statements per dossier, most frequent first (pg_stat_statements, full speed):",
+        *([f"  {x['per_dossier']:>6.2f}  {x['role']:<14} {x['query'][:110]}" for x in fs["statements_per_dossier"]]
+          if fs.get("statements_per_dossier") else ["  (pg_stat_statements is not loaded: restart the stack)"]),
         "", "CPU ms per dossier, per process (full speed):",
         *[f"  {k:<40} {v:>10.2f}" for k, v in fs["cpu_ms_per_dossier"].items() if k != "total"],
         "", "peak RSS (MB):",
@@ -535,9 +574,11 @@ def main(argv: list[str] | None = None) -> int:
     if cfg is None:
         return 1
     env = {"LGSP_TOPIC_PREFIX": "bench", "LGSP_SCHEMA_PREFIX": "bench_", **UNTHROTTLED,
-           "LGSP_WORKER_INTERVAL_S": "0.1", "LGSP_SCHEDULER_INTERVAL_S": "30"}
+           "LGSP_WORKER_INTERVAL_S": "1", "LGSP_SCHEDULER_INTERVAL_S": "30"}
     os.environ.update({k: v for k, v in env.items() if k in ("LGSP_TOPIC_PREFIX", "LGSP_SCHEMA_PREFIX")})
     settings = Settings()
+    topics, schemas = stack.drop_namespace(cfg, settings.topic_prefix, settings.schema_prefix)
+    say(f"a fresh namespace: the last run's {topics} topics and {schemas} schemas dropped")
     stack.prepare_namespace(cfg, settings.topic_prefix, settings.schema_prefix)
     out_dir = settings.state_dir / "bench"
     running = RunningPlatform(env, out_dir / "logs", instances=args.instances)

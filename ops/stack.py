@@ -428,7 +428,9 @@ def start_postgres(cfg: StackConfig, timeout: float = 60.0) -> None:
             raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
     options = (
         f"-p {cfg.pg_port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-        "-c max_connections=200 -c fsync=on -c shared_buffers=128MB"
+        "-c max_connections=200 -c fsync=on -c shared_buffers=128MB "
+        # per-statement counts for the bench's profile (ops/bench.py) and for operators
+        "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
     )
     result = subprocess.run(
         runas + [pg_bin("pg_ctl"), "-D", str(cfg.pg_data), "-l", str(cfg.pg_dir / "postgres.log"),
@@ -456,6 +458,11 @@ def _ensure_database(cfg: StackConfig) -> None:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'lgsp'"):
                 await conn.execute("CREATE DATABASE lgsp ENCODING 'UTF8' TEMPLATE template0")
                 say("created database 'lgsp'")
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(f"postgresql://lgsp@127.0.0.1:{cfg.pg_port}/lgsp", timeout=10)
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         finally:
             await conn.close()
 
@@ -631,6 +638,42 @@ def prepare_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -
     created = ensure_topics_sync(cfg.operator(), topic_prefix)
     if created:
         say(f"created topics: {', '.join(created)}")
+
+
+def drop_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -> tuple[int, int]:
+    """Deletes the topics ``<topic_prefix>.*`` and the schemas ``<schema_prefix>*``: a run that
+    measures starts from nothing and leaves nothing of an earlier one. Returns (topics, schemas)."""
+    import asyncio
+
+    import asyncpg
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    if not schema_prefix or not topic_prefix or topic_prefix == "lgsp":
+        raise StackError("refusing to drop the main namespace")
+
+    async def drop() -> tuple[int, int]:
+        admin = AIOKafkaAdminClient(**cfg.operator().options(), request_timeout_ms=30000)
+        await admin.start()
+        try:
+            doomed = [t for t in await admin.list_topics() if t.startswith(topic_prefix + ".")]
+            if doomed:
+                await admin.delete_topics(doomed)
+                deadline = time.monotonic() + 60
+                while set(doomed) & set(await admin.list_topics()) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(cfg.database_url)
+        try:
+            schemas = [r["nspname"] for r in await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", schema_prefix)]
+            for schema in schemas:
+                await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        finally:
+            await conn.close()
+        return len(doomed), len(schemas)
+
+    return asyncio.run(drop())
 
 
 def stop(cfg: StackConfig | None = None) -> None:

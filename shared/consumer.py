@@ -60,8 +60,10 @@ async def _raw_body(msg) -> bytes:
 
 
 class EventConsumer:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, dlq_producer: AIOKafkaProducer, clock: Clock) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, dlq_producer: AIOKafkaProducer, clock: Clock,
+                 after_commit: Callable[[], None] | None = None) -> None:
         self._settings = settings
+        self._after_commit = after_commit or (lambda: None)  # e.g. wake the workers the handlers gave work
         self._clock = clock
         self._pool = pool
         self._dlq_producer = dlq_producer
@@ -145,11 +147,13 @@ class EventConsumer:
                 async with self._pool.acquire() as conn, conn.transaction():
                     for record, envelope, data, handlers in prepared:
                         await self._apply(conn, record, envelope, data, handlers, attempt=1)
+                self._after_commit()
                 return
             except Exception as exc:  # noqa: BLE001 - fall back to one record at a time
                 log.info("consumer.batch_fallback size=%d %s", len(prepared), type(exc).__name__)
         for record, envelope, data, handlers in prepared:
             await self._handle(record, envelope, data, handlers)
+        self._after_commit()
 
     async def _apply(self, conn, record: ConsumerRecord, envelope: Envelope, data: EventData,
                      handlers: list[Handler], attempt: int) -> None:

@@ -57,6 +57,10 @@ class Outbox:
         return envelope
 
 
+def _offsets_json(ends: dict[TopicPartition, int]) -> str:
+    return json.dumps({f"{tp.topic}:{tp.partition}": off for tp, off in ends.items()})
+
+
 def notify_channel(schema: str) -> str:
     return f"outbox_{schema}"
 
@@ -91,6 +95,7 @@ class OutboxRelay:
         self._settings = settings
         self._wakeup = asyncio.Event()
         self._partitions: dict[str, list[int]] = {}
+        self._sent_unmarked: list[int] = []  # sent and acknowledged; marked by the next statement
         self.published = 0
 
     async def run(self) -> None:
@@ -123,6 +128,7 @@ class OutboxRelay:
             log.info("relay.started schema=%s", s.schema)
             # A batch is only ever left half-done by a failure, and every failure ends the
             # session: settling it once at the start is enough.
+            self._sent_unmarked = []
             await self._recover(conn)
             while True:
                 self._wakeup.clear()
@@ -143,28 +149,39 @@ class OutboxRelay:
         return self._partitions[topic]
 
     async def _publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, probe: AIOKafkaConsumer) -> int:
+        """Marks the batch sent last time and claims the next one, recording the partitions'
+        end offsets for it, in one statement (one commit per batch); then sends it. The
+        batch sent last stays unmarked until this next call, or until a new relay's recovery
+        finds it on the topic."""
+        known = [TopicPartition(t, p) for t, parts in self._partitions.items() for p in parts]
+        ends = await probe.end_offsets(known) if known else {}
         records = await conn.fetch(
-            "SELECT seq, event_id::text, topic, key, headers, payload FROM outbox "
-            "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
-            self._settings.relay_batch,
+            "WITH marked AS (UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])), "
+            "batch AS (SELECT seq, event_id::text, topic, key, headers, payload FROM outbox "
+            "          WHERE published_at IS NULL AND seq <> ALL($1::bigint[]) ORDER BY seq LIMIT $2), "
+            "attempt AS (INSERT INTO outbox_relay_attempt (max_seq, offsets) SELECT max(seq), $3 FROM batch HAVING count(*) > 0 "
+            "            ON CONFLICT (singleton) DO UPDATE SET max_seq = EXCLUDED.max_seq, offsets = EXCLUDED.offsets, "
+            "            started_at = now()), "
+            "settled AS (DELETE FROM outbox_relay_attempt WHERE NOT EXISTS (SELECT 1 FROM batch)) "
+            "SELECT * FROM batch ORDER BY seq",
+            self._sent_unmarked, self._settings.relay_batch, _offsets_json(ends),
         )
+        self.published += len(self._sent_unmarked)
+        self._sent_unmarked = []
         if not records:
             return 0
         rows = [_Row(r["seq"], r["event_id"], r["topic"], r["key"], json.loads(r["headers"]), r["payload"]) for r in records]
-        tps = [TopicPartition(t, p) for t in {r.topic for r in rows} for p in await self._partitions_of(producer, t)]
-        ends = await probe.end_offsets(tps)
-        await conn.execute(
-            "INSERT INTO outbox_relay_attempt (max_seq, offsets) VALUES ($1, $2) "
-            "ON CONFLICT (singleton) DO UPDATE SET max_seq = EXCLUDED.max_seq, offsets = EXCLUDED.offsets, started_at = now()",
-            rows[-1].seq, json.dumps({f"{tp.topic}:{tp.partition}": off for tp, off in ends.items()}),
-        )
+        new_topics = {r.topic for r in rows} - set(self._partitions)
+        if new_topics:
+            # A topic this relay has not written yet: its end offsets belong in the attempt too.
+            for topic in new_topics:
+                await self._partitions_of(producer, topic)
+            tps = [TopicPartition(t, p) for t, parts in self._partitions.items() for p in parts]
+            await conn.execute("UPDATE outbox_relay_attempt SET offsets = $1", _offsets_json(await probe.end_offsets(tps)))
         _failpoint("relay-before-send")
         await self._send(producer, rows)
         _failpoint("relay-after-send")
-        async with conn.transaction():
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r.seq for r in rows])
-            await conn.execute("DELETE FROM outbox_relay_attempt")
-        self.published += len(rows)
+        self._sent_unmarked = [r.seq for r in rows]
         return len(rows)
 
     async def _send(self, producer: AIOKafkaProducer, rows: list[_Row]) -> None:

@@ -32,9 +32,11 @@ from shared.topics import Topic, consumed_topics, dead_letter, require_topics
 log = logging.getLogger(__name__)
 
 
-async def run_periodically(name: str, step: Callable[[], Awaitable[object]], interval_s: float) -> None:
+async def run_periodically(name: str, step: Callable[[], Awaitable[object]], interval_s: float,
+                           wake: asyncio.Event | None = None) -> None:
     """A background worker: run ``step`` every ``interval_s`` seconds (at once again when it
-    returns True: more work is waiting). A failed pass is logged and retried at the next tick."""
+    returns True: more work is waiting, or when ``wake`` is set: work was just committed).
+    A failed pass is logged and retried at the next tick."""
     while True:
         try:
             if await step() is True:
@@ -43,7 +45,14 @@ async def run_periodically(name: str, step: Callable[[], Awaitable[object]], int
             raise
         except Exception as exc:  # noqa: BLE001 - the next pass retries
             log.warning("%s.error %s: %s", name, type(exc).__name__, exc)
-        await asyncio.sleep(interval_s)
+        if wake is None:
+            await asyncio.sleep(interval_s)
+            continue
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=interval_s)
+        except asyncio.TimeoutError:
+            pass
+        wake.clear()
 
 
 class ServiceRuntime:
@@ -60,6 +69,7 @@ class ServiceRuntime:
         self._dlq_producer: AIOKafkaProducer | None = None
         self._relay_task: asyncio.Task | None = None
         self._workers: list[asyncio.Task] = []
+        self._wakes: list[asyncio.Event] = []
         self.http: httpx.AsyncClient  # for the service's third parties (carrier, providers, portal)
         self.topics: tuple[Topic, ...] = consumed_topics(settings.service_name)  # shared/topics.py
 
@@ -76,7 +86,7 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{s.service_name}-outbox-relay")
         self._dlq_producer = kafka_producer(s.kafka)
         await self._dlq_producer.start()
-        self.consumer = EventConsumer(s, self.pool, self._dlq_producer, self.clock)
+        self.consumer = EventConsumer(s, self.pool, self._dlq_producer, self.clock, after_commit=self.wake_workers)
         self.http = httpx.AsyncClient(timeout=10)
         self._broker = KafkaBroker(
             s.kafka_bootstrap,
@@ -95,9 +105,19 @@ class ServiceRuntime:
         log.info("service.consuming topics=%s", ",".join(self.settings.topic(t.name) for t in topics))
 
     def start_worker(self, name: str, step: Callable[[], Awaitable[object]], interval_s: float | None = None) -> None:
-        """Run a periodic worker (booking, sending, syncing, deadlines) until close()."""
+        """Run a periodic worker (booking, sending, syncing, deadlines) until close(). A worker
+        on the default interval also runs as soon as this process commits new work
+        (``wake_workers``), so the interval only bounds how late work from elsewhere is seen."""
         interval = self.settings.worker_interval_s if interval_s is None else interval_s
-        self._workers.append(asyncio.create_task(run_periodically(name, step, interval), name=name))
+        wake = asyncio.Event() if interval_s is None else None
+        if wake is not None:
+            self._wakes.append(wake)
+        self._workers.append(asyncio.create_task(run_periodically(name, step, interval, wake), name=name))
+
+    def wake_workers(self) -> None:
+        """Work was just committed here (an event handled, a request served): look at once."""
+        for wake in self._wakes:
+            wake.set()
 
     async def close(self) -> None:
         for task in self._workers:

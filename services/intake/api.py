@@ -12,6 +12,7 @@ from shared.access import Resource
 from shared.http import DossierCode, problem
 from shared.reference.calendar import CalendarNotCovered
 from services.intake import handlers, portal, report
+from services.intake.domain import NumbersExhausted
 from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -37,8 +38,11 @@ async def submit_dossier(
         return problem(503, f"cannot compute a due date: {exc}")
     except handlers.IdempotencyKeyReused as exc:
         return problem(422, str(exc), [{"field": "Idempotency-Key", "reason": "used for a different request"}])
+    except NumbersExhausted as exc:
+        return problem(409, str(exc), [{"field": "agency_code", "reason": "no dossier number left today"}])
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
+    state.runtime.wake_workers()  # the portal's update is waiting
     if not created:
         response.status_code = 200
     return outcome
@@ -86,8 +90,11 @@ async def request_pickup(
         )
     except handlers.IdempotencyKeyReused as exc:
         return problem(422, str(exc), [{"field": "Idempotency-Key", "reason": "used for a different request"}])
+    except NumbersExhausted as exc:
+        return problem(409, str(exc), [{"field": "agency_code", "reason": "no dossier number left today"}])
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
+    state.runtime.wake_workers()  # the portal's update is waiting
     if not created:
         response.status_code = 200
     return {"pickup_id": str(outcome), "status": "pickup_requested"}

@@ -14,10 +14,15 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(LOCAL_TZ).date()
 
 
+class NumbersExhausted(ValueError):
+    """The agency received 9,999 dossiers today: the code format has no room for more."""
+
+
 def dossier_code(agency_code: str, day: date, sequence: int) -> str:
     """Agency code + yymmdd + 4-digit daily sequence, e.g. ``000.00.12.H41-210805-0001``."""
     if not 1 <= sequence <= 9999:
-        raise ValueError(f"daily sequence {sequence} out of range 1..9999")
+        raise NumbersExhausted(f"{agency_code} has used all 9999 dossier numbers of {day:%d/%m/%Y}; "
+                               "submit again tomorrow or at another receiving agency")
     return f"{agency_code}-{day:%y%m%d}-{sequence:04d}"
 
 

@@ -7,9 +7,11 @@ import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import asyncpg
 import httpx
 import pytest
 
+from shared.reference.calendar import LOCAL_TZ
 from tests.helpers import COMMUNE, platform_http, submission
 
 APPLICANT = {
@@ -243,3 +245,29 @@ async def test_a_citizen_looks_up_a_dossier_with_the_key_on_the_slip_not_the_cod
         assert wrong.status_code == unknown.status_code == 404 and wrong.json() == unknown.json()
         assert (await citizen.get(f"/v1/lookup/{code}")).status_code == 422  # the key is not optional
         assert (await citizen.get(f"/v1/dossiers/{code}")).status_code == 401  # the code alone opens nothing
+
+
+async def test_an_agency_out_of_numbers_for_the_day_gets_409_and_others_go_on(http, platform, test_env, clock):
+    """The code has four digits for the day's sequence: the 10,000th dossier of a day at one
+    agency is a clear 409, never a crash, and the agency's counter is left as it was."""
+    agency = "000.22.13.H40"
+    day = clock.now().astimezone(LOCAL_TZ).date()
+    conn = await asyncpg.connect(test_env["DATABASE_URL"])
+    table = f'"{test_env["LGSP_SCHEMA_PREFIX"]}intake".daily_sequences'
+    before = await conn.fetchval(f"SELECT last_value FROM {table} WHERE agency_code = $1 AND day = $2", agency, day)
+    try:
+        await conn.execute(f"INSERT INTO {table} VALUES ($1, $2, 9999) ON CONFLICT (agency_code, day) DO UPDATE "
+                           "SET last_value = 9999", agency, day)
+        r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", agency_code=agency))
+        assert r.status_code == 409, r.text
+        assert "9999" in r.json()["title"] and r.json()["errors"] == [
+            {"field": "agency_code", "reason": "no dossier number left today"}]
+        assert await conn.fetchval(f"SELECT last_value FROM {table} WHERE agency_code = $1 AND day = $2", agency, day) == 9999
+        other = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193"))
+        assert other.status_code == 201, other.text
+    finally:
+        if before is None:
+            await conn.execute(f"DELETE FROM {table} WHERE agency_code = $1 AND day = $2", agency, day)
+        else:
+            await conn.execute(f"UPDATE {table} SET last_value = $3 WHERE agency_code = $1 AND day = $2", agency, day, before)
+        await conn.close()
