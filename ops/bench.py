@@ -104,8 +104,8 @@ def cpu_snapshot(cfg: stack.StackConfig, running: RunningPlatform) -> dict[str, 
     Kafka, and PostgreSQL (the postmaster, its live backends, and those already reaped)."""
     snap = {name: _cpu_ticks(p.proc.pid) for name, p in running.procs.items() if p.proc}
     snap["driver (bench)"] = _cpu_ticks(os.getpid())
-    if kafka := stack.kafka_pid(cfg):
-        snap["kafka"] = _cpu_ticks(kafka)
+    for node, pid in stack.kafka_pids(cfg).items():
+        snap["kafka" if cfg.kafka_brokers == 1 else f"kafka-{node}"] = _cpu_ticks(pid)
     pidfile = cfg.pg_data / "postmaster.pid"
     if pidfile.exists():
         root = int(pidfile.read_text().split()[0])
@@ -470,7 +470,8 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     robot_done = await robot
     await sampler
     rss = {name: rss_mb(p.proc.pid) for name, p in running.procs.items() if p.proc}
-    rss["kafka"] = rss_mb(stack.kafka_pid(cfg)) if stack.kafka_pid(cfg) else None
+    for node, pid in stack.kafka_pids(cfg).items():
+        rss["kafka" if cfg.kafka_brokers == 1 else f"kafka-{node}"] = rss_mb(pid)
     rss["postgres (all backends, at end)"] = postgres_rss_mb(cfg)
     full = phases["full_speed"]
     ratios = {
@@ -479,6 +480,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
         "dossiers_per_s_if_only_commits_limited": ceilings["postgres"]["commits_per_s"] / max(1e-9, full["commits_per_dossier"]),
     }
     return {"at": clock_from_env().now().isoformat(), "machine": {"cpus": os.cpu_count()}, "targets": TARGETS,
+            "brokers": cfg.kafka_brokers, "instances": running.instances,
             "ceilings": ceilings, "phases": phases, "rss_mb": rss, "consumer_lag": lag, "ratios": ratios,
             "robot_returned": robot_done, "submit_failures": load.failures}
 
@@ -492,6 +494,7 @@ def render(r: dict) -> str:
     lag_max = {g: max((p[g] for p in r["consumer_lag"]), default=0) for g in (r["consumer_lag"][0] if r["consumer_lag"] else {}) if g != "t"}
     lines = [
         "",
+        f"{r.get('brokers', 1)} Kafka broker(s), {r.get('instances', 1)} instance(s) of each service, {r['machine']['cpus']} CPUs",
         f"{'figure':<52} {'measured':>22}   target",
         f"{'full speed: dossiers/s, submit to receipt+return':<52} {fs['dossiers_per_s']:>22.1f}   >= {TARGETS['dossiers_per_s']}",
         f"{'full speed: submissions accepted/s (HTTP)':<52} {fs['submitted_per_s']:>22.1f}",
@@ -562,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--instances", type=int, default=1, help="processes per service")
+    parser.add_argument("--brokers", type=int, choices=[1, 3], default=None,
+                        help="Kafka brokers of the local stack (default: as it was last started)")
     parser.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",") if x], default=[10, 30, 60, 100, 150],
                         help="offered rates of the sweep, comma-separated ('' for none)")
     parser.add_argument("--sweep-seconds", type=float, default=8, help="length of each rate of the sweep")
@@ -570,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling-messages", type=int, default=50_000)
     parser.add_argument("--ceiling-commits", type=int, default=3_000)
     args = parser.parse_args(argv)
-    cfg = start_stack("bench")
+    cfg = start_stack("bench", args.brokers)
     if cfg is None:
         return 1
     env = {"LGSP_TOPIC_PREFIX": "bench", "LGSP_SCHEMA_PREFIX": "bench_", **UNTHROTTLED,

@@ -2,7 +2,8 @@
 
 While dossiers stream in through intake's HTTP API (online ones synced to the national
 portal, some entered late so they are apologised for, some picked up by the post), every
-service is SIGKILLed in turn and restarted, the Kafka broker is SIGKILLed and restarted, and
+service is SIGKILLed in turn and restarted, the Kafka broker is SIGKILLed and restarted (on a
+three-broker cluster: one broker, then the one leading the dossier topic's first partition), and
 PostgreSQL is restarted; poison records (bad JSON, an unknown schema version, missing
 headers, a huge payload) are injected straight into the dossier topic. Official documents
 signed twice go between agencies through the same faults (the documents service is SIGKILLed
@@ -29,6 +30,8 @@ from datetime import timedelta
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from ops import stack
 from ops.clients import documents_for, platform_http
@@ -148,7 +151,23 @@ class DocumentsDriver:
         self.failures += 1
 
 
-def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig) -> list[tuple[float, str, callable]]:
+async def leader_of(cfg: stack.StackConfig, topic: str, partition: int) -> int:
+    """The node leading ``topic``'s ``partition`` now (asked again while a broker that just
+    came back is not ready to answer)."""
+    for attempt in range(30):
+        admin = AIOKafkaAdminClient(**cfg.operator().options())
+        try:
+            await admin.start()
+            [described] = await admin.describe_topics([topic])
+            return next(p["leader"] for p in described["partitions"] if p["partition"] == partition)
+        except KafkaError:
+            await asyncio.sleep(1.0)
+        finally:
+            await admin.close()
+    raise RuntimeError(f"no broker told who leads {topic}:{partition}")
+
+
+def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str) -> list[tuple[float, str, callable]]:
     """(fraction of the submissions, label, action) in the order they strike. With several
     instances per service, the second instance of each is the one killed: the others go on."""
     def kill_and_restart(name: str):
@@ -163,6 +182,17 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig) -> list[tup
         time.sleep(1.0)
         stack.start_kafka(cfg)
 
+    def cluster_node(which: str):
+        """On a cluster: SIGKILL one broker (node 2, or the one leading the dossier topic's
+        first partition when it strikes) and start it again; the other two carry on."""
+        def act():
+            node = 2 if which == "node 2" else asyncio.run(leader_of(cfg, topic, 0))
+            say(f"  the broker struck is node {node}")
+            stack.stop_kafka_node(cfg, node, kill=True)
+            time.sleep(3.0)  # long enough for the cluster to elect new leaders without it
+            stack.start_kafka_node(cfg, node)
+        return act
+
     def database():
         stack.stop_postgres(cfg)
         time.sleep(1.0)
@@ -171,7 +201,11 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig) -> list[tup
     names = ("intake", "routing", "postal", "notify", "documents")
     victims = [f"{name}-2" if f"{name}-2" in procs else name for name in names if name in procs]
     plan = [(at, f"SIGKILL {victim}", kill_and_restart(victim)) for at, victim in zip((0.12, 0.25, 0.38, 0.5, 0.56), victims)]
-    plan.append((0.62, "SIGKILL the Kafka broker", broker))
+    if cfg.kafka_brokers == 1:
+        plan.append((0.62, "SIGKILL the Kafka broker", broker))
+    else:
+        plan.append((0.62, "SIGKILL Kafka broker node 2", cluster_node("node 2")))
+        plan.append((0.68, "SIGKILL the Kafka broker leading the dossier topic's partition 0", cluster_node("leader")))
     if not cfg.external_database_url:
         plan.append((0.75, "restart PostgreSQL", database))
     return plan
@@ -195,7 +229,7 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
     every = 50  # one document for this many dossiers (at least 6)
     await documents.prepare(max(6, n // every))
     doc_every = max(1, n // len(documents.prepared))
-    plan = faults(procs, cfg)
+    plan = faults(procs, cfg, topic)
     struck: list[str] = []
     async with platform_http(timeout=20, limits=httpx.Limits(max_connections=100)) as http:
         tasks, t0 = [], time.perf_counter()
@@ -372,10 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for everything to settle")
     parser.add_argument("--fuzz-examples", type=int, default=200, help="schemathesis examples per operation (0: skip)")
     parser.add_argument("--instances", type=int, default=1, help="processes per service (the second of each is killed)")
+    parser.add_argument("--brokers", type=int, choices=[1, 3], default=None,
+                        help="Kafka brokers of the local stack: on 3, one broker and then the dossier topic's "
+                             "leader are SIGKILLed instead of the single one (default: as last started)")
     args = parser.parse_args(argv)
     from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 
-    cfg = start_stack("chaos")
+    cfg = start_stack("chaos", args.brokers)
     if cfg is None:
         return 1
     run_id = uuid.uuid4().hex[:6]

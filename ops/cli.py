@@ -1,6 +1,6 @@
 """``lgsp``: the operator's one entry point.
 
-  lgsp stack start|stop|status|reset|restart-kafka   the local Kafka + PostgreSQL
+  lgsp stack start|stop|status|reset|restart-kafka   the local Kafka + PostgreSQL (--brokers 3: a cluster)
   lgsp run SERVICE                                   run one service in the foreground
   lgsp demo                                          the platform on its local stack, watched
   lgsp topics [--json]                               the declared topics
@@ -44,6 +44,9 @@ def _main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("stack", help="the local Kafka broker and PostgreSQL")
     st.add_argument("action", choices=["start", "stop", "status", "reset", "restart-kafka", "kill-kafka", "start-kafka"])
+    st.add_argument("--brokers", type=int, choices=[1, 3], default=None,
+                    help="with start: one Kafka broker, or a KRaft cluster of three (replication 3, "
+                         "min.insync.replicas 2); kept for later commands (default: as last started, else 1)")
     rn = sub.add_parser("run", help="run one service in the foreground")
     rn.add_argument("service", choices=["intake", "routing", "postal", "notify"])
     dm = sub.add_parser("demo", help="start everything and send dossiers through it")
@@ -105,7 +108,7 @@ def _main(argv: list[str] | None = None) -> int:
     if args.command == "stack":
         from ops import stack
 
-        return stack.main([args.action])
+        return stack.main([args.action] + ([f"--brokers={args.brokers}"] if args.brokers else []))
     if args.command == "run":
         sys.argv = [f"services.{args.service}"]
         runpy.run_module(f"services.{args.service}", run_name="__main__")

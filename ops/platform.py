@@ -18,10 +18,11 @@ UNTHROTTLED = {"LGSP_QUIET_HOURS": "00:00-00:00", "LGSP_RATE_LIMIT_PER_HOUR": "1
                "LGSP_QUOTA_DEFAULT": "100000/100000"}
 
 
-def start_stack(tag: str) -> stack.StackConfig | None:
-    """The local stack, or None after saying why it cannot start."""
+def start_stack(tag: str, brokers: int | None = None) -> stack.StackConfig | None:
+    """The local stack (``brokers``: 1 or 3, default as last started), or None after saying why
+    it cannot start."""
     try:
-        return stack.start()
+        return stack.start(stack.StackConfig.from_env(brokers))
     except stack.StackError as exc:
         print(f"[{tag}] cannot start the local stack: {exc}", file=sys.stderr)
         return None
@@ -68,7 +69,8 @@ class RunningPlatform:
     def __init__(self, env: dict[str, str], log_dir: Path, instances: int = 1, with_console: bool = False) -> None:
         if instances < 1:
             raise ValueError("instances must be at least 1")
-        self.env = {**LOCAL_PROFILE, **env}
+        # every broker of the local stack as bootstrap: a service restarted while one is down still connects
+        self.env = {**LOCAL_PROFILE, "LGSP_KAFKA_BOOTSTRAP": stack.StackConfig.from_env().bootstrap, **env}
         self.log_dir = log_dir
         self.instances = instances
         self.with_console = with_console

@@ -43,11 +43,21 @@ class StackConfig:
     kafka_heap: str
     kafka_bootstrap: str | None = None  # a broker elsewhere (compose), for `lgsp kafka-access`
     keycloak_port: int = 58080
+    kafka_brokers: int = 1  # 1, or a KRaft cluster of 3 on this machine (`lgsp stack start --brokers 3`)
 
     @classmethod
-    def from_env(cls) -> "StackConfig":
+    def from_env(cls, brokers: int | None = None) -> "StackConfig":
+        """``brokers``: as asked, else ``LGSP_KAFKA_BROKERS``, else what the stack was last
+        started with (kept in its state folder), else 1."""
+        state_dir = Path(os.environ.get("LGSP_STATE_DIR", REPO_ROOT / ".lgsp")).resolve()
+        kept = state_dir / "kafka" / "brokers"
+        brokers = brokers or int(os.environ.get("LGSP_KAFKA_BROKERS", "0")) or (
+            int(kept.read_text()) if kept.is_file() else 1)
+        if brokers not in (1, 3):
+            raise StackError(f"--brokers {brokers}: the local stack runs 1 broker or a cluster of 3")
         return cls(
-            state_dir=Path(os.environ.get("LGSP_STATE_DIR", REPO_ROOT / ".lgsp")).resolve(),
+            kafka_brokers=brokers,
+            state_dir=state_dir,
             kafka_port=int(os.environ.get("LGSP_KAFKA_PORT", "59092")),
             kafka_controller_port=int(os.environ.get("LGSP_KAFKA_CONTROLLER_PORT", "59093")),
             pg_port=int(os.environ.get("LGSP_PG_PORT", "55432")),
@@ -67,7 +77,7 @@ class StackConfig:
 
     @property
     def kafka_data(self) -> Path:
-        return self.kafka_dir / "data"
+        return self.kafka_dir / "data"  # the single broker's; a cluster node's is node_dir(n) / "data"
 
     @property
     def pg_dir(self) -> Path:
@@ -79,7 +89,27 @@ class StackConfig:
 
     @property
     def bootstrap(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        return self.kafka_bootstrap or ",".join(f"127.0.0.1:{self.broker_port(n)}" for n in self.nodes)
+
+    @property
+    def nodes(self) -> range:
+        return range(1, self.kafka_brokers + 1)
+
+    def broker_port(self, node: int) -> int:
+        return self.kafka_port + 2 * (node - 1)
+
+    def controller_port(self, node: int) -> int:
+        return self.kafka_controller_port + 2 * (node - 1)
+
+    def node_dir(self, node: int) -> Path:
+        """A single broker keeps its files in the kafka folder itself (as it always has); the
+        nodes of a cluster each have their own."""
+        return self.kafka_dir if self.kafka_brokers == 1 else self.kafka_dir / f"node-{node}"
+
+    @property
+    def replication(self) -> int:
+        """Replicas of every topic: 3 on a cluster (2 in sync to take a write), else 1."""
+        return 3 if self.kafka_brokers >= 3 else 1
 
     @property
     def broker_password(self) -> str:
@@ -223,18 +253,20 @@ def _as_pg_owner() -> list[str]:
 # ---------------------------------------------------------------- Kafka
 
 
-def _kafka_properties(cfg: StackConfig) -> str:
+def _kafka_properties(cfg: StackConfig, node: int = 1) -> str:
+    port, controller, replicas = cfg.broker_port(node), cfg.controller_port(node), cfg.replication
+    voters = ",".join(f"{n}@127.0.0.1:{cfg.controller_port(n)}" for n in cfg.nodes)
     return "\n".join([
-        "# Written by ops/stack.py for the local single-node stack.",
+        f"# Written by ops/stack.py for the local stack: node {node} of {cfg.kafka_brokers}.",
         "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
+        f"node.id={node}",
+        f"controller.quorum.voters={voters}",
         # Clients authenticate (SASL/SCRAM-SHA-512, one principal each) and are authorised
         # by ACLs, deny by default (shared/kafka_access.py). The broker itself speaks PLAIN as
-        # `broker`; the controller listener is loopback-only and its peer, the same process,
-        # is the anonymous super user KRaft needs there.
-        f"listeners=SASL_PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
-        f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+        # `broker`; the controller listener is loopback-only and its peers, the nodes of this
+        # machine, are the anonymous super user KRaft needs there.
+        f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
         "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name=SASL_PLAINTEXT",
@@ -247,16 +279,20 @@ def _kafka_properties(cfg: StackConfig) -> str:
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         f"super.users=User:{BROKER};User:{OPERATOR};User:ANONYMOUS",
         "allow.everyone.if.no.acl.found=false",
-        f"log.dirs={cfg.kafka_data}",
+        f"log.dirs={cfg.node_dir(node) / 'data'}",
         # Topics come from shared/topics.py only: a typo must fail, not create a topic.
         "auto.create.topics.enable=false",
         "num.partitions=6",
-        "offsets.topic.replication.factor=1",
+        # On a cluster every record is on 3 brokers and a write needs 2 of them: one broker
+        # may die without losing or refusing anything.
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={min(2, replicas)}",
+        f"offsets.topic.replication.factor={replicas}",
         "offsets.topic.num.partitions=10",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={min(2, replicas)}",
         "transaction.state.log.num.partitions=4",
-        # A single node: no reason to wait for more group members to join.
+        # One machine: no reason to wait for more group members to join.
         "group.initial.rebalance.delay.ms=0",
         # The default 128 MiB dedupe buffer does not fit a small heap.
         "log.cleaner.dedupe.buffer.size=16777216",
@@ -264,11 +300,11 @@ def _kafka_properties(cfg: StackConfig) -> str:
     ])
 
 
-def _kafka_log4j(cfg: StackConfig) -> str:
+def _kafka_log4j(cfg: StackConfig, node: int = 1) -> str:
     return "\n".join([
         "log4j.rootLogger=INFO, file",
         "log4j.appender.file=org.apache.log4j.RollingFileAppender",
-        f"log4j.appender.file.File={cfg.kafka_dir / 'server.log'}",
+        f"log4j.appender.file.File={cfg.node_dir(node) / 'server.log'}",
         "log4j.appender.file.MaxFileSize=20MB",
         "log4j.appender.file.MaxBackupIndex=2",
         "log4j.appender.file.layout=org.apache.log4j.PatternLayout",
@@ -279,49 +315,74 @@ def _kafka_log4j(cfg: StackConfig) -> str:
     ])
 
 
-def _kafka_java(cfg: StackConfig, main_class: str, *args: str) -> list[str]:
+def _kafka_java(cfg: StackConfig, main_class: str, *args: str, node: int = 1) -> list[str]:
     classpath = os.pathsep.join(sorted(str(p) for p in cfg.kafka_libs.glob("*.jar")))
     return [
         java_bin(), f"-Xms{cfg.kafka_heap}", f"-Xmx{cfg.kafka_heap}", "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
-        f"-Dlog4j.configuration=file:{cfg.kafka_dir / 'log4j.properties'}",
+        f"-Dlog4j.configuration=file:{cfg.node_dir(node) / 'log4j.properties'}",
         "-cp", classpath, main_class, *args,
     ]
 
 
-def kafka_pid(cfg: StackConfig) -> int | None:
-    return _read_pid(cfg.kafka_dir / "kafka.pid")
+def kafka_pid(cfg: StackConfig, node: int = 1) -> int | None:
+    return _read_pid(cfg.node_dir(node) / "kafka.pid")
+
+
+def kafka_pids(cfg: StackConfig) -> dict[int, int]:
+    """Node -> pid of every broker running."""
+    return {n: pid for n in cfg.nodes if (pid := kafka_pid(cfg, n))}
 
 
 def start_kafka(cfg: StackConfig, timeout: float = 90.0) -> None:
-    if kafka_pid(cfg) and _port_open(cfg.kafka_port):
+    """Every broker of the stack (one, or the three nodes of a cluster), then waits until the
+    cluster answers with all of them."""
+    if all(kafka_pid(cfg, n) and _port_open(cfg.broker_port(n)) for n in cfg.nodes):
         say(f"kafka already running on {cfg.bootstrap}")
         return
-    if _port_open(cfg.kafka_port):
-        raise StackError(f"port {cfg.kafka_port} is taken by another process; set LGSP_KAFKA_PORT")
+    other = (StackConfig.from_env(3) if cfg.kafka_brokers == 1 else StackConfig.from_env(1))
+    if kafka_pids(other):
+        raise StackError(f"Kafka runs with {other.kafka_brokers} broker(s): stop the stack first (lgsp stack stop), "
+                         f"then start it with --brokers {cfg.kafka_brokers}")
     ensure_kafka_jars(cfg)
     cfg.kafka_dir.mkdir(parents=True, exist_ok=True)
-    props = cfg.kafka_dir / "server.properties"
-    props.write_text(_kafka_properties(cfg))
-    (cfg.kafka_dir / "log4j.properties").write_text(_kafka_log4j(cfg))
-    if not (cfg.kafka_data / "meta.properties").exists():
+    (cfg.kafka_dir / "brokers").write_text(f"{cfg.kafka_brokers}\n")
+    procs = [proc for n in cfg.nodes if (proc := start_kafka_node(cfg, n, wait=False)) is not None]
+    for proc in procs:
+        _wait_kafka_ready(cfg, proc, timeout)
+    say("kafka ready" + (f": {cfg.kafka_brokers} brokers, every topic on {cfg.replication}" if cfg.kafka_brokers > 1 else ""))
+
+
+def start_kafka_node(cfg: StackConfig, node: int, wait: bool = True, timeout: float = 90.0) -> subprocess.Popen | None:
+    """One broker (formatting its storage the first time); None when it already runs."""
+    if kafka_pid(cfg, node) and _port_open(cfg.broker_port(node)):
+        return None
+    if _port_open(cfg.broker_port(node)):
+        raise StackError(f"port {cfg.broker_port(node)} is taken by another process; set LGSP_KAFKA_PORT")
+    here = cfg.node_dir(node)
+    here.mkdir(parents=True, exist_ok=True)
+    props = here / "server.properties"
+    props.write_text(_kafka_properties(cfg, node))
+    (here / "log4j.properties").write_text(_kafka_log4j(cfg, node))
+    if not (here / "data" / "meta.properties").exists():
         cluster_id = _kafka_cluster_id(cfg)
-        say(f"formatting Kafka storage (cluster {cluster_id})")
+        say(f"formatting Kafka storage of node {node} (cluster {cluster_id})")
         result = subprocess.run(
-            _kafka_java(cfg, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+            _kafka_java(cfg, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), node=node),
             capture_output=True, text=True,
         )
         if result.returncode != 0:
             raise StackError(f"Kafka storage format failed:\n{result.stdout}\n{result.stderr}")
-    out = open(cfg.kafka_dir / "stdout.log", "ab")
+    out = open(here / "stdout.log", "ab")
     proc = subprocess.Popen(
-        _kafka_java(cfg, "kafka.Kafka", str(props)),
+        _kafka_java(cfg, "kafka.Kafka", str(props), node=node),
         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
-    (cfg.kafka_dir / "kafka.pid").write_text(str(proc.pid))
-    say(f"kafka starting (pid {proc.pid}) on {cfg.bootstrap}")
-    _wait_kafka_ready(cfg, proc, timeout)
-    say("kafka ready")
+    (here / "kafka.pid").write_text(str(proc.pid))
+    say(f"kafka node {node} starting (pid {proc.pid}) on 127.0.0.1:{cfg.broker_port(node)}")
+    if wait:
+        _wait_kafka_ready(cfg, proc, timeout)
+    return proc
 
 
 def _kafka_cluster_id(cfg: StackConfig) -> str:
@@ -339,15 +400,17 @@ def _kafka_cluster_id(cfg: StackConfig) -> str:
 
 
 def _wait_kafka_ready(cfg: StackConfig, proc: subprocess.Popen | None, timeout: float) -> None:
+    """Until every broker of the stack is in the cluster's metadata."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            tail = (cfg.kafka_dir / "stdout.log").read_text(errors="replace")[-3000:]
+            logs = sorted(cfg.kafka_dir.glob("**/stdout.log"), key=lambda p: p.stat().st_mtime)
+            tail = logs[-1].read_text(errors="replace")[-3000:] if logs else ""
             raise StackError(f"kafka exited with code {proc.returncode}:\n{tail}")
-        if _port_open(cfg.kafka_port) and _kafka_answers(cfg):
+        if any(_port_open(cfg.broker_port(n)) for n in cfg.nodes) and _kafka_answers(cfg):
             return
         time.sleep(0.5)
-    raise StackError(f"kafka did not become ready within {timeout:.0f}s; see {cfg.kafka_dir}/server.log")
+    raise StackError(f"kafka did not become ready within {timeout:.0f}s; see the server.log files under {cfg.kafka_dir}")
 
 
 def _kafka_answers(cfg: StackConfig) -> bool:
@@ -367,7 +430,7 @@ def _kafka_answers(cfg: StackConfig) -> bool:
         try:
             await admin.start()
             await admin.list_topics()
-            return True
+            return len((await admin.describe_cluster())["brokers"]) >= cfg.kafka_brokers
         except Exception:
             return False
         finally:
@@ -377,21 +440,29 @@ def _kafka_answers(cfg: StackConfig) -> bool:
 
 
 def stop_kafka(cfg: StackConfig, timeout: float = 60.0, kill: bool = False) -> None:
-    pid = kafka_pid(cfg)
-    if not pid:
+    if not kafka_pids(cfg):
         say("kafka not running")
+        return
+    for n in cfg.nodes:
+        stop_kafka_node(cfg, n, timeout, kill)
+
+
+def stop_kafka_node(cfg: StackConfig, node: int, timeout: float = 60.0, kill: bool = False) -> None:
+    pidfile = cfg.node_dir(node) / "kafka.pid"
+    pid = _read_pid(pidfile)
+    if not pid:
         return
     # SIGTERM runs the broker's controlled shutdown: logs are flushed and closed cleanly.
     os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _read_pid(cfg.kafka_dir / "kafka.pid"):
+    while time.monotonic() < deadline and _read_pid(pidfile):
         time.sleep(0.3)
-    if _read_pid(cfg.kafka_dir / "kafka.pid"):
-        say("kafka did not stop in time; killing it")
+    if _read_pid(pidfile):
+        say(f"kafka node {node} did not stop in time; killing it")
         os.kill(pid, signal.SIGKILL)
         time.sleep(1)
-    (cfg.kafka_dir / "kafka.pid").unlink(missing_ok=True)
-    say("kafka stopped")
+    pidfile.unlink(missing_ok=True)
+    say("kafka stopped" if cfg.kafka_brokers == 1 else f"kafka node {node} stopped")
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -635,7 +706,7 @@ def prepare_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -
 
     users = {name: _principal_password(name) for name in (*SERVICE_PRINCIPALS, OPERATOR)}
     apply_access(cfg.bootstrap, cfg.broker_password, users, service_acls(topic_prefix, schema_prefix))
-    created = ensure_topics_sync(cfg.operator(), topic_prefix)
+    created = ensure_topics_sync(cfg.operator(), topic_prefix, cfg.replication)
     if created:
         say(f"created topics: {', '.join(created)}")
 
@@ -685,8 +756,9 @@ def stop(cfg: StackConfig | None = None) -> None:
 
 def status(cfg: StackConfig | None = None) -> dict[str, str]:
     cfg = cfg or StackConfig.from_env()
-    pid = kafka_pid(cfg)
-    kafka = f"running, pid {pid}, {cfg.bootstrap}" if pid and _port_open(cfg.kafka_port) else "stopped"
+    pids = {n: pid for n, pid in kafka_pids(cfg).items() if _port_open(cfg.broker_port(n))}
+    kafka = (f"running, {len(pids)} of {cfg.kafka_brokers} broker(s) (pids {', '.join(map(str, pids.values()))}), {cfg.bootstrap}"
+             if pids else "stopped")
     if cfg.external_database_url:
         pg = "external (DATABASE_URL)"
     else:
@@ -700,7 +772,7 @@ def reset(cfg: StackConfig | None = None) -> None:
     cfg = cfg or StackConfig.from_env()
     stop(cfg)
     keycloak_data = [bin_dir.parent / "data" for bin_dir in cfg.keycloak_dir.glob("keycloak-*/bin")]
-    for path in (cfg.kafka_data, cfg.kafka_dir / "cluster.id", cfg.pg_data, cfg.state_dir / "traces",
+    for path in (cfg.kafka_data, *cfg.kafka_dir.glob("node-*"), cfg.kafka_dir / "cluster.id", cfg.pg_data, cfg.state_dir / "traces",
                  cfg.keycloak_dir / "realm.sha256", *keycloak_data):
         if path.is_dir():
             shutil.rmtree(path)
@@ -712,7 +784,12 @@ def reset(cfg: StackConfig | None = None) -> None:
 def main(argv: list[str]) -> int:
     """`python -m ops.stack start|stop|status|reset|restart-kafka` (also reached via `lgsp stack`)."""
     action = argv[0] if argv else "status"
-    cfg = StackConfig.from_env()
+    brokers = next((int(a.split("=", 1)[1]) for a in argv[1:] if a.startswith("--brokers=")), None)
+    try:
+        cfg = StackConfig.from_env(brokers if action == "start" else None)
+    except StackError as exc:
+        print(f"[stack] ERROR: {exc}", file=sys.stderr)
+        return 2
     try:
         if action == "start":
             start(cfg)

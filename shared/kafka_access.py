@@ -41,9 +41,14 @@ class KafkaAccess:
     username: str
     password: str
 
+    @property
+    def servers(self) -> list[str]:
+        """``host:port`` of each broker to bootstrap from (``bootstrap`` is comma-separated)."""
+        return [h.strip() for h in self.bootstrap.split(",") if h.strip()]
+
     def options(self) -> dict:
         """Keyword arguments for aiokafka's producers, consumers and admin client."""
-        return {"bootstrap_servers": self.bootstrap, "security_protocol": "SASL_PLAINTEXT",
+        return {"bootstrap_servers": self.servers, "security_protocol": "SASL_PLAINTEXT",
                 "sasl_mechanism": MECHANISM, "sasl_plain_username": self.username,
                 "sasl_plain_password": self.password}
 

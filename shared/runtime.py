@@ -89,7 +89,7 @@ class ServiceRuntime:
         self.consumer = EventConsumer(s, self.pool, self._dlq_producer, self.clock, after_commit=self.wake_workers)
         self.http = httpx.AsyncClient(timeout=10)
         self._broker = KafkaBroker(
-            s.kafka_bootstrap,
+            s.kafka.servers,
             security=s.kafka.broker_security(),
             middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
             logger=logging.getLogger(f"{s.service_name}.broker"),

@@ -48,11 +48,13 @@ def consumed_topics(service: str) -> tuple[Topic, ...]:
     return (DOSSIER, DOCUMENT) if service in ("notify", "routing") else (DOSSIER,)
 
 
-def definitions(prefix: str = "lgsp") -> list[dict]:
-    """The topics as data, for deploy/kafka/topics.json and for operators."""
+def definitions(prefix: str = "lgsp", replication: int = 1) -> list[dict]:
+    """The topics as data, for deploy/kafka/topics.json and for operators. With 3 replicas a
+    write needs 2 in sync: one broker may be lost without losing an acknowledged event."""
     return [
-        {"name": full_name(t, prefix), "partitions": t.partitions, "replication_factor": 1,
-         "config": {"retention.ms": str(t.retention_ms), "min.insync.replicas": "1"}, "description": t.description}
+        {"name": full_name(t, prefix), "partitions": t.partitions, "replication_factor": replication,
+         "config": {"retention.ms": str(t.retention_ms), "min.insync.replicas": str(min(2, replication))},
+         "description": t.description}
         for t in ALL_TOPICS
     ]
 
@@ -61,7 +63,7 @@ def full_name(topic: Topic, prefix: str) -> str:
     return f"{prefix}.{topic.name}"
 
 
-async def ensure_topics(kafka: KafkaAccess, prefix: str = "lgsp") -> list[str]:
+async def ensure_topics(kafka: KafkaAccess, prefix: str = "lgsp", replication: int = 1) -> list[str]:
     """Create missing topics; returns the names created. Existing ones are left as they are."""
     admin = AIOKafkaAdminClient(**kafka.options(), request_timeout_ms=15000)
     await admin.start()
@@ -74,7 +76,7 @@ async def ensure_topics(kafka: KafkaAccess, prefix: str = "lgsp") -> list[str]:
         new = [
             NewTopic(name=d["name"], num_partitions=d["partitions"], replication_factor=d["replication_factor"],
                      topic_configs=d["config"])
-            for d in definitions(prefix) if d["name"] in wanted
+            for d in definitions(prefix, replication) if d["name"] in wanted
         ]
         try:
             await admin.create_topics(new)
@@ -103,5 +105,5 @@ async def require_topics(kafka: KafkaAccess, prefix: str, topics: tuple[Topic, .
         await admin.close()
 
 
-def ensure_topics_sync(kafka: KafkaAccess, prefix: str = "lgsp") -> list[str]:
-    return asyncio.run(ensure_topics(kafka, prefix))
+def ensure_topics_sync(kafka: KafkaAccess, prefix: str = "lgsp", replication: int = 1) -> list[str]:
+    return asyncio.run(ensure_topics(kafka, prefix, replication))

@@ -139,10 +139,14 @@ async def sync_due(pool: asyncpg.Pool, client: PortalClient, now: datetime) -> d
     )
     for row in dossiers:
         async with pool.acquire() as conn, conn.transaction():
+            # One sender per dossier at a time, whichever intake instance: locking rows alone would
+            # let another instance skip a locked first update and send the second before it.
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('portal:' || $1::uuid::text))", row["dossier_id"]):
+                continue  # another instance is sending this dossier's updates
             if await conn.fetchval("SELECT 1 FROM portal_updates WHERE dossier_id = $1 AND status = 'rejected'", row["dossier_id"]):
                 continue  # an operator must look at the rejected one first
             updates = await conn.fetch(
-                "SELECT * FROM portal_updates WHERE dossier_id = $1 AND status = 'pending' ORDER BY seq FOR UPDATE SKIP LOCKED",
+                "SELECT * FROM portal_updates WHERE dossier_id = $1 AND status = 'pending' ORDER BY seq FOR UPDATE",
                 row["dossier_id"],
             )
             for u in updates:

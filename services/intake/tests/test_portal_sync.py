@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timezone
 
+import asyncpg
 import httpx
 import pytest
 
@@ -71,3 +73,32 @@ async def test_a_malformed_update_is_rejected_not_retried(platform):
         client = PortalClient(http, platform["portal"].url, "lgsp-ninh-binh", "local-portal-secret")
         with pytest.raises(PortalRejected, match="missing fields"):
             await client.push({"SoThuTu": 1, "MaHoSo": "x"})
+
+
+async def test_one_sender_per_dossier_whichever_instance(platform, test_env):
+    """While another intake instance holds a dossier (its advisory lock on the dossier), this
+    one leaves the dossier's updates alone, instead of skipping a locked first update and
+    sending the second before it; once the other lets go, they go, in order."""
+    async with platform_http(timeout=15) as http:
+        await http.post(f"{platform['portal'].url}/control", json={"down": True})
+        other_instance = await asyncpg.connect(test_env["DATABASE_URL"])
+        try:
+            d = (await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193"))).json()
+
+            async def failing():
+                view = (await http.get(f"{platform['intake'].url}/v1/portal-sync")).json()
+                return any(f["code"] == d["code"] and f["attempts"] > 0 for f in view["failing"])
+
+            await eventually(failing, what="the sync to try once while the portal is down")
+            holding = other_instance.transaction()
+            await holding.start()
+            await other_instance.execute("SELECT pg_advisory_xact_lock(hashtext('portal:' || $1::uuid::text))", d["id"])
+            await http.post(f"{platform['portal'].url}/control", json={"down": False})
+            await asyncio.sleep(3)  # several passes of the worker (0.2 s apart, backing off from 0.5 s)
+            assert await portal_updates(http, platform, d["code"]) == []
+            await holding.rollback()
+        finally:
+            await http.post(f"{platform['portal'].url}/control", json={"down": False})
+            await other_instance.close()
+        updates = await eventually(lambda: portal_updates(http, platform, d["code"]), what="the update once let go")
+    assert [u["SoThuTu"] for u in updates][:1] == [1]
