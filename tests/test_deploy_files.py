@@ -64,3 +64,26 @@ def test_compose_runs_the_local_stacks_keycloak_with_its_realm():
     assert (ROOT / realm_file).resolve() == (ROOT / "shared/reference/identity/lgsp-realm.json").resolve()
     for name in ("intake", "routing", "postal", "notify"):
         assert compose["services"][name]["environment"]["LGSP_OIDC_ISSUER"].endswith("/realms/lgsp")
+
+
+def test_the_three_broker_stack_replicates_everything_and_needs_two_in_sync(tmp_path):
+    from ops.stack import StackConfig, _kafka_properties
+    from shared.topics import definitions
+
+    cfg = StackConfig(state_dir=tmp_path, kafka_port=59092, kafka_controller_port=59093, pg_port=3,
+                      external_database_url=None, kafka_heap="1m", kafka_brokers=3)
+    nodes = [dict(line.split("=", 1) for line in _kafka_properties(cfg, n).splitlines() if "=" in line and not line.startswith("#"))
+             for n in cfg.nodes]
+    assert [p["node.id"] for p in nodes] == ["1", "2", "3"]
+    assert {p["controller.quorum.voters"] for p in nodes} == {"1@127.0.0.1:59093,2@127.0.0.1:59095,3@127.0.0.1:59097"}
+    assert [p["advertised.listeners"] for p in nodes] == [f"SASL_PLAINTEXT://127.0.0.1:{port}" for port in (59092, 59094, 59096)]
+    assert len({p["log.dirs"] for p in nodes}) == 3  # each node its own storage
+    for p in nodes:
+        assert (p["default.replication.factor"], p["min.insync.replicas"], p["offsets.topic.replication.factor"],
+                p["transaction.state.log.min.isr"]) == ("3", "2", "3", "2")
+    assert cfg.bootstrap == "127.0.0.1:59092,127.0.0.1:59094,127.0.0.1:59096"
+    assert {(d["replication_factor"], d["config"]["min.insync.replicas"]) for d in definitions("lgsp", cfg.replication)} == {(3, "2")}
+    single = StackConfig(state_dir=tmp_path, kafka_port=59092, kafka_controller_port=59093, pg_port=3,
+                         external_database_url=None, kafka_heap="1m")
+    assert single.bootstrap == "127.0.0.1:59092" and single.node_dir(1) == tmp_path / "kafka"
+    assert _kafka_properties(single).count("min.insync.replicas=1") == 1
