@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -39,6 +40,15 @@ class Outbox:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        # NOTIFY wakes a relay in another process; the relay of this one is woken in-process
+        # after the commit (``take_written``), which spares the listener a transaction per write.
+        self.notify_relay = True
+        self._written = False
+
+    def take_written(self) -> bool:
+        """Whether events were added since the last call (their transactions have ended)."""
+        written, self._written = self._written, False
+        return written
 
     async def add(self, conn: asyncpg.Connection, data: EventData, topic: Topic = DOSSIER) -> Envelope:
         trace_headers = current_trace_headers()
@@ -46,14 +56,16 @@ class Outbox:
             data, source=f"/lgsp/{self._settings.service_name}",
             traceparent=trace_headers.get("traceparent"), tracestate=trace_headers.get("tracestate"),
         )
+        row = (envelope.id, self._settings.topic(topic.name), envelope.key,
+               json.dumps([[k, v.decode("utf-8")] for k, v in envelope.headers()], ensure_ascii=False), envelope.data)
+        self._written = True
+        if not self.notify_relay:
+            await conn.execute("INSERT INTO outbox (event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5)", *row)
+            return envelope
         # NOTIFY is delivered at commit, so the relay wakes exactly when the row is visible.
         await conn.execute(
             "WITH row AS (INSERT INTO outbox (event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5)) "
-            "SELECT pg_notify($6, '')",
-            envelope.id, self._settings.topic(topic.name), envelope.key,
-            json.dumps([[k, v.decode("utf-8")] for k, v in envelope.headers()], ensure_ascii=False),
-            envelope.data, notify_channel(self._settings.schema),
-        )
+            "SELECT pg_notify($6, '')", *row, notify_channel(self._settings.schema))
         return envelope
 
 
@@ -91,8 +103,9 @@ def _failpoint(name: str) -> None:
 
 
 class OutboxRelay:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_active: Callable[[bool], None] | None = None) -> None:
         self._settings = settings
+        self._on_active = on_active or (lambda active: None)  # told when this relay starts and stops relaying
         self._wakeup = asyncio.Event()
         self._partitions: dict[str, list[int]] = {}
         self._sent_unmarked: list[int] = []  # sent and acknowledged; marked by the next statement
@@ -118,6 +131,7 @@ class OutboxRelay:
         )
         producer = kafka_producer(s.kafka)
         probe = AIOKafkaConsumer(**s.kafka.options(), enable_auto_commit=False)
+        active = False
         try:
             # One relay per schema: a standby instance waits here until the active one dies.
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox-relay:{s.schema}"):
@@ -125,6 +139,8 @@ class OutboxRelay:
             await conn.add_listener(notify_channel(s.schema), lambda *_: self._wakeup.set())
             await producer.start()
             await probe.start()
+            active = True
+            self._on_active(True)
             log.info("relay.started schema=%s", s.schema)
             # A batch is only ever left half-done by a failure, and every failure ends the
             # session: settling it once at the start is enough.
@@ -139,8 +155,17 @@ class OutboxRelay:
                     except asyncio.TimeoutError:
                         pass
         finally:
-            await asyncio.gather(producer.stop(), probe.stop(), return_exceptions=True)
+            if active:
+                self._on_active(False)
+            try:  # bounded: a client stuck waiting for a broker must not hold up a shutdown
+                await asyncio.wait_for(asyncio.gather(producer.stop(), probe.stop(), return_exceptions=True), 10)
+            except asyncio.TimeoutError:
+                log.warning("relay.stop_timeout schema=%s: Kafka clients did not stop within 10 s", s.schema)
             await conn.close()
+
+    def wake(self) -> None:
+        """Events were committed in this process: publish them now."""
+        self._wakeup.set()
 
     async def _partitions_of(self, producer: AIOKafkaProducer, topic: str) -> list[int]:
         if topic not in self._partitions:

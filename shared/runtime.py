@@ -33,17 +33,20 @@ log = logging.getLogger(__name__)
 
 
 async def run_periodically(name: str, step: Callable[[], Awaitable[object]], interval_s: float,
-                           wake: asyncio.Event | None = None) -> None:
+                           wake: asyncio.Event | None = None, after_pass: Callable[[], None] = lambda: None) -> None:
     """A background worker: run ``step`` every ``interval_s`` seconds (at once again when it
     returns True: more work is waiting, or when ``wake`` is set: work was just committed).
     A failed pass is logged and retried at the next tick."""
     while True:
         try:
-            if await step() is True:
+            more = await step()
+            after_pass()
+            if more is True:
                 continue
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the next pass retries
+            after_pass()
             log.warning("%s.error %s: %s", name, type(exc).__name__, exc)
         if wake is None:
             await asyncio.sleep(interval_s)
@@ -82,11 +85,11 @@ class ServiceRuntime:
         self.pool = await create_pool(s.database_url, s.schema)
         await migrate(self.pool, s.schema, self._migrations_dir)
         self.outbox = Outbox(s)
-        self.relay = OutboxRelay(s)
+        self.relay = OutboxRelay(s, on_active=self._relay_active)
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{s.service_name}-outbox-relay")
         self._dlq_producer = kafka_producer(s.kafka)
         await self._dlq_producer.start()
-        self.consumer = EventConsumer(s, self.pool, self._dlq_producer, self.clock, after_commit=self.wake_workers)
+        self.consumer = EventConsumer(s, self.pool, self._dlq_producer, self.clock, after_commit=self.after_commit)
         self.http = httpx.AsyncClient(timeout=10)
         self._broker = KafkaBroker(
             s.kafka.servers,
@@ -112,12 +115,27 @@ class ServiceRuntime:
         wake = asyncio.Event() if interval_s is None else None
         if wake is not None:
             self._wakes.append(wake)
-        self._workers.append(asyncio.create_task(run_periodically(name, step, interval, wake), name=name))
+        self._workers.append(asyncio.create_task(run_periodically(name, step, interval, wake, self.after_write), name=name))
 
     def wake_workers(self) -> None:
         """Work was just committed here (an event handled, a request served): look at once."""
         for wake in self._wakes:
             wake.set()
+
+    def after_write(self) -> None:
+        """Called once a transaction of this process has ended (a request served, a batch of
+        events handled, a worker's pass): events it added go to the relay at once."""
+        outbox = getattr(self, "outbox", None)  # not before open()
+        if outbox is not None and outbox.take_written():
+            self.relay.wake()
+
+    def after_commit(self) -> None:
+        self.after_write()
+        self.wake_workers()
+
+    def _relay_active(self, active: bool) -> None:
+        # While this process relays, its own writes wake the relay in-process (no NOTIFY).
+        self.outbox.notify_relay = not active
 
     async def close(self) -> None:
         for task in self._workers:
@@ -163,6 +181,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
     app = FastAPI(title=title, version="1", lifespan=lifespan, description=description,
                   dependencies=[Depends(authorize)])
     install_edges(app, settings.service_name, settings.max_body_bytes)
+    app.add_middleware(AfterWrites, runtime=runtime)
     app.include_router(router)
     app.include_router(operations.router)
     policy = Policy.load()
@@ -175,6 +194,21 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
         log.error("access.routes_without_policy %s: refused until shared/access_policy.yaml covers them", missing)
     _document_access(app, policy, settings.service_name)
     return app
+
+
+class AfterWrites:
+    """After a request that may have written (any method but GET, HEAD, OPTIONS), the events
+    its committed transaction added go to the relay at once."""
+
+    def __init__(self, app, runtime: ServiceRuntime) -> None:
+        self.app, self.runtime = app, runtime
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+                self.runtime.after_write()
 
 
 def _document_access(app: FastAPI, policy: Policy, service: str) -> None:

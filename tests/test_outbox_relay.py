@@ -13,6 +13,7 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
+import asyncpg
 import pytest
 
 from ops.stack import REPO_ROOT
@@ -115,3 +116,39 @@ async def test_events_keep_outbox_order_on_a_partition(relay_rig):
     records = await all_records(kafka_operator(), settings.topic(DOSSIER.name))
     seen = [header(r, "ce_id") for r in records if header(r, "ce_id") in set(ids)]
     assert seen == ids
+
+
+async def test_a_relay_in_this_process_is_woken_without_notify(relay_rig):
+    """While this process's relay holds the outbox, writes here skip NOTIFY (which costs the
+    listener a transaction each) and wake it in-process; with the relay's idle poll set to an
+    hour, the event still goes out at once. Writes elsewhere keep notifying."""
+    settings, pool, outbox = relay_rig
+    settings = settings.model_copy(update={"relay_idle_s": 3600.0})
+    active: list[bool] = []
+
+    def on_active(flag: bool) -> None:
+        active.append(flag)
+        outbox.notify_relay = not flag
+
+    relay = OutboxRelay(settings, on_active=on_active)
+    task = asyncio.create_task(relay.run())
+    listener = await asyncpg.connect(settings.database_url)  # its own: LISTEN must not stay on a pooled one
+    heard: list[str] = []
+    try:
+        await eventually(lambda: asyncio.sleep(0, result=active == [True]), what="the relay to take the outbox")
+        await listener.add_listener(f"outbox_{settings.schema}", lambda *args: heard.append(args[2]))
+        event = await write_event(pool, outbox)
+        assert outbox.take_written() and not outbox.take_written()
+        relay.wake()  # what the service runtime does once the transaction has ended
+        await eventually(lambda: published_at(pool, event.id), what="the event published after an in-process wake")
+        assert await copies_on_topic(settings, event.id) == 1
+        assert heard == []
+
+        elsewhere = Outbox(settings)  # another instance of the service: its relay is not this one
+        await write_event(pool, elsewhere)
+        await eventually(lambda: asyncio.sleep(0, result=len(heard) == 1), what="the other instance's NOTIFY")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        listener.terminate()  # (a graceful close of a listening connection can wait on a fresh server)
+    assert active == [True, False]
