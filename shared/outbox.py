@@ -161,7 +161,10 @@ class OutboxRelay:
                 await asyncio.wait_for(asyncio.gather(producer.stop(), probe.stop(), return_exceptions=True), 10)
             except asyncio.TimeoutError:
                 log.warning("relay.stop_timeout schema=%s: Kafka clients did not stop within 10 s", s.schema)
-            await conn.close()
+            try:  # a listening connection's graceful close can wait on the server: bounded too
+                await asyncio.wait_for(conn.close(), 5)
+            except (asyncio.TimeoutError, OSError):
+                conn.terminate()
 
     def wake(self) -> None:
         """Events were committed in this process: publish them now."""
