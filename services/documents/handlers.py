@@ -387,11 +387,11 @@ async def poll_axis(pool: asyncpg.Pool, outbox: Outbox, http, axis_url: str, key
             "AND d.status NOT IN ('refused', 'done', 'recalled') "
             "ORDER BY a.next_poll_at LIMIT $1 FOR UPDATE OF a SKIP LOCKED", batch, now)
         for a in pushed:
+            edoc = axis_id(a["document_id"], a["recipient_agency"], a["version"])
+            r, error = await _axis_call(http, "GET", f"{axis_url}/api/edocs/{edoc}/statuses", key)
             try:
-                r = await http.get(f"{axis_url}/api/edocs/{axis_id(a['document_id'], a['recipient_agency'], a['version'])}/statuses",
-                                   headers={"X-Axis-Key": key}, timeout=10)
-                reported = r.json()["statuses"] if r.status_code == 200 else []
-            except (httpx.HTTPError, ValueError, KeyError):
+                reported = r.json()["statuses"] if error is None and r.status_code == 200 else []
+            except (ValueError, KeyError):
                 reported = []  # asked again later, like a poll with nothing new
             seen = a["seen_seq"]
             for st in sorted({s["seq"]: s for s in reported if s.get("status") in domain.AXIS_STATUSES}.values(),
