@@ -31,6 +31,7 @@ from shared.settings import Settings
 from shared.telemetry import context_from_headers, current_trace_headers, tracer
 from shared.topic_reader import read_records
 from shared.topics import DOSSIER, Topic
+from shared.waking import woken
 
 log = logging.getLogger(__name__)
 
@@ -150,20 +151,19 @@ class OutboxRelay:
                 self._wakeup.clear()
                 sent = await self._publish_batch(conn, producer, probe)
                 if sent == 0:
-                    try:
-                        await asyncio.wait_for(self._wakeup.wait(), timeout=s.relay_idle_s)
-                    except asyncio.TimeoutError:
-                        pass
+                    await woken(self._wakeup, s.relay_idle_s)
         finally:
             if active:
                 self._on_active(False)
             try:  # bounded: a client stuck waiting for a broker must not hold up a shutdown
-                await asyncio.wait_for(asyncio.gather(producer.stop(), probe.stop(), return_exceptions=True), 10)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(10):
+                    await asyncio.gather(producer.stop(), probe.stop(), return_exceptions=True)
+            except TimeoutError:
                 log.warning("relay.stop_timeout schema=%s: Kafka clients did not stop within 10 s", s.schema)
             try:  # a listening connection's graceful close can wait on the server: bounded too
-                await asyncio.wait_for(conn.close(), 5)
-            except (asyncio.TimeoutError, OSError):
+                async with asyncio.timeout(5):
+                    await conn.close()
+            except (TimeoutError, OSError):
                 conn.terminate()
 
     def wake(self) -> None:

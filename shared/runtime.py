@@ -27,6 +27,7 @@ from shared import operations
 from shared.outbox import Outbox, OutboxRelay, kafka_producer
 from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
+from shared.waking import woken
 from shared.topics import Topic, consumed_topics, dead_letter, require_topics
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,7 @@ async def run_periodically(name: str, step: Callable[[], Awaitable[object]], int
         if wake is None:
             await asyncio.sleep(interval_s)
             continue
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=interval_s)
-        except asyncio.TimeoutError:
-            pass
+        await woken(wake, interval_s)
         wake.clear()
 
 
