@@ -37,6 +37,9 @@ from shared.topics import Topic, dead_letter
 log = logging.getLogger(__name__)
 
 Handler = Callable[[EventData, Envelope, asyncpg.Connection], Awaitable[None]]
+# Sees every new event of a transaction at once, in order, after the per-event handlers: for
+# set-based writes (one statement for a batch's rows instead of one per event).
+BatchHandler = Callable[[list[tuple[EventData, Envelope]], asyncpg.Connection], Awaitable[None]]
 
 # The database or network is away: wait for it rather than blame the record.
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
@@ -69,6 +72,7 @@ class EventConsumer:
         self._dlq_producer = dlq_producer
         self._handlers: dict[str, Handler] = {}
         self._every: list[Handler] = []
+        self._every_batch: list[BatchHandler] = []
         self.dead_lettered = 0
 
     def on(self, event_cls: type[EventData]) -> Callable[[Handler], Handler]:
@@ -85,6 +89,12 @@ class EventConsumer:
     def on_every_event(self, fn: Handler) -> Handler:
         """Register a handler that also sees every known event (e.g. an audit timeline)."""
         self._every.append(fn)
+        return fn
+
+    def on_every_batch(self, fn: BatchHandler) -> BatchHandler:
+        """Register a handler given every known event of a transaction at once (a whole
+        batch, or one record when a batch is redone record by record)."""
+        self._every_batch.append(fn)
         return fn
 
     def subscribe(self, broker: KafkaBroker, topic: Topic) -> None:
@@ -119,7 +129,7 @@ class EventConsumer:
             await self._dead_letter(record, f"contract: unknown event type {envelope.type!r}")
             return None
         handlers = ([self._handlers[envelope.type]] if envelope.type in self._handlers else []) + self._every
-        if not handlers:
+        if not handlers and not self._every_batch:
             return None  # a known type this service does not handle: not ours
         try:
             data = envelope.parse()
@@ -145,51 +155,61 @@ class EventConsumer:
         if len(prepared) > 1:
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    for record, envelope, data, handlers in prepared:
-                        await self._apply(conn, record, envelope, data, handlers, attempt=1)
+                    await self._apply(conn, prepared, attempt=1)
                 self._after_commit()
                 return
             except Exception as exc:  # noqa: BLE001 - fall back to one record at a time
                 log.info("consumer.batch_fallback size=%d %s", len(prepared), type(exc).__name__)
-        for record, envelope, data, handlers in prepared:
-            await self._handle(record, envelope, data, handlers)
+        for item in prepared:
+            await self._handle(item)
         self._after_commit()
 
-    async def _apply(self, conn, record: ConsumerRecord, envelope: Envelope, data: EventData,
-                     handlers: list[Handler], attempt: int) -> None:
-        """Record the event in the inbox and run its handlers, in the caller's transaction,
-        under a span in the event's own trace."""
-        with tracer("lgsp.consumer").start_as_current_span(
-            f"handle {envelope.type}",
-            context=context_from_headers({"traceparent": envelope.traceparent} if envelope.traceparent else {}),
-            attributes={"lgsp.handlers": ",".join(h.__name__ for h in handlers), "messaging.message.id": envelope.id,
-                        "cloudevents.event_type": envelope.type, "lgsp.attempt": attempt,
-                        "messaging.kafka.offset": record.offset},
-        ) as span:
-            fresh = await conn.fetchval(
-                'INSERT INTO inbox (handler, event_id, event_type, topic, partition, "offset") '
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
-                self._settings.service_name, envelope.id, envelope.type, record.topic, record.partition, record.offset,
-            )
-            if not fresh:
-                span.set_attribute("lgsp.duplicate", True)
+    async def _apply(self, conn, items: list, attempt: int) -> None:
+        """Record the events in the inbox (one statement) and run the handlers of those not
+        seen before, each under a span in the event's own trace, then the batch handlers,
+        all in the caller's transaction."""
+        fresh = {r["event_id"] for r in await conn.fetch(
+            'INSERT INTO inbox (handler, event_id, event_type, topic, partition, "offset") '
+            "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[]) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            self._settings.service_name, [e.id for _, e, _, _ in items], [e.type for _, e, _, _ in items],
+            [r.topic for r, *_ in items], [r.partition for r, *_ in items], [r.offset for r, *_ in items],
+        )}
+        handled = []
+        for record, envelope, data, handlers in items:
+            if envelope.id not in fresh:
                 log.info("consumer.duplicate_skipped event_id=%s type=%s", envelope.id, envelope.type)
-                return
-            try:
-                for handler in handlers:
-                    await handler(data, envelope, conn)
-            except Exception as exc:
-                span.set_status(StatusCode.ERROR, type(exc).__name__)
-                raise
+                continue
+            fresh.discard(envelope.id)  # a second copy in the same batch is a duplicate too
+            handled.append((data, envelope))
+            # a span per event even when only batch handlers see it: each service that took
+            # the event shows in the dossier's trace
+            with tracer("lgsp.consumer").start_as_current_span(
+                f"handle {envelope.type}",
+                context=context_from_headers({"traceparent": envelope.traceparent} if envelope.traceparent else {}),
+                attributes={"lgsp.handlers": ",".join(h.__name__ for h in [*handlers, *self._every_batch]),
+                            "messaging.message.id": envelope.id,
+                            "cloudevents.event_type": envelope.type, "lgsp.attempt": attempt,
+                            "messaging.kafka.offset": record.offset},
+            ) as span:
+                try:
+                    for handler in handlers:
+                        await handler(data, envelope, conn)
+                except Exception as exc:
+                    span.set_status(StatusCode.ERROR, type(exc).__name__)
+                    raise
+        if handled:
+            for batch_handler in self._every_batch:
+                await batch_handler(handled, conn)
 
-    async def _handle(self, record: ConsumerRecord, envelope: Envelope, data: EventData,
-                      handlers: list[Handler]) -> None:
+    async def _handle(self, item: tuple) -> None:
+        record, envelope = item[0], item[1]
         s = self._settings
         attempt, infra_delay = 0, s.retry_backoff_s
         while True:
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    await self._apply(conn, record, envelope, data, handlers, attempt + 1)
+                    await self._apply(conn, [item], attempt + 1)
                 return
             except Rejected as exc:
                 await self._dead_letter(record, f"rejected: {exc}")

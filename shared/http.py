@@ -140,29 +140,50 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
         # e.g. a NUL or a lone surrogate in a path or query parameter
         return problem(400, "the request contains characters that are not valid text (NUL or broken Unicode)")
 
-    @app.middleware("http")
-    async def server_span(request: Request, call_next):
-        route = request.url.path
-        request_id = (request.headers.get("x-request-id") or "")[:REQUEST_ID_MAX] or str(uuid.uuid4())
-        with tracer("lgsp.http").start_as_current_span(
-            f"{request.method} {route}", kind=SpanKind.SERVER, context=context_from_headers(dict(request.headers)),
-            attributes={"http.request.method": request.method, "url.path": route},
-        ) as span:
-            try:
-                response = await call_next(request)
-            except Exception as exc:  # noqa: BLE001 - answer 500 with a trace id, never a stack trace
-                span.record_exception(exc)
-                span.set_status(StatusCode.ERROR, type(exc).__name__)
-                log.exception("http.unhandled %s %s", request.method, route)
-                response = problem(500, "internal error; quote the trace id to the operators")
-            span.set_attribute("http.response.status_code", response.status_code)
-            response.headers["X-Trace-Id"] = current_trace_id() or ""
-            response.headers["X-Request-Id"] = request_id
-            await _audit(request, response.status_code, request_id, service_name)
-            return response
-
     @app.get("/health", tags=["operations"])
     async def health() -> dict:
         return {"service": service_name, "status": "ok"}
 
+    app.add_middleware(ServerSpan, service_name=service_name)
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
+
+
+class ServerSpan:
+    """A server span per request, the trace and request ids returned to the caller, and the
+    audit entry recorded before the answer leaves. A plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` would run each request in a task group of its own."""
+
+    def __init__(self, app, service_name: str) -> None:
+        self.app, self.service_name = app, service_name
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method, route = scope["method"], scope["path"]
+        request_id = (headers.get("x-request-id") or "")[:REQUEST_ID_MAX] or str(uuid.uuid4())
+        with tracer("lgsp.http").start_as_current_span(
+            f"{method} {route}", kind=SpanKind.SERVER, context=context_from_headers(headers),
+            attributes={"http.request.method": method, "url.path": route},
+        ) as span:
+            ids = [(b"x-trace-id", (current_trace_id() or "").encode()), (b"x-request-id", request_id.encode("latin-1"))]
+            started = False
+
+            async def send_with_ids(message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    span.set_attribute("http.response.status_code", message["status"])
+                    message = {**message, "headers": [*message.get("headers", ()), *ids]}
+                    await _audit(Request(scope), message["status"], request_id, self.service_name)
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_ids)
+            except Exception as exc:  # noqa: BLE001 - answer 500 with a trace id, never a stack trace
+                span.record_exception(exc)
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
+                log.exception("http.unhandled %s %s", method, route)
+                if started:
+                    raise  # the answer is on its way: nothing more can be said
+                await problem(500, "internal error; quote the trace id to the operators")(scope, receive, send_with_ids)

@@ -125,6 +125,12 @@ def current_trace_id() -> str | None:
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
 
 
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id a W3C ``traceparent`` names (``00-<trace id>-<span id>-<flags>``)."""
+    parts = (traceparent or "").split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+
+
 class _TraceAndMaskFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.trace_id = current_trace_id() or "-"
@@ -143,5 +149,5 @@ def setup_logging(service_name: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "kafka", "uvicorn.access"):
+    for noisy in ("aiokafka", "kafka", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

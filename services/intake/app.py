@@ -22,10 +22,11 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     reference = app.state.reference = load_reference(settings.reference_variant)
 
-    async def record_history(event, envelope, conn):
-        await handlers.record_history(event, envelope, conn, ref=reference, now=runtime.clock.now())
+    async def follow_dossier(event, envelope, conn):
+        await handlers.follow_dossier(event, envelope, conn, ref=reference, now=runtime.clock.now())
 
-    runtime.consumer.on_every_event(record_history)
+    runtime.consumer.on_every_event(follow_dossier)
+    runtime.consumer.on_every_batch(handlers.record_history)
 
     @runtime.consumer.on(ShipmentProgressed)
     async def pickup_arrived(event, envelope, conn):

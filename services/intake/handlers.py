@@ -311,31 +311,37 @@ async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference, pd:
 # ------------------------------------------------------------------ routing's events
 
 
-async def record_history(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, ref: Reference,
+async def follow_dossier(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, ref: Reference,
                          now: datetime) -> None:
-    """Every dossier event: append to the dossier's history, update the status view, and
-    queue what the national portal must be told."""
+    """Every dossier event: update the status view, and queue what the national portal must
+    be told."""
     if not isinstance(event, DossierEvent):
         return
     changes = status_changes(event)
-    if changes:
-        values = {k: v for k, v in changes.items() if not isinstance(v, Increment)}
-        sets = [f"{column} = ${i}" for i, column in enumerate(values, start=3)]
-        sets += [f"{column} = {column} + 1" for column, v in changes.items() if isinstance(v, Increment)]
-        d = await conn.fetchrow(f"UPDATE dossiers SET updated_at = $2, {', '.join(sets)} WHERE id = $1 RETURNING *",
-                                event.dossier_id, event.at, *values.values())
-    else:
-        d = await conn.fetchrow("SELECT * FROM dossiers WHERE id = $1", event.dossier_id)
-    if d is None:
-        return  # not a dossier intake received (e.g. from another deployment): nothing to show
-    agency = getattr(event, "agency_code", None) or getattr(event, "to_agency", None)
-    await conn.execute(
-        "INSERT INTO dossier_history (event_id, dossier_id, event_type, at, agency_code, summary) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        envelope.id, event.dossier_id, envelope.type, event.at, agency, summarise(event),
-    )
-    if changes or isinstance(event, DossierReceived):
+    if not changes and not isinstance(event, DossierReceived):
+        return
+    values = {k: v for k, v in changes.items() if not isinstance(v, Increment)}
+    sets = [f"{column} = ${i}" for i, column in enumerate(values, start=3)]
+    sets += [f"{column} = {column} + 1" for column, v in changes.items() if isinstance(v, Increment)]
+    d = await conn.fetchrow(f"UPDATE dossiers SET {', '.join(['updated_at = $2', *sets])} WHERE id = $1 RETURNING *",
+                            event.dossier_id, event.at, *values.values())
+    if d is not None:  # None: not a dossier intake received (e.g. from another deployment)
         await portal.queue_update(conn, d, ref, event.at, now)
+
+
+async def record_history(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection) -> None:
+    """Every dossier event of a batch, appended to its dossier's history in one statement
+    (events of dossiers intake did not receive are left out)."""
+    rows = [(envelope.id, event.dossier_id, envelope.type, event.at,
+             getattr(event, "agency_code", None) or getattr(event, "to_agency", None), summarise(event))
+            for event, envelope in events if isinstance(event, DossierEvent)]
+    if rows:
+        await conn.execute(
+            "INSERT INTO dossier_history (event_id, dossier_id, event_type, at, agency_code, summary) "
+            "SELECT h.* FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) "
+            "  AS h(event_id, dossier_id, event_type, at, agency_code, summary) "
+            "WHERE EXISTS (SELECT 1 FROM dossiers d WHERE d.id = h.dossier_id) ON CONFLICT DO NOTHING",
+            *map(list, zip(*rows)))
 
 
 class Increment:

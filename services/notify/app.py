@@ -24,10 +24,10 @@ SEND_BATCH = 20
 async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     settings = runtime.settings
 
-    async def plan(event, envelope, conn):
-        await handlers.plan_notifications(event, envelope, conn, settings=settings, now=runtime.clock.now())
+    async def plan(events, conn):
+        await handlers.plan_notifications(events, conn, settings=settings, now=runtime.clock.now())
 
-    runtime.consumer.on_every_event(plan)
+    runtime.consumer.on_every_batch(plan)
     directory = StaffDirectory.load(settings.staff_directory)
     agencies = load_reference(settings.reference_variant).catalogue.agencies
 
@@ -39,7 +39,7 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     senders = providers(runtime.http, settings)
 
     async def send() -> bool:
-        counts = await handlers.send_due(runtime.pool, senders, settings, runtime.clock.now(), batch=SEND_BATCH)
+        counts = await handlers.send_due(runtime.pool, senders, settings, runtime.clock, batch=SEND_BATCH)
         return counts["sent"] == SEND_BATCH  # a full batch: more may be waiting
 
     runtime.start_worker("notify.sender", send)

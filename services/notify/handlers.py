@@ -3,12 +3,15 @@ send what is due (a worker). One row per (event, channel) makes each message go 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import asyncpg
 
+from shared.clock import Clock
 from shared.events import DocumentViewOverdue, DossierReceived, DossierRefused, Envelope, EventData, PickupRequested
 from shared.personal_data import PersonalDataError
 from shared.reference.calendar import LOCAL_TZ
@@ -21,44 +24,65 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
-async def plan_notifications(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, settings: Settings,
-                             now: datetime) -> None:
-    if isinstance(event, (DossierReceived, PickupRequested)):
-        a = event.applicant
-        channels = [c for c in event.notify_via if c != "email" or a.email]
-        await conn.execute(
-            "INSERT INTO recipients (dossier_id, dossier_code, full_name, phone, email, channels) VALUES ($1, $2, $3, $4, $5, $6) "
-            "ON CONFLICT (dossier_id) DO UPDATE SET dossier_code = coalesce(EXCLUDED.dossier_code, recipients.dossier_code)",
-            event.dossier_id, getattr(event, "dossier_code", None), a.full_name, a.phone, a.email, channels,
-        )
-    if isinstance(event, DossierRefused):
-        dossier_id, code = event.refusal_id, None
-        name, phone, email = event.contact.full_name, event.contact.phone, event.contact.email
-        channels = ["sms", "zalo"] + (["email"] if email else [])
-    else:
-        dossier_id = getattr(event, "dossier_id", None)
-        r = await conn.fetchrow("SELECT * FROM recipients WHERE dossier_id = $1", dossier_id) if dossier_id else None
-        if r is None:
-            return  # nobody to tell (not a dossier this deployment received)
-        name, phone, email, channels = r["full_name"], r["phone"], r["email"], r["channels"]
-        code = getattr(event, "dossier_code", None) or r["dossier_code"]
-    message = compose(event, name, code)
-    if message is None:
-        return
-    urgent = envelope.type in {t.strip() for t in settings.urgent_events.split(",") if t.strip()}
+async def plan_notifications(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection, *,
+                             settings: Settings, now: datetime) -> None:
+    """The messages a batch of events calls for: who the citizens are (kept from their
+    submissions), then one row per (event, channel), written with one statement each."""
+    await _keep_recipients([e for e, _ in events if isinstance(e, (DossierReceived, PickupRequested))], conn)
+    asked = list({e.dossier_id for e, _ in events if getattr(e, "dossier_id", None) and not isinstance(e, DossierRefused)})
+    recipients = {r["dossier_id"]: r for r in await conn.fetch(
+        "SELECT * FROM recipients WHERE dossier_id = ANY($1::uuid[])", asked)} if asked else {}
+    urgent_types = {t.strip() for t in settings.urgent_events.split(",") if t.strip()}
     pd = settings.personal_data
-    for position, channel in enumerate(channels):
-        address = email if channel == "email" else phone  # the phone stays sealed; its hash finds it
-        address_hash = pd.lookup_hash(email if channel == "email" else pd.open(phone, "phone"))
-        body = {"sms": message.sms, "zalo": message.zalo, "email": message.email}[channel]
+    rows = []
+    for event, envelope in events:
+        if isinstance(event, DossierRefused):
+            dossier_id, code = event.refusal_id, None
+            name, phone, email = event.contact.full_name, event.contact.phone, event.contact.email
+            channels = ["sms", "zalo"] + (["email"] if email else [])
+        else:
+            r = recipients.get(getattr(event, "dossier_id", None))
+            if r is None:
+                continue  # nobody to tell (not a dossier this deployment received)
+            dossier_id, name, phone, email, channels = r["dossier_id"], r["full_name"], r["phone"], r["email"], r["channels"]
+            code = getattr(event, "dossier_code", None) or r["dossier_code"]
+        message = compose(event, name, code)
+        if message is None:
+            continue
+        for position, channel in enumerate(channels):
+            address = email if channel == "email" else phone  # the phone stays sealed; its hash finds it
+            body = {"sms": message.sms, "zalo": message.zalo, "email": message.email}[channel]
+            rows.append((uuid.uuid4(), envelope.id, dossier_id, code, envelope.type, channel, position, address,
+                         message.subject, body, "pending" if position == 0 else "standby", envelope.type in urgent_types,
+                         pd.lookup_hash(email if channel == "email" else pd.open(phone, "phone"))))
+    if rows:
         await conn.execute(
             "INSERT INTO notifications (id, event_id, dossier_id, dossier_code, event_type, channel, position, address, "
-            "subject, body, status, urgent, not_before, created_at, address_hash) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) "
-            "ON CONFLICT (event_id, channel) DO NOTHING",
-            uuid.uuid4(), envelope.id, dossier_id, code, envelope.type, channel, position, address,
-            message.subject, body, "pending" if position == 0 else "standby", urgent, now, address_hash,
-        )
+            "subject, body, status, urgent, address_hash, not_before, created_at) "
+            "SELECT *, $14::timestamptz, $14::timestamptz FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], "
+            "$5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[], $13::text[]) "
+            "ON CONFLICT (event_id, channel) DO NOTHING", *map(list, zip(*rows)), now)
+
+
+async def _keep_recipients(submissions: list[DossierReceived | PickupRequested], conn: asyncpg.Connection) -> None:
+    """Who to tell about each dossier: the first submission's contact; a later event may add
+    the dossier's code (a pickup is asked for before the dossier has one)."""
+    merged: dict = {}
+    for e in submissions:
+        a = e.applicant
+        first = merged.setdefault(e.dossier_id, [e.dossier_id, None, a.full_name, a.phone, a.email,
+                                                 [c for c in e.notify_via if c != "email" or a.email]])
+        first[1] = getattr(e, "dossier_code", None) or first[1]
+    if not merged:
+        return
+    columns = list(zip(*merged.values()))
+    await conn.execute(
+        "INSERT INTO recipients (dossier_id, dossier_code, full_name, phone, email, channels) "
+        "SELECT r.dossier_id, r.dossier_code, r.full_name, r.phone, r.email, string_to_array(r.channels, ',') "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) "
+        "  AS r(dossier_id, dossier_code, full_name, phone, email, channels) "
+        "ON CONFLICT (dossier_id) DO UPDATE SET dossier_code = coalesce(EXCLUDED.dossier_code, recipients.dossier_code)",
+        *map(list, columns[:5]), [",".join(c) for c in columns[5]])  # channel names hold no comma
 
 
 def quiet_window(settings: Settings) -> tuple[time, time]:
@@ -99,64 +123,108 @@ async def tell_staff(event: DocumentViewOverdue, envelope: Envelope, conn: async
     return len(addresses)
 
 
-async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, now: datetime,
+async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, clock: Clock,
                    batch: int = 20) -> dict[str, int]:
     """Send pending messages whose time has come. Safe with several notify instances (rows
     are claimed with SKIP LOCKED); a crash after a provider took a message resends it with
-    the same idempotency key, which the provider ignores."""
+    the same idempotency key, which the provider ignores.
+
+    A batch costs three statements whatever its size: claim the rows with what the rate limit
+    needs to know, send what may go concurrently, record every outcome in one statement."""
     counts = {"sent": 0, "deferred": 0, "retry": 0, "failed": 0}
+    now = clock.now()
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT * FROM notifications WHERE status = 'pending' AND not_before <= $1 ORDER BY created_at "
             "LIMIT $2 FOR UPDATE SKIP LOCKED", now, batch,
         )
+        if not rows:
+            return counts
+        # per recipient, the times of its latest messages within the hour (at most `limit`)
+        recent = {r["address_hash"]: list(r["sent"]) for r in await conn.fetch(
+            "SELECT h AS address_hash, ARRAY(SELECT sent_at FROM notifications WHERE address_hash = h AND status = 'sent' "
+            "AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3) AS sent FROM unnest($1::text[]) AS h",
+            list({n["address_hash"] for n in rows}), now - timedelta(hours=1), settings.rate_limit_per_hour)}
+        outcomes: list[_Outcome] = []
+        sending: list[tuple[asyncpg.Record, str]] = []
         for n in rows:
             later = None if n["urgent"] else quiet_until(now, settings)
             if later is None:
-                # the limit-th most recent message to this recipient within the hour, if there is one:
-                # a slot frees when it leaves the window (the index walks at most `limit` entries)
-                full_since = await conn.fetchval(
-                    "SELECT sent_at FROM notifications WHERE address_hash = $1 AND status = 'sent' AND sent_at > $2 "
-                    "ORDER BY sent_at DESC OFFSET $3 LIMIT 1",
-                    n["address_hash"], now - timedelta(hours=1), settings.rate_limit_per_hour - 1,
-                )
-                if full_since is not None:
-                    later = full_since + timedelta(hours=1)
+                # the recipient's limit-th most recent message, if there is one: a slot frees
+                # when it leaves the hour's window (messages of this batch count too)
+                times = recent.setdefault(n["address_hash"], [])
+                if len(times) >= settings.rate_limit_per_hour:
+                    later = times[settings.rate_limit_per_hour - 1] + timedelta(hours=1)
+                else:
+                    times.insert(0, now)
             if later is not None:
-                await conn.execute("UPDATE notifications SET not_before = $2 WHERE id = $1", n["id"], later)
+                outcomes.append(_Outcome(n, "pending", n["attempts"], not_before=later))
                 counts["deferred"] += 1
                 continue
             try:
                 address = n["address"] if n["channel"] == "email" else settings.personal_data.open(n["address"], "phone")
             except PersonalDataError as exc:  # a key removed too early: nothing to send to, say so
-                await conn.execute("UPDATE notifications SET status = 'failed', last_error = $2 WHERE id = $1", n["id"], str(exc))
+                outcomes.append(_Outcome(n, "failed", n["attempts"], error=str(exc)))
                 log.error("notify.unopenable id=%s %s", n["id"], exc)
                 counts["failed"] += 1
                 continue
+            sending.append((n, address))
+
+        async def attempt(n: asyncpg.Record, address: str) -> str | ProviderError:
             try:
-                provider_id = await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"])
+                return await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"])
             except ProviderError as exc:
-                attempts = n["attempts"] + 1
-                if attempts >= MAX_ATTEMPTS:
-                    await conn.execute("UPDATE notifications SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1",
-                                       n["id"], attempts, str(exc))
-                    # fall back to the next channel of the citizen's preference
-                    await conn.execute(
-                        "UPDATE notifications SET status = 'pending', not_before = $2 WHERE id = ("
-                        "SELECT id FROM notifications WHERE event_id = $1 AND status = 'standby' ORDER BY position LIMIT 1)",
-                        n["event_id"], now,
-                    )
-                    log.warning("notify.channel_failed id=%s channel=%s error=%s", n["id"], n["channel"], exc)
-                    counts["failed"] += 1
-                else:
-                    await conn.execute("UPDATE notifications SET attempts = $2, last_error = $3, not_before = $4 WHERE id = $1",
-                                       n["id"], attempts, str(exc), now + timedelta(seconds=0.5 * 2 ** attempts))
-                    counts["retry"] += 1
-                continue
-            await conn.execute("UPDATE notifications SET status = 'sent', attempts = attempts + 1, provider_id = $2, "
-                               "sent_at = $3 WHERE id = $1", n["id"], provider_id, now)
-            await conn.execute("UPDATE notifications SET status = 'skipped' WHERE event_id = $1 AND status = 'standby'",
-                               n["event_id"])
-            log.info("notify.sent id=%s channel=%s type=%s", n["id"], n["channel"], n["event_type"])
-            counts["sent"] += 1
+                return exc
+
+        results = await asyncio.gather(*(attempt(n, address) for n, address in sending))
+        sent_at = clock.now()
+        for (n, _), result in zip(sending, results):
+            attempts = n["attempts"] + 1
+            if not isinstance(result, ProviderError):
+                outcomes.append(_Outcome(n, "sent", attempts, provider_id=result, sent_at=sent_at))
+                log.info("notify.sent id=%s channel=%s type=%s", n["id"], n["channel"], n["event_type"])
+                counts["sent"] += 1
+            elif attempts >= MAX_ATTEMPTS:
+                outcomes.append(_Outcome(n, "failed", attempts, error=str(result)))
+                log.warning("notify.channel_failed id=%s channel=%s error=%s", n["id"], n["channel"], result)
+                counts["failed"] += 1
+            else:
+                outcomes.append(_Outcome(n, "pending", attempts, error=str(result),
+                                         not_before=now + timedelta(seconds=0.5 * 2 ** attempts)))
+                counts["retry"] += 1
+        await _record(conn, outcomes, now)
     return counts
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    row: asyncpg.Record
+    status: str  # pending (deferred or to retry), sent, failed
+    attempts: int
+    not_before: datetime | None = None
+    error: str | None = None
+    provider_id: str | None = None
+    sent_at: datetime | None = None
+
+
+async def _record(conn: asyncpg.Connection, outcomes: list[_Outcome], now: datetime) -> None:
+    """One statement for a batch: each message's new state; a sent message's other channels
+    are not needed any more; a failed one hands over to the next channel of the citizen's
+    preference. (The three touch different rows, so they can share one statement.)"""
+    sent = [o.row["event_id"] for o in outcomes if o.status == "sent"]
+    failed = [o.row["event_id"] for o in outcomes if o.status == "failed"]
+    await conn.execute(
+        "WITH outcome AS (UPDATE notifications n SET status = o.status, attempts = o.attempts, "
+        "  not_before = coalesce(o.not_before, n.not_before), last_error = coalesce(o.error, n.last_error), "
+        "  provider_id = o.provider_id, sent_at = o.sent_at "
+        "  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::timestamptz[]) "
+        "    AS o(id, status, attempts, not_before, error, provider_id, sent_at) WHERE n.id = o.id), "
+        "skipped AS (UPDATE notifications SET status = 'skipped' WHERE event_id = ANY($8::text[]) AND status = 'standby'), "
+        "fallback AS (UPDATE notifications SET status = 'pending', not_before = $10 WHERE id IN ("
+        "  SELECT DISTINCT ON (event_id) id FROM notifications WHERE event_id = ANY($9::text[]) AND status = 'standby' "
+        "  ORDER BY event_id, position)) "
+        "SELECT 1",
+        [o.row["id"] for o in outcomes], [o.status for o in outcomes], [o.attempts for o in outcomes],
+        [o.not_before for o in outcomes], [o.error for o in outcomes], [o.provider_id for o in outcomes],
+        [o.sent_at for o in outcomes], sent, failed, now,
+    )

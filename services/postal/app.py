@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from shared.events import DossierReceived, DossierResolved, PickupRequested
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
 from services.postal import handlers
@@ -21,7 +22,9 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     async def on_event(event, envelope, conn):
         await handlers.on_event(event, envelope, conn, now=runtime.clock.now())
 
-    runtime.consumer.on_every_event(on_event)
+    # only these concern the post; any other event is skipped before it is even parsed
+    for event_type in (PickupRequested, DossierReceived, DossierResolved):
+        runtime.consumer.on(event_type)(on_event)
     callback = f"{s.public_url or f'http://{s.http_host}:{s.http_port}'}/v1/carrier/webhooks"
     runtime.start_worker("postal.booker", lambda: handlers.book_due(
         runtime.pool, runtime.outbox, runtime.http, s.carrier_url, callback, runtime.clock.now()))

@@ -3,6 +3,8 @@ dossiers, work queues and timelines."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from fastapi import APIRouter, Request
 
 from shared.access import Resource
@@ -15,14 +17,27 @@ from services.routing.schemas import (
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 
 
+ROUTES_KEPT = 10_000
+_route_agencies: OrderedDict[str, Resource] = OrderedDict()
+
+
 async def dossier_resource(request: Request, code: str) -> Resource | None:
-    """For the access policy: every agency the dossier's route passes through."""
+    """For the access policy: every agency the dossier's route passes through. A route is
+    fixed when the workflow starts, so the answer is kept for the dossiers acted on lately
+    (a request then costs no read of its own)."""
+    if (kept := _route_agencies.get(code)) is not None:
+        _route_agencies.move_to_end(code)
+        return kept
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT d.receiving_agency, s.agency_code FROM dossiers d LEFT JOIN steps s ON s.dossier_id = d.dossier_id "
         "WHERE d.code = $1", code)
     if not rows:
         return None
-    return Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]}))
+    resource = Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]}))
+    _route_agencies[code] = resource
+    if len(_route_agencies) > ROUTES_KEPT:
+        _route_agencies.popitem(last=False)
+    return resource
 
 
 async def _act(request: Request, action, code: str, cmd, **deps):
@@ -32,9 +47,9 @@ async def _act(request: Request, action, code: str, cmd, **deps):
     rt = request.app.state.runtime
     try:
         async with rt.pool.acquire() as conn, conn.transaction():
-            traceparent = await conn.fetchval("SELECT traceparent FROM dossiers WHERE code = $1", code)
-            with handlers.in_dossier_trace(traceparent, f"routing {action.__name__}", link_here=True):
-                await action(code, cmd, conn=conn, outbox=rt.outbox, now=rt.clock.now(), **deps)
+            held = await handlers.held(conn, code, cmd)
+            with handlers.in_dossier_trace(held.dossier["traceparent"], f"routing {action.__name__}", link_here=True):
+                await action(held, cmd, conn=conn, outbox=rt.outbox, now=rt.clock.now(), **deps)
             return await _dossier(conn, code)
     except handlers.NotFound as exc:
         return problem(404, str(exc))
@@ -79,22 +94,27 @@ async def withdraw(code: DossierCode, cmd: Withdraw, request: Request):
 
 
 async def _dossier(conn, code: str):
-    """The dossier and its steps, read on ``conn`` (inside the caller's transaction)."""
+    """The dossier with its steps and documents, read on ``conn`` (inside the caller's
+    transaction) in one round trip."""
     d = await conn.fetchrow(
         "SELECT dossier_id, code, procedure_code, result_kind, receiving_agency, status, outcome, current_step, received_at, "
-        "due_at, paused_at, apologies, trace_id FROM dossiers WHERE code = $1", code,
+        "due_at, paused_at, apologies, trace_id, "
+        "  ARRAY(SELECT s FROM (SELECT idx, name, kind, level, agency_code, days, due_at, status, assigned_at, accepted_at, "
+        "        finished_at FROM steps WHERE dossier_id = d.dossier_id ORDER BY idx) s) AS steps, "
+        "  ARRAY(SELECT x FROM (SELECT document_id, number, doc_type, sender_agency, version, state, reason, sent_at "
+        "        FROM dossier_documents WHERE dossier_id = d.dossier_id ORDER BY sent_at, number) x) AS documents "
+        "FROM dossiers d WHERE code = $1", code,
     )
     if d is None:
         return problem(404, f"routing has no dossier {code!r}")
-    steps = await conn.fetch(
-        "SELECT idx, name, kind, level, agency_code, days, due_at, status, assigned_at, accepted_at, finished_at "
-        "FROM steps WHERE dossier_id = $1 ORDER BY idx", d["dossier_id"],
-    )
-    documents = await conn.fetch(
-        "SELECT document_id, number, doc_type, sender_agency, version, state, reason, sent_at FROM dossier_documents "
-        "WHERE dossier_id = $1 ORDER BY sent_at, number", d["dossier_id"],
-    )
-    return {**dict(d), "steps": [dict(s) for s in steps], "documents": [dict(x) for x in documents]}
+    return {**dict(d), "steps": [dict(zip(STEP_FIELDS, s)) for s in d["steps"]],
+            "documents": [dict(zip(DOCUMENT_FIELDS, x)) for x in d["documents"]]}
+
+
+# the columns of the rows _dossier reads as arrays, in their order there
+STEP_FIELDS = ("idx", "name", "kind", "level", "agency_code", "days", "due_at", "status", "assigned_at", "accepted_at",
+               "finished_at")
+DOCUMENT_FIELDS = ("document_id", "number", "doc_type", "sender_agency", "version", "state", "reason", "sent_at")
 
 
 @router.get("/dossiers/{code}")

@@ -5,6 +5,7 @@ transaction (event handlers run inside the inbox transaction, see shared/consume
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,7 +24,7 @@ from shared.events import (
 )
 from shared.outbox import Outbox
 from shared.reference import Reference
-from shared.telemetry import context_from_headers, current_trace_headers, current_trace_id, tracer
+from shared.telemetry import context_from_headers, current_trace_headers, current_trace_id, trace_id_of, tracer
 from services.routing.schemas import (
     AcceptStep, ForwardStep, Outcome, RequestSupplement, Resolve, ReturnResult, StepCommand, StopProcessing, Withdraw,
 )
@@ -100,17 +101,31 @@ async def _assign(conn, outbox: Outbox, dossier_id, idx: int, at: datetime,
 # ------------------------------------------------------------------ agencies' actions
 
 
-async def _held(conn, code: str, cmd: StepCommand | None) -> tuple[asyncpg.Record, asyncpg.Record]:
-    """Lock the dossier and check the acting agency holds its current step."""
-    d = await conn.fetchrow("SELECT * FROM dossiers WHERE code = $1 FOR UPDATE", code)
-    if d is None:
+@dataclass(frozen=True)
+class Held:
+    """A dossier locked for an action, with its current step."""
+    dossier: asyncpg.Record
+    step: asyncpg.Record
+
+    @property
+    def code(self) -> str:
+        return self.dossier["code"]
+
+
+async def held(conn, code: str, cmd) -> Held:
+    """Lock the dossier, read its current step, and check the acting agency holds it (one
+    round trip). Only a step command names an agency; a withdrawal is the citizen's."""
+    row = await conn.fetchrow(
+        "SELECT d.*, s AS step FROM dossiers d JOIN steps s ON s.dossier_id = d.dossier_id AND s.idx = d.current_step "
+        "WHERE d.code = $1 FOR UPDATE OF d", code)
+    if row is None:
         raise NotFound(f"no dossier with code {code!r}")
-    if d["status"] in FINISHED:
-        raise Conflict(f"dossier {code} is already {d['status']}")
-    step = await conn.fetchrow("SELECT * FROM steps WHERE dossier_id = $1 AND idx = $2", d["dossier_id"], d["current_step"])
-    if cmd is not None and step["agency_code"] != cmd.agency_code:
+    if row["status"] in FINISHED:
+        raise Conflict(f"dossier {code} is already {row['status']}")
+    step = row["step"]
+    if isinstance(cmd, StepCommand) and step["agency_code"] != cmd.agency_code:
         raise Conflict(f"step '{step['name']}' of {code} is held by {step['agency_code']}, not {cmd.agency_code}")
-    return d, step
+    return Held(row, step)
 
 
 async def _finish_step(conn, step: asyncpg.Record, now: datetime) -> None:
@@ -123,8 +138,8 @@ def _require(condition: bool, message: str) -> None:
         raise Conflict(message)
 
 
-async def accept_step(code: str, cmd: AcceptStep, *, conn, outbox: Outbox, now: datetime) -> None:
-    d, step = await _held(conn, code, cmd)
+async def accept_step(h: Held, cmd: AcceptStep, *, conn, outbox: Outbox, now: datetime) -> None:
+    d, step, code = h.dossier, h.step, h.code
     _require(step["status"] == "assigned", f"step '{step['name']}' is {step['status']}, not waiting to be accepted")
     await conn.execute("UPDATE steps SET status = 'in_progress', accepted_at = $3 WHERE dossier_id = $1 AND idx = $2",
                        d["dossier_id"], step["idx"], now)
@@ -132,8 +147,8 @@ async def accept_step(code: str, cmd: AcceptStep, *, conn, outbox: Outbox, now: 
                                                step_index=step["idx"], agency_code=step["agency_code"], actor=cmd.actor))
 
 
-async def forward_step(code: str, cmd: ForwardStep, *, conn, outbox: Outbox, now: datetime) -> None:
-    d, step = await _held(conn, code, cmd)
+async def forward_step(h: Held, cmd: ForwardStep, *, conn, outbox: Outbox, now: datetime) -> None:
+    d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] == "handle", f"step '{step['name']}' decides or returns; it is not forwarded")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before it is forwarded")
@@ -141,9 +156,9 @@ async def forward_step(code: str, cmd: ForwardStep, *, conn, outbox: Outbox, now
     await _assign(conn, outbox, d["dossier_id"], step["idx"] + 1, now, from_step=step, actor=cmd.actor)
 
 
-async def request_supplement(code: str, cmd: RequestSupplement, *, conn, outbox: Outbox, ref: Reference,
+async def request_supplement(h: Held, cmd: RequestSupplement, *, conn, outbox: Outbox, ref: Reference,
                              now: datetime) -> None:
-    d, step = await _held(conn, code, cmd)
+    d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] != "return", "a dossier being returned cannot ask for a supplement")
     remaining = ref.calendar.working_minutes_between(now, d["due_at"])
@@ -155,9 +170,9 @@ async def request_supplement(code: str, cmd: RequestSupplement, *, conn, outbox:
     ))
 
 
-async def resolve(code: str, cmd: Resolve, *, conn, outbox: Outbox, ref: Reference, extension_days: float,
+async def resolve(h: Held, cmd: Resolve, *, conn, outbox: Outbox, ref: Reference, extension_days: float,
                   now: datetime) -> None:
-    d, step = await _held(conn, code, cmd)
+    d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] == "decide", f"step '{step['name']}' does not decide the dossier")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before deciding")
@@ -204,8 +219,8 @@ async def _signed_decision(conn, d: asyncpg.Record, decider: str, document_id) -
                        sha256=doc["sha256"], number=doc["number"], document_id=doc["document_id"])
 
 
-async def return_result(code: str, cmd: ReturnResult, *, conn, outbox: Outbox, now: datetime) -> None:
-    d, step = await _held(conn, code, cmd)
+async def return_result(h: Held, cmd: ReturnResult, *, conn, outbox: Outbox, now: datetime) -> None:
+    d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "resolved", f"dossier {code} is {d['status']}; only a resolved dossier is returned")
     await _finish_step(conn, step, now)
     await conn.execute("UPDATE dossiers SET status = 'returned', finished_at = $2, updated_at = $2 WHERE dossier_id = $1",
@@ -214,16 +229,16 @@ async def return_result(code: str, cmd: ReturnResult, *, conn, outbox: Outbox, n
                                            agency_code=step["agency_code"], method=cmd.method.value, actor=cmd.actor))
 
 
-async def stop_processing(code: str, cmd: StopProcessing, *, conn, outbox: Outbox, now: datetime) -> None:
-    d, step = await _held(conn, code, cmd)
+async def stop_processing(h: Held, cmd: StopProcessing, *, conn, outbox: Outbox, now: datetime) -> None:
+    d, step, code = h.dossier, h.step, h.code
     _require(d["status"] in ("processing", "supplement_requested"), f"dossier {code} is {d['status']}")
     await _finish(conn, d["dossier_id"], "stopped", now)
     await outbox.add(conn, DossierStopped(dossier_id=d["dossier_id"], dossier_code=code, at=now,
                                           agency_code=step["agency_code"], reasons=tuple(cmd.reasons), actor=cmd.actor))
 
 
-async def withdraw(code: str, cmd: Withdraw, *, conn, outbox: Outbox, now: datetime) -> None:
-    d, _ = await _held(conn, code, None)
+async def withdraw(h: Held, cmd: Withdraw, *, conn, outbox: Outbox, now: datetime) -> None:
+    d, code = h.dossier, h.code
     _require(d["status"] in ("processing", "supplement_requested"), f"dossier {code} is {d['status']}")
     await _finish(conn, d["dossier_id"], "withdrawn", now)
     await outbox.add(conn, DossierWithdrawn(dossier_id=d["dossier_id"], dossier_code=code, at=now, reasons=tuple(cmd.reasons)))
@@ -362,37 +377,52 @@ async def _timeline_entry(conn, envelope: Envelope, dossier_id, code: str, at: d
     )
 
 
-async def record_timeline(event: EventData, envelope: Envelope, conn: asyncpg.Connection) -> None:
-    """Append every dossier event, from any service, to the dossier's timeline."""
-    if isinstance(event, (ShipmentBooked, ShipmentProgressed)):
-        code = await conn.fetchval("SELECT code FROM dossiers WHERE dossier_id = $1", event.dossier_id)
-        if code is None:
-            return  # a pickup on its way: the dossier does not exist yet
-        what = f"Bưu điện: {event.kind} {getattr(event, 'status', 'booked')}" + (f" ({event.reason})" if getattr(event, "reason", None) else "")
-        await _timeline_entry(conn, envelope, event.dossier_id, code, event.at, what)
-        return
-    if not isinstance(event, DossierEvent):
-        return
-    step_index = getattr(event, "step_index", None)
-    agency = getattr(event, "agency_code", None) or getattr(event, "to_agency", None)
-    step_due = getattr(event, "step_due_at", None)
-    if step_due is None and step_index is not None:
-        step_due = await conn.fetchval("SELECT due_at FROM steps WHERE dossier_id = $1 AND idx = $2",
-                                       event.dossier_id, step_index)
-    late = None
-    if isinstance(event, (DossierResolved,)):
-        late = not event.on_time
-    elif isinstance(event, (DossierOverdue, DossierApologised, DossierStepOverdue)):
-        late = True
-    elif step_due is not None and not isinstance(event, (DossierAssigned, DossierResumed)):
-        late = event.at > step_due
-    await conn.execute(
-        "INSERT INTO timeline (event_id, dossier_id, dossier_code, event_type, at, source, agency_code, step_index, "
-        "step_due_at, late, trace_id, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-        "ON CONFLICT DO NOTHING",
-        envelope.id, event.dossier_id, event.dossier_code, envelope.type, event.at, envelope.source, agency,
-        step_index, step_due, late, current_trace_id(), summarise(event),
-    )
+async def record_timeline(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection) -> None:
+    """Append every dossier event of a batch, from any service, to the dossiers' timelines:
+    one read for what the events do not carry, one insert for all the rows."""
+    shipments = [e for e, _ in events if isinstance(e, (ShipmentBooked, ShipmentProgressed))]
+    # a pickup's events come before its dossier exists: those have no timeline yet
+    codes = dict(await conn.fetch("SELECT dossier_id, code FROM dossiers WHERE dossier_id = ANY($1::uuid[])",
+                                  list({e.dossier_id for e in shipments}))) if shipments else {}
+    wanted = [(e.dossier_id, e.step_index) for e, _ in events if isinstance(e, DossierEvent)
+              and getattr(e, "step_index", None) is not None and getattr(e, "step_due_at", None) is None]
+    step_dues = {(r["dossier_id"], r["idx"]): r["due_at"] for r in await conn.fetch(
+        "SELECT s.dossier_id, s.idx, s.due_at FROM steps s JOIN unnest($1::uuid[], $2::int[]) AS w(dossier_id, idx) "
+        "ON s.dossier_id = w.dossier_id AND s.idx = w.idx", [w[0] for w in wanted], [w[1] for w in wanted])} if wanted else {}
+    rows = []
+    for event, envelope in events:
+        trace_id = trace_id_of(envelope.traceparent)
+        if isinstance(event, (ShipmentBooked, ShipmentProgressed)):
+            if event.dossier_id not in codes:
+                continue
+            what = f"Bưu điện: {event.kind} {getattr(event, 'status', 'booked')}" + (
+                f" ({event.reason})" if getattr(event, "reason", None) else "")
+            rows.append((envelope.id, event.dossier_id, codes[event.dossier_id], envelope.type, event.at, envelope.source,
+                         None, None, None, None, trace_id, what))
+        elif isinstance(event, DossierEvent):
+            step_index = getattr(event, "step_index", None)
+            step_due = getattr(event, "step_due_at", None) or step_dues.get((event.dossier_id, step_index))
+            rows.append((envelope.id, event.dossier_id, event.dossier_code, envelope.type, event.at, envelope.source,
+                         getattr(event, "agency_code", None) or getattr(event, "to_agency", None), step_index, step_due,
+                         _late(event, step_due), trace_id, summarise(event)))
+    if rows:
+        await conn.execute(
+            "INSERT INTO timeline (event_id, dossier_id, dossier_code, event_type, at, source, agency_code, step_index, "
+            "step_due_at, late, trace_id, summary) SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], "
+            "$5::timestamptz[], $6::text[], $7::text[], $8::int[], $9::timestamptz[], $10::boolean[], $11::text[], $12::text[]) "
+            "ON CONFLICT DO NOTHING", *map(list, zip(*rows)))
+
+
+def _late(event: DossierEvent, step_due: datetime | None) -> bool | None:
+    """Whether the event marks lateness: a decision after the due date, a warning of one, or
+    a step action after the step's own deadline."""
+    if isinstance(event, DossierResolved):
+        return not event.on_time
+    if isinstance(event, (DossierOverdue, DossierApologised, DossierStepOverdue)):
+        return True
+    if step_due is not None and not isinstance(event, (DossierAssigned, DossierResumed)):
+        return event.at > step_due
+    return None
 
 
 async def delivered_by_post(event: ShipmentProgressed, conn, *, outbox: Outbox) -> None:
@@ -400,12 +430,12 @@ async def delivered_by_post(event: ShipmentProgressed, conn, *, outbox: Outbox) 
     return step with the receiving agency, so the citizen collects it at the counter."""
     if event.kind != "delivery" or event.status != "delivered":
         return
-    d = await conn.fetchrow("SELECT * FROM dossiers WHERE dossier_id = $1 FOR UPDATE", event.dossier_id)
-    if d is None or d["status"] != "resolved":
+    code = await conn.fetchval("SELECT code FROM dossiers WHERE dossier_id = $1 AND status = 'resolved'", event.dossier_id)
+    if code is None:
         return
-    step = await conn.fetchrow("SELECT * FROM steps WHERE dossier_id = $1 AND idx = $2", d["dossier_id"], d["current_step"])
-    await return_result(d["code"], ReturnResult(agency_code=step["agency_code"], actor=Actor(name="Bưu điện", title="BCCI"),
-                                                 method="postal"), conn=conn, outbox=outbox, now=event.at)
+    h = await held(conn, code, None)
+    await return_result(h, ReturnResult(agency_code=h.step["agency_code"], actor=Actor(name="Bưu điện", title="BCCI"),
+                                        method="postal"), conn=conn, outbox=outbox, now=event.at)
 
 
 # ------------------------------------------------------------------ documents sent for a dossier
@@ -478,5 +508,5 @@ def register(consumer: EventConsumer, outbox: Outbox, ref: Reference, clock: Clo
     async def on_document_status_changed(event, envelope, conn):
         await document_status_changed(event, envelope, conn, now=clock.now())
 
-    consumer.on_every_event(record_timeline)
+    consumer.on_every_batch(record_timeline)
 

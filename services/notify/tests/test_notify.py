@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import RUN_ID
+from shared.clock import FixedClock
 from shared.db import create_pool, migrate
 from shared.events import Applicant, DossierReceived, Envelope
 from services.notify import handlers
@@ -92,8 +93,8 @@ async def plan_receipt(pool, settings, now: datetime, phone="0901234567"):
     )
     env = Envelope.new(event, "/lgsp/intake")
     async with pool.acquire() as conn, conn.transaction():
-        await handlers.plan_notifications(event, env, conn, settings=settings, now=now)
-        await handlers.plan_notifications(event, env, conn, settings=settings, now=now)  # redelivered: still one row
+        await handlers.plan_notifications([(event, env)], conn, settings=settings, now=now)
+        await handlers.plan_notifications([(event, env)], conn, settings=settings, now=now)  # redelivered: still one row
     return event, env
 
 
@@ -109,17 +110,17 @@ async def test_quiet_hours_defer_until_morning_unless_urgent(notify_db, platform
     night = EVENING + timedelta(minutes=20)
     async with platform_http(timeout=10) as http:
         senders = providers(http, settings)
-        assert (await handlers.send_due(pool, senders, settings, now=night))["deferred"] == 1
+        assert (await handlers.send_due(pool, senders, settings, FixedClock(night)))["deferred"] == 1
         row = await pool.fetchrow("SELECT status, not_before FROM notifications")
         assert row["status"] == "pending" and row["not_before"].astimezone(VN) == datetime(2026, 11, 24, 7, 0, tzinfo=VN)
         one_minute_early = datetime(2026, 11, 24, 6, 59, tzinfo=VN)
-        assert (await handlers.send_due(pool, senders, settings, now=one_minute_early)) == {
+        assert (await handlers.send_due(pool, senders, settings, FixedClock(one_minute_early))) == {
             "sent": 0, "deferred": 0, "retry": 0, "failed": 0}
-        assert (await handlers.send_due(pool, senders, settings, now=datetime(2026, 11, 24, 7, 0, tzinfo=VN)))["sent"] == 1
+        assert (await handlers.send_due(pool, senders, settings, FixedClock(datetime(2026, 11, 24, 7, 0, tzinfo=VN))))["sent"] == 1
 
         urgent = settings.model_copy(update={"urgent_events": "vn.lgsp.dossier.received.v1"})
         await plan_receipt(pool, urgent, EVENING)
-        assert (await handlers.send_due(pool, senders, urgent, now=night))["sent"] == 1
+        assert (await handlers.send_due(pool, senders, urgent, FixedClock(night)))["sent"] == 1
     assert await pool.fetchval("SELECT count(*) FROM notifications") == 2
 
 
@@ -132,8 +133,8 @@ async def test_rate_limit_per_recipient(notify_db, platform):
         await plan_receipt(pool, settings, noon, phone="0977000111")
     async with platform_http(timeout=10) as http:
         senders = providers(http, settings)
-        counts = await handlers.send_due(pool, senders, settings, now=noon)
+        counts = await handlers.send_due(pool, senders, settings, FixedClock(noon))
         assert counts["sent"] == 3 and counts["deferred"] == 2
         # the first of the three leaves the hour's window at 13:00: the held-back ones go then
-        assert (await handlers.send_due(pool, senders, settings, now=noon + timedelta(minutes=59)))["sent"] == 0
-        assert (await handlers.send_due(pool, senders, settings, now=noon + timedelta(hours=1, seconds=1)))["sent"] == 2
+        assert (await handlers.send_due(pool, senders, settings, FixedClock(noon + timedelta(minutes=59))))["sent"] == 0
+        assert (await handlers.send_due(pool, senders, settings, FixedClock(noon + timedelta(hours=1, seconds=1))))["sent"] == 2

@@ -90,15 +90,20 @@ async def test_two_schedulers_at_once_send_one_apology(db):
         assert await emitted(pool, d.dossier_id, "apologised") == 1
 
 
+async def act(action, code: str, cmd, *, conn, **deps) -> None:
+    """An agency's action, as routing's HTTP route runs it: lock the held step, then act."""
+    await action(await handlers.held(conn, code, cmd), cmd, conn=conn, **deps)
+
+
 async def test_a_paused_dossier_is_never_overdue(db):
     pool, outbox = db
     d = await receive(pool, outbox, datetime(2026, 3, 2, 9, 0, tzinfo=VN))
     actor = {"name": "Vũ Văn Nam", "title": "Công chức"}
     asked = datetime(2026, 3, 3, 10, 0, tzinfo=VN)
     async with pool.acquire() as conn, conn.transaction():
-        await handlers.accept_step(d.dossier_code, AcceptStep(agency_code="000.21.12.H40", actor=actor), conn=conn,
+        await act(handlers.accept_step, d.dossier_code, AcceptStep(agency_code="000.21.12.H40", actor=actor), conn=conn,
                                    outbox=outbox, now=asked)
-        await handlers.request_supplement(d.dossier_code, RequestSupplement(agency_code="000.21.12.H40", actor=actor,
+        await act(handlers.request_supplement, d.dossier_code, RequestSupplement(agency_code="000.21.12.H40", actor=actor,
                                                                             reasons=["Thiếu giấy tờ"]),
                                           conn=conn, outbox=outbox, ref=REF, now=asked)
     assert (await scan(pool, outbox, datetime(2026, 4, 1, 9, 0, tzinfo=VN)))["overdue"] == 0
@@ -113,11 +118,11 @@ async def decide(pool, outbox, d: DossierReceived, now: datetime) -> None:
             step = await conn.fetchrow("SELECT s.* FROM steps s JOIN dossiers d USING (dossier_id) "
                                        "WHERE d.dossier_id = $1 AND s.idx = d.current_step", d.dossier_id)
             cmd = {"agency_code": step["agency_code"], "actor": actor}
-            await handlers.accept_step(d.dossier_code, AcceptStep(**cmd), conn=conn, outbox=outbox, now=now)
+            await act(handlers.accept_step, d.dossier_code, AcceptStep(**cmd), conn=conn, outbox=outbox, now=now)
             if step["kind"] == "decide":
                 break
-            await handlers.forward_step(d.dossier_code, ForwardStep(**cmd), conn=conn, outbox=outbox, now=now)
-        await handlers.resolve(d.dossier_code, Resolve(**cmd, outcome="approved", result_document=RESULT),
+            await act(handlers.forward_step, d.dossier_code, ForwardStep(**cmd), conn=conn, outbox=outbox, now=now)
+        await act(handlers.resolve, d.dossier_code, Resolve(**cmd, outcome="approved", result_document=RESULT),
                                conn=conn, outbox=outbox, ref=REF, extension_days=2, now=now)
 
 
