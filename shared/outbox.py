@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -52,22 +52,28 @@ class Outbox:
         return written
 
     async def add(self, conn: asyncpg.Connection, data: EventData, topic: Topic = DOSSIER) -> Envelope:
-        trace_headers = current_trace_headers()
-        envelope = Envelope.new(
-            data, source=f"/lgsp/{self._settings.service_name}",
-            traceparent=trace_headers.get("traceparent"), tracestate=trace_headers.get("tracestate"),
-        )
-        row = (envelope.id, self._settings.topic(topic.name), envelope.key,
-               json.dumps([[k, v.decode("utf-8")] for k, v in envelope.headers()], ensure_ascii=False), envelope.data)
-        self._written = True
-        if not self.notify_relay:
-            await conn.execute("INSERT INTO outbox (event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5)", *row)
-            return envelope
-        # NOTIFY is delivered at commit, so the relay wakes exactly when the row is visible.
-        await conn.execute(
-            "WITH row AS (INSERT INTO outbox (event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5)) "
-            "SELECT pg_notify($6, '')", *row, notify_channel(self._settings.schema))
+        [envelope] = await self.add_all(conn, [data], topic)
         return envelope
+
+    async def add_all(self, conn: asyncpg.Connection, events: Sequence[EventData], topic: Topic = DOSSIER) -> list[Envelope]:
+        """Several events of one transaction, in this order, with one statement."""
+        trace_headers = current_trace_headers()
+        envelopes = [Envelope.new(data, source=f"/lgsp/{self._settings.service_name}",
+                                  traceparent=trace_headers.get("traceparent"), tracestate=trace_headers.get("tracestate"))
+                     for data in events]
+        columns = ([e.id for e in envelopes], [e.key for e in envelopes],
+                   [json.dumps([[k, v.decode("utf-8")] for k, v in e.headers()], ensure_ascii=False) for e in envelopes],
+                   [e.data for e in envelopes])
+        self._written = True
+        # NOTIFY is delivered at commit, so a relay elsewhere wakes exactly when the rows are visible.
+        await conn.execute(
+            "WITH row AS (INSERT INTO outbox (event_id, topic, key, headers, payload) "
+            "  SELECT r.event_id, $1, r.key, r.headers, r.payload "
+            "  FROM unnest($2::uuid[], $3::bytea[], $4::jsonb[], $5::bytea[]) WITH ORDINALITY AS r(event_id, key, headers, payload, n) "
+            "  ORDER BY r.n) "  # the outbox's seq is the publishing order
+            + ("SELECT pg_notify($6, '')" if self.notify_relay else "SELECT $6::text"),
+            self._settings.topic(topic.name), *columns, notify_channel(self._settings.schema))
+        return envelopes
 
 
 def _offsets_json(ends: dict[TopicPartition, int]) -> str:

@@ -53,49 +53,61 @@ async def start_workflow(event: DossierReceived, conn: asyncpg.Connection, *, ou
         route = ref.catalogue.route(procedure, event.agency_code)
     except LookupError as exc:
         raise Rejected(f"no route for {event.procedure_code} from {event.agency_code}: {exc}") from exc
+    # Each step's deadline is its cumulative share of the time limit, counted from receipt.
+    elapsed, dues = Decimal(0), []
+    for step in route:
+        elapsed += step.days
+        dues.append(event.due_at if step.kind == "return" else ref.calendar.due_at(event.at, elapsed))
+    # The dossier and its steps in one statement, the first step assigned at receipt.
     inserted = await conn.fetchval(
-        "INSERT INTO dossiers (dossier_id, code, procedure_code, receiving_agency, status, current_step, received_at, "
-        "due_at, trace_id, traceparent, updated_at, result_kind) "
-        "VALUES ($1, $2, $3, $4, 'processing', 0, $5, $6, $7, $8, $9, $10) ON CONFLICT (dossier_id) DO NOTHING RETURNING true",
+        "WITH dossier AS (INSERT INTO dossiers (dossier_id, code, procedure_code, receiving_agency, status, current_step, "
+        "  received_at, due_at, trace_id, traceparent, updated_at, result_kind) "
+        "  VALUES ($1, $2, $3, $4, 'processing', 0, $5, $6, $7, $8, $5, $9) ON CONFLICT (dossier_id) DO NOTHING RETURNING true), "
+        "steps AS (INSERT INTO steps (dossier_id, idx, name, kind, level, agency_code, days, due_at, status, assigned_at) "
+        "  SELECT $1, s.* , CASE WHEN s.idx = 0 THEN 'assigned' ELSE 'pending' END, CASE WHEN s.idx = 0 THEN $5 END "
+        "  FROM unnest($10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::numeric[], $16::timestamptz[]) "
+        "    AS s(idx, name, kind, level, agency_code, days, due_at) WHERE EXISTS (SELECT 1 FROM dossier)) "
+        "SELECT true FROM dossier",
         event.dossier_id, event.dossier_code, procedure.code, event.agency_code, event.at, event.due_at,
-        current_trace_id(), current_trace_headers().get("traceparent"), now, procedure.result_kind,
+        current_trace_id(), current_trace_headers().get("traceparent"), procedure.result_kind,
+        [s.index for s in route], [s.name for s in route], [s.kind for s in route], [s.level for s in route],
+        [s.agency_code for s in route], [s.days for s in route], dues,
     )
     if not inserted:
         return
-    # Each step's deadline is its cumulative share of the time limit, counted from receipt.
-    elapsed = Decimal(0)
-    for step in route:
-        elapsed += step.days
-        due = event.due_at if step.kind == "return" else ref.calendar.due_at(event.at, elapsed)
-        await conn.execute(
-            "INSERT INTO steps (dossier_id, idx, name, kind, level, agency_code, days, due_at, status) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
-            event.dossier_id, step.index, step.name, step.kind, step.level, step.agency_code, step.days, due,
-        )
-    await _assign(conn, outbox, event.dossier_id, 0, event.at)
-
-
-async def _assign(conn, outbox: Outbox, dossier_id, idx: int, at: datetime,
-                  from_step: asyncpg.Record | None = None, actor: Actor | None = None) -> None:
-    step = await conn.fetchrow(
-        "UPDATE steps SET status = 'assigned', assigned_at = $3 WHERE dossier_id = $1 AND idx = $2 RETURNING *",
-        dossier_id, idx, at,
-    )
-    d = await conn.fetchrow(
-        "UPDATE dossiers SET current_step = $2, updated_at = $3 WHERE dossier_id = $1 RETURNING code, due_at",
-        dossier_id, idx, at,
-    )
-    if from_step is not None and from_step["agency_code"] != step["agency_code"]:
-        await outbox.add(conn, DossierTransferred(
-            dossier_id=dossier_id, dossier_code=d["code"], at=at, from_agency=from_step["agency_code"],
-            from_level=from_step["level"], to_agency=step["agency_code"], to_level=step["level"], step_index=idx,
-            actor=actor or Actor(name="hệ thống"),
-        ))
+    first = route[0]
     await outbox.add(conn, DossierAssigned(
-        dossier_id=dossier_id, dossier_code=d["code"], at=at, step_index=idx, step_name=step["name"],
-        step_kind=step["kind"], level=step["level"], agency_code=step["agency_code"], step_due_at=step["due_at"],
-        due_at=d["due_at"],
+        dossier_id=event.dossier_id, dossier_code=event.dossier_code, at=event.at, step_index=first.index,
+        step_name=first.name, step_kind=first.kind, level=first.level, agency_code=first.agency_code,
+        step_due_at=dues[0], due_at=event.due_at,
     ))
+
+
+async def _assign(conn, outbox: Outbox, dossier_id, idx: int, at: datetime, from_step: asyncpg.Record, actor: Actor,
+                  *, finish_from_step: bool, events_before: tuple[EventData, ...] = ()) -> None:
+    """Hand the dossier on to step ``idx`` (finishing ``from_step`` in the same statement when
+    asked), then write ``events_before``, the transfer if the agency changes, and the
+    assignment, in this order."""
+    step = await conn.fetchrow(
+        "WITH finished AS (UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $4), "
+        "step AS (UPDATE steps SET status = 'assigned', assigned_at = $3 WHERE dossier_id = $1 AND idx = $2 RETURNING *), "
+        "dossier AS (UPDATE dossiers SET current_step = $2, updated_at = $3 WHERE dossier_id = $1 RETURNING code, due_at) "
+        "SELECT step.*, dossier.code AS dossier_code, dossier.due_at AS dossier_due_at FROM step, dossier",
+        dossier_id, idx, at, from_step["idx"] if finish_from_step else None,
+    )
+    events = list(events_before)
+    if from_step["agency_code"] != step["agency_code"]:
+        events.append(DossierTransferred(
+            dossier_id=dossier_id, dossier_code=step["dossier_code"], at=at, from_agency=from_step["agency_code"],
+            from_level=from_step["level"], to_agency=step["agency_code"], to_level=step["level"], step_index=idx,
+            actor=actor,
+        ))
+    events.append(DossierAssigned(
+        dossier_id=dossier_id, dossier_code=step["dossier_code"], at=at, step_index=idx, step_name=step["name"],
+        step_kind=step["kind"], level=step["level"], agency_code=step["agency_code"], step_due_at=step["due_at"],
+        due_at=step["dossier_due_at"],
+    ))
+    await outbox.add_all(conn, events)
 
 
 # ------------------------------------------------------------------ agencies' actions
@@ -128,11 +140,6 @@ async def held(conn, code: str, cmd) -> Held:
     return Held(row, step)
 
 
-async def _finish_step(conn, step: asyncpg.Record, now: datetime) -> None:
-    await conn.execute("UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2",
-                       step["dossier_id"], step["idx"], now)
-
-
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise Conflict(message)
@@ -152,8 +159,7 @@ async def forward_step(h: Held, cmd: ForwardStep, *, conn, outbox: Outbox, now: 
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] == "handle", f"step '{step['name']}' decides or returns; it is not forwarded")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before it is forwarded")
-    await _finish_step(conn, step, now)
-    await _assign(conn, outbox, d["dossier_id"], step["idx"] + 1, now, from_step=step, actor=cmd.actor)
+    await _assign(conn, outbox, d["dossier_id"], step["idx"] + 1, now, step, cmd.actor, finish_from_step=True)
 
 
 async def request_supplement(h: Held, cmd: RequestSupplement, *, conn, outbox: Outbox, ref: Reference,
@@ -186,19 +192,22 @@ async def resolve(h: Held, cmd: Resolve, *, conn, outbox: Outbox, ref: Reference
     if now > d["due_at"] and d["overdue_for"] != d["due_at"]:
         # Decided late before the scheduler's next pass saw it: the apology is owed all the same.
         await _apologise(conn, outbox, ref, d, step["agency_code"], step["idx"], now, extension_days)
-    await _finish_step(conn, step, now)
-    # Whatever steps remain before the return are not needed any more (a refusal ends the work).
-    last = await conn.fetchval("SELECT max(idx) FROM steps WHERE dossier_id = $1", d["dossier_id"])
-    await conn.execute("UPDATE steps SET status = 'skipped' WHERE dossier_id = $1 AND idx > $2 AND idx < $3",
-                       d["dossier_id"], step["idx"], last)
-    await conn.execute("UPDATE dossiers SET status = 'resolved', outcome = $2, resolved_at = $3, updated_at = $3 "
-                       "WHERE dossier_id = $1", d["dossier_id"], cmd.outcome.value, now)
-    await outbox.add(conn, DossierResolved(
+    # The deciding step is done, whatever steps remain before the return are not needed any
+    # more (a refusal ends the work), and the dossier is resolved: one statement.
+    last = await conn.fetchval(
+        "WITH last AS (SELECT max(idx) AS idx FROM steps WHERE dossier_id = $1), "
+        "finished AS (UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2), "
+        "skipped AS (UPDATE steps SET status = 'skipped' WHERE dossier_id = $1 AND idx > $2 AND idx < (SELECT idx FROM last)), "
+        "resolved AS (UPDATE dossiers SET status = 'resolved', outcome = $4, resolved_at = $3, updated_at = $3 "
+        "  WHERE dossier_id = $1) "
+        "SELECT idx FROM last", d["dossier_id"], step["idx"], now, cmd.outcome.value)
+    resolved = DossierResolved(
         dossier_id=d["dossier_id"], dossier_code=code, at=now, outcome=cmd.outcome.value, agency_code=step["agency_code"],
         result_document=result, reasons=tuple(cmd.reasons), due_at=d["due_at"],
         on_time=now <= d["due_at"], actor=cmd.actor,
-    ))
-    await _assign(conn, outbox, d["dossier_id"], last, now, from_step=step, actor=cmd.actor)
+    )
+    await _assign(conn, outbox, d["dossier_id"], last, now, step, cmd.actor, finish_from_step=False,
+                  events_before=(resolved,))
 
 
 async def _signed_decision(conn, d: asyncpg.Record, decider: str, document_id) -> DocumentRef:
@@ -222,9 +231,10 @@ async def _signed_decision(conn, d: asyncpg.Record, decider: str, document_id) -
 async def return_result(h: Held, cmd: ReturnResult, *, conn, outbox: Outbox, now: datetime) -> None:
     d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "resolved", f"dossier {code} is {d['status']}; only a resolved dossier is returned")
-    await _finish_step(conn, step, now)
-    await conn.execute("UPDATE dossiers SET status = 'returned', finished_at = $2, updated_at = $2 WHERE dossier_id = $1",
-                       d["dossier_id"], now)
+    await conn.execute(
+        "WITH finished AS (UPDATE steps SET status = 'done', finished_at = $3 WHERE dossier_id = $1 AND idx = $2) "
+        "UPDATE dossiers SET status = 'returned', finished_at = $3, updated_at = $3 WHERE dossier_id = $1",
+        d["dossier_id"], step["idx"], now)
     await outbox.add(conn, DossierReturned(dossier_id=d["dossier_id"], dossier_code=code, at=now,
                                            agency_code=step["agency_code"], method=cmd.method.value, actor=cmd.actor))
 
@@ -245,10 +255,12 @@ async def withdraw(h: Held, cmd: Withdraw, *, conn, outbox: Outbox, now: datetim
 
 
 async def _finish(conn, dossier_id, status: str, now: datetime) -> None:
-    await conn.execute("UPDATE steps SET status = 'skipped' WHERE dossier_id = $1 AND status IN ('pending', 'assigned', 'in_progress')",
-                       dossier_id)
-    await conn.execute("UPDATE dossiers SET status = $2, finished_at = $3, paused_at = NULL, updated_at = $3 "
-                       "WHERE dossier_id = $1", dossier_id, status, now)
+    """The dossier ends before its result: the open steps are not needed any more."""
+    await conn.execute(
+        "WITH skipped AS (UPDATE steps SET status = 'skipped' WHERE dossier_id = $1 "
+        "  AND status IN ('pending', 'assigned', 'in_progress')) "
+        "UPDATE dossiers SET status = $2, finished_at = $3, paused_at = NULL, updated_at = $3 WHERE dossier_id = $1",
+        dossier_id, status, now)
 
 
 # ------------------------------------------------------------------ supplements
@@ -297,12 +309,12 @@ async def _apologise(conn, outbox: Outbox, ref: Reference, d: asyncpg.Record, ho
     await conn.execute("UPDATE steps SET due_at = greatest(due_at, $2) WHERE dossier_id = $1 AND status IN "
                        "('pending', 'assigned', 'in_progress')", d["dossier_id"], new_due)
     common = dict(dossier_id=d["dossier_id"], dossier_code=d["code"], at=now)
-    await outbox.add(conn, DossierOverdue(**common, agency_code=holder, due_at=d["due_at"]))
-    await outbox.add(conn, DossierApologised(
-        **common, agency_code=holder, agency_name=agency.name if agency else holder,
-        previous_due_at=d["due_at"], new_due_at=new_due,
-        reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {step_idx + 1}",
-    ))
+    await outbox.add_all(conn, [
+        DossierOverdue(**common, agency_code=holder, due_at=d["due_at"]),
+        DossierApologised(**common, agency_code=holder, agency_name=agency.name if agency else holder,
+                          previous_due_at=d["due_at"], new_due_at=new_due,
+                          reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {step_idx + 1}"),
+    ])
 
 
 def in_dossier_trace(traceparent: str | None, name: str, *, link_here: bool = False):
