@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 POLICY_FILE = Path(__file__).resolve().parent / "access_policy.yaml"
 LIMITS = ("any", "body_agency", "path_agency", "dossier_agency", "submitter")
 ALGORITHMS = ["RS256", "PS256", "ES256"]
+VERIFIED_TOKENS_KEPT = 1024  # tokens of the callers seen lately (each entry a few hundred bytes)
 
 
 class AccessDenied(Exception):
@@ -96,6 +98,10 @@ class TokenValidator:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        # Tokens whose signature and claims checked out, with their times: a client sends the
+        # same token with every request until it expires, and an RSA check costs more than
+        # the rest of a small request. Times are judged again on every use.
+        self._verified: OrderedDict[str, tuple[Caller, float, float]] = OrderedDict()
 
     async def _fetch_keys(self) -> None:
         try:
@@ -124,6 +130,23 @@ class TokenValidator:
         return self._keys[kid]
 
     async def validate(self, token: str) -> Caller:
+        if (kept := self._verified.get(token)) is not None:
+            self._verified.move_to_end(token)
+        else:
+            kept = await self._verify(token)
+            self._verified[token] = kept
+            if len(self._verified) > VERIFIED_TOKENS_KEPT:
+                self._verified.popitem(last=False)
+        caller, expires, not_before = kept
+        now = self.wall_time()
+        if expires + self.leeway_s < now:
+            raise AccessDenied(401, "the token has expired")
+        if not_before - self.leeway_s > now:
+            raise AccessDenied(401, "the token is not valid yet")
+        return caller
+
+    async def _verify(self, token: str) -> tuple[Caller, float, float]:
+        """The token's signature, issuer, audience and type checked; its caller and times."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -146,11 +169,6 @@ class TokenValidator:
             raise AccessDenied(401, "the token's signature is not valid") from None
         except jwt.PyJWTError as exc:
             raise AccessDenied(401, f"the token is not valid: {exc}") from None
-        now = self.wall_time()
-        if float(claims["exp"]) + self.leeway_s < now:
-            raise AccessDenied(401, "the token has expired")
-        if float(claims.get("nbf", claims["iat"])) - self.leeway_s > now:
-            raise AccessDenied(401, "the token is not valid yet")
         if claims.get("typ", "Bearer") != "Bearer":
             raise AccessDenied(401, f"a {claims.get('typ')} token is not an access token")
         agencies = claims.get("agency") or []
@@ -158,12 +176,16 @@ class TokenValidator:
             agencies = [agencies]
         if len(agencies) > 1:
             raise AccessDenied(403, "the token names more than one agency; an account acts for one")
-        return Caller(
+        caller = Caller(
             client_id=str(claims.get("azp") or claims.get("client_id") or ""), subject=str(claims["sub"]),
             username=claims.get("preferred_username"),
             roles=frozenset((claims.get("realm_access") or {}).get("roles") or ()),
             agency=agencies[0] if agencies else None,
         )
+        try:
+            return caller, float(claims["exp"]), float(claims.get("nbf", claims["iat"]))
+        except (TypeError, ValueError):
+            raise AccessDenied(401, "the token's times are not numbers") from None
 
 
 # ---------------------------------------------------------------- quotas

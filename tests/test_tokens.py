@@ -51,3 +51,16 @@ async def test_expired_future_foreign_and_tampered_tokens_are_refused(issuer):
     assert "not a JWT" in await _refusal(TokenValidator(issuer, "lgsp"), "opaque-string")
     unsigned = base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": "x"}).encode()).rstrip(b"=").decode()
     assert "algorithm" in await _refusal(TokenValidator(issuer, "lgsp"), f"{unsigned}.{payload}.")
+
+
+async def test_a_token_kept_as_verified_is_still_judged_on_time_at_every_use(issuer):
+    token = await IDENTITIES.operator.token()
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    now = [claims["iat"] + 1]
+    validator = TokenValidator(issuer, "lgsp", leeway_s=30, wall_time=lambda: now[0])
+    assert (await validator.validate(token)).username == "operator"
+    assert (await validator.validate(token)).username == "operator"  # the kept verification
+    now[0] = claims["exp"] + 31  # the same validator, the same token, after its expiry
+    assert "expired" in await _refusal(validator, token)
+    now[0] = claims["iat"] - (claims["exp"] - claims["iat"])
+    assert "not valid yet" in await _refusal(validator, token)

@@ -29,6 +29,7 @@ from services.intake.schemas import CitizenLookupOut, DossierOut, HistoryEntry, 
 
 _COLUMNS = ("id, code, procedure_code, procedure_name, agency_code, channel, status, outcome, current_step, "
             "current_agency, received_at, due_at, overdue, trace_id")
+_COLUMN_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
 
 class Conflict(Exception):
@@ -106,14 +107,18 @@ async def submit_dossier(
 
 
 async def _by_idempotency_key(conn: asyncpg.Connection, key: str, request_hash: str) -> DossierOut | RefusalOut | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS}, request_hash FROM dossiers WHERE idempotency_key = $1", key)
-    if row:
-        _same_request(row["request_hash"], request_hash)
-        return DossierOut(**{k: v for k, v in row.items() if k != "request_hash"})
-    refusal = await conn.fetchrow("SELECT id, reasons, request_hash FROM refusals WHERE idempotency_key = $1", key)
-    if refusal:
-        _same_request(refusal["request_hash"], request_hash)
-        return RefusalOut(refusal_id=refusal["id"], reasons=[ReasonOut(**r) for r in json.loads(refusal["reasons"])])
+    """The outcome of an earlier submission with this key: a dossier or a refusal (one read)."""
+    row = await conn.fetchrow(
+        f"SELECT (SELECT d FROM (SELECT {_COLUMNS}, request_hash FROM dossiers WHERE idempotency_key = $1) d) AS dossier, "
+        "(SELECT r FROM (SELECT id, reasons, request_hash FROM refusals WHERE idempotency_key = $1) r) AS refusal", key)
+    if row["dossier"] is not None:
+        *columns, earlier_hash = row["dossier"]
+        _same_request(earlier_hash, request_hash)
+        return DossierOut(**dict(zip(_COLUMN_NAMES, columns)))
+    if row["refusal"] is not None:
+        refusal_id, reasons, earlier_hash = row["refusal"]
+        _same_request(earlier_hash, request_hash)
+        return RefusalOut(refusal_id=refusal_id, reasons=[ReasonOut(**r) for r in json.loads(reasons)])
     return None
 
 

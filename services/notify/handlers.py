@@ -22,6 +22,9 @@ from services.notify.templates import compose, late_document
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
+# Sends in flight at once: a few hide the providers' latency; more would only grow the HTTP
+# client's pool, whose every connection httpcore checks before each request.
+SENDS_AT_ONCE = 4
 
 
 async def plan_notifications(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection, *,
@@ -144,12 +147,12 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, cloc
         recent = {r["address_hash"]: list(r["sent"]) for r in await conn.fetch(
             "SELECT h AS address_hash, ARRAY(SELECT sent_at FROM notifications WHERE address_hash = h AND status = 'sent' "
             "AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3) AS sent FROM unnest($1::text[]) AS h",
-            list({n["address_hash"] for n in rows}), now - timedelta(hours=1), settings.rate_limit_per_hour)}
+            list({n["address_hash"] for n in rows} - {None}), now - timedelta(hours=1), settings.rate_limit_per_hour)}
         outcomes: list[_Outcome] = []
         sending: list[tuple[asyncpg.Record, str]] = []
         for n in rows:
             later = None if n["urgent"] else quiet_until(now, settings)
-            if later is None:
+            if later is None and n["address_hash"] is not None:  # (rows older than the hash have no limit)
                 # the recipient's limit-th most recent message, if there is one: a slot frees
                 # when it leaves the hour's window (messages of this batch count too)
                 times = recent.setdefault(n["address_hash"], [])
@@ -170,9 +173,12 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, cloc
                 continue
             sending.append((n, address))
 
+        at_once = asyncio.Semaphore(SENDS_AT_ONCE)
+
         async def attempt(n: asyncpg.Record, address: str) -> str | ProviderError:
             try:
-                return await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"])
+                async with at_once:
+                    return await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"])
             except ProviderError as exc:
                 return exc
 
