@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 # Sends in flight at once: a few hide the providers' latency; more would only grow the HTTP
 # client's pool, whose every connection httpcore checks before each request.
-SENDS_AT_ONCE = 4
+SENDS_AT_ONCE = 8
 
 
 async def plan_notifications(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection, *,
@@ -175,19 +175,19 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, cloc
 
         at_once = asyncio.Semaphore(SENDS_AT_ONCE)
 
-        async def attempt(n: asyncpg.Record, address: str) -> str | ProviderError:
+        async def attempt(n: asyncpg.Record, address: str) -> tuple[str | ProviderError, datetime]:
+            """The provider's answer (its message id, or the error), and when it came."""
             try:
                 async with at_once:
-                    return await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"])
+                    return await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"]), clock.now()
             except ProviderError as exc:
-                return exc
+                return exc, clock.now()
 
         results = await asyncio.gather(*(attempt(n, address) for n, address in sending))
-        sent_at = clock.now()
-        for (n, _), result in zip(sending, results):
+        for (n, _), (result, answered_at) in zip(sending, results):
             attempts = n["attempts"] + 1
             if not isinstance(result, ProviderError):
-                outcomes.append(_Outcome(n, "sent", attempts, provider_id=result, sent_at=sent_at))
+                outcomes.append(_Outcome(n, "sent", attempts, provider_id=result, sent_at=answered_at))
                 log.info("notify.sent id=%s channel=%s type=%s", n["id"], n["channel"], n["event_type"])
                 counts["sent"] += 1
             elif attempts >= MAX_ATTEMPTS:
