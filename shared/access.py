@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ import jwt
 import yaml
 from fastapi import Request
 from fastapi.routing import APIRoute
+
+from shared.recent import Recent
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class TokenValidator:
         # Tokens whose signature and claims checked out, with their times: a client sends the
         # same token with every request until it expires, and an RSA check costs more than
         # the rest of a small request. Times are judged again on every use.
-        self._verified: OrderedDict[str, tuple[Caller, float, float]] = OrderedDict()
+        self._verified: Recent[str, tuple[Caller, float, float]] = Recent(VERIFIED_TOKENS_KEPT)
 
     async def _fetch_keys(self) -> None:
         try:
@@ -130,13 +131,7 @@ class TokenValidator:
         return self._keys[kid]
 
     async def validate(self, token: str) -> Caller:
-        if (kept := self._verified.get(token)) is not None:
-            self._verified.move_to_end(token)
-        else:
-            kept = await self._verify(token)
-            self._verified[token] = kept
-            if len(self._verified) > VERIFIED_TOKENS_KEPT:
-                self._verified.popitem(last=False)
+        kept = self._verified.get(token) or self._verified.put(token, await self._verify(token))
         caller, expires, not_before = kept
         now = self.wall_time()
         if expires + self.leeway_s < now:

@@ -3,11 +3,10 @@ dossiers, work queues and timelines."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from fastapi import APIRouter, Request
 
 from shared.access import Resource
+from shared.recent import Recent
 from shared.http import AgencyCode, DossierCode, problem
 from services.routing import handlers
 from services.routing.schemas import (
@@ -18,26 +17,21 @@ router = APIRouter(prefix="/v1", tags=["dossiers"])
 
 
 ROUTES_KEPT = 10_000
-_route_agencies: OrderedDict[str, Resource] = OrderedDict()
 
 
 async def dossier_resource(request: Request, code: str) -> Resource | None:
     """For the access policy: every agency the dossier's route passes through. A route is
     fixed when the workflow starts, so the answer is kept for the dossiers acted on lately
     (a request then costs no read of its own)."""
-    if (kept := _route_agencies.get(code)) is not None:
-        _route_agencies.move_to_end(code)
-        return kept
+    kept: Recent[str, Resource] = request.app.state.route_agencies
+    if (agencies := kept.get(code)) is not None:
+        return agencies
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT d.receiving_agency, s.agency_code FROM dossiers d LEFT JOIN steps s ON s.dossier_id = d.dossier_id "
         "WHERE d.code = $1", code)
     if not rows:
         return None
-    resource = Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]}))
-    _route_agencies[code] = resource
-    if len(_route_agencies) > ROUTES_KEPT:
-        _route_agencies.popitem(last=False)
-    return resource
+    return kept.put(code, Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]})))
 
 
 async def _act(request: Request, action, code: str, cmd, **deps):
@@ -99,10 +93,10 @@ async def _dossier(conn, code: str):
     d = await conn.fetchrow(
         "SELECT dossier_id, code, procedure_code, result_kind, receiving_agency, status, outcome, current_step, received_at, "
         "due_at, paused_at, apologies, trace_id, "
-        "  ARRAY(SELECT s FROM (SELECT idx, name, kind, level, agency_code, days, due_at, status, assigned_at, accepted_at, "
-        "        finished_at FROM steps WHERE dossier_id = d.dossier_id ORDER BY idx) s) AS steps, "
-        "  ARRAY(SELECT x FROM (SELECT document_id, number, doc_type, sender_agency, version, state, reason, sent_at "
-        "        FROM dossier_documents WHERE dossier_id = d.dossier_id ORDER BY sent_at, number) x) AS documents "
+        f"  ARRAY(SELECT s FROM (SELECT {', '.join(STEP_FIELDS)} FROM steps WHERE dossier_id = d.dossier_id "
+        "        ORDER BY idx) s) AS steps, "
+        f"  ARRAY(SELECT x FROM (SELECT {', '.join(DOCUMENT_FIELDS)} FROM dossier_documents WHERE dossier_id = d.dossier_id "
+        "        ORDER BY sent_at, number) x) AS documents "
         "FROM dossiers d WHERE code = $1", code,
     )
     if d is None:
@@ -111,7 +105,7 @@ async def _dossier(conn, code: str):
             "documents": [dict(zip(DOCUMENT_FIELDS, x)) for x in d["documents"]]}
 
 
-# the columns of the rows _dossier reads as arrays, in their order there
+# the columns of the rows _dossier reads as arrays: its query selects them in this order
 STEP_FIELDS = ("idx", "name", "kind", "level", "agency_code", "days", "due_at", "status", "assigned_at", "accepted_at",
                "finished_at")
 DOCUMENT_FIELDS = ("document_id", "number", "doc_type", "sender_agency", "version", "state", "reason", "sent_at")

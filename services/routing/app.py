@@ -7,11 +7,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from shared.recent import Recent
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
 from services.routing import handlers
-from services.routing.api import dossier_resource, router
+from services.routing.api import ROUTES_KEPT, dossier_resource, router
 from services.routing.scheduler import scheduler_pass
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,6 +22,7 @@ DEFAULT_PORT = 8082
 async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     reference = app.state.reference = load_reference(settings.reference_variant)
+    app.state.route_agencies = Recent(ROUTES_KEPT)  # a dossier's route is fixed: its agencies are kept
     handlers.register(runtime.consumer, runtime.outbox, reference, runtime.clock)
     runtime.start_worker("routing.scheduler", lambda: scheduler_pass(settings, runtime.pool, runtime.outbox, reference, runtime.clock),
                          settings.scheduler_interval_s)
