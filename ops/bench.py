@@ -293,7 +293,6 @@ class Load:
 async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
     """An agency's system: take every dossier in the commune's queue to its return."""
     done = 0
-    actor = {"name": "Máy chủ một cửa", "title": "tự động"}
     result = {"name": "Bản sao.pdf", "media_type": "application/pdf", "size": 1000, "sha256": "cd" * 32}
     # the commune's official, through the agency's system
     official = IDENTITIES.official(AGENCY)
@@ -303,7 +302,7 @@ async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
             nonlocal done
             async with clients.lend() as client:
                 base = f"{routing_url}/v1/dossiers/{d['code']}"
-                who = {"agency_code": AGENCY, "actor": actor}
+                who = {"agency_code": AGENCY}
                 try:
                     if d["status"] == "processing" and d["step_status"] == "assigned":
                         await client.post(f"{base}/accept", json=who)

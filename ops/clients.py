@@ -64,7 +64,6 @@ def submission(procedure_code: str = "1.001193", agency_code: str = COMMUNE, cha
             "applicant": applicant or APPLICANT, "documents": documents_for(procedure_code, variant), **extra}
 
 
-OFFICIAL = {"name": "Phạm Minh Tuấn", "title": "Công chức Tư pháp - Hộ tịch"}
 RESULT = {"name": "Quyết định.pdf", "media_type": "application/pdf", "size": 52_000, "sha256": "ab" * 32}
 
 
@@ -115,7 +114,7 @@ class Agencies:
         """``action`` as the official of ``agency`` (named in the body too), or of ``as_agency``
         for actions whose body names none (a withdrawal)."""
         if agency is not None:
-            body = {"agency_code": agency, "actor": OFFICIAL, **body}
+            body = {"agency_code": agency, **body}
         official = agency or as_agency
         return await self.http.post(f"{self.url}/v1/dossiers/{code}/{action}", json=body,
                                     auth=IDENTITIES.official(official) if official else httpx.USE_CLIENT_DEFAULT)

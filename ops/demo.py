@@ -80,7 +80,7 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
         say(f"  intake   GET {housing['code']} with no token -> {anonymous.status_code}: {anonymous.json()['title']}")
         other = "000.22.12.H40"  # xã Trường Yên's official, acting for xã Ninh Hải
         forged = await http.post(f"{routing}/v1/dossiers/{housing['code']}/accept", auth=IDENTITIES.official(other),
-                                 json={"agency_code": COMMUNE, "actor": {"name": "Lê Văn Bình", "title": "Công chức"}})
+                                 json={"agency_code": COMMUNE})
         say(f"  routing  accept {housing['code']} for {COMMUNE} as {other}'s official -> {forged.status_code}: "
             f"{forged.json()['title']}")
         if anonymous.status_code != 401 or forged.status_code != 403:

@@ -41,11 +41,14 @@ class AccessDenied(Exception):
     """401 (no valid token), 403 (a valid caller without the right) or 429 (over its quota,
     ``retry_after_s``); ``reason`` says which."""
 
-    def __init__(self, status: int, reason: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, status: int, reason: str, retry_after_s: float | None = None, *,
+                 audited_reason: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.retry_after_s = retry_after_s
+        # What the audit log keeps when the caller is told less (a 404 that hides a 403).
+        self.audited_reason = audited_reason or reason
 
 
 class ProviderUnavailable(Exception):
@@ -59,6 +62,13 @@ class Caller:
     username: str | None  # a person's user name; a machine client's service account otherwise
     roles: frozenset[str]
     agency: str | None  # the agency the caller acts for, from the token only
+    name: str | None = None  # a person's full name, as the identity provider has it
+
+    @property
+    def display_name(self) -> str:
+        """Who acted, as the timeline shows it: the person's name from the identity provider,
+        else their account, else the connected system."""
+        return self.name or (self.username if self.is_person else None) or self.client_id
 
     @property
     def is_person(self) -> bool:
@@ -149,9 +159,13 @@ class TokenValidator:
         if header.get("alg") not in ALGORITHMS:
             raise AccessDenied(401, f"the token's algorithm {header.get('alg')!r} is not accepted")
         key = await self._key(str(header.get("kid", "")))
+        if header["alg"] != key.algorithm_name:
+            # A key is used with its own algorithm only: an ES256 header naming an RSA key is
+            # a confusion attempt, not a token (and PyJWT would fail on it with a TypeError).
+            raise AccessDenied(401, f"the token's algorithm {header['alg']!r} is not its key's ({key.algorithm_name})")
         try:
             claims = jwt.decode(
-                token, key.key, algorithms=[header["alg"]], audience=self.audience, issuer=self.issuer,
+                token, key.key, algorithms=[key.algorithm_name], audience=self.audience, issuer=self.issuer,
                 # times are checked below against the injected real-time source
                 options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_exp": False,
                          "verify_iat": False, "verify_nbf": False},
@@ -164,19 +178,27 @@ class TokenValidator:
             raise AccessDenied(401, "the token's signature is not valid") from None
         except jwt.PyJWTError as exc:
             raise AccessDenied(401, f"the token is not valid: {exc}") from None
+        except (TypeError, ValueError, KeyError) as exc:  # whatever a malformed token trips on: still the caller's
+            raise AccessDenied(401, f"the token is malformed ({type(exc).__name__})") from None
+        if not isinstance(claims, dict) or not isinstance(claims.get("sub"), str):
+            raise AccessDenied(401, "the token's claims are malformed")
         if claims.get("typ", "Bearer") != "Bearer":
             raise AccessDenied(401, f"a {claims.get('typ')} token is not an access token")
-        agencies = claims.get("agency") or []
-        if isinstance(agencies, str):
-            agencies = [agencies]
-        if len(agencies) > 1:
-            raise AccessDenied(403, "the token names more than one agency; an account acts for one")
-        caller = Caller(
-            client_id=str(claims.get("azp") or claims.get("client_id") or ""), subject=str(claims["sub"]),
-            username=claims.get("preferred_username"),
-            roles=frozenset((claims.get("realm_access") or {}).get("roles") or ()),
-            agency=agencies[0] if agencies else None,
-        )
+        try:
+            agencies = claims.get("agency") or []
+            if isinstance(agencies, str):
+                agencies = [agencies]
+            if len(agencies) > 1:
+                raise AccessDenied(403, "the token names more than one agency; an account acts for one")
+            caller = Caller(
+                client_id=str(claims.get("azp") or claims.get("client_id") or ""), subject=claims["sub"],
+                username=claims.get("preferred_username"),
+                roles=frozenset((claims.get("realm_access") or {}).get("roles") or ()),
+                agency=str(agencies[0]) if agencies else None,
+                name=str(claims["name"])[:200] if claims.get("name") else None,
+            )
+        except (TypeError, AttributeError):
+            raise AccessDenied(401, "the token's claims are malformed") from None
         try:
             return caller, float(claims["exp"]), float(claims.get("nbf", claims["iat"]))
         except (TypeError, ValueError):
@@ -360,7 +382,8 @@ async def authorize(request: Request) -> Caller | None:
     request.state.caller = caller
     if access.quotas is not None and (wait := access.quotas.take(caller)) is not None:
         raise AccessDenied(429, f"{caller.describe()} is over its request quota; retry in {wait:.1f} s", wait)
-    held = [g for g in entry.grants if g.role in caller.roles]
+    # Unlimited grants first: a caller who holds one needs no look-up.
+    held = sorted((g for g in entry.grants if g.role in caller.roles), key=lambda g: g.limit != "any")
     if not held:
         roles = sorted({g.role for g in entry.grants})
         raise AccessDenied(403, f"{caller.describe()} may not call this: it needs one of the roles {', '.join(roles)}")
@@ -370,11 +393,30 @@ async def authorize(request: Request) -> Caller | None:
         if reason is None:
             return caller
         reasons.append(reason)
-    raise AccessDenied(403, f"{caller.describe()}: {'; '.join(dict.fromkeys(reasons))}")
+    why = f"{caller.describe()}: {'; '.join(dict.fromkeys(reasons))}"
+    if all(g.limit in RESOURCE_LIMITS for g in held):
+        # Refused for a resource that exists: answered exactly as one that does not, so that
+        # codes cannot be probed; the audit log keeps the real reason.
+        raise AccessDenied(404, _unseen(entry, request), audited_reason=why)
+    raise AccessDenied(403, why)
+
+
+RESOURCE_LIMITS = ("dossier_agency", "submitter")
+
+
+def _resource_key(request: Request) -> str | None:
+    key = next(iter(request.path_params.values()), None)
+    return None if key is None else str(key)
+
+
+def _unseen(entry: Entry, request: Request) -> str:
+    return f"no {entry.resource} {_resource_key(request)!r} that this caller may see"
 
 
 async def _limit_refuses(limit: str, caller: Caller, request: Request, entry: Entry, access: AccessControl) -> str | None:
-    """None when the limit lets the caller through, else why not."""
+    """None when the limit lets the caller through, else why not. A resource the limit must
+    look up and cannot find is refused (404) whatever the method: letting it through would
+    let a state-changing call act on something created between this check and the action."""
     if limit == "any":
         return None
     if limit == "path_agency":
@@ -392,10 +434,10 @@ async def _limit_refuses(limit: str, caller: Caller, request: Request, entry: En
     resolver = access.resolvers.get(entry.resource or "")
     if resolver is None:
         return f"no way to look up the {entry.resource} this route acts on"
-    key = next(iter(request.path_params.values()), None)
-    resource = await resolver(request, str(key)) if key is not None else None
+    key = _resource_key(request)
+    resource = await resolver(request, key) if key is not None else None
     if resource is None:
-        return None  # nothing there: the route answers 404
+        raise AccessDenied(404, _unseen(entry, request))
     if limit == "dossier_agency":
         return None if caller.agency and caller.agency in resource.agencies else \
             f"the {entry.resource} is not one of {caller.agency or 'its agency'}'s"

@@ -136,6 +136,7 @@ class Actor(CleanText):
     model_config = ConfigDict(frozen=True)
     name: str = Field(min_length=1, max_length=200)
     title: str = Field("", max_length=200)
+    account: str = Field("", max_length=200, description="The identity provider's account (or connected system) that acted")
 
 
 class DossierEvent(EventData):

@@ -83,14 +83,15 @@ REQUEST_ID_MAX = 100
 async def _audit(request: Request, status: int, request_id: str, service_name: str) -> None:
     """The request in the service's audit log, if it changed state or was refused."""
     audit = getattr(request.app.state, "audit", None)
-    if audit is None or not worth_recording(request.method, status):
+    denied = getattr(request.state, "denied", False)  # by the access policy, whatever the status says
+    if audit is None or not (denied or worth_recording(request.method, status)):
         return
     route = request.scope.get("route")
     caller = getattr(request.state, "caller", None)
     await audit.record(AuditEntry(
         at=request.app.state.runtime.clock.now(), service=service_name, method=request.method,
         route=getattr(route, "path", request.url.path)[:300], dossier_code=request.path_params.get("code"),
-        status=status, outcome=outcome_of(status), reason=clean_reason(getattr(request.state, "refusal", None)),
+        status=status, outcome="denied" if denied and status != 429 else outcome_of(status), reason=clean_reason(getattr(request.state, "refusal", None)),
         client_id=caller.client_id if caller else None, username=caller.username if caller else None,
         agency=caller.agency if caller else None, request_id=request_id, trace_id=current_trace_id(),
     ))
@@ -120,7 +121,8 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int) -> None:
     @app.exception_handler(AccessDenied)
     async def access_denied(request: Request, exc: AccessDenied) -> JSONResponse:
         log.info("http.access_denied %s %s %s", exc.status, request.method, request.url.path)
-        request.state.refusal = exc.reason
+        request.state.refusal = exc.audited_reason
+        request.state.denied = True
         response = problem(exc.status, exc.reason)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="lgsp"'

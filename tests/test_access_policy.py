@@ -21,7 +21,7 @@ from ops.identity import MACHINE_CLIENTS, ROLES, REALM_FILE, STAFF_FILE, realm_j
 from ops.simulators.carrier import sign
 from shared.access import Policy, api_routes
 from shared.staff import StaffDirectory
-from tests.helpers import COMMUNE, IDENTITIES, OFFICIAL, RESULT, eventually, submission
+from tests.helpers import COMMUNE, IDENTITIES, RESULT, eventually, submission
 
 OTHER_COMMUNE = "000.22.12.H40"  # xã Trường Yên: not on the sample dossier's route
 DISTRICT = "000.00.12.H40"  # huyện Hoa Lư, which decides the sample dossier
@@ -132,7 +132,7 @@ def _request(method: str, path: str, sample: Sample, agency: str | None, now: fl
         request.update(content=body, headers={"content-type": "application/json", "X-Carrier-Timestamp": ts,
                                               "X-Carrier-Signature": sign(ts, body)})
     else:  # an agency's action on a step
-        body = {"agency_code": agency or COMMUNE, "actor": OFFICIAL, "reasons": ["Thiếu giấy tờ"],
+        body = {"agency_code": agency or COMMUNE, "reasons": ["Thiếu giấy tờ"],
                 "outcome": "approved", "result_document": RESULT, "method": "counter"}
         request["json"] = body
     return request
@@ -190,8 +190,11 @@ async def test_every_route_refuses_the_anonymous_the_wrong_role_and_the_other_ag
                     r = await _call(http, base, wrong, BY_ROLE[grant.role]())
                 else:  # dossier_agency, submitter: another agency's or another portal's token
                     r = await _call(http, base, right, WRONG_SIDE[grant.role]())
-                if r.status_code != 403:
-                    problems.append(f"{what}: {grant.role} beyond its {grant.limit} got {r.status_code}, not 403")
+                # beyond an agency named in the request: 403; beyond a resource it may not see: 404,
+                # answered as for a resource that does not exist
+                expected = 403 if grant.limit in ("body_agency", "path_agency") else 404
+                if r.status_code != expected:
+                    problems.append(f"{what}: {grant.role} beyond its {grant.limit} got {r.status_code}, not {expected}")
     assert not problems, "\n".join(problems)
 
 
@@ -240,4 +243,32 @@ async def test_cross_agency_and_cross_portal_calls_are_refused(platform, sample,
         for service, method, path, who, agency in MUST_REFUSE:
             r = await _call(http, platform[service].url, _request(method, path, sample, agency, now), WHO[who]())
             answers[f"{who}: {method} {path}"] = r.status_code
-    assert answers == {k: 403 for k in answers}
+    # another agency's or portal's dossier (or pickup) is answered as one that does not exist
+    expected = {k: 404 if k.startswith(("other", )) and any(x in k for x in ("GET /v1/dossiers/{code}", "GET /v1/pickups", "/supplements", "/withdraw"))
+                else 403 for k in answers}
+    assert answers == expected
+
+
+async def test_a_resource_the_caller_may_not_see_is_answered_like_one_that_does_not_exist(platform, sample):
+    """The same status and words for another agency's dossier as for a code that was never
+    issued, so that codes cannot be probed; the audit log keeps the real reason."""
+    routing, intake = platform["routing"].url, platform["intake"].url
+    unknown = sample.code[:-4] + ("0000" if not sample.code.endswith("0000") else "0001")
+    async with httpx.AsyncClient(timeout=15) as http:
+        for base, path in ((routing, "/v1/dossiers/{}"), (routing, "/v1/dossiers/{}/timeline"), (intake, "/v1/dossiers/{}")):
+            theirs = await http.get(base + path.format(sample.code), auth=WRONG_SIDE["official"]())
+            never = await http.get(base + path.format(unknown), auth=WRONG_SIDE["official"]())
+            assert theirs.status_code == never.status_code == 404, (theirs.text, never.text)
+            assert theirs.json()["title"].replace(sample.code, "X") == never.json()["title"].replace(unknown, "X")
+
+
+async def test_a_state_change_on_a_dossier_routing_does_not_hold_yet_is_refused(platform):
+    """Between intake's answer and routing's creation of the dossier, an agency's withdrawal
+    used to pass the access check ("nothing there") and act on the dossier once it existed.
+    A dossier the check cannot find is refused for any state-changing call."""
+    routing = platform["routing"].url
+    async with httpx.AsyncClient(timeout=15) as http:
+        r = await http.post(f"{routing}/v1/dossiers/000.22.12.H40-261130-9999/withdraw",
+                            json={"reasons": ["Công dân xin rút hồ sơ"]}, auth=WRONG_SIDE["official"]())
+        assert r.status_code == 404, r.text
+        assert "may see" in r.json()["title"]

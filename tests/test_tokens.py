@@ -64,3 +64,35 @@ async def test_a_token_kept_as_verified_is_still_judged_on_time_at_every_use(iss
     assert "expired" in await _refusal(validator, token)
     now[0] = claims["iat"] - (claims["exp"] - claims["iat"])
     assert "not valid yet" in await _refusal(validator, token)
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def test_malformed_tokens_are_refused_with_401_never_an_error(issuer):
+    """A header naming ES256 with the realm's RSA key used to raise a TypeError inside the
+    validator (a 500 at every service); every malformed token is the caller's fault."""
+    token = await IDENTITIES.operator.token()
+    header, payload, signature = token.split(".")
+    kid = json.loads(base64.urlsafe_b64decode(header + "=="))["kid"]
+    validator = TokenValidator(issuer, "lgsp")
+    assert "not its key's" in await _refusal(validator, f"{_b64({'alg': 'ES256', 'kid': kid})}.{payload}.{signature}")
+    assert "not its key's" in await _refusal(validator, f"{_b64({'alg': 'PS256', 'kid': kid})}.{payload}.{signature}")
+    for malformed in (f"{header}.{payload}", f"{header}.!!!.{signature}", f"{header}.{_b64({'sub': 1})}.{signature}",
+                      f"{_b64({'alg': 'RS256', 'kid': kid, 'crit': ['x']})}.{payload}.{signature}",
+                      f"{_b64({'alg': 'RS256', 'kid': ['a']})}.{payload}.{signature}", "a.b.c", "...", "é.é.é"):
+        await _refusal(validator, malformed)
+
+
+async def test_a_malformed_token_at_a_service_is_401(platform, issuer):
+    import httpx
+
+    token = await IDENTITIES.operator.token()
+    header, payload, signature = token.split(".")
+    kid = json.loads(base64.urlsafe_b64decode(header + "=="))["kid"]
+    confused = f"{_b64({'alg': 'ES256', 'kid': kid})}.{payload}.{signature}"
+    async with httpx.AsyncClient(timeout=15) as http:
+        for service in ("intake", "routing", "documents"):
+            r = await http.get(f"{platform[service].url}/v1/operations", headers={"Authorization": f"Bearer {confused}"})
+            assert r.status_code == 401, (service, r.status_code, r.text)

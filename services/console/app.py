@@ -92,11 +92,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # People get pages, not problem documents: no session -> sign in; no right -> say why.
     @app.exception_handler(AccessDenied)
     async def denied(request: Request, exc: AccessDenied):
-        request.state.refusal = exc.reason
+        request.state.refusal = exc.audited_reason
+        request.state.denied = True
         if exc.status == 401 and request.method == "GET":
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(str(request.url_for("sign_in").include_query_params(next=target)), status_code=303)
-        title = {401: "Cần đăng nhập", 403: "Không có quyền", 429: "Quá nhiều yêu cầu"}.get(exc.status, "Từ chối")
+        title = {401: "Cần đăng nhập", 403: "Không có quyền", 404: "Không tìm thấy", 429: "Quá nhiều yêu cầu"}.get(exc.status, "Từ chối")
         return app.state.console.templates.TemplateResponse(
             request, "problem.html", {"title": title, "reason": exc.reason, "session": getattr(request.state, "session", None),
                                       "caller": getattr(request.state, "caller", None), "roles": frozenset()},

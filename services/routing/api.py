@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from shared.access import Resource
+from shared.access import Caller, Resource
+from shared.events import Actor
 from shared.recent import Recent
 from shared.http import AgencyCode, DossierCode, problem
 from services.routing import handlers
 from services.routing.schemas import (
-    AcceptStep, ForwardStep, RequestSupplement, Resolve, ReturnResult, StopProcessing, Withdraw,
+    AcceptStep, ForwardStep, RequestSupplement, Resolve, ReturnResult, StepCommand, StopProcessing, Withdraw,
 )
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -34,6 +35,13 @@ async def dossier_resource(request: Request, code: str) -> Resource | None:
     return kept.put(code, Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]})))
 
 
+def actor_of(caller: Caller) -> Actor:
+    """Who acted, from the access token alone: the person's name as the identity provider
+    has it (or the connected system), and their account, so nothing in a body can name
+    someone else."""
+    return Actor(name=caller.display_name, title="", account=caller.username if caller.is_person else caller.client_id)
+
+
 async def _act(request: Request, action, code: str, cmd, **deps):
     """Run an action in the dossier's own trace, so its whole journey is one trace; the
     HTTP request's span is linked to it. One transaction reads the trace, acts and reads the
@@ -42,6 +50,8 @@ async def _act(request: Request, action, code: str, cmd, **deps):
     try:
         async with rt.pool.acquire() as conn, conn.transaction():
             held = await handlers.held(conn, code, cmd)
+            if isinstance(cmd, StepCommand):
+                deps["actor"] = actor_of(request.state.caller)
             with handlers.in_dossier_trace(held.dossier["traceparent"], f"routing {action.__name__}", link_here=True):
                 await action(held, cmd, conn=conn, outbox=rt.outbox, now=rt.clock.now(), **deps)
             return await _dossier(conn, code)

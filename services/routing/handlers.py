@@ -145,24 +145,24 @@ def _require(condition: bool, message: str) -> None:
         raise Conflict(message)
 
 
-async def accept_step(h: Held, cmd: AcceptStep, *, conn, outbox: Outbox, now: datetime) -> None:
+async def accept_step(h: Held, cmd: AcceptStep, *, conn, outbox: Outbox, actor: Actor, now: datetime) -> None:
     d, step, code = h.dossier, h.step, h.code
     _require(step["status"] == "assigned", f"step '{step['name']}' is {step['status']}, not waiting to be accepted")
     await conn.execute("UPDATE steps SET status = 'in_progress', accepted_at = $3 WHERE dossier_id = $1 AND idx = $2",
                        d["dossier_id"], step["idx"], now)
     await outbox.add(conn, DossierStepAccepted(dossier_id=d["dossier_id"], dossier_code=code, at=now,
-                                               step_index=step["idx"], agency_code=step["agency_code"], actor=cmd.actor))
+                                               step_index=step["idx"], agency_code=step["agency_code"], actor=actor))
 
 
-async def forward_step(h: Held, cmd: ForwardStep, *, conn, outbox: Outbox, now: datetime) -> None:
+async def forward_step(h: Held, cmd: ForwardStep, *, conn, outbox: Outbox, actor: Actor, now: datetime) -> None:
     d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
     _require(step["kind"] == "handle", f"step '{step['name']}' decides or returns; it is not forwarded")
     _require(step["status"] == "in_progress", f"step '{step['name']}' must be accepted before it is forwarded")
-    await _assign(conn, outbox, d["dossier_id"], step["idx"] + 1, now, step, cmd.actor, finish_from_step=True)
+    await _assign(conn, outbox, d["dossier_id"], step["idx"] + 1, now, step, actor, finish_from_step=True)
 
 
-async def request_supplement(h: Held, cmd: RequestSupplement, *, conn, outbox: Outbox, ref: Reference,
+async def request_supplement(h: Held, cmd: RequestSupplement, *, conn, outbox: Outbox, actor: Actor, ref: Reference,
                              now: datetime) -> None:
     d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
@@ -172,11 +172,11 @@ async def request_supplement(h: Held, cmd: RequestSupplement, *, conn, outbox: O
                        "WHERE dossier_id = $1", d["dossier_id"], now)
     await outbox.add(conn, DossierSupplementRequested(
         dossier_id=d["dossier_id"], dossier_code=code, at=now, agency_code=step["agency_code"], step_index=step["idx"],
-        reasons=tuple(cmd.reasons), remaining_minutes=remaining, actor=cmd.actor,
+        reasons=tuple(cmd.reasons), remaining_minutes=remaining, actor=actor,
     ))
 
 
-async def resolve(h: Held, cmd: Resolve, *, conn, outbox: Outbox, ref: Reference, extension_days: float,
+async def resolve(h: Held, cmd: Resolve, *, conn, outbox: Outbox, actor: Actor, ref: Reference, extension_days: float,
                   now: datetime) -> None:
     d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "processing", f"dossier {code} is {d['status']}")
@@ -204,9 +204,9 @@ async def resolve(h: Held, cmd: Resolve, *, conn, outbox: Outbox, ref: Reference
     resolved = DossierResolved(
         dossier_id=d["dossier_id"], dossier_code=code, at=now, outcome=cmd.outcome.value, agency_code=step["agency_code"],
         result_document=result, reasons=tuple(cmd.reasons), due_at=d["due_at"],
-        on_time=now <= d["due_at"], actor=cmd.actor,
+        on_time=now <= d["due_at"], actor=actor,
     )
-    await _assign(conn, outbox, d["dossier_id"], last, now, step, cmd.actor, finish_from_step=False,
+    await _assign(conn, outbox, d["dossier_id"], last, now, step, actor, finish_from_step=False,
                   events_before=(resolved,))
 
 
@@ -228,7 +228,7 @@ async def _signed_decision(conn, d: asyncpg.Record, decider: str, document_id) -
                        sha256=doc["sha256"], number=doc["number"], document_id=doc["document_id"])
 
 
-async def return_result(h: Held, cmd: ReturnResult, *, conn, outbox: Outbox, now: datetime) -> None:
+async def return_result(h: Held, cmd: ReturnResult, *, conn, outbox: Outbox, actor: Actor, now: datetime) -> None:
     d, step, code = h.dossier, h.step, h.code
     _require(d["status"] == "resolved", f"dossier {code} is {d['status']}; only a resolved dossier is returned")
     await conn.execute(
@@ -236,15 +236,15 @@ async def return_result(h: Held, cmd: ReturnResult, *, conn, outbox: Outbox, now
         "UPDATE dossiers SET status = 'returned', finished_at = $3, updated_at = $3 WHERE dossier_id = $1",
         d["dossier_id"], step["idx"], now)
     await outbox.add(conn, DossierReturned(dossier_id=d["dossier_id"], dossier_code=code, at=now,
-                                           agency_code=step["agency_code"], method=cmd.method.value, actor=cmd.actor))
+                                           agency_code=step["agency_code"], method=cmd.method.value, actor=actor))
 
 
-async def stop_processing(h: Held, cmd: StopProcessing, *, conn, outbox: Outbox, now: datetime) -> None:
+async def stop_processing(h: Held, cmd: StopProcessing, *, conn, outbox: Outbox, actor: Actor, now: datetime) -> None:
     d, step, code = h.dossier, h.step, h.code
     _require(d["status"] in ("processing", "supplement_requested"), f"dossier {code} is {d['status']}")
     await _finish(conn, d["dossier_id"], "stopped", now)
     await outbox.add(conn, DossierStopped(dossier_id=d["dossier_id"], dossier_code=code, at=now,
-                                          agency_code=step["agency_code"], reasons=tuple(cmd.reasons), actor=cmd.actor))
+                                          agency_code=step["agency_code"], reasons=tuple(cmd.reasons), actor=actor))
 
 
 async def withdraw(h: Held, cmd: Withdraw, *, conn, outbox: Outbox, now: datetime) -> None:
@@ -446,8 +446,8 @@ async def delivered_by_post(event: ShipmentProgressed, conn, *, outbox: Outbox) 
     if code is None:
         return
     h = await held(conn, code, None)
-    await return_result(h, ReturnResult(agency_code=h.step["agency_code"], actor=Actor(name="Bưu điện", title="BCCI"),
-                                        method="postal"), conn=conn, outbox=outbox, now=event.at)
+    await return_result(h, ReturnResult(agency_code=h.step["agency_code"], method="postal"), conn=conn, outbox=outbox,
+                        actor=Actor(name="Bưu điện", title="BCCI"), now=event.at)
 
 
 # ------------------------------------------------------------------ documents sent for a dossier

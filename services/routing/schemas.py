@@ -7,13 +7,15 @@ from enum import Enum
 
 from pydantic import ConfigDict, Field, model_validator
 
-from shared.events import CleanText, Actor, DocumentRef, ReasonText
+from shared.events import CleanText, DocumentRef, ReasonText
 
 
 class StepCommand(CleanText):
+    """Who acted is not said here: it is the person (or connected system) of the access token,
+    named as the identity provider has them; a body naming an actor is refused."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     agency_code: str = Field(min_length=1, max_length=35, description="The agency acting; it must hold the current step")
-    actor: Actor
 
 
 class AcceptStep(StepCommand):
