@@ -302,6 +302,14 @@ class Identities:
     def official(self, agency_code: str) -> TokenSource:
         return self.person(official_username(agency_code))
 
+    def counter(self, agency_code: str) -> TokenSource:
+        """The one-stop counter software of an agency: the only caller that may record a receipt
+        time earlier than now (a dossier entered after an outage)."""
+        client = next((c.client_id for c in MACHINE_CLIENTS if "counter" in c.roles and c.agency == agency_code), None)
+        if client is None:
+            raise LookupError(f"no counter client for agency {agency_code} in the realm")
+        return self.client(client)
+
     @property
     def driver(self) -> TokenSource:
         return self.client("lgsp-driver")

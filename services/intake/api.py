@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from shared.access import Resource
+from shared.access import Caller, Resource
 from shared.http import DossierCode, problem
 from shared.reference.calendar import CalendarNotCovered
 from services.intake import handlers, portal, report
@@ -17,6 +17,11 @@ from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, Su
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 REPORT_YEARS = (2000, 2100)  # a report period lies within these years (the upper one excluded)
+
+
+def _is_own_counter(caller: Caller, agency_code: str) -> bool:
+    """The receiving agency's own counter software: the token's role and agency, never the body."""
+    return "counter" in caller.roles and caller.agency is not None and caller.agency == agency_code
 
 
 @router.post("/dossiers", response_model=DossierOut, status_code=201, responses={
@@ -33,6 +38,7 @@ async def submit_dossier(
             cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
             settings=state.runtime.settings, idempotency_key=_scoped(request, idempotency_key),
             now=state.runtime.clock.now(), submitted_by=request.state.caller.client_id,
+            may_backdate=_is_own_counter(request.state.caller, cmd.agency_code),
         )
     except CalendarNotCovered as exc:
         return problem(503, f"cannot compute a due date: {exc}")

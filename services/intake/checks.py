@@ -15,7 +15,11 @@ PHONE_RE = re.compile(r"^0[35789]\d{8}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def check_receipt(cmd: SubmitDossier, ref: Reference, now: datetime, backdate_max_days: int) -> tuple[Procedure | None, list[Reason]]:
+def check_receipt(cmd: SubmitDossier, ref: Reference, now: datetime, backdate_max_days: int,
+                  may_backdate: bool = False) -> tuple[Procedure | None, list[Reason]]:
+    """Every reason to refuse the submission at receipt. ``may_backdate``: the caller is the
+    counter's own software acting for the receiving agency, the only one that may record an
+    earlier receipt time (a dossier entered after an outage)."""
     reasons: list[Reason] = []
     catalogue = ref.catalogue
     procedure = catalogue.procedures.get(cmd.procedure_code)
@@ -52,8 +56,9 @@ def check_receipt(cmd: SubmitDossier, ref: Reference, now: datetime, backdate_ma
     if cmd.applicant.email and not EMAIL_RE.match(cmd.applicant.email):
         reasons.append(Reason(code="malformed_email", message="the e-mail address is not well formed"))
     if cmd.received_at is not None:
-        if cmd.channel.value != "counter":
-            reasons.append(Reason(code="received_at_not_allowed", message="only a counter may record an earlier receipt time"))
+        if cmd.channel.value != "counter" or not may_backdate:
+            reasons.append(Reason(code="received_at_not_allowed",
+                                  message="only a counter's own software, for its own agency, may record an earlier receipt time"))
         elif cmd.received_at.tzinfo is None:
             reasons.append(Reason(code="received_at_invalid", message="received_at must carry a time zone"))
         elif cmd.received_at > now or cmd.received_at < now - timedelta(days=backdate_max_days):

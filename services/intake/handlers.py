@@ -82,12 +82,13 @@ def opened_command(text: str, pd: PersonalDataKeys) -> SubmitDossier:
 
 async def submit_dossier(
     cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
-    idempotency_key: str | None, now: datetime, submitted_by: str | None = None,
+    idempotency_key: str | None, now: datetime, submitted_by: str | None = None, may_backdate: bool = False,
 ) -> tuple[DossierOut | RefusalOut, bool]:
     """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry).
-    ``submitted_by`` is the connected system that sent it (the token's client)."""
+    ``submitted_by`` is the connected system that sent it (the token's client); ``may_backdate``
+    says it is the receiving agency's counter (see checks.check_receipt)."""
     request_hash = fingerprint(cmd)
-    procedure, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days)
+    procedure, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days, may_backdate)
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():  # one transaction: the retry check, and the receipt or refusal

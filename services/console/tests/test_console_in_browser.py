@@ -20,7 +20,7 @@ from ops.identity import local_secret
 from ops.processes import console as console_process
 from ops.stack import REPO_ROOT
 from ops.signing import document_pdf, sign_twice
-from tests.helpers import IDENTITIES, eventually, kafka_operator, platform_http, submission
+from tests.helpers import COMMUNE, IDENTITIES, eventually, kafka_operator, platform_http, submission
 
 PORT = 18085  # registered as a redirect target of the lgsp-console client (ops/identity.py)
 ARTIFACTS = REPO_ROOT / ".lgsp" / "artifacts" / "console"
@@ -171,7 +171,8 @@ async def test_a_manager_sees_an_overdue_dossier_appear_on_the_overview_once_the
     async with platform_http(timeout=15) as http:
         r = await http.post(f"{platform['intake'].url}/v1/dossiers",
                             json=submission("1.000894", channel="counter",
-                                            received_at=(clock.now() - timedelta(days=25)).isoformat()))
+                                            received_at=(clock.now() - timedelta(days=25)).isoformat()),
+                            auth=IDENTITIES.counter(COMMUNE))
         assert r.status_code == 201, r.text
         code = r.json()["code"]
 

@@ -95,7 +95,6 @@ async def test_every_refusal_reason_is_reported_at_once_and_recorded(http):
     (submission("1.000894", channel="counter", result_delivery="postal"), {"postal_result_not_allowed"}),
     ({**submission("1.004227"), "documents": submission("1.004227")["documents"][:1]}, {"missing_component"}),
     (submission("1.001193", channel="online", received_at="2026-01-05T09:00:00+07:00"), {"received_at_not_allowed"}),
-    (submission("1.001193", channel="counter", received_at="2099-01-05T09:00:00+07:00"), {"received_at_invalid"}),
     (submission("1.001193", applicant={**APPLICANT, "email": "not-an-email"}), {"malformed_email"}),
 ])
 async def test_each_rule_of_receipt(http, body, codes):
@@ -271,3 +270,26 @@ async def test_an_agency_out_of_numbers_for_the_day_gets_409_and_others_go_on(ht
         else:
             await conn.execute(f"UPDATE {table} SET last_value = $3 WHERE agency_code = $1 AND day = $2", agency, day, before)
         await conn.close()
+
+
+async def test_only_the_receiving_agency_s_counter_may_backdate_a_receipt(platform, clock):
+    """A portal used to be able to submit "at the counter, 29 days ago": an overdue notice, an
+    apology in the commune's name and lower on-time figures, from a body field."""
+    from tests.helpers import IDENTITIES
+
+    backdated = (clock.now() - timedelta(days=10)).isoformat()
+    body = submission("1.001193", channel="counter", received_at=backdated)
+    async with httpx.AsyncClient(base_url=platform["intake"].url, timeout=15) as http:
+        for portal in ("national-portal", "provincial-portal"):
+            r = await http.post("/v1/dossiers", json=body, auth=IDENTITIES.client(portal))
+            assert r.status_code == 422 and set(reason_codes(r)) == {"received_at_not_allowed"}, r.text
+        # another agency's counter may not act for this commune at all
+        r = await http.post("/v1/dossiers", json=body, auth=IDENTITIES.client("counter-province-centre"))
+        assert r.status_code == 403, r.text
+        # the commune's own counter, within the window
+        r = await http.post("/v1/dossiers", json=body, auth=IDENTITIES.counter(COMMUNE))
+        assert r.status_code == 201, r.text
+        assert datetime.fromisoformat(r.json()["received_at"]) == datetime.fromisoformat(backdated)
+        future = submission("1.001193", channel="counter", received_at="2099-01-05T09:00:00+07:00")
+        r = await http.post("/v1/dossiers", json=future, auth=IDENTITIES.counter(COMMUNE))
+        assert r.status_code == 422 and set(reason_codes(r)) == {"received_at_invalid"}, r.text

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from ops.processes import service
 from ops.stack import REPO_ROOT
 from shared.topic_reader import all_records
-from tests.helpers import eventually, header, kafka_operator, platform_http, submission
+from tests.helpers import COMMUNE, IDENTITIES, eventually, header, kafka_operator, platform_http, submission
 
 
 async def test_two_routing_instances_send_one_apology(platform, test_env, run_dir, clock):
@@ -23,7 +23,8 @@ async def test_two_routing_instances_send_one_apology(platform, test_env, run_di
             # entered at the counter after an outage: received 20 days ago, a 3-day procedure
             received_at = (clock.now() - timedelta(days=20)).isoformat()
             r = await http.post(f"{platform['intake'].url}/v1/dossiers",
-                                json=submission("1.000894", channel="counter", received_at=received_at))
+                                json=submission("1.000894", channel="counter", received_at=received_at),
+                                auth=IDENTITIES.counter(COMMUNE))
             assert r.status_code == 201, r.text
             d = r.json()
 
