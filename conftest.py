@@ -70,6 +70,10 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         # deterministic whatever the hour the tests run at; quiet hours and rate limits have their own tests
         "LGSP_QUIET_HOURS": "00:00-00:00",
         "LGSP_RATE_LIMIT_PER_HOUR": "100000",
+        # every test's anonymous refusal is recorded row by row; tests/test_trust_second_pass.py sends more
+        "LGSP_AUDIT_ANONYMOUS_PER_MINUTE": "300",
+        # small enough for a test to fill one agency's document storage (test_trust_second_pass.py)
+        "LGSP_DOCUMENTS_AGENCY_QUOTA_BYTES": "20000000",
         **edge_env(carrier=18191, messaging=18192, smtp=18125, portal=18193, axis=18194),
     }
 

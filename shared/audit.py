@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from datetime import datetime
 
@@ -66,13 +68,44 @@ def clean_reason(reason: str | None) -> str | None:
     return mask_personal_data(reason)[:REASON_MAX] if reason else None
 
 
+class AnonymousRefusals:
+    """Anonymous refusals (401 without a valid token) cost an attacker nothing, so they are not
+    written one row each without limit: the first ``per_window`` of each window are, the rest
+    are counted, and the count is written as one row when the next window opens. Per service
+    process; ``monotonic`` is injected for tests."""
+
+    def __init__(self, per_window: int = 20, window_s: float = 60.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.per_window, self.window_s, self.monotonic = per_window, window_s, monotonic
+        self._window_start = float("-inf")
+        self._recorded = 0
+        self._counted = 0
+
+    def admit(self) -> tuple[bool, int]:
+        """(whether to record this refusal row by row, how many went uncounted in the window
+        that just closed: to be written as one summary row, or 0)."""
+        now, closed = self.monotonic(), 0
+        if now - self._window_start >= self.window_s:
+            closed, self._counted = self._counted, 0
+            self._window_start, self._recorded = now, 0
+        if self._recorded < self.per_window:
+            self._recorded += 1
+            return True, closed
+        self._counted += 1
+        return False, closed
+
+
+def summary_of_unrecorded(count: int, window_s: float) -> str:
+    return f"{count} further anonymous refusals within {window_s:.0f} s, counted here instead of one row each"
+
+
 INSERT = ("INSERT INTO audit_log (at, service, method, route, dossier_code, status, outcome, reason, client_id, "
           "username, agency, request_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
 
 
 class AuditLog:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, anonymous: AnonymousRefusals | None = None) -> None:
         self.pool = pool
+        self.anonymous = anonymous or AnonymousRefusals()
         self._pending: list[tuple[AuditEntry, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
 

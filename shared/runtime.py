@@ -18,7 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
 from shared.access import AccessControl, Policy, Resolver, TokenValidator, all_routes, api_routes, authorize
-from shared.audit import AuditLog
+from shared.audit import AnonymousRefusals, AuditLog
 from shared.clock import Clock, clock_from_env
 from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
@@ -158,10 +158,11 @@ Wiring = Callable[[FastAPI, ServiceRuntime], Awaitable[None]]
 
 def service_app(settings: Settings, migrations_dir: Path, *, title: str, description: str,
                 router: APIRouter, wire: Wiring, clock: Clock | None = None, secrets: tuple[str, ...] = (),
-                resolvers: dict[str, Resolver] | None = None) -> FastAPI:
+                resolvers: dict[str, Resolver] | None = None, larger_bodies: dict[str, int] | None = None) -> FastAPI:
     """A service's ASGI app: the runtime opened at start-up, ``wire`` registering the service's
     handlers and workers, its topic consumed (shared/topics.py), the HTTP edges and routes installed, every
-    route behind the access policy (``resolvers`` look up what its limits need).
+    route behind the access policy (``resolvers`` look up what its limits need); ``larger_bodies``
+    names the paths that take bodies larger than ``max_body_bytes`` (uploads).
     Raises MissingSecret, naming the variables, when a secret in ``secrets`` is not set."""
     settings.require("kafka_password", *secrets)
     runtime = ServiceRuntime(settings, migrations_dir, clock)
@@ -170,7 +171,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
     async def lifespan(app: FastAPI):
         await runtime.open()
         app.state.runtime = runtime
-        app.state.audit = AuditLog(runtime.pool)
+        app.state.audit = AuditLog(runtime.pool, AnonymousRefusals(settings.audit_anonymous_per_minute))
         await wire(app, runtime)
         await runtime.consume(*runtime.topics)
         yield
@@ -178,7 +179,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
 
     app = FastAPI(title=title, version="1", lifespan=lifespan, description=description,
                   dependencies=[Depends(authorize)])
-    install_edges(app, settings.service_name, settings.max_body_bytes)
+    install_edges(app, settings.service_name, settings.max_body_bytes, larger_bodies=larger_bodies)
     app.add_middleware(AfterWrites, runtime=runtime)
     app.include_router(router)
     app.include_router(operations.router)

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
                                            "the services reach it by another address; default: the issuer's own")
     oidc_audience: str = Field("lgsp", max_length=200, description="The audience a token must name")
     token_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on a token's times")
+    audit_anonymous_per_minute: int = Field(60, ge=0, le=100_000,
+                                            description="Anonymous refusals written to the audit log one row each per "
+                                                        "minute and process; the rest are counted in one row")
     quota_default: str | None = Field(None, pattern=r"^\d+(\.\d+)?(/\d+)?$",
                                       description="Requests a second per caller and burst, e.g. '50/200'; "
                                                   "default: the access policy's")
@@ -68,6 +71,8 @@ class Settings(BaseSettings):
     documents_pki_dir: Path | None = Field(None, description="The receivers' trust: root.pem, issuing-ca.pem and "
                                            "crls/*.crl (`lgsp pki` makes a test one); default <state_dir>/pki")
     documents_max_file_bytes: int = Field(20_000_000, ge=1, le=200_000_000, description="Largest document file accepted")
+    documents_agency_quota_bytes: int = Field(5_000_000_000, ge=1, le=10**13,
+                                              description="Storage for the files an agency's officials upload, in bytes")
     staff_directory: Path = Field(REPO_ROOT / "shared/reference/identity/staff.json",
                                   description="Who notify tells at each agency about its late documents (officials, managers)")
     axis_url: str = Field("http://127.0.0.1:8094", description="The national document-exchange axis (other provinces)")

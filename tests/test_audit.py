@@ -64,3 +64,16 @@ async def test_state_changes_and_refusals_are_recorded_with_who_and_why(platform
             await conn.execute(f'DELETE FROM "{schemas[1]}".audit_log')
     finally:
         await conn.close()
+
+
+def test_anonymous_refusals_beyond_the_window_s_share_are_counted_in_one_row():
+    from shared.audit import AnonymousRefusals
+
+    now = [0.0]
+    sampler = AnonymousRefusals(per_window=3, window_s=60, monotonic=lambda: now[0])
+    assert [sampler.admit() for _ in range(5)] == [(True, 0)] * 3 + [(False, 0)] * 2
+    now[0] = 59.9
+    assert sampler.admit() == (False, 0)
+    now[0] = 60.0  # a new window: the three not recorded are reported once
+    assert sampler.admit() == (True, 3)
+    assert sampler.admit() == (True, 0)

@@ -42,3 +42,107 @@ async def test_the_acting_official_is_the_token_s_person_not_the_body_s(platform
         # the person's name as Keycloak has it (first and last name of official-<commune>)
         assert accepted[0]["summary"].startswith("Cán bộ Ủy ban nhân dân xã Ninh Hải"), accepted[0]
         assert "Chủ tịch" not in accepted[0]["summary"]
+
+
+# ---------------------------------------------------------------- bodies: the caller first
+
+
+async def _raw_request(base: str, head: str, body_sent: bytes = b"", wait_s: float = 5.0) -> tuple[int, float]:
+    """Sends a request's head (and part of its body) and waits for the answer without sending
+    the rest, as a slow client would: (status, seconds until the answer), or (0, wait_s)."""
+    import asyncio
+    import time
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    started = time.perf_counter()
+    try:
+        writer.write(head.encode("latin-1") + body_sent)
+        await writer.drain()
+        async with asyncio.timeout(wait_s):
+            status_line = await reader.readline()
+        return int(status_line.split()[1]), time.perf_counter() - started
+    except TimeoutError:
+        return 0, wait_s
+    finally:
+        writer.close()
+
+
+def _upload_head(path: str, length: int, token: str | None = None, content_type: str = "application/pdf") -> str:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {length}\r\n{auth}\r\n")
+
+
+async def test_a_slow_anonymous_or_unauthorised_upload_is_refused_before_its_body(platform):
+    """4 MB announced, 1 KB sent, the rest never: the answer used to wait for the last byte."""
+    documents = platform["documents"].url
+    status, _ = await _raw_request(documents, _upload_head("/v1/documents/files", 4_000_000), b"%PDF-" + b"x" * 1000)
+    assert status == 401
+    portal = await IDENTITIES.client("provincial-portal").token()  # a valid token without the official role
+    status, _ = await _raw_request(documents, _upload_head("/v1/documents/files", 4_000_000, portal), b"%PDF-")
+    assert status == 403
+    # the same at a JSON route of another service
+    status, _ = await _raw_request(platform["intake"].url, _upload_head("/v1/dossiers", 500_000, content_type="application/json"),
+                                   b'{"channel":')
+    assert status == 401
+
+
+async def test_only_the_upload_takes_a_large_body_and_its_limit_holds_as_bytes_arrive(platform):
+    documents = platform["documents"].url
+    official = IDENTITIES.official("000.00.12.H40")
+    async with httpx.AsyncClient(timeout=30, auth=official) as http:
+        # a JSON route of the documents service takes what any JSON route does, not a file's size
+        r = await http.post(f"{documents}/v1/documents", content=b"{" + b" " * 2_000_000 + b"}",
+                            headers={"content-type": "application/json"})
+        assert r.status_code == 413, r.text
+
+        async def chunks():  # no Content-Length: the limit is found as the bytes come
+            yield b"%PDF-"
+            for _ in range(25):
+                yield b"x" * 1_000_000
+
+        r = await http.post(f"{documents}/v1/documents/files", content=chunks(), headers={"content-type": "application/pdf"})
+        assert r.status_code == 413, r.text
+
+
+async def test_an_agency_s_document_storage_has_a_quota(platform):
+    """The run's documents service gives each agency 20 MB (conftest.py): an agency nobody
+    else uploads for stores 12 MB, and the next new 12 MB are refused; the same file again is
+    no new storage."""
+    documents = platform["documents"].url
+    async with httpx.AsyncClient(timeout=60, auth=IDENTITIES.official("000.03.13.H40")) as http:
+        pdf = {"content-type": "application/pdf"}
+        first = b"%PDF-1.7\n" + b"a" * 12_000_000
+        r = await http.post(f"{documents}/v1/documents/files", content=first, headers=pdf)
+        assert r.status_code == 201, r.text
+        r = await http.post(f"{documents}/v1/documents/files", content=first, headers=pdf)
+        assert r.status_code == 201, r.text  # already stored: counts once
+        r = await http.post(f"{documents}/v1/documents/files", content=b"%PDF-1.7\n" + b"b" * 12_000_000, headers=pdf)
+        assert r.status_code == 413 and "000.03.13.H40" in r.json()["title"], r.text
+
+
+# ---------------------------------------------------------------- the audit log's growth
+
+
+async def test_anonymous_refusals_do_not_grow_the_audit_log_without_bound(platform, test_env):
+    """Every 401 used to be one row, forever, at no cost to the sender."""
+    import uuid
+
+    import asyncpg
+
+    per_minute = int(test_env["LGSP_AUDIT_ANONYMOUS_PER_MINUTE"])
+    prefix = f"flood-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(timeout=15) as http:
+        for i in range(per_minute + 100):
+            r = await http.post(f"{platform['routing'].url}/v1/dossiers/X/accept", json={"agency_code": COMMUNE},
+                                headers={"X-Request-Id": f"{prefix}-{i}"})
+            assert r.status_code == 401
+    conn = await asyncpg.connect(test_env["DATABASE_URL"])
+    try:
+        rows = await conn.fetchval(f'SELECT count(*) FROM "{test_env["LGSP_SCHEMA_PREFIX"]}routing".audit_log '
+                                   "WHERE request_id LIKE $1", prefix + "-%")
+    finally:
+        await conn.close()
+    assert 0 < rows <= per_minute

@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         templates=templates(), platform=Platform(http, urls, settings.traces_path),
         sessions=Sessions(OidcClient(http, discovery), settings.console_sessions_max),
     )
-    install_edges(app, settings.service_name, settings.max_body_bytes)
+    install_edges(app, settings.service_name, settings.max_body_bytes, callers_first=False)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     policy = Policy.load()

@@ -3,6 +3,7 @@ receiving officials move their copy through its statuses and open it."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated
 
@@ -40,14 +41,26 @@ async def upload_file(request: Request):
     """The signed PDF, stored once under its SHA-256 (uploading it again changes nothing).
     Sending a document then names it by that hash: events carry the hash, never the bytes."""
     rt = request.app.state.runtime
+    limit, quota = rt.settings.documents_max_file_bytes, rt.settings.documents_agency_quota_bytes
+    caller = request.state.caller
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/pdf":
         return problem(415, "send the document as application/pdf")
-    content = await request.body()
-    if len(content) > rt.settings.documents_max_file_bytes:
-        return problem(413, f"the file is larger than {rt.settings.documents_max_file_bytes} bytes")
+    # read as it arrives: hashed on the way, refused as soon as it passes the limit
+    digest, chunks, size = hashlib.sha256(), [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return problem(413, f"the file is larger than {limit} bytes")
+        digest.update(chunk)
+        chunks.append(chunk)
+    content = b"".join(chunks)
     if not content.startswith(b"%PDF-"):
         return problem(422, "the file is not a PDF")
-    stored = await handlers.store_file(rt.pool, content, "application/pdf", _who(request), rt.clock.now())
+    try:
+        stored = await handlers.store_file(rt.pool, content, "application/pdf", _who(request), rt.clock.now(),
+                                           sha=digest.hexdigest(), agency=caller.agency, quota_bytes=quota)
+    except handlers.OverQuota as exc:
+        return problem(413, str(exc))
     return FileStored(sha256=stored.sha256, size=stored.size, location=stored.location)
 
 

@@ -62,8 +62,8 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(service_name="documents", http_port=DEFAULT_PORT)
-    # a signed PDF is larger than any JSON body: the edge admits the largest file allowed
-    settings = settings.model_copy(update={"max_body_bytes": max(settings.max_body_bytes, settings.documents_max_file_bytes)})
     return service_app(settings, MIGRATIONS, title="LGSP documents",
+                       # a signed PDF is larger than any JSON body: only the upload takes one
+                       larger_bodies={"/v1/documents/files": settings.documents_max_file_bytes},
                        description="Official documents between agencies: signed twice, checked on arrival, followed to done.",
                        router=router, wire=wire, resolvers={"document": document_resource}, secrets=("axis_key",))

@@ -38,12 +38,29 @@ def file_location(sha256: str) -> str:
     return f"/v1/documents/files/{sha256}"
 
 
-async def store_file(pool: asyncpg.Pool, content: bytes, media_type: str, by: str | None, now: datetime) -> StoredFile:
-    """The file under its SHA-256, stored once however often it is uploaded."""
-    sha = hashlib.sha256(content).hexdigest()
-    await pool.execute(
-        "INSERT INTO files (sha256, size, media_type, content, stored_at, stored_by) VALUES ($1, $2, $3, $4, $5, $6) "
-        "ON CONFLICT (sha256) DO NOTHING", sha, len(content), media_type, content, now, by)
+class OverQuota(Exception):
+    """The agency's files would pass its storage quota (HTTP 413)."""
+
+
+async def store_file(pool: asyncpg.Pool, content: bytes, media_type: str, by: str | None, now: datetime, *,
+                     sha: str | None = None, agency: str | None = None, quota_bytes: int | None = None) -> StoredFile:
+    """The file under its SHA-256, stored once however often it is uploaded; a new file counts
+    against its uploader's agency, refused (OverQuota) beyond ``quota_bytes``. The quota is
+    judged under a per-agency lock, so two uploads at once cannot both slip under it."""
+    sha = sha or hashlib.sha256(content).hexdigest()
+    async with pool.acquire() as conn, conn.transaction():
+        if quota_bytes is not None and agency is not None:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('files-quota:' || $1))", agency)
+            used = await conn.fetchval(
+                "SELECT coalesce(sum(size), 0) FROM files WHERE agency = $1 AND sha256 <> $2", agency, sha)
+            known = await conn.fetchval("SELECT true FROM files WHERE sha256 = $1", sha)
+            if not known and used + len(content) > quota_bytes:
+                raise OverQuota(f"{agency} has used {used} of its {quota_bytes} bytes of document storage; "
+                                f"this file of {len(content)} bytes would pass it")
+        await conn.execute(
+            "INSERT INTO files (sha256, size, media_type, content, stored_at, stored_by, agency) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sha256) DO NOTHING",
+            sha, len(content), media_type, content, now, by, agency)
     return StoredFile(sha256=sha, size=len(content), media_type=media_type, location=file_location(sha))
 
 
