@@ -146,3 +146,40 @@ async def test_anonymous_refusals_do_not_grow_the_audit_log_without_bound(platfo
     finally:
         await conn.close()
     assert 0 < rows <= per_minute
+
+
+# ---------------------------------------------------------------- documents and dossiers
+
+
+async def test_only_an_agency_on_the_dossier_s_route_may_attach_a_document_to_it(platform):
+    """A document from an agency the dossier never passes through used to appear on the
+    dossier's timeline (and could then be named as its decision)."""
+    intake, routing = platform["intake"].url, platform["routing"].url
+    stranger = "000.00.05.H40"
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.post(f"{intake}/v1/dossiers", json=submission(agency_code=COMMUNE),
+                            auth=IDENTITIES.client("provincial-portal"))
+        assert r.status_code == 201, r.text
+        code = r.json()["code"]
+        await _in_routing(http, routing, code)
+        dossier = (await http.get(f"{routing}/v1/dossiers/{code}", auth=IDENTITIES.operator)).json()
+        decisions = platform.decisions()
+        theirs = await decisions.issue(dossier, stranger, number=f"{code}/LA")
+        ours = await decisions.issue(dossier, COMMUNE)
+
+        async def dead_lettered():
+            letters = (await http.get(f"{routing}/v1/operations/dead-letters", params={"limit": 1000},
+                                      auth=IDENTITIES.operator)).json()["pending"]
+            return [x for x in letters if x["event_id"] and f"{code}/LA" in x["reason"]]
+
+        letters = await eventually(dead_lettered, what="routing to dead-letter the stranger's document")
+        assert stranger in letters[0]["reason"] and "not on that dossier's route" in letters[0]["reason"]
+
+        async def ours_linked():
+            docs = (await http.get(f"{routing}/v1/dossiers/{code}", auth=IDENTITIES.operator)).json()["documents"]
+            return docs if any(x["document_id"] == ours for x in docs) else None
+
+        docs = await eventually(ours_linked, what="the commune's own document on the dossier")
+        assert theirs not in {x["document_id"] for x in docs}
+        timeline = (await http.get(f"{routing}/v1/dossiers/{code}/timeline", auth=IDENTITIES.operator)).json()
+        assert not [e for e in timeline if e["agency_code"] == stranger], timeline

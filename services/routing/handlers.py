@@ -458,10 +458,18 @@ async def document_sent(event: DocumentSent, envelope: Envelope, conn, *, now: d
     approval can name it, and put on the dossier's timeline and in its trace."""
     if event.dossier_code is None:
         return
-    d = await conn.fetchrow("SELECT dossier_id, code, traceparent FROM dossiers WHERE code = $1", event.dossier_code)
+    d = await conn.fetchrow(
+        "SELECT dossier_id, code, traceparent, (receiving_agency = $2 OR EXISTS (SELECT 1 FROM steps s "
+        "  WHERE s.dossier_id = d.dossier_id AND s.agency_code = $2)) AS sender_on_route "
+        "FROM dossiers d WHERE code = $1", event.dossier_code, event.sender_agency)
     if d is None:
         log.info("routing.document_for_unknown_dossier document=%s", event.document_id)
         return
+    if not d["sender_on_route"]:
+        # Only an agency the dossier passes through may attach a document to it; the document
+        # itself still reaches its recipients, it is just not the dossier's.
+        raise Rejected(f"document {event.number} names dossier {event.dossier_code}, but its sender "
+                       f"{event.sender_agency} is not on that dossier's route: not linked")
     await conn.execute(
         "INSERT INTO dossier_documents (document_id, dossier_id, sender_agency, number, doc_type, version, sha256, size, "
         "state, sent_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'checking', $9, $10) "
