@@ -5,11 +5,13 @@ A document is accepted only when, in this order:
 - it carries a personal signature (ký số cá nhân) and an agency's signature (ký số cơ quan),
   told apart by their certificates' policies;
 - the agency's signature is the last and covers the whole file: nothing was changed after it;
+  between an earlier signature and the next, nothing but the signing itself was added;
 - every signature is intact (the signed bytes are what was signed) and cryptographically valid;
 - every signer's certificate chains to a trusted root, was valid at the moment of checking
   (the platform's clock) and is not revoked in the CRLs given (revocation is hard-fail: no
   answer is a refusal);
-- the agency's certificate names the sending agency.
+- the agency's certificate names the sending agency, and so does every personal certificate
+  (the official who signed belongs to the agency that sends).
 
 Each failure is one ``Refused`` with the exact reason, in words an operator can act on.
 """
@@ -27,6 +29,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.settings import KeyUsageConstraints
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
@@ -125,9 +128,18 @@ async def verify(pdf: bytes, trust: Trust, moment: datetime, sender_agency: str)
             raise Refused(f"{who}: {_trust_problem(status)}")
         if sig is embedded[-1] and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
             raise Refused(f"{who}: the document was changed after the last signature")
+        if sig is not embedded[-1] and (status.modification_level is None
+                                        or status.modification_level > ModificationLevel.FORM_FILLING):
+            # what came after an earlier signature may only be signing (a field filled with
+            # a signature), never a change of content the earlier signer did not see
+            raise Refused(f"{who}: the document was changed after this signature, before the next one")
     agency = found[-1]
     if agency.agency != sender_agency:
         raise Refused(f"the agency's signature is {agency.agency or 'no agency'}'s, not the sender {sender_agency}'s")
+    for person in (s for s in found if s.kind == "person"):
+        if person.agency != sender_agency:
+            raise Refused(f"the personal signature is by {person.signer} of {person.agency or 'no agency'}, "
+                          f"not an official of the sender {sender_agency}")
     return found
 
 

@@ -106,3 +106,27 @@ async def test_validity_is_judged_at_the_platforms_moment(pki, trust, pdf):
     assert "revocation list (CRL)" in await refusal(signed, trust, moment=after_next_update)
     a_month_earlier = MOMENT - dt.timedelta(days=30)  # the CRL was not issued yet
     assert "CRL" in await refusal(signed, trust, moment=a_month_earlier)
+
+
+async def test_the_personal_signer_must_be_an_official_of_the_sending_agency(pki, trust, pdf):
+    """Another agency's official, then the sender's agency: it used to arrive."""
+    signed = await sign_twice(pdf, pki.credential(f"official-{DISTRICT}"), pki.credential(f"agency-{COMMUNE}"))
+    assert await refusal(signed, trust) == \
+        f"the personal signature is by Cán bộ Ủy ban nhân dân huyện Hoa Lư of {DISTRICT}, not an official of the sender {COMMUNE}"
+
+
+async def test_a_change_between_the_two_signatures_is_refused(pki, trust, pdf):
+    """The official signs; the text of the page is replaced; the agency signs the result. Both
+    signatures are intact and the last covers the file: only the change between them tells."""
+    person_signed = await sign(pdf, pki.credential(f"official-{COMMUNE}"), "KySoCaNhan")
+    writer = IncrementalPdfFileWriter(BytesIO(person_signed))
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    replaced = generic.StreamObject(stream_data=b"BT /F1 12 Tf 72 760 Td (Noi dung khac) Tj ET")
+    page[generic.NameObject("/Contents")] = writer.add_object(replaced)
+    writer.update_container(page)
+    out = BytesIO()
+    writer.write(out)
+    signed = await sign(out.getvalue(), pki.credential(f"agency-{COMMUNE}"), "KySoCoQuan")
+    assert await refusal(signed, trust) == (
+        "the person signature of Cán bộ Ủy ban nhân dân xã Ninh Hải: "
+        "the document was changed after this signature, before the next one")
