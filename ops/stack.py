@@ -253,6 +253,12 @@ def _as_pg_owner() -> list[str]:
 # ---------------------------------------------------------------- Kafka
 
 
+def _broker_plain_jaas(cfg: StackConfig) -> str:
+    """The nodes' own identity, `broker`: what a node presents and the one user it accepts on PLAIN."""
+    return ("org.apache.kafka.common.security.plain.PlainLoginModule "
+            f'required username="{BROKER}" password="{cfg.broker_password}" user_{BROKER}="{cfg.broker_password}";')
+
+
 def _kafka_properties(cfg: StackConfig, node: int = 1) -> str:
     port, controller, replicas = cfg.broker_port(node), cfg.controller_port(node), cfg.replication
     voters = ",".join(f"{n}@127.0.0.1:{cfg.controller_port(n)}" for n in cfg.nodes)
@@ -262,22 +268,24 @@ def _kafka_properties(cfg: StackConfig, node: int = 1) -> str:
         f"node.id={node}",
         f"controller.quorum.voters={voters}",
         # Clients authenticate (SASL/SCRAM-SHA-512, one principal each) and are authorised
-        # by ACLs, deny by default (shared/kafka_access.py). The broker itself speaks PLAIN as
-        # `broker`; the controller listener is loopback-only and its peers, the nodes of this
-        # machine, are the anonymous super user KRaft needs there.
+        # by ACLs, deny by default (shared/kafka_access.py). The nodes speak PLAIN as `broker`
+        # to each other, on the broker listener and on the controller listener alike: nobody
+        # is anonymous anywhere, and no anonymous principal is a super user.
         f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
         f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
         "inter.broker.listener.name=SASL_PLAINTEXT",
         "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
         "sasl.mechanism.inter.broker.protocol=PLAIN",
-        "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
-        f'required username="{BROKER}" password="{cfg.broker_password}" user_{BROKER}="{cfg.broker_password}";',
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        f"listener.name.controller.plain.sasl.jaas.config={_broker_plain_jaas(cfg)}",
+        f"listener.name.sasl_plaintext.plain.sasl.jaas.config={_broker_plain_jaas(cfg)}",
         "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
         "org.apache.kafka.common.security.scram.ScramLoginModule required;",
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        f"super.users=User:{BROKER};User:{OPERATOR};User:ANONYMOUS",
+        f"super.users=User:{BROKER};User:{OPERATOR}",
         "allow.everyone.if.no.acl.found=false",
         f"log.dirs={cfg.node_dir(node) / 'data'}",
         # Topics come from shared/topics.py only: a typo must fail, not create a topic.
