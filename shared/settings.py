@@ -115,24 +115,29 @@ class Settings(BaseSettings):
         MissingSecret naming the variable otherwise."""
         value = getattr(self, name)
         if value is not None and value.get_secret_value():
-            public = local_password(self.kafka_principal) if name == "kafka_password" else LOCAL_SECRETS.get(name)
-            if self.profile != "local" and value.get_secret_value() == public:
-                raise MissingSecret(f"{env_name(name)} is set to the local stack's public value; "
-                                    f"set a real secret (only LGSP_PROFILE=local may use it)")
-            return value.get_secret_value()
+            return self._not_public(name, name, value.get_secret_value())
         if self.profile == "local" and name == "kafka_password":
             return local_password(self.kafka_principal)
         if self.profile == "local" and name in LOCAL_SECRETS:
             return LOCAL_SECRETS[name]
         raise MissingSecret(f"{env_name(name)} is not set (a secret has no default outside LGSP_PROFILE=local)")
 
+    def _not_public(self, name: str, field: str, value: str) -> str:
+        """``value`` of the setting ``field`` (secret ``name``, or its previous value), refused
+        outside the local profile when it is the local stack's public one."""
+        public = local_password(self.kafka_principal) if name == "kafka_password" else LOCAL_SECRETS.get(name)
+        if self.profile != "local" and value == public:
+            raise MissingSecret(f"{env_name(field)} is set to the local stack's public value; "
+                                f"set a real secret (only LGSP_PROFILE=local may use it)")
+        return value
+
     def secrets(self, name: str) -> list[str]:
         """The accepted values of a rotatable secret: the current one and, while it is being
-        rotated, the previous one."""
+        rotated, the previous one (neither may be the local stack's public value elsewhere)."""
         accepted = [self.secret(name)]
         previous = getattr(self, f"{name}_previous", None)
         if previous is not None and previous.get_secret_value():
-            accepted.append(previous.get_secret_value())
+            accepted.append(self._not_public(name, f"{name}_previous", previous.get_secret_value()))
         return accepted
 
     def require(self, *names: str) -> None:
@@ -140,7 +145,7 @@ class Settings(BaseSettings):
         problems = []
         for name in names:
             try:
-                self.secret(name)
+                self.secrets(name)  # a rotated-out previous value too
             except MissingSecret as exc:
                 problems.append(str(exc))
         if problems:

@@ -45,6 +45,29 @@ def test_a_service_without_its_secret_refuses_to_start_and_names_it(name, variab
     assert f"{name} refuses to start" in run.stderr and variable in run.stderr
 
 
+def test_the_previous_webhook_key_may_not_be_the_public_local_one_outside_the_local_profile():
+    """Rotating "from" the local stack's public key used to leave it accepted for good."""
+    deployed = Settings(service_name="postal", profile="deployed", carrier_webhook_secret="k-2026",
+                        carrier_webhook_secret_previous="local-carrier-secret")
+    with pytest.raises(MissingSecret, match="LGSP_CARRIER_WEBHOOK_SECRET_PREVIOUS is set to the local stack's public value"):
+        deployed.secrets("carrier_webhook_secret")
+    with pytest.raises(MissingSecret, match="LGSP_CARRIER_WEBHOOK_SECRET_PREVIOUS"):
+        deployed.require("carrier_webhook_secret")  # the service refuses to start
+    local = Settings(profile="local", carrier_webhook_secret=None, carrier_webhook_secret_previous="local-carrier-secret")
+    assert local.secrets("carrier_webhook_secret") == ["local-carrier-secret", "local-carrier-secret"]
+
+
+async def test_a_signature_header_that_is_not_ascii_is_refused_not_an_error(platform, clock):
+    ts = str(int(clock.now().timestamp()))
+    async with platform_http(IDENTITIES.carrier) as http:
+        for timestamp, signature in ((ts.encode(), "é".encode("utf-8") * 32), ("١٧٩".encode("utf-8"), b"ab" * 32)):
+            r = await http.post(f"{platform['postal'].url}/v1/carrier/webhooks", content=b"{}",
+                                headers={"content-type": "application/json", "X-Carrier-Timestamp": timestamp,
+                                         "X-Carrier-Signature": signature})
+            assert r.status_code == 401, r.text
+            assert "ASCII" in r.json()["title"]
+
+
 def test_verify_accepts_the_current_and_the_previous_key_only():
     body, ts = b'{"event_id": "e"}', "1790000000"
     for key in ("new-key", "old-key"):

@@ -79,9 +79,19 @@ async def control(c: Control) -> dict:
     return STATE
 
 
+PERSONAL_FIELDS = ("SoDienThoai", "SoGiayToChuHoSo", "Email")
+
+
+def _masked(update: dict) -> dict:
+    """An update as the control route shows it: the portal got the citizen's phone in clear,
+    but whoever reads the simulator's state (tests, chaos, an operator) sees only its shape."""
+    return {k: (f"{str(v)[:2]}{'*' * max(0, len(str(v)) - 4)}{str(v)[-2:]}" if k in PERSONAL_FIELDS and v else v)
+            for k, v in update.items()}
+
+
 @app.get("/control/updates")
 async def updates() -> dict:
-    return UPDATES
+    return {code: [_masked(u) for u in held] for code, held in UPDATES.items()}
 
 
 if __name__ == "__main__":

@@ -55,6 +55,32 @@ async def session_token(request: Request) -> str | None:
     return session.access_token if session else None
 
 
+class SecurityHeaders:
+    """Every page says what a browser may do with it: scripts and styles from the console only
+    (style attributes draw the meters and the trace bars), never framed by another site (no
+    clickjacking of the re-drive), forms sent to the console or the identity provider only."""
+
+    def __init__(self, app, issuer: str) -> None:
+        self.app = app
+        origin = "/".join(issuer.split("/")[:3])
+        policy = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                  f"connect-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'; "
+                  "object-src 'none'")
+        self.headers = [(b"content-security-policy", policy.encode()), (b"x-frame-options", b"DENY"),
+                        (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings(service_name="console", http_port=DEFAULT_PORT)
     http = httpx.AsyncClient(timeout=10)
@@ -79,6 +105,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         sessions=Sessions(OidcClient(http, discovery), settings.console_sessions_max),
     )
     install_edges(app, settings.service_name, settings.max_body_bytes, callers_first=False)
+    app.add_middleware(SecurityHeaders, issuer=settings.oidc_issuer)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     policy = Policy.load()

@@ -17,6 +17,9 @@ def verify(secrets: list[str], timestamp: str | None, signature: str | None, bod
     clock's instant as Unix seconds."""
     if not timestamp or not signature:
         raise WebhookRefused("missing X-Carrier-Timestamp or X-Carrier-Signature")
+    if not (timestamp.isascii() and signature.isascii()):
+        # a hex digest and a number are ASCII; anything else is refused before it is compared
+        raise WebhookRefused("X-Carrier-Timestamp and X-Carrier-Signature must be ASCII")
     try:
         ts = int(timestamp)
     except ValueError as exc:

@@ -101,3 +101,21 @@ def test_after_signing_in_only_a_path_on_this_console_is_followed():
     assert safe_next("/dossiers/X?y=1") == "/dossiers/X?y=1"
     for outside in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", None, "/" + "a" * 600):
         assert safe_next(outside) == "/"
+
+
+async def test_every_page_forbids_framing_and_foreign_scripts():
+    """The console answered without any security header: another site could frame the
+    re-drive page, and nothing limited where scripts came from."""
+    import os
+
+    import httpx
+
+    os.environ.setdefault("LGSP_PROFILE", "local")
+    from services.console.app import create_app
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app()), base_url="http://console") as http:
+        for path in ("/health", "/no-such-page"):
+            r = await http.get(path)
+            policy = r.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, policy
+            assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"

@@ -102,3 +102,19 @@ async def test_one_sender_per_dossier_whichever_instance(platform, test_env):
             await other_instance.close()
         updates = await eventually(lambda: portal_updates(http, platform, d["code"]), what="the update once let go")
     assert [u["SoThuTu"] for u in updates][:1] == [1]
+
+
+async def test_the_simulator_s_control_route_shows_no_phone_number_in_clear(platform):
+    from tests.helpers import APPLICANT
+
+    async with platform_http(timeout=15) as http:
+        d = (await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193"))).json()
+
+        async def received():
+            return await portal_updates(http, platform, d["code"])
+
+        updates = await eventually(received, what="the portal to receive the dossier")
+        text = (await http.get(f"{platform['portal'].url}/control/updates")).text
+    phone = APPLICANT["phone"]
+    assert phone not in text
+    assert updates[0]["SoDienThoai"] == phone[:2] + "*" * (len(phone) - 4) + phone[-2:]
