@@ -183,3 +183,28 @@ async def test_only_an_agency_on_the_dossier_s_route_may_attach_a_document_to_it
         assert theirs not in {x["document_id"] for x in docs}
         timeline = (await http.get(f"{routing}/v1/dossiers/{code}/timeline", auth=IDENTITIES.operator)).json()
         assert not [e for e in timeline if e["agency_code"] == stranger], timeline
+
+
+async def test_a_manager_reads_the_documents_report_of_their_own_area_only(platform, clock):
+    """A district manager used to read every official's figures across the province."""
+    from shared.reference import load_reference
+    from shared.reference.calendar import LOCAL_TZ
+
+    department, province, district = "000.00.05.H40", "000.00.00.H40", "000.00.12.H40"
+    await platform.decisions().issue({"code": "000.00.05.H40-000000-0000", "steps": [{"agency_code": province}]},
+                                     department, number=f"{clock.now().timestamp():.0f}/SXD")
+    month = clock.now().astimezone(LOCAL_TZ).strftime("%Y-%m")
+    documents = platform["documents"].url
+    area = load_reference("three_level").catalogue.area(district)
+    async with httpx.AsyncClient(timeout=15) as http:
+        async def province_wide():
+            r = (await http.get(f"{documents}/v1/reports/documents", params={"month": month},
+                                auth=IDENTITIES.person("manager-province"))).json()
+            sent = any(o["agency_code"] == department for o in r["outgoing"])
+            return r if sent and any(row["agency_code"] == province for row in r["incoming"]) else None
+
+        await eventually(province_wide, what="the department's document, sent and arrived, in the province's report")
+        mine = (await http.get(f"{documents}/v1/reports/documents", params={"month": month},
+                               auth=IDENTITIES.person("manager-district"))).json()
+        for part in ("incoming", "officials", "outgoing"):
+            assert {row["agency_code"] for row in mine[part]} <= area, (part, mine[part])

@@ -146,8 +146,13 @@ async def monthly_report(request: Request, month: str = Query(pattern=r"^20\d\d-
     electronically and signed with both signatures."""
     rt = request.app.state.runtime
     year, mon = (int(x) for x in month.split("-"))
-    return await report.monthly(rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now(),
-                                request.app.state.staff)
+    whole = await report.monthly(rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now(),
+                                 request.app.state.staff)
+    caller = request.state.caller
+    if "operator" in caller.roles:
+        return whole
+    # a manager sees their own area: their agency and the agencies below it
+    return report.within(whole, request.app.state.reference.catalogue.area(caller.agency) if caller.agency else frozenset())
 
 
 @router.get("/agencies/{agency_code}/documents")

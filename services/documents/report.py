@@ -97,6 +97,12 @@ async def monthly(pool: asyncpg.Pool, ref: Reference, month: date, now: datetime
     }
 
 
+def within(report: dict, area: frozenset[str]) -> dict:
+    """The report limited to the agencies of ``area`` (a manager's own)."""
+    return {**report, **{part: [row for row in report[part] if row["agency_code"] in area]
+                         for part in ("incoming", "officials", "outgoing")}}
+
+
 def _incoming(code: str, name: str, counts: dict) -> dict:
     rate = viewing_rate(counts["viewed"], counts["received"])
     return {"agency_code": code, "agency_name": name, **counts, "viewing_rate": rate,

@@ -130,6 +130,16 @@ class Catalogue:
             node = self.agencies.get(node.parent) if node.parent else None
         raise LookupError(f"{agency_code} has no people's committee at level '{level}' above it")
 
+    def area(self, agency_code: str) -> frozenset[str]:
+        """The agency and every agency below it: what its manager oversees."""
+        found, todo = set(), [agency_code]
+        while todo:
+            code = todo.pop()
+            if code not in found:
+                found.add(code)
+                todo.extend(c.code for c in self.children.get(code, ()))
+        return frozenset(found)
+
     def level_of(self, agency_code: str) -> str:
         return self.agencies[agency_code].level
 
