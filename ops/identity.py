@@ -64,8 +64,12 @@ MACHINE_CLIENTS = (
     MachineClient("carrier-bcci", "Bưu điện (dịch vụ bưu chính công ích)", ("carrier",)),
     MachineClient("lgsp-driver", "Demo, bench and chaos driver", ("portal", "operator", "manager")),
 )
-CONSOLE_CLIENT = "lgsp-console"  # people sign in through it
+CONSOLE_CLIENT = "lgsp-console"  # people sign in through it, in the browser (code flow with PKCE)
 CONSOLE_PORTS = (8085, 18085)  # the console of the demo and of the tests (services/console)
+CLI_CLIENT = "lgsp-cli"  # people sign in to the command line with the device authorisation grant
+# The local stack's tools (demo, bench, chaos, tests) sign the sample people in by password,
+# unattended; this client exists in the local realm only and is never created elsewhere.
+LOCAL_TOOLS_CLIENT = "lgsp-local-tools"
 
 
 def official_username(agency_code: str) -> str:
@@ -155,15 +159,26 @@ def realm() -> dict:
         "secret": local_secret(c.client_id), "serviceAccountsEnabled": True, "standardFlowEnabled": False,
         "directAccessGrantsEnabled": False, "protocolMappers": _mappers(),
     } for c in MACHINE_CLIENTS]
+    consoles = [f"http://127.0.0.1:{port}" for port in CONSOLE_PORTS]
     clients.append({
-        "clientId": CONSOLE_CLIENT, "name": "LGSP console and command line", "enabled": True, "publicClient": True,
-        "standardFlowEnabled": True, "directAccessGrantsEnabled": True,
-        # Keycloak compares a redirect's port exactly: the console's ports are listed one by one.
-        "redirectUris": ["http://127.0.0.1/*", "http://localhost/*",
-                         *(f"http://{host}:{port}/*" for port in CONSOLE_PORTS for host in ("127.0.0.1", "localhost"))],
+        "clientId": CONSOLE_CLIENT, "name": "LGSP console", "enabled": True, "publicClient": True,
+        "standardFlowEnabled": True, "directAccessGrantsEnabled": False,
+        # exact addresses, no wildcard: a code goes back to the console's callback and nowhere else
+        "redirectUris": [f"{c}/auth/callback" for c in consoles],
+        "webOrigins": ["+"],
         "attributes": {"pkce.code.challenge.method": "S256",
-                       "post.logout.redirect.uris": "##".join(f"http://{host}:{port}/*" for port in CONSOLE_PORTS
-                                                              for host in ("127.0.0.1", "localhost"))},
+                       "post.logout.redirect.uris": "##".join(f"{c}/signed-out" for c in consoles)},
+        "protocolMappers": _mappers(),
+    })
+    clients.append({
+        "clientId": CLI_CLIENT, "name": "LGSP command line", "enabled": True, "publicClient": True,
+        "standardFlowEnabled": False, "directAccessGrantsEnabled": False,
+        "attributes": {"oauth2.device.authorization.grant.enabled": "true"},
+        "protocolMappers": _mappers(),
+    })
+    clients.append({
+        "clientId": LOCAL_TOOLS_CLIENT, "name": "Local stack tools (demo, bench, tests): never in a deployed realm",
+        "enabled": True, "publicClient": True, "standardFlowEnabled": False, "directAccessGrantsEnabled": True,
         "protocolMappers": _mappers(),
     })
     users = [{
@@ -175,7 +190,12 @@ def realm() -> dict:
     users.append(_person(OPERATOR_USER, "Vận hành", "LGSP", ["operator"], None))
     return {
         "realm": REALM, "enabled": True, "sslRequired": "none", "displayName": "LGSP Ninh Bình (local)",
-        "accessTokenLifespan": 900, "registrationAllowed": False, "bruteForceProtected": False,
+        "accessTokenLifespan": 900, "registrationAllowed": False,
+        # a password is not guessed without limit: after 10 failures the account waits, one
+        # more minute for each further failure up to 15, and failures are forgotten after 12 h
+        "bruteForceProtected": True, "permanentLockout": False, "failureFactor": 10, "waitIncrementSeconds": 60,
+        "maxFailureWaitSeconds": 900, "maxDeltaTimeSeconds": 43200, "quickLoginCheckMilliSeconds": 1000,
+        "minimumQuickLoginWaitSeconds": 60,
         "roles": {"realm": [{"name": n, "description": d} for n, d in ROLES.items()]},
         "groups": [{"name": code, "attributes": {"name": [name]}} for code, name in agencies.items()],
         "clients": clients, "users": users,
@@ -227,7 +247,10 @@ class TokenSource(httpx.Auth):
 
     @classmethod
     def person(cls, username: str, password: str | None = None, issuer: str | None = None) -> "TokenSource":
-        return cls({"grant_type": "password", "client_id": CONSOLE_CLIENT, "username": username,
+        """A sample person of the local realm, signed in by password through the local tools'
+        client: for the demo, bench, chaos and tests only (people elsewhere use the console or
+        ``device``)."""
+        return cls({"grant_type": "password", "client_id": LOCAL_TOOLS_CLIENT, "username": username,
                     "password": password or _secret_for(username), "scope": "openid"}, issuer)
 
     @property
@@ -268,6 +291,63 @@ class TokenSource(httpx.Auth):
     def sync_auth_flow(self, request):
         request.headers["Authorization"] = f"Bearer {self.token_sync()}"
         yield request
+
+
+class DeviceSignIn(TokenSource):
+    """A person at the command line, signed in with the OAuth 2.0 device authorisation grant
+    (RFC 8628): the command prints an address and a code, the person signs in there in any
+    browser (the identity provider's own page, with its brute-force protection), and the
+    command's tokens are refreshed from then on. No password passes through the command."""
+
+    def __init__(self, issuer: str | None = None, say=print, wait_s: float = 600.0) -> None:
+        super().__init__({"client_id": CLI_CLIENT}, issuer)
+        self.say, self.wait_s = say, wait_s
+
+    @property
+    def who(self) -> str:
+        return "the person at the command line"
+
+    def _keep(self, r: httpx.Response) -> str:
+        token = super()._keep(r)
+        if refresh := r.json().get("refresh_token"):
+            self.form = {"grant_type": "refresh_token", "client_id": CLI_CLIENT, "refresh_token": refresh}
+        return token
+
+    def token_sync(self) -> str:
+        if token := self._fresh():
+            return token
+        if "grant_type" in self.form:  # signed in before: refresh
+            r = httpx.post(self._endpoint, data=self.form, timeout=30)
+            if r.status_code == 200:
+                return self._keep(r)
+        return self._sign_in()
+
+    async def token(self) -> str:
+        return await asyncio.to_thread(self.token_sync)
+
+    def _sign_in(self) -> str:
+        r = httpx.post(f"{self.issuer}/protocol/openid-connect/auth/device", data={"client_id": CLI_CLIENT, "scope": "openid"},
+                       timeout=30)
+        if r.status_code != 200:
+            raise TokenRefused(f"the identity provider refused a device sign-in ({r.status_code}): {r.text[:300]}")
+        grant = r.json()
+        self.say(f"Sign in at {grant.get('verification_uri_complete') or grant['verification_uri']} "
+                 f"(code {grant['user_code']}); waiting…")
+        interval = float(grant.get("interval", 5))
+        deadline = time.monotonic() + min(float(grant.get("expires_in", 600)), self.wait_s)
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            t = httpx.post(self._endpoint, timeout=30, data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": CLI_CLIENT,
+                "device_code": grant["device_code"]})
+            if t.status_code == 200:
+                return self._keep(t)
+            error = t.json().get("error") if t.headers.get("content-type", "").startswith("application/json") else None
+            if error == "slow_down":
+                interval += 5
+            elif error != "authorization_pending":
+                raise TokenRefused(f"the device sign-in ended: {error or t.status_code}")
+        raise TokenRefused("the device sign-in was not completed in time")
 
 
 def _secret_for(name: str) -> str:
@@ -317,6 +397,17 @@ class Identities:
     @property
     def operator(self) -> TokenSource:
         return self.person(OPERATOR_USER)
+
+    @property
+    def at_the_command_line(self) -> TokenSource:
+        """Whoever runs an operator's command: on the local stack its sample operator; elsewhere
+        the person, signed in with the device grant (no password through the command line)."""
+        if os.environ.get("LGSP_PROFILE") == "local":
+            return self.operator
+        key = ("device", "")
+        if key not in self._sources:
+            self._sources[key] = DeviceSignIn(self.issuer)
+        return self._sources[key]
 
     @property
     def carrier(self) -> TokenSource:

@@ -29,7 +29,7 @@ def period(start: str | None, end: str | None, now: datetime) -> tuple[datetime,
 def fetch_report(intake_url: str, start: datetime, end: datetime, auth: httpx.Auth | None = None) -> dict:
     """The managers' report, asked for as ``auth`` (by default the operator signed in)."""
     r = httpx.get(f"{intake_url}/v1/reports", params={"from": start.isoformat(), "to": end.isoformat()}, timeout=30,
-                  auth=auth or IDENTITIES.operator)
+                  auth=auth or IDENTITIES.at_the_command_line)
     r.raise_for_status()
     return r.json()
 
@@ -45,11 +45,11 @@ def print_report(intake_url: str, start: str | None, end: str | None, now: datet
 
 
 def print_documents_report(documents_url: str, month: str) -> int:
-    """The monthly documents report, asked for as the operator."""
+    """The monthly documents report, asked for as the person at the command line."""
     from services.documents.report import render as render_documents
 
     try:
-        r = httpx.get(f"{documents_url}/v1/reports/documents", params={"month": month}, timeout=30, auth=IDENTITIES.operator)
+        r = httpx.get(f"{documents_url}/v1/reports/documents", params={"month": month}, timeout=30, auth=IDENTITIES.at_the_command_line)
         r.raise_for_status()
         print(render_documents(r.json()))
     except (httpx.HTTPError, TokenRefused) as exc:

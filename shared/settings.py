@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     postal_url: str = "http://127.0.0.1:8083"
     notify_url: str = "http://127.0.0.1:8084"
     documents_url: str = "http://127.0.0.1:8086"
+    console_url: str | None = Field(None, max_length=300, pattern=r"^https?://[^/?#]+$",
+                                    description="The console's public address (scheme, host, port), where the identity "
+                                                "provider sends people back; default http://127.0.0.1:<http_port>")
     console_sessions_max: int = Field(5000, ge=1, le=1_000_000, description="Signed-in console sessions kept at once")
     # edges to third parties (simulators on loopback in tests and the demo)
     profile: Literal["local", "deployed"] = Field(

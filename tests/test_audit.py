@@ -46,7 +46,7 @@ async def test_state_changes_and_refusals_are_recorded_with_who_and_why(platform
             ("intake", "GET", "/v1/dossiers/{code}/slip", 401, "denied"),
         ]
         accept, cross_row, anon = rows
-        assert (accept["client_id"], accept["username"], accept["agency"]) == ("lgsp-console", "official-000.21.12.h40", COMMUNE)
+        assert (accept["client_id"], accept["username"], accept["agency"]) == ("lgsp-local-tools", "official-000.21.12.h40", COMMUNE)
         assert accept["trace_id"] and len(accept["trace_id"]) == 32
         assert cross_row["username"] == f"official-{OTHER_COMMUNE.lower()}" and cross_row["agency"] == OTHER_COMMUNE
         assert cross_row["request_id"] == request_id and OTHER_COMMUNE in cross_row["reason"]

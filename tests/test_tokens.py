@@ -20,7 +20,7 @@ def issuer(local_stack) -> str:
 async def test_a_fresh_token_names_its_client_roles_and_agency(issuer):
     caller = await TokenValidator(issuer, "lgsp").validate(await IDENTITIES.official("000.21.12.H40").token())
     assert caller.roles == {"official"} and caller.agency == "000.21.12.H40"
-    assert caller.username == "official-000.21.12.h40" and caller.client_id == "lgsp-console" and caller.is_person
+    assert caller.username == "official-000.21.12.h40" and caller.client_id == "lgsp-local-tools" and caller.is_person
     machine = await TokenValidator(issuer, "lgsp").validate(await IDENTITIES.client("counter-ninh-hai").token())
     assert machine.client_id == "counter-ninh-hai" and machine.agency == "000.21.12.H40" and not machine.is_person
 

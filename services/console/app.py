@@ -40,6 +40,12 @@ class Console:
     platform: Platform
     sessions: Sessions
 
+    @property
+    def redirect_uri(self) -> str:
+        """Where the identity provider sends people back: from configuration only."""
+        base = self.settings.console_url or f"http://127.0.0.1:{self.settings.http_port}"
+        return f"{base}/auth/callback"
+
 
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=HERE / "templates")

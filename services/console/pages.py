@@ -15,7 +15,7 @@ from shared.access import AccessDenied
 from shared.http import AgencyCode, DossierCode
 from shared.reference.calendar import LOCAL_TZ
 from services.console import views
-from services.console.signin import COOKIE, SignInFailed
+from services.console.signin import COOKIE, LOGIN_TTL_S, SIGN_IN_COOKIE, SignInFailed
 from services.console.sources import SERVICES
 
 router = APIRouter()
@@ -50,8 +50,12 @@ def _token(request: Request) -> str | None:
 @router.get("/sign-in", include_in_schema=False)
 async def sign_in(request: Request, next: str | None = Query(None, max_length=500)):
     console = request.app.state.console
-    redirect_uri = str(request.url_for("signed_in"))
-    return RedirectResponse(await console.sessions.begin(redirect_uri, next), status_code=303)
+    # from configuration, never from the request's Host header: the code must come back here
+    url, binding = await console.sessions.begin(console.redirect_uri, next)
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(SIGN_IN_COOKIE, binding, max_age=LOGIN_TTL_S, httponly=True, samesite="lax",
+                        path="/auth/callback", secure=console.redirect_uri.startswith("https:"))
+    return response
 
 
 @router.get("/auth/callback", name="signed_in", include_in_schema=False)
@@ -62,10 +66,11 @@ async def signed_in(request: Request, state: str = Query("", max_length=200), co
         return _page(request, "problem.html", 400, title="Đăng nhập không thành công",
                      reason=f"Máy chủ định danh trả lời: {error or 'không có mã xác thực'}.")
     try:
-        session, next_path = await console.sessions.finish(state, code)
+        session, next_path = await console.sessions.finish(state, code, request.cookies.get(SIGN_IN_COOKIE))
     except SignInFailed as exc:
         return _page(request, "problem.html", 400, title="Đăng nhập không thành công", reason=str(exc))
     response = RedirectResponse(next_path, status_code=303)
+    response.delete_cookie(SIGN_IN_COOKIE, path="/auth/callback")
     response.set_cookie(COOKIE, session.id, httponly=True, samesite="lax", path="/",
                         secure=request.url.scheme == "https")
     return response

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 import time
 from collections import OrderedDict
@@ -43,12 +44,20 @@ class Session:
     name: str
 
 
+SIGN_IN_COOKIE = "lgsp_console_signin"  # binds a sign-in to the browser that started it
+
+
 @dataclass(frozen=True)
 class PendingSignIn:
     verifier: str
     redirect_uri: str
     next_path: str
     started: float
+    browser: str  # SHA-256 of the value of the browser's sign-in cookie
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _challenge(verifier: str) -> str:
@@ -115,22 +124,27 @@ class Sessions:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._pending: OrderedDict[str, PendingSignIn] = OrderedDict()
 
-    async def begin(self, redirect_uri: str, next_path: str | None) -> str:
-        """Where to send the browser to sign in."""
+    async def begin(self, redirect_uri: str, next_path: str | None) -> tuple[str, str]:
+        """Where to send the browser to sign in, and the value of the cookie that binds this
+        sign-in to it: only the browser that started a sign-in may finish it."""
         now = self.wall_time()
         while self._pending and (len(self._pending) >= self.max_sessions
                                  or next(iter(self._pending.values())).started < now - LOGIN_TTL_S):
             self._pending.popitem(last=False)
-        state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-        self._pending[state] = PendingSignIn(verifier, redirect_uri, safe_next(next_path), now)
-        return await self.oidc.authorization_url(redirect_uri, state, verifier)
+        state, verifier, binding = secrets.token_urlsafe(24), secrets.token_urlsafe(48), secrets.token_urlsafe(32)
+        self._pending[state] = PendingSignIn(verifier, redirect_uri, safe_next(next_path), now, _digest(binding))
+        return await self.oidc.authorization_url(redirect_uri, state, verifier), binding
 
-    async def finish(self, state: str, code: str) -> tuple[Session, str]:
+    async def finish(self, state: str, code: str, binding: str | None) -> tuple[Session, str]:
         """The provider sent the browser back: trade the code for tokens. Returns the new
-        session and where to go next."""
-        pending = self._pending.pop(state, None)
+        session and where to go next. ``binding``: the browser's sign-in cookie."""
+        pending = self._pending.get(state)
         if pending is None or pending.started < self.wall_time() - LOGIN_TTL_S:
             raise SignInFailed("this sign-in is unknown or too old; start again")
+        if not binding or not hmac.compare_digest(_digest(binding), pending.browser):
+            # a code and state carried to another browser (a crafted link, a stolen redirect)
+            raise SignInFailed("this sign-in was started in another browser; start again here")
+        del self._pending[state]
         tokens = await self.oidc.exchange(code, pending)
         session = self._keep(Session(id=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(24),
                                      access_token="", refresh_token=None, expires_at=0, username="", name=""), tokens)

@@ -228,3 +228,89 @@ async def test_each_person_sees_what_their_roles_and_agency_allow(console, brows
     assert await phone.locator("[data-figure='received']").is_visible()
     await phone.screenshot(path=str(ARTIFACTS / "overview-phone.png"), full_page=True)
     await phone.context.close()
+
+
+# ---------------------------------------------------------------- signing in: what cannot be abused
+
+
+async def test_the_callback_address_comes_from_configuration_and_the_realm_takes_no_other(console, local_stack):
+    """A crafted Host header used to choose where the identity provider sent the code, and the
+    realm accepted any port on loopback."""
+    import httpx
+    from urllib.parse import parse_qs, urlsplit
+
+    async with httpx.AsyncClient(timeout=15) as http:
+        r = await http.get(f"{console.url}/sign-in", headers={"Host": "127.0.0.1:9999"})
+        assert r.status_code == 303
+        query = parse_qs(urlsplit(r.headers["location"]).query)
+        assert query["redirect_uri"] == [f"http://127.0.0.1:{PORT}/auth/callback"]
+        # the realm refuses to send a code to any other port of the machine
+        elsewhere = {**{k: v[0] for k, v in query.items()}, "redirect_uri": "http://127.0.0.1:9999/auth/callback"}
+        r = await http.get(f"{local_stack.issuer}/protocol/openid-connect/auth", params=elsewhere)
+        assert r.status_code == 400 and "redirect_uri" in r.text.lower()
+
+
+async def test_a_sign_in_is_finished_only_by_the_browser_that_started_it(console):
+    """The callback used to accept any pending state from any browser: an attacker's state
+    and code, carried into a victim's browser (or the other way round), made a session."""
+    import httpx
+    from urllib.parse import parse_qs, urlsplit
+
+    async with httpx.AsyncClient(timeout=15) as started, httpx.AsyncClient(timeout=15) as other:
+        r = await started.get(f"{console.url}/sign-in")
+        state = parse_qs(urlsplit(r.headers["location"]).query)["state"][0]
+        assert "lgsp_console_signin" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
+        r = await other.get(f"{console.url}/auth/callback", params={"state": state, "code": "a-code"})
+        assert r.status_code == 400 and "another browser" in r.text
+
+
+def test_people_sign_in_by_password_only_on_the_identity_provider_s_page(local_stack):
+    """The console's client took the password grant, and nothing limited guessing."""
+    import httpx
+
+    token_url = f"{local_stack.issuer}/protocol/openid-connect/token"
+    r = httpx.post(token_url, data={"grant_type": "password", "client_id": "lgsp-console", "username": "operator",
+                                    "password": local_secret("operator")})
+    assert r.status_code in (400, 401) and r.json()["error"] in ("unauthorized_client", "invalid_client"), r.text
+    # brute-force protection: an account nobody else uses in the tests, guessed at
+    target = "official-000.05.13.h40"
+    for _ in range(11):
+        httpx.post(token_url, data={"grant_type": "password", "client_id": "lgsp-local-tools", "username": target,
+                                    "password": "guess"})
+    r = httpx.post(token_url, data={"grant_type": "password", "client_id": "lgsp-local-tools", "username": target,
+                                    "password": local_secret(target)})
+    assert r.status_code in (400, 401), "the right password still worked after eleven wrong guesses in a row"
+
+
+async def test_the_command_line_signs_a_person_in_with_the_device_grant(browser, local_stack):
+    """`lgsp report` outside the local profile: an address and a code, the person signs in in a
+    browser, the command gets the person's token; no password passes through it."""
+    import asyncio
+
+    from ops.identity import DeviceSignIn
+    from shared.access import TokenValidator
+
+    told: list[str] = []
+    source = DeviceSignIn(local_stack.issuer, say=told.append, wait_s=120)
+    waiting = asyncio.create_task(source.token())
+    async def said():
+        return told
+
+    await eventually(said, what="the command to say where to sign in", timeout=30)
+    address = re.search(r"Sign in at (\S+) \(code ([A-Z-]+)\)", told[0])
+    assert address, told
+    context = await browser.new_context(locale="vi-VN")
+    page = await context.new_page()
+    await page.goto(address.group(1))
+    await page.wait_for_selector("#username", timeout=30_000)
+    await page.fill("#username", "manager-district")
+    await page.fill("#password", local_secret("manager-district"))
+    await page.click("#kc-login")
+    # the identity provider asks the person to confirm the command's access (a code typed from
+    # a phishing message would otherwise grant it silently)
+    await page.get_by_role("button", name="Yes").click()
+    await page.wait_for_load_state()
+    token = await asyncio.wait_for(waiting, 60)
+    await context.close()
+    caller = await TokenValidator(local_stack.issuer, "lgsp").validate(token)
+    assert caller.username == "manager-district" and caller.client_id == "lgsp-cli"
