@@ -136,6 +136,10 @@ class EventConsumer:
         except ContractError as exc:
             await self._dead_letter(record, f"contract: {exc}")
             return None
+        if (refusal := self._settings.provenance.refusal(envelope)) is not None:
+            # not from the service that owns the type, or not signed by it: nothing acts on it
+            await self._dead_letter(record, f"provenance: {refusal}")
+            return None
         return envelope, data, handlers
 
     async def process(self, record: ConsumerRecord) -> None:

@@ -451,6 +451,7 @@ class Envelope:
     traceparent: str | None = None
     tracestate: str | None = None
     extra_headers: tuple[tuple[str, bytes], ...] = field(default=())
+    signature: str | None = None  # the producer's, over the event's identity and body (shared/provenance.py)
 
     @classmethod
     def new(cls, data: EventData, source: str, *, traceparent: str | None = None,
@@ -483,6 +484,8 @@ class Envelope:
             h.append(("traceparent", self.traceparent.encode()))
         if self.tracestate:
             h.append(("tracestate", self.tracestate.encode()))
+        if self.signature:
+            h.append(("lgsp_signature", self.signature.encode()))
         h.extend(self.extra_headers)
         return h
 
@@ -509,6 +512,7 @@ class Envelope:
         return cls(
             id=hmap["ce_id"], type=hmap["ce_type"], source=hmap["ce_source"], subject=hmap.get("ce_subject"),
             time=when, data=value, traceparent=hmap.get("traceparent"), tracestate=hmap.get("tracestate"),
+            signature=hmap.get("lgsp_signature"),
         )
 
     def parse(self) -> EventData:

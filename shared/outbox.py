@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -61,6 +61,9 @@ class Outbox:
         envelopes = [Envelope.new(data, source=f"/lgsp/{self._settings.service_name}",
                                   traceparent=trace_headers.get("traceparent"), tracestate=trace_headers.get("tracestate"))
                      for data in events]
+        # signed by this service, so consumers can tell who emitted each event (shared/provenance.py)
+        provenance = self._settings.provenance
+        envelopes = [replace(e, signature=provenance.signature(e)[1].decode()) for e in envelopes]
         columns = ([e.id for e in envelopes], [e.key for e in envelopes],
                    [json.dumps([[k, v.decode("utf-8")] for k, v in e.headers()], ensure_ascii=False) for e in envelopes],
                    [e.data for e in envelopes])

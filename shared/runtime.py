@@ -165,6 +165,7 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
     names the paths that take bodies larger than ``max_body_bytes`` (uploads).
     Raises MissingSecret, naming the variables, when a secret in ``secrets`` is not set."""
     settings.require("kafka_password", *secrets)
+    settings.provenance  # noqa: B018 - the event keys, checked at start (MissingSecret names what is missing)
     runtime = ServiceRuntime(settings, migrations_dir, clock)
 
     @asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -11,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.kafka_access import KafkaAccess, local_password
 from shared.personal_data import PersonalDataKeys, local_keys
+from shared.provenance import PRODUCERS, Provenance, local_public_keys, local_seed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +43,10 @@ class Settings(BaseSettings):
     )
     kafka_username: str | None = Field(None, description="This process's Kafka principal; default: the service's name")
     kafka_password: SecretStr | None = Field(None, description="Its SCRAM password (secret)")
+    event_signing_key: SecretStr | None = Field(None, description="This service's Ed25519 seed (32 bytes, base64) that "
+                                                "signs the events it emits (secret; shared/provenance.py)")
+    event_public_keys: str | None = Field(None, max_length=2000, description="Every producer's public event key: "
+                                          "'service:base64,…'; default on the local stack: the local ones")
     topic_prefix: str = Field("lgsp", description="Prefix of every topic name; tests use their own")
     schema_prefix: str = Field("", description="Prefix of every service schema; tests use their own")
     http_host: str = "127.0.0.1"
@@ -159,6 +166,26 @@ class Settings(BaseSettings):
         """The keys that seal and open citizens' ID and phone numbers (shared/personal_data.py),
         parsed once: notify asks for them for every event and every message."""
         return PersonalDataKeys.parse(self.secret("pd_keys"), self.secret("pd_lookup_key"))
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        """Signs this service's events and checks the provenance of those it consumes. The local
+        stack's keys come from the service names; elsewhere both settings are required."""
+        if self.profile == "local":
+            seed = local_seed(self.service_name) if self.event_signing_key is None else None
+            public = self.event_public_keys or local_public_keys()
+        else:
+            seed, public = None, self.event_public_keys
+            if not public:
+                raise MissingSecret("LGSP_EVENT_PUBLIC_KEYS is not set (every producer's public event key)")
+        if seed is None and self.service_name in PRODUCERS:
+            try:
+                seed = base64.b64decode(self.secret("event_signing_key"), validate=True)
+            except binascii.Error as exc:
+                raise MissingSecret("LGSP_EVENT_SIGNING_KEY is not base64") from exc
+            if self.profile != "local" and seed == local_seed(self.service_name):
+                raise MissingSecret("LGSP_EVENT_SIGNING_KEY is the local stack's public one; set a real secret")
+        return Provenance(self.service_name, seed, public)
 
     @property
     def kafka_principal(self) -> str:

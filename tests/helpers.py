@@ -21,3 +21,12 @@ def header(record, name: str) -> str | None:
         if k == name:
             return v.decode("utf-8")
     return None
+
+
+def signed(envelope, service: str):
+    """``envelope`` signed as ``service`` with the local stack's key, as that service's outbox would."""
+    from dataclasses import replace
+
+    from shared.provenance import Provenance
+
+    return replace(envelope, signature=Provenance.local(service).signature(envelope)[1].decode())

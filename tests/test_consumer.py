@@ -24,7 +24,7 @@ from shared.events import DossierWithdrawn, Envelope
 from shared.outbox import kafka_producer
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER, dead_letter
-from tests.helpers import eventually, header, kafka_operator
+from tests.helpers import eventually, header, kafka_operator, signed
 
 _rig_numbers = itertools.count()
 
@@ -46,8 +46,9 @@ class Rig:
         await self.producer.send_and_wait(self.topic, value=value, key=key, headers=headers)
 
     async def send_event(self, code: str, key: bytes = b"same-dossier", envelope: Envelope | None = None) -> Envelope:
-        env = envelope or Envelope.new(DossierWithdrawn(
-            dossier_id=uuid.uuid4(), dossier_code=code, at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử",)), "/lgsp/test")
+        env = envelope or signed(Envelope.new(DossierWithdrawn(
+            dossier_id=uuid.uuid4(), dossier_code=code, at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử",)),
+            "/lgsp/routing"), "routing")
         await self.send(env.data, env.headers(), key)
         return env
 
@@ -104,8 +105,9 @@ async def test_same_event_delivered_twice_has_one_effect(rig):
 
 
 async def test_poison_records_are_dead_lettered_and_the_partition_flows_on(rig):
-    good = Envelope.new(DossierWithdrawn(dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0007",
-                                         at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử",)), "/lgsp/test")
+    good = signed(Envelope.new(DossierWithdrawn(dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0007",
+                                                at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử",)),
+                               "/lgsp/routing"), "routing")
     bad_type = [(k, b"vn.lgsp.dossier.teleported.v1" if k == "ce_type" else v) for k, v in good.headers()]
     wrong_schema = json.dumps({"dossier_id": "not-a-uuid", "dossier_code": 5}).encode()
     poisons = {
@@ -166,3 +168,32 @@ async def test_rejected_event_is_dead_lettered_without_retry(rig):
     [letter] = await eventually(rig.dead_letters, what="the rejected event")
     assert header(letter, "dlq_reason") == "rejected: dossier belongs to no agency of this province"
     assert header(letter, "ce_id") == env.id
+
+
+async def test_an_event_from_a_service_that_does_not_own_its_type_is_dead_lettered(rig):
+    """Every dossier service may write the dossier topic, so notify could publish routing's
+    events; now each event is signed by its producer and only the owner's are believed."""
+    at = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+
+    def withdrawn(code: str, source: str) -> Envelope:
+        return Envelope.new(DossierWithdrawn(dossier_id=uuid.uuid4(), dossier_code=code, at=at, reasons=("giả",)), source)
+
+    forged = {
+        "notify's signature under routing's name": signed(withdrawn("000.00.12.H41-261123-0101", "/lgsp/routing"), "notify"),
+        "notify's own name": signed(withdrawn("000.00.12.H41-261123-0102", "/lgsp/notify"), "notify"),
+        "no signature": withdrawn("000.00.12.H41-261123-0103", "/lgsp/routing"),
+    }
+    for env in forged.values():
+        await rig.send_event("", envelope=env)
+    await rig.send_event("000.00.12.H41-261123-0104")  # routing's own, behind them
+
+    await eventually(lambda: rig.effects("000.00.12.H41-261123-0104"), what="routing's own event behind the forged ones")
+    letters = await eventually(lambda: _at_least(rig.dead_letters, len(forged)), what="the forged events dead-lettered")
+    reasons = sorted(header(r, "dlq_reason") for r in letters)
+    assert reasons == sorted([
+        "provenance: vn.lgsp.dossier.withdrawn.v1 is not signed by routing",
+        "provenance: vn.lgsp.dossier.withdrawn.v1 is routing's to emit, not /lgsp/notify's",
+        "provenance: vn.lgsp.dossier.withdrawn.v1 from routing carries no signature",
+    ])
+    for code in ("000.00.12.H41-261123-0101", "000.00.12.H41-261123-0102", "000.00.12.H41-261123-0103"):
+        assert await rig.effects(code) == 0

@@ -208,3 +208,53 @@ async def test_a_manager_reads_the_documents_report_of_their_own_area_only(platf
                                auth=IDENTITIES.person("manager-district"))).json()
         for part in ("incoming", "officials", "outgoing"):
             assert {row["agency_code"] for row in mine[part]} <= area, (part, mine[part])
+
+
+# ---------------------------------------------------------------- who emitted an event
+
+
+async def test_a_service_writing_another_s_event_type_is_dead_lettered_and_nothing_acts_on_it(platform, test_env, clock):
+    """notify holds WRITE on the dossier topic (it could always publish there): it used to be
+    able to publish `dossier.resolved` and have intake and the portal believe it."""
+    import uuid
+    from datetime import timedelta
+
+    from aiokafka import AIOKafkaProducer
+
+    from shared.events import DossierResolved, Envelope
+    from shared.kafka_access import KafkaAccess, local_password
+    from tests.helpers import RESULT, signed
+
+    intake = platform["intake"].url
+    async with httpx.AsyncClient(timeout=15) as http:
+        r = await http.post(f"{intake}/v1/dossiers", json=submission(agency_code=COMMUNE),
+                            auth=IDENTITIES.client("provincial-portal"))
+        assert r.status_code == 201, r.text
+        dossier = r.json()
+        now = clock.now()
+        resolved = DossierResolved(dossier_id=uuid.UUID(dossier["id"]), dossier_code=dossier["code"], at=now,
+                                   outcome="approved", agency_code=COMMUNE, result_document=RESULT,
+                                   due_at=now + timedelta(days=1), on_time=True,
+                                   actor={"name": "Chủ tịch UBND tỉnh", "title": "Chủ tịch"})
+        forged = [signed(Envelope.new(resolved, "/lgsp/routing"), "notify"),  # routing's name, notify's key
+                  signed(Envelope.new(resolved, "/lgsp/notify"), "notify")]  # notify's own name
+        producer = AIOKafkaProducer(**KafkaAccess(test_env["LGSP_KAFKA_BOOTSTRAP"], "notify",
+                                                  local_password("notify")).options())
+        await producer.start()
+        try:
+            for env in forged:
+                await producer.send_and_wait(f"{test_env['LGSP_TOPIC_PREFIX']}.dossier", value=env.data, key=env.key,
+                                             headers=env.headers())
+        finally:
+            await producer.stop()
+
+        async def letters():
+            pending = (await http.get(f"{intake}/v1/operations/dead-letters", params={"limit": 1000},
+                                      auth=IDENTITIES.operator)).json()["pending"]
+            found = [x for x in pending if x["event_id"] in {e.id for e in forged}]
+            return found if len(found) == 2 else None
+
+        found = await eventually(letters, what="intake to dead-letter both forged events")
+        assert all(x["reason"].startswith("provenance:") for x in found), found
+        view = (await http.get(f"{intake}/v1/dossiers/{dossier['code']}", auth=IDENTITIES.operator)).json()
+        assert view["status"] != "resolved", view

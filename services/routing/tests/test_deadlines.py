@@ -12,13 +12,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.events import Applicant, DossierReceived
+from shared.events import Actor, Applicant, DossierReceived
 from shared.outbox import Outbox
 from shared.reference import load_reference
 from services.routing import handlers
 from services.routing.app import MIGRATIONS
 from services.routing.schemas import AcceptStep, ForwardStep, RequestSupplement, Resolve
 from tests.helpers import RESULT
+
+ACTOR = Actor(name="Vũ Văn Nam", title="Công chức", account="official-000.21.12.h40")
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 REF = load_reference("three_level")
@@ -98,32 +100,32 @@ async def act(action, code: str, cmd, *, conn, **deps) -> None:
 async def test_a_paused_dossier_is_never_overdue(db):
     pool, outbox = db
     d = await receive(pool, outbox, datetime(2026, 3, 2, 9, 0, tzinfo=VN))
-    actor = {"name": "Vũ Văn Nam", "title": "Công chức"}
     asked = datetime(2026, 3, 3, 10, 0, tzinfo=VN)
     async with pool.acquire() as conn, conn.transaction():
-        await act(handlers.accept_step, d.dossier_code, AcceptStep(agency_code="000.21.12.H40", actor=actor), conn=conn,
-                                   outbox=outbox, now=asked)
-        await act(handlers.request_supplement, d.dossier_code, RequestSupplement(agency_code="000.21.12.H40", actor=actor,
-                                                                            reasons=["Thiếu giấy tờ"]),
-                                          conn=conn, outbox=outbox, ref=REF, now=asked)
+        await act(handlers.accept_step, d.dossier_code, AcceptStep(agency_code="000.21.12.H40"), conn=conn,
+                  outbox=outbox, actor=ACTOR, now=asked)
+        await act(handlers.request_supplement, d.dossier_code,
+                  RequestSupplement(agency_code="000.21.12.H40", reasons=["Thiếu giấy tờ"]),
+                  conn=conn, outbox=outbox, actor=ACTOR, ref=REF, now=asked)
     assert (await scan(pool, outbox, datetime(2026, 4, 1, 9, 0, tzinfo=VN)))["overdue"] == 0
     assert await emitted(pool, d.dossier_id, "apologised") == 0
 
 
 async def decide(pool, outbox, d: DossierReceived, now: datetime) -> None:
     """Every agency on the route accepts and forwards at ``now``, and the last one approves."""
-    actor = {"name": "Vũ Văn Nam", "title": "Công chức"}
     async with pool.acquire() as conn, conn.transaction():
         while True:
             step = await conn.fetchrow("SELECT s.* FROM steps s JOIN dossiers d USING (dossier_id) "
                                        "WHERE d.dossier_id = $1 AND s.idx = d.current_step", d.dossier_id)
-            cmd = {"agency_code": step["agency_code"], "actor": actor}
-            await act(handlers.accept_step, d.dossier_code, AcceptStep(**cmd), conn=conn, outbox=outbox, now=now)
+            cmd = {"agency_code": step["agency_code"]}
+            await act(handlers.accept_step, d.dossier_code, AcceptStep(**cmd), conn=conn, outbox=outbox, actor=ACTOR,
+                      now=now)
             if step["kind"] == "decide":
                 break
-            await act(handlers.forward_step, d.dossier_code, ForwardStep(**cmd), conn=conn, outbox=outbox, now=now)
+            await act(handlers.forward_step, d.dossier_code, ForwardStep(**cmd), conn=conn, outbox=outbox, actor=ACTOR,
+                      now=now)
         await act(handlers.resolve, d.dossier_code, Resolve(**cmd, outcome="approved", result_document=RESULT),
-                               conn=conn, outbox=outbox, ref=REF, extension_days=2, now=now)
+                  conn=conn, outbox=outbox, actor=ACTOR, ref=REF, extension_days=2, now=now)
 
 
 async def test_decided_late_before_the_scheduler_looked_still_apologises_once(db):
