@@ -8,7 +8,7 @@
   lgsp report [--from D --to D]                      the managers' report per agency and level
   lgsp trace TRACE_ID                                one trace across services, as a tree
   lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
-  lgsp kafka-access [--topic-prefix P]               Kafka users, topics and ACLs (as the broker)
+  lgsp kafka-access [--topic-prefix P]               Kafka users, topics, ACLs; schemas and DB roles
   lgsp realm [--check]                               write (or check) the identity provider's realm file
   lgsp audit [--dossier CODE] [--client ID] [--since T]   who changed what, and every refused call
 """
@@ -150,7 +150,8 @@ def _main(argv: list[str] | None = None) -> int:
         from ops import stack
 
         stack.prepare_namespace(stack.StackConfig.from_env(), args.topic_prefix, args.schema_prefix)
-        print(f"kafka users, topics {args.topic_prefix}.* and the services' rights are in place")
+        print(f"kafka users, topics {args.topic_prefix}.*, schemas {args.schema_prefix}* (migrated) and the services' "
+              "rights on both are in place")
         return 0
     if args.command == "audit":
         return print_audit(args)
@@ -201,7 +202,11 @@ def print_audit(args) -> int:
     settings = Settings()
 
     async def fetch():
-        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        from ops import stack
+
+        # the database's owner: on the local stack with its kept password, elsewhere DATABASE_URL
+        conn = await asyncpg.connect(os.environ.get("DATABASE_URL") or stack.StackConfig.from_env().database_url,
+                                     timeout=10)
         try:
             return await query(conn, [f"{settings.schema_prefix}{s}" for s in ALL_SERVICES], dossier=args.dossier,
                                client=args.client, since=since, limit=max(1, min(args.limit, 10_000)))

@@ -15,8 +15,11 @@ from datetime import timedelta
 import httpx
 
 from ops.clients import RESULT, Agencies, Decisions, documents_for, eventually, ok, platform_http
+from ops.identity import IDENTITIES, MACHINE_CLIENTS
 from shared.clock import Clock
 from shared.reference.catalogue import catalogue_for
+
+COUNTER_AGENCIES = {c.agency for c in MACHINE_CLIENTS if "counter" in c.roles}
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
 MIDDLE = ["Thị", "Văn", "Minh", "Thu", "Quốc", "Ngọc", "Đức", "Thanh", "Hữu"]
@@ -71,9 +74,14 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
     }
     if rng.random() < 0.03:
         body["documents"] = body["documents"][:-1]  # forgot a component: refused at receipt
-    late = channel == "counter" and rng.random() < 0.1
+    # entered after an outage: only a counter's own software may say so, for its own agency
+    counters = [a for a in receivers if a in COUNTER_AGENCIES]
+    late = channel == "counter" and bool(counters) and rng.random() < 0.2
+    auth = httpx.USE_CLIENT_DEFAULT
     if late:
-        body["received_at"] = (clock.now() - timedelta(days=rng.randint(10, 20))).isoformat()
+        body.update(agency_code=rng.choice(counters),
+                    received_at=(clock.now() - timedelta(days=rng.randint(10, 20))).isoformat())
+        auth = IDENTITIES.counter(body["agency_code"])
     t.submitted += 1
     if channel == "postal":
         r = await http.post(f"{urls['intake']}/v1/pickups", json=body)
@@ -89,7 +97,7 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
 
         code = await eventually(arrived, timeout=60, interval=0.25, what="the post to bring the dossier")
     else:
-        r = await http.post(f"{urls['intake']}/v1/dossiers", json=body)
+        r = await http.post(f"{urls['intake']}/v1/dossiers", json=body, auth=auth)
         if r.status_code == 422:
             t.refused += 1
             return

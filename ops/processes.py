@@ -84,6 +84,11 @@ class ServiceProcess:
 
 
 def service(name: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> ServiceProcess:
+    """A service, connecting to the database as its own role (ops/stack.py, prepare_schemas)."""
+    from ops.stack import StackConfig, service_database_url
+
+    owner = env.get("DATABASE_URL") or StackConfig.from_env().database_url
+    env = {**env, "DATABASE_URL": service_database_url(owner, name)}
     return ServiceProcess(name, port or SERVICE_PORTS[name], env, log_dir / f"{name}.log")
 
 

@@ -18,9 +18,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.kafka_access import (
     BROKER, OPERATOR, SERVICE_PRINCIPALS, KafkaAccess, apply_access, local_password, service_acls,
@@ -141,7 +143,41 @@ class StackConfig:
 
     @property
     def database_url(self) -> str:
-        return self.external_database_url or f"postgresql://lgsp@127.0.0.1:{self.pg_port}/lgsp"
+        """The database's owner (``lgsp``): migrations, the operator's tools and the tests."""
+        return self.external_database_url or \
+            f"postgresql://lgsp:{quote(self.pg_password, safe='')}@127.0.0.1:{self.pg_port}/lgsp"
+
+    @property
+    def pg_password(self) -> str:
+        """The owner's password: ``LGSP_PG_PASSWORD``, or made once per local stack and kept."""
+        return os.environ.get("LGSP_PG_PASSWORD") or _kept_secret(self.state_dir / "pg.secret")
+
+    def service_database_url(self, service: str) -> str:
+        """How a service connects at run time: as its own role, which reads and writes its
+        schema's rows and can change no table, trigger or right (``prepare_schemas``)."""
+        return service_database_url(self.database_url, service)
+
+
+def service_role(service: str) -> str:
+    return f"lgsp_{service}"
+
+
+def service_role_password(service: str) -> str:
+    """``LGSP_DB_PASSWORD_<SERVICE>``, or in the local profile the local stack's public one."""
+    variable = f"LGSP_DB_PASSWORD_{service.upper()}"
+    if os.environ.get(variable):
+        return os.environ[variable]
+    if os.environ.get("LGSP_PROFILE") == "local":
+        return f"local-db-{service}"
+    raise StackError(f"{variable} is not set (a secret has no default outside LGSP_PROFILE=local)")
+
+
+def service_database_url(owner_url: str, service: str) -> str:
+    """``owner_url`` with the service's own role and password in place of the owner's."""
+    parts = urlsplit(owner_url)
+    host = parts.netloc.rpartition("@")[2]
+    credentials = f"{service_role(service)}:{quote(service_role_password(service), safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
 
 
 def _kept_secret(path: Path) -> str:
@@ -498,11 +534,19 @@ def start_postgres(cfg: StackConfig, timeout: float = 60.0) -> None:
         subprocess.run(["chown", "postgres:", str(cfg.pg_dir)], check=True)
     if not (cfg.pg_data / "PG_VERSION").exists():
         say("initialising a private PostgreSQL cluster")
-        result = subprocess.run(
-            runas + [pg_bin("initdb"), "-D", str(cfg.pg_data), "-U", "lgsp", "-A", "trust",
-                     "-E", "UTF8", "--locale=C.UTF-8"],
-            capture_output=True, text=True,
-        )
+        # every connection gives a password (SCRAM); the owner's is made once and kept
+        with tempfile.NamedTemporaryFile("w", suffix=".pw", delete=False) as pwfile:
+            pwfile.write(cfg.pg_password + "\n")
+        try:
+            if runas:
+                subprocess.run(["chown", "postgres:", pwfile.name], check=True)
+            result = subprocess.run(
+                runas + [pg_bin("initdb"), "-D", str(cfg.pg_data), "-U", "lgsp", "-A", "scram-sha-256",
+                         f"--pwfile={pwfile.name}", "-E", "UTF8", "--locale=C.UTF-8"],
+                capture_output=True, text=True,
+            )
+        finally:
+            os.unlink(pwfile.name)
         if result.returncode != 0:
             raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
     options = (
@@ -530,22 +574,45 @@ def _ensure_database(cfg: StackConfig) -> None:
     import asyncpg
 
     async def create() -> None:
-        conn = await asyncpg.connect(
-            f"postgresql://lgsp@127.0.0.1:{cfg.pg_port}/postgres", timeout=10
-        )
+        await _require_passwords(cfg)
+        conn = await asyncpg.connect(cfg.database_url.rsplit("/", 1)[0] + "/postgres", timeout=10)
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'lgsp'"):
                 await conn.execute("CREATE DATABASE lgsp ENCODING 'UTF8' TEMPLATE template0")
                 say("created database 'lgsp'")
         finally:
             await conn.close()
-        conn = await asyncpg.connect(f"postgresql://lgsp@127.0.0.1:{cfg.pg_port}/lgsp", timeout=10)
+        conn = await asyncpg.connect(cfg.database_url, timeout=10)
         try:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         finally:
             await conn.close()
 
     asyncio.run(create())
+
+
+HBA = """# Written by ops/stack.py: every connection gives its password (SCRAM), none is trusted.
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
+
+
+async def _require_passwords(cfg: StackConfig) -> None:
+    """A cluster made before passwords were required (``-A trust``) gets the owner's password
+    and the SCRAM-only pg_hba.conf, and is told to reload it."""
+    import asyncpg
+
+    hba = cfg.pg_data / "pg_hba.conf"
+    if hba.read_text() == HBA:
+        return
+    conn = await asyncpg.connect(cfg.database_url, timeout=10)  # still trusted, the password is ignored
+    try:
+        await conn.execute(f"ALTER ROLE lgsp PASSWORD '{cfg.pg_password}'")
+        hba.write_text(HBA)
+        await conn.fetchval("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+    say("postgres now requires a password of every connection")
 
 
 def _wait_database(cfg: StackConfig, timeout: float) -> None:
@@ -717,6 +784,48 @@ def prepare_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -
     created = ensure_topics_sync(cfg.operator(), topic_prefix, cfg.replication)
     if created:
         say(f"created topics: {', '.join(created)}")
+    prepare_schemas(cfg, schema_prefix)
+
+
+def prepare_schemas(cfg: StackConfig, schema_prefix: str) -> None:
+    """Each service's schema ``<schema_prefix><service>``, migrated as the database's owner,
+    and the service's own role, which may read and write its rows and nothing more: no DDL, no
+    other schema, and on the audit log only INSERT and SELECT (it cannot drop the trigger that
+    keeps the log append-only: the trigger is the owner's)."""
+    import asyncio
+
+    import asyncpg
+
+    from shared.db import migrate
+    from shared.topics import ALL_SERVICES
+
+    async def prepare() -> None:
+        conn = await asyncpg.connect(cfg.database_url, timeout=10)
+        try:
+            for service in ALL_SERVICES:
+                role, schema = service_role(service), f"{schema_prefix}{service}"
+                password = service_role_password(service).replace("'", "''")
+                if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                    await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD '{password}'")
+                else:
+                    await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+                                       f"PASSWORD '{password}'")
+                pool = await asyncpg.create_pool(cfg.database_url, min_size=1, max_size=1,
+                                                 server_settings={"search_path": f'"{schema}", public'})
+                try:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    await migrate(pool, schema, REPO_ROOT / "services" / service / "migrations")
+                finally:
+                    await pool.close()
+                await conn.execute(
+                    f'GRANT USAGE ON SCHEMA "{schema}" TO {role}; '
+                    f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {role}; '
+                    f'REVOKE UPDATE, DELETE ON "{schema}".audit_log FROM {role}; '
+                    f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}')
+        finally:
+            await conn.close()
+
+    asyncio.run(prepare())
 
 
 def drop_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -> tuple[int, int]:

@@ -23,11 +23,13 @@ def _check_schema(schema: str) -> str:
 
 
 async def create_pool(database_url: str, schema: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections see the service's schema first. Creates the schema if missing."""
+    """A pool whose connections see the service's schema first. Creates the schema if missing
+    (a service's own role may not: its schema is made for it, see ``lgsp stack``)."""
     _check_schema(schema)
     conn = await asyncpg.connect(database_url, timeout=10)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
     finally:
         await conn.close()
     return await asyncpg.create_pool(
@@ -55,6 +57,8 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) 
         files += sorted((p.name, p) for p in migrations_dir.glob("*.sql"))
     applied: list[str] = []
     async with pool.acquire() as conn:
+        if await _all_applied(conn, files):
+            return []  # nothing to change: a service's own role, which may not, needs no DDL here
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
             await conn.execute(
@@ -78,3 +82,12 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) 
     if applied:
         log.info("db.migrated schema=%s files=%s", schema, ",".join(applied))
     return applied
+
+
+async def _all_applied(conn: asyncpg.Connection, files: list[tuple[str, Path]]) -> bool:
+    """Whether every file is recorded as applied, unchanged (a changed one is migrate's error)."""
+    if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return False
+    done = {r["name"]: r["sha256"] for r in await conn.fetch("SELECT name, sha256 FROM schema_migrations")}
+    return all(done.get(name) == hashlib.sha256(path.read_text(encoding="utf-8").encode("utf-8")).hexdigest()
+               for name, path in files)

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import TopicAuthorizationFailedError
 
 from shared.kafka_access import redrive_group
 from shared.outbox import kafka_producer
@@ -104,8 +105,14 @@ async def redrive(settings: Settings, service: str) -> int:
             if not source:
                 log.warning("dlq.skip offset=%d: no source topic header", rec.offset)
             else:
-                await producer.send_and_wait(source, value=rec.value, key=rec.key, headers=headers)
-                sent += 1
+                try:
+                    await producer.send_and_wait(source, value=rec.value, key=rec.key, headers=headers)
+                    sent += 1
+                except TopicAuthorizationFailedError:
+                    # a record of a topic this service only reads (routing refused a document's
+                    # link to a dossier): it stays in the dead-letter topic for the operator to
+                    # read; only the producer of that topic could send it back
+                    log.warning("dlq.skip offset=%d: %s may not write %s", rec.offset, service, source)
             await consumer.commit({tp: rec.offset + 1})
     finally:
         await producer.stop()

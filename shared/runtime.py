@@ -81,7 +81,12 @@ class ServiceRuntime:
         provider = setup_tracing(s.service_name, s.traces_path, s.otlp_endpoint)
         await require_topics(s.kafka, s.topic_prefix, (*self.topics, dead_letter(s.service_name)))
         self.pool = await create_pool(s.database_url, s.schema)
-        await migrate(self.pool, s.schema, self._migrations_dir)
+        try:
+            await migrate(self.pool, s.schema, self._migrations_dir)
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise RuntimeError(f"schema {s.schema} has migrations not applied yet, and this service's database role "
+                               "may not change tables: apply them as the database's owner first "
+                               "(`lgsp kafka-access`, which the local stack runs at start)") from exc
         self.outbox = Outbox(s)
         self.relay = OutboxRelay(s, on_active=self._relay_active)
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{s.service_name}-outbox-relay")

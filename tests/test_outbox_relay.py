@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import asyncpg
 import pytest
 
+from conftest import RUN_ID
 from ops.stack import REPO_ROOT
 from shared.db import create_pool, migrate
 from shared.events import DossierWithdrawn
@@ -28,9 +29,19 @@ SERVICE = "relaytest"
 PRINCIPAL = "routing"  # a service principal allowed to write this run's dossier topic
 
 
+@pytest.fixture(scope="module")
+async def relay_space(namespace) -> dict[str, str]:
+    """A namespace of its own: the relay's made-up service writes events no platform service
+    of the run owns, so they would be dead-lettered there."""
+    space = {"LGSP_TOPIC_PREFIX": f"t{RUN_ID}r", "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_r_"}
+    await namespace(space["LGSP_TOPIC_PREFIX"], space["LGSP_SCHEMA_PREFIX"])
+    return space
+
+
 @pytest.fixture
-async def relay_rig(settings_for):
-    settings = settings_for(SERVICE, kafka_username=PRINCIPAL)
+async def relay_rig(settings_for, relay_space):
+    settings = settings_for(SERVICE, kafka_username=PRINCIPAL, topic_prefix=relay_space["LGSP_TOPIC_PREFIX"],
+                            schema_prefix=relay_space["LGSP_SCHEMA_PREFIX"])
     pool = await create_pool(settings.database_url, settings.schema)
     await migrate(pool, settings.schema, None)
     yield settings, pool, Outbox(settings)
@@ -54,8 +65,9 @@ async def published_at(pool, event_id: str):
     return await pool.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", uuid.UUID(event_id))
 
 
-def run_relay_until_failpoint(test_env, failpoint: str) -> int:
-    env = {**test_env, "LGSP_SERVICE_NAME": SERVICE, "LGSP_KAFKA_USERNAME": PRINCIPAL, "LGSP_FAILPOINT": failpoint}
+def run_relay_until_failpoint(test_env, settings, failpoint: str) -> int:
+    env = {**test_env, "LGSP_SERVICE_NAME": SERVICE, "LGSP_KAFKA_USERNAME": PRINCIPAL, "LGSP_FAILPOINT": failpoint,
+           "LGSP_TOPIC_PREFIX": settings.topic_prefix, "LGSP_SCHEMA_PREFIX": settings.schema_prefix}
     import os
 
     proc = subprocess.run([sys.executable, "-m", "shared.outbox"], cwd=REPO_ROOT, env={**os.environ, **env},
@@ -77,7 +89,7 @@ async def running_relay(settings):
 async def test_killed_after_commit_before_publish(relay_rig, test_env):
     settings, pool, outbox = relay_rig
     event = await write_event(pool, outbox)
-    assert run_relay_until_failpoint(test_env, "relay-before-send") == 137
+    assert run_relay_until_failpoint(test_env, settings, "relay-before-send") == 137
     assert await copies_on_topic(settings, event.id) == 0
     assert await published_at(pool, event.id) is None
 
@@ -89,7 +101,7 @@ async def test_killed_after_commit_before_publish(relay_rig, test_env):
 async def test_killed_after_publish_before_mark(relay_rig, test_env):
     settings, pool, outbox = relay_rig
     event = await write_event(pool, outbox)
-    assert run_relay_until_failpoint(test_env, "relay-after-send") == 137
+    assert run_relay_until_failpoint(test_env, settings, "relay-after-send") == 137
     assert await copies_on_topic(settings, event.id) == 1  # it reached Kafka...
     assert await published_at(pool, event.id) is None  # ...but was never marked
 

@@ -183,6 +183,9 @@ async def test_only_an_agency_on_the_dossier_s_route_may_attach_a_document_to_it
         assert theirs not in {x["document_id"] for x in docs}
         timeline = (await http.get(f"{routing}/v1/dossiers/{code}/timeline", auth=IDENTITIES.operator)).json()
         assert not [e for e in timeline if e["agency_code"] == stranger], timeline
+        # routing only reads the document topic: a re-drive leaves that letter where it is (it was a 500)
+        r = await http.post(f"{routing}/v1/operations/dead-letters/redrive", auth=IDENTITIES.operator)
+        assert r.status_code == 200, r.text
 
 
 async def test_a_manager_reads_the_documents_report_of_their_own_area_only(platform, clock):
@@ -258,3 +261,51 @@ async def test_a_service_writing_another_s_event_type_is_dead_lettered_and_nothi
         assert all(x["reason"].startswith("provenance:") for x in found), found
         view = (await http.get(f"{intake}/v1/dossiers/{dossier['code']}", auth=IDENTITIES.operator)).json()
         assert view["status"] != "resolved", view
+
+
+# ---------------------------------------------------------------- the database
+
+
+async def test_the_database_trusts_nobody_and_services_cannot_change_its_tables(platform, local_stack, test_env):
+    """PostgreSQL took any local connection without a password, and the services connected as
+    its superuser, which could drop the trigger that keeps the audit log append-only."""
+    import asyncpg
+
+    from ops.stack import service_database_url
+
+    for url in (f"postgresql://lgsp@127.0.0.1:{local_stack.pg_port}/lgsp",
+                f"postgresql://lgsp:wrong@127.0.0.1:{local_stack.pg_port}/lgsp"):
+        try:
+            conn = await asyncpg.connect(url, timeout=10)
+        except asyncpg.InvalidPasswordError:
+            pass
+        else:
+            await conn.close()
+            raise AssertionError(f"{url.split('@')[0]}@…: connected without the owner's password")
+    owner = await asyncpg.connect(local_stack.database_url)
+    try:
+        # the running services are connected as their own roles, none a superuser
+        prefix = test_env["LGSP_SCHEMA_PREFIX"]
+        seen = await owner.fetch(
+            "SELECT DISTINCT substring(a.application_name from $2) AS service, a.usename, r.rolsuper "
+            "FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename WHERE a.application_name ~ $1",
+            f"^{prefix}(intake|routing|postal|notify|documents)(-|$)", f"^{prefix}([a-z]+)")
+        assert {r["service"] for r in seen} == {"intake", "routing", "postal", "notify", "documents"}, seen
+        assert all(not r["rolsuper"] and r["usename"] == f"lgsp_{r['service']}" for r in seen), seen
+    finally:
+        await owner.close()
+    schema = f"{test_env['LGSP_SCHEMA_PREFIX']}routing"
+    routing = await asyncpg.connect(service_database_url(local_stack.database_url, "routing"))
+    try:
+        for ddl in (f'DROP TRIGGER audit_log_append_only ON "{schema}".audit_log',
+                    f'CREATE TABLE "{schema}".smuggled (x int)', f'ALTER TABLE "{schema}".dossiers ADD COLUMN x int',
+                    f'UPDATE "{schema}".audit_log SET reason = NULL', f'DELETE FROM "{schema}".audit_log',
+                    f'SELECT 1 FROM "{test_env["LGSP_SCHEMA_PREFIX"]}intake".dossiers LIMIT 1'):
+            try:
+                await routing.execute(ddl)
+            except asyncpg.InsufficientPrivilegeError:
+                continue
+            raise AssertionError(f"routing's role may: {ddl}")
+        assert await routing.fetchval(f'SELECT count(*) FROM "{schema}".dossiers') >= 0  # its own rows: yes
+    finally:
+        await routing.close()
