@@ -575,7 +575,7 @@ def _ensure_database(cfg: StackConfig) -> None:
 
     async def create() -> None:
         await _require_passwords(cfg)
-        conn = await asyncpg.connect(cfg.database_url.rsplit("/", 1)[0] + "/postgres", timeout=10)
+        conn = await asyncpg.connect(_maintenance_url(cfg), timeout=10)
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'lgsp'"):
                 await conn.execute("CREATE DATABASE lgsp ENCODING 'UTF8' TEMPLATE template0")
@@ -597,6 +597,10 @@ host all all ::1/128 scram-sha-256
 """
 
 
+def _maintenance_url(cfg: StackConfig) -> str:
+    return urlunsplit(urlsplit(cfg.database_url)._replace(path="/postgres"))
+
+
 async def _require_passwords(cfg: StackConfig) -> None:
     """A cluster made before passwords were required (``-A trust``) gets the owner's password
     and the SCRAM-only pg_hba.conf, and is told to reload it."""
@@ -605,7 +609,8 @@ async def _require_passwords(cfg: StackConfig) -> None:
     hba = cfg.pg_data / "pg_hba.conf"
     if hba.read_text() == HBA:
         return
-    conn = await asyncpg.connect(cfg.database_url, timeout=10)  # still trusted, the password is ignored
+    # still trusted (the password is ignored), or a new cluster: the maintenance database exists
+    conn = await asyncpg.connect(_maintenance_url(cfg), timeout=10)
     try:
         await conn.execute(f"ALTER ROLE lgsp PASSWORD '{cfg.pg_password}'")
         hba.write_text(HBA)
