@@ -80,12 +80,17 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def namespace(local_stack):
-    """Creates a namespace's topics and the services' Kafka rights on it, as the operator."""
+    """Creates a namespace's topics and the services' Kafka rights on it, as the operator.
+    When the session ends, every topic and schema of this run (named ``t<RUN_ID>…``) goes."""
 
     async def prepare(topic_prefix: str, schema_prefix: str) -> None:
+        assert topic_prefix.startswith(f"t{RUN_ID}") and schema_prefix.startswith(f"t{RUN_ID}"), \
+            "a test's namespace is named after its run, so that the run can leave nothing behind"
         await asyncio.to_thread(stack.prepare_namespace, local_stack, topic_prefix, schema_prefix)
 
-    return prepare
+    yield prepare
+    topics, schemas = stack.drop_namespace(local_stack, f"t{RUN_ID}", f"t{RUN_ID}", every_topic_starting=True)
+    print(f"\n[tests] removed this run's {topics} topics and {schemas} schemas")
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
+import signal
 import time
 import uuid
 from collections import Counter
@@ -67,14 +69,42 @@ def poison_records() -> list[tuple[str, bytes | None, list[tuple[str, bytes]]]]:
 
 
 class Driver:
-    """Submits dossiers with idempotency keys, retrying through outages: nothing is lost on our side."""
+    """Submits dossiers with idempotency keys through outages, and cannot livelock:
+    - at most ``in_flight`` submissions are outstanding: the offered rate is what is accepted,
+      and a submission that could not start within a second of its time is counted late;
+    - each intake instance has a client (pool) of its own, so a dead instance's connections
+      never hold up a live one's; an instance that refused a connection is passed over for a
+      second, and a retry goes to the next instance;
+    - every wait is bounded (connect 3 s, answer 10 s, backoff 2 s at most), and a submission
+      not accepted within ``give_up_s`` is given up and counted as failed, with its last error.
+    Nothing is lost on our side: every retry carries the same Idempotency-Key."""
 
-    def __init__(self, urls: dict[str, str], run_id: str, rng: random.Random) -> None:
+    def __init__(self, urls: dict[str, str], run_id: str, rng: random.Random, in_flight: int = 64,
+                 give_up_s: float = 300.0) -> None:
         self.urls, self.run_id, self.rng = urls, run_id, rng
         self.entries = [url for name, url in sorted(urls.items()) if name == "intake" or name.startswith("intake-")]
         self.clock = clock_from_env()
+        self.in_flight, self.give_up_s = in_flight, give_up_s
         self.keys: dict[str, str] = {}  # idempotency key -> kind (online, late, pickup)
         self.failures = 0
+        self.offered = self.accepted = self.outstanding = self.late = 0
+        self.accepted_spans: list[tuple[float, float]] = []  # (sent, accepted) of each accepted submission
+        self.last_errors: dict[str, str] = {}  # entry -> what it last answered
+        self._slots = asyncio.Semaphore(in_flight)
+        self._down_until: dict[str, float] = {}
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    async def __aenter__(self) -> "Driver":
+        per_entry = max(4, self.in_flight // max(1, len(self.entries)) + 4)
+        for entry in self.entries:
+            self._clients[entry] = httpx.AsyncClient(
+                auth=IDENTITIES.driver, timeout=httpx.Timeout(10.0, connect=3.0),
+                limits=httpx.Limits(max_connections=per_entry, max_keepalive_connections=per_entry))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for client in self._clients.values():
+            await client.aclose()
 
     def body(self, kind: str, i: int) -> dict:
         b = {"channel": "online", "procedure_code": "1.001193", "agency_code": COMMUNE,
@@ -87,27 +117,84 @@ class Driver:
             b.update(channel="postal")
         return b
 
-    async def submit(self, http: httpx.AsyncClient, i: int) -> None:
+    async def start(self, i: int, due: float) -> asyncio.Task:
+        """Waits for a free slot (backpressure), then starts submission ``i``, due at ``due``."""
+        await self._slots.acquire()
+        self.offered += 1
+        self.outstanding += 1
+        if time.perf_counter() - due > 1.0:
+            self.late += 1
+        return asyncio.create_task(self._submit(i))
+
+    def _entry(self, i: int, attempt: int) -> str:
+        """The next instance in turn that has not just refused a connection (any, if all have)."""
+        now = time.monotonic()
+        turn = [self.entries[(i + attempt + k) % len(self.entries)] for k in range(len(self.entries))]
+        return next((e for e in turn if self._down_until.get(e, 0) <= now), turn[0])
+
+    async def _submit(self, i: int) -> None:
+        try:
+            await self._try(i)
+        finally:
+            self.outstanding -= 1
+            self._slots.release()
+
+    async def _try(self, i: int) -> None:
         kind = self.rng.choices(["online", "late", "pickup"], weights=[80, 10, 10])[0]
         key = f"chaos-{self.run_id}-{i}"
         path = "/v1/pickups" if kind == "pickup" else "/v1/dossiers"
         body = self.body(kind, i)
-        for attempt in range(200):
+        # a late entry is the counter's own software's to record (only it may backdate)
+        auth = IDENTITIES.counter(COMMUNE) if kind == "late" else httpx.USE_CLIENT_DEFAULT
+        give_up = time.monotonic() + self.give_up_s
+        attempt = 0
+        while time.monotonic() < give_up:
+            entry = self._entry(i, attempt)
+            sent = time.perf_counter()
             try:
-                # spread over every intake instance; a retry goes to the next one (one may be down)
-                entry = self.entries[(i + attempt) % len(self.entries)]
-                # a late entry is the counter's own software's to record (only it may backdate)
-                auth = IDENTITIES.counter(COMMUNE) if kind == "late" else httpx.USE_CLIENT_DEFAULT
-                r = await http.post(f"{entry}{path}", json=body, headers={"Idempotency-Key": key}, auth=auth)
+                r = await self._clients[entry].post(f"{entry}{path}", json=body, headers={"Idempotency-Key": key}, auth=auth)
                 if r.status_code in (200, 201, 202):
                     self.keys[key] = kind
+                    self.accepted += 1
+                    self.accepted_spans.append((sent, time.perf_counter()))
                     return
-                if 400 <= r.status_code < 500:
+                self.last_errors[entry] = f"{r.status_code} {r.text[:120]}"
+                if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
                     break  # refused: a bug in the driver, counted below
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(min(0.1 * 2 ** attempt, 2.0))
+            except httpx.ConnectError as exc:
+                self._down_until[entry] = time.monotonic() + 1.0
+                self.last_errors[entry] = f"cannot connect ({type(exc).__name__})"
+            except httpx.HTTPError as exc:
+                self.last_errors[entry] = type(exc).__name__
+            await asyncio.sleep(min(0.1 * 2 ** attempt, 2.0) * (0.5 + self.rng.random()))
+            attempt += 1
         self.failures += 1
+
+    def progress(self, n: int) -> str:
+        return (f"offered {self.offered}/{n} · accepted {self.accepted} · outstanding {self.outstanding} · "
+                f"late {self.late} · failed {self.failures}")
+
+    def recovery_after(self, struck_at: float) -> float | None:
+        """Seconds from a fault until a submission sent after it was accepted."""
+        after = [accepted for sent, accepted in self.accepted_spans if sent >= struck_at]
+        return min(after) - struck_at if after else None
+
+
+async def watch(driver: Driver, n: int, stop: asyncio.Event, every_s: float = 10.0, stall_s: float = 60.0) -> None:
+    """Prints progress; says so, and why, when nothing was accepted for ``stall_s`` seconds."""
+    seen, since = driver.accepted, time.monotonic()
+    while not stop.is_set():
+        try:
+            async with asyncio.timeout(every_s):
+                await stop.wait()
+        except TimeoutError:
+            pass
+        say(driver.progress(n))
+        if driver.accepted != seen:
+            seen, since = driver.accepted, time.monotonic()
+        elif driver.outstanding and time.monotonic() - since >= stall_s:
+            errors = "; ".join(f"{e}: {why}" for e, why in driver.last_errors.items()) or "none answered"
+            say(f"NO PROGRESS for {time.monotonic() - since:.0f} s: {driver.outstanding} outstanding; last answers: {errors}")
 
 
 class DocumentsDriver:
@@ -195,6 +282,20 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
             stack.start_kafka_node(cfg, node)
         return act
 
+    def pause(node: int, seconds: float):
+        """A network pause, as a partition would: the broker stops answering (SIGSTOP) with
+        its connections open, then resumes (SIGCONT)."""
+        def act():
+            pid = stack.kafka_pid(cfg, node)
+            if pid is None:
+                raise RuntimeError(f"no running Kafka node {node} to pause")
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(seconds)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+        return act
+
     def database():
         stack.stop_postgres(cfg)
         time.sleep(1.0)
@@ -204,10 +305,13 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
     victims = [f"{name}-2" if f"{name}-2" in procs else name for name in names if name in procs]
     plan = [(at, f"SIGKILL {victim}", kill_and_restart(victim)) for at, victim in zip((0.12, 0.25, 0.38, 0.5, 0.56), victims)]
     if cfg.kafka_brokers == 1:
+        plan.append((0.45, "pause the Kafka broker for 5 s (SIGSTOP, SIGCONT)", pause(1, 5.0)))
         plan.append((0.62, "SIGKILL the Kafka broker", broker))
     else:
+        plan.append((0.45, "pause Kafka broker node 3 for 15 s (SIGSTOP, SIGCONT)", pause(3, 15.0)))
         plan.append((0.62, "SIGKILL Kafka broker node 2", cluster_node("node 2")))
         plan.append((0.68, "SIGKILL the Kafka broker leading the dossier topic's partition 0", cluster_node("leader")))
+    plan.sort(key=lambda fault: fault[0])
     if not cfg.external_database_url:
         plan.append((0.75, "restart PostgreSQL", database))
     return plan
@@ -220,9 +324,9 @@ async def dead_letters_of(cfg: stack.StackConfig, settings: Settings, service: s
 
 
 async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings: Settings, n: int, rate: float,
-              timeout: float = 600) -> dict:
+              timeout: float = 600, in_flight: int = 64) -> dict:
     urls = {name: p.url for name, p in procs.items()}
-    driver = Driver(urls, uuid.uuid4().hex[:6], random.Random(7))
+    driver = Driver(urls, uuid.uuid4().hex[:6], random.Random(7), in_flight=in_flight)
     topic = settings.topic("dossier")
 
     # what was dead-lettered before this run (a namespace with a history): only what follows counts
@@ -241,26 +345,52 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
     doc_every = max(1, n // len(documents.prepared))
     plan = faults(procs, cfg, topic)
     struck: list[str] = []
-    async with platform_http(timeout=20, limits=httpx.Limits(max_connections=100)) as http:
+    struck_at: list[tuple[str, float]] = []
+
+    async def strike(at: float, label: str, act) -> None:
+        """Each fault in its turn, once that share of the dossiers was offered; submissions go
+        on while it strikes and while the struck part comes back."""
+        while driver.offered < at * n:
+            await asyncio.sleep(0.2)
+        say(f"{label} (after {driver.offered} submissions; {driver.progress(n)})")
+        struck_at.append((label, time.perf_counter()))
+        await asyncio.to_thread(act)
+        struck.append(label)
+
+    async def faults_in_turn() -> None:
+        for at, label, act in plan:
+            await strike(at, label, act)
+
+    phases: dict[str, float] = {}
+    async with platform_http(timeout=20, limits=httpx.Limits(max_connections=20)) as http, driver:
         tasks, t0 = [], time.perf_counter()
+        stop_watching = asyncio.Event()
+        watcher = asyncio.create_task(watch(driver, n, stop_watching))
+        faulting = asyncio.create_task(faults_in_turn())
         for i in range(n):
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
+            due = t0 + i / rate
+            if (delay := due - time.perf_counter()) > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(driver.submit(http, i)))
+            tasks.append(await driver.start(i, due))
             if i % doc_every == 0 and i // doc_every < len(documents.prepared):
                 tasks.append(asyncio.create_task(documents.send(i // doc_every)))
-            if plan and i >= plan[0][0] * n:
-                _, label, act = plan.pop(0)
-                say(f"{label} (after {i} submissions)")
-                await asyncio.to_thread(act)
-                struck.append(label)
-            if i % max(1, n // 10) == 0:
-                say(f"submitted {i}/{n}")
         await asyncio.gather(*tasks)
-        say(f"all {n} submitted ({driver.failures} failed) and {len(documents.sent)} documents sent "
-            f"({documents.failures} failed) in {time.perf_counter() - t0:.0f} s; reconciling…")
+        await faulting
+        stop_watching.set()
+        await watcher
+        phases["submit_s"] = round(time.perf_counter() - t0, 1)
+        say(f"all {n} offered: {driver.progress(n)}; {len(documents.sent)} documents sent "
+            f"({documents.failures} failed) in {phases['submit_s']:.0f} s; reconciling…")
+        t1 = time.perf_counter()
         result = await reconcile(http, urls, cfg, settings, driver, len(poisons), timeout, documents, earlier)
+        phases["reconcile_s"] = round(time.perf_counter() - t1, 1)
+    result["phases"] = phases
+    result["recovery_s"] = {label: None if (r := driver.recovery_after(at)) is None else round(r, 2)
+                            for label, at in struck_at}
+    result["driver"] = {"offered": driver.offered, "accepted": driver.accepted, "late": driver.late,
+                        "failed": driver.failures, "in_flight_max": driver.in_flight}
+    for label, seconds in result["recovery_s"].items():
+        say(f"recovery after {label}: " + ("no submission accepted after it" if seconds is None else f"{seconds:.2f} s"))
     result["faults"] = struck
     return result
 
@@ -412,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lgsp chaos")
     parser.add_argument("--dossiers", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=40, help="dossiers/s offered")
+    parser.add_argument("--in-flight", type=int, default=64,
+                        help="most submissions outstanding at once (backpressure: beyond it, the offered rate waits)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for everything to settle")
     parser.add_argument("--fuzz-examples", type=int, default=200, help="schemathesis examples per operation (0: skip)")
     parser.add_argument("--instances", type=int, default=1, help="processes per service (the second of each is killed)")
@@ -433,12 +565,13 @@ def main(argv: list[str] | None = None) -> int:
     running = RunningPlatform(env, settings.state_dir / "chaos" / run_id, instances=args.instances)
     try:
         running.start(say=say)
-        result = asyncio.run(run(running.procs, cfg, settings, args.dossiers, args.rate, args.timeout))
+        result = asyncio.run(run(running.procs, cfg, settings, args.dossiers, args.rate, args.timeout, args.in_flight))
         if args.fuzz_examples:
             from ops.fuzz import SERVICES as FUZZED, fuzz
 
+            token = IDENTITIES.operator.token_sync()
             for name in FUZZED:
-                rc, out = fuzz(running.procs[name].url, args.fuzz_examples)
+                rc, out = fuzz(running.procs[name].url, args.fuzz_examples, token=token)
                 cases = next((line.strip() for line in out.splitlines() if re.match(r"\s*\d+ generated", line)), "")
                 say(f"fuzz {name}: {cases or 'no summary'}{'' if rc == 0 else ' -- FAILURES'}")
                 if rc != 0:

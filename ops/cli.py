@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import runpy
 import sys
 from datetime import datetime
@@ -31,9 +32,20 @@ from shared.settings import MissingSecret, Settings
 LOCAL_COMMANDS = ("stack", "demo", "bench", "chaos", "fuzz")
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    """SIGTERM (a supervisor, `kill`) stops a command as Ctrl-C does: the services it started
+    are stopped on the way out, not left running. A second one while stopping is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         return _main(argv)
+    except KeyboardInterrupt:
+        print("lgsp: stopped", file=sys.stderr)
+        return 130
     except MissingSecret as exc:
         print(f"lgsp: {exc}", file=sys.stderr)
         return 2

@@ -833,9 +833,11 @@ def prepare_schemas(cfg: StackConfig, schema_prefix: str) -> None:
     asyncio.run(prepare())
 
 
-def drop_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -> tuple[int, int]:
-    """Deletes the topics ``<topic_prefix>.*`` and the schemas ``<schema_prefix>*``: a run that
-    measures starts from nothing and leaves nothing of an earlier one. Returns (topics, schemas)."""
+def drop_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str, *, every_topic_starting: bool = False
+                   ) -> tuple[int, int]:
+    """Deletes the topics ``<topic_prefix>.*`` (with ``every_topic_starting``: every topic whose
+    name starts with ``topic_prefix``) and the schemas ``<schema_prefix>*``: a run that measures
+    starts from nothing, and a test run leaves nothing behind. Returns (topics, schemas)."""
     import asyncio
 
     import asyncpg
@@ -848,7 +850,8 @@ def drop_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str) -> t
         admin = AIOKafkaAdminClient(**cfg.operator().options(), request_timeout_ms=30000)
         await admin.start()
         try:
-            doomed = [t for t in await admin.list_topics() if t.startswith(topic_prefix + ".")]
+            start = topic_prefix if every_topic_starting else topic_prefix + "."
+            doomed = [t for t in await admin.list_topics() if t.startswith(start)]
             if doomed:
                 await admin.delete_topics(doomed)
                 deadline = time.monotonic() + 60

@@ -29,6 +29,7 @@ from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import StatusCode
 
 from shared.clock import Clock
+from shared.dlq import REDRIVEN_FOR
 from shared.events import EVENT_TYPES, ContractError, Envelope, EventData
 from shared.settings import Settings
 from shared.telemetry import context_from_headers, mask_personal_data, tracer
@@ -119,6 +120,9 @@ class EventConsumer:
     async def _prepare(self, record: ConsumerRecord):
         """Decode and check one record; dead-letter it when it breaks the contract.
         Returns (envelope, data, handlers), or None when there is nothing to do."""
+        redriven_for = next((v for k, v in record.headers or () if k == REDRIVEN_FOR), None)
+        if redriven_for is not None and redriven_for.decode("utf-8", "replace") != self._settings.schema:
+            return None  # another service's dead letter sent back for it alone
         try:
             envelope = Envelope.from_record(record.headers, record.value)
         except ContractError as exc:

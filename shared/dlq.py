@@ -1,8 +1,8 @@
 """Dead-letter topics: read what a service parked, and re-drive it to where it came from.
 
 A re-driven record goes back to its source topic with its original headers (the ``dlq_*``
-ones removed). Services that already handled it skip it through their inbox; the service
-that failed it gets another chance, e.g. after a fix is deployed.
+ones removed) and one more, ``lgsp_redriven_for``: the consumer that parked it. Only that
+consumer takes it again (e.g. after a fix is deployed); the others skip it.
 
 How far a service's dead letters were re-driven is the committed offset of its re-drive
 group, so "pending" dead letters are those after it. The operator's CLI (``lgsp dlq``) and
@@ -85,6 +85,9 @@ async def pending_count(settings: Settings, service: str) -> int:
         await consumer.stop()
 
 
+REDRIVEN_FOR = "lgsp_redriven_for"  # header of a re-driven record: the consumer group it is meant for
+
+
 async def redrive(settings: Settings, service: str) -> int:
     """Re-publish every dead letter not re-driven before; returns how many were sent.
 
@@ -100,7 +103,11 @@ async def redrive(settings: Settings, service: str) -> int:
     try:
         starts = {tp: (await consumer.committed(tp)) or 0 for tp in tps}
         async for tp, rec in read_records(consumer, starts):
-            headers = [(k, v) for k, v in (rec.headers or ()) if not k.startswith("dlq_")]
+            # only the consumer that parked it takes it again: the others of the source topic
+            # handled (or parked) the original already, and would park a poison record again
+            # (each re-drive multiplying every service's dead letters)
+            headers = [(k, v) for k, v in (rec.headers or ()) if not k.startswith("dlq_") and k != REDRIVEN_FOR]
+            headers.append((REDRIVEN_FOR, dict(rec.headers or ()).get("dlq_consumer", b"")))
             source = dict(rec.headers or ()).get("dlq_source_topic", b"").decode()
             if not source:
                 log.warning("dlq.skip offset=%d: no source topic header", rec.offset)

@@ -197,3 +197,17 @@ async def test_an_event_from_a_service_that_does_not_own_its_type_is_dead_letter
     ])
     for code in ("000.00.12.H41-261123-0101", "000.00.12.H41-261123-0102", "000.00.12.H41-261123-0103"):
         assert await rig.effects(code) == 0
+
+
+async def test_a_redriven_dead_letter_is_taken_again_only_by_the_consumer_that_parked_it(rig):
+    """A re-drive sends a dead letter back to the shared topic; every other service used to
+    park the poison again, so each re-drive multiplied every service's dead letters."""
+    others = [("ce_type", b"vn.lgsp.dossier.received.v1"), ("lgsp_redriven_for", b"another_service_schema")]
+    mine = [("ce_type", b"vn.lgsp.dossier.received.v1"), ("lgsp_redriven_for", rig.settings.schema.encode())]
+    before = len(await rig.dead_letters())
+    await rig.send(b"{not json", others)
+    await rig.send(b"{not json", mine)
+    await rig.send_event("000.00.12.H41-261123-0201")  # behind them, same partition
+    await eventually(lambda: rig.effects("000.00.12.H41-261123-0201"), what="the event behind the re-driven ones")
+    letters = await eventually(lambda: _at_least(rig.dead_letters, before + 1), what="its own re-driven letter parked")
+    assert len(letters) == before + 1
