@@ -563,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
 
     running = RunningPlatform(env, settings.state_dir / "chaos" / run_id, instances=args.instances)
+    result = {"problems": ["interrupted"]}
     try:
         running.start(say=say)
         result = asyncio.run(run(running.procs, cfg, settings, args.dossiers, args.rate, args.timeout, args.in_flight))
@@ -578,6 +579,10 @@ def main(argv: list[str] | None = None) -> int:
                     result["problems"].append(f"fuzzing {name} found a 5xx or a crash:\n{out}")
     finally:
         running.stop()
+        if result["problems"] and result["problems"] != ["interrupted"]:
+            say(f"the run's topics {env['LGSP_TOPIC_PREFIX']}.* and schemas {env['LGSP_SCHEMA_PREFIX']}* are kept to look into")
+        else:
+            stack.drop_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
     print(json.dumps(result, indent=2, ensure_ascii=False))
     say("RECONCILED: nothing lost, nothing done twice" if not result["problems"] else "PROBLEMS: " + "; ".join(result["problems"]))
     return 0 if not result["problems"] else 1

@@ -29,7 +29,7 @@ from shared.reference.calendar import LOCAL_TZ
 from shared.settings import MissingSecret, Settings
 
 
-LOCAL_COMMANDS = ("stack", "demo", "bench", "chaos", "fuzz")
+LOCAL_COMMANDS = ("stack", "demo", "bench", "chaos", "soak", "fuzz")
 
 
 def _stop_on_sigterm(signum, frame) -> None:
@@ -68,6 +68,8 @@ def _main(argv: list[str] | None = None) -> int:
                     help="keep the services and the console up after the demo until Ctrl-C (default: in a terminal)")
     sub.add_parser("bench", help="benchmark: figures for this machine (see `lgsp bench -- --help`)", add_help=False)
     sub.add_parser("chaos", help="kill services, the broker and the database under load; reconcile; fuzz", add_help=False)
+    sub.add_parser("soak", help="a steady rate for an hour, a fault every few minutes; memory and connections sampled",
+                   add_help=False)
     sub.add_parser("fuzz", help="schemathesis against the running services' OpenAPI documents", add_help=False)
     tp = sub.add_parser("topics", help="the declared topics (shared/topics.py)")
     tp.add_argument("--json", action="store_true", help="as deploy/kafka/topics.json")
@@ -111,10 +113,10 @@ def _main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in LOCAL_COMMANDS:
         # these start or drive the local stack, whose secrets are the public local ones
         os.environ.setdefault("LGSP_PROFILE", "local")
-    if argv and argv[0] in ("bench", "chaos", "fuzz"):
-        from ops import bench, chaos, fuzz
+    if argv and argv[0] in ("bench", "chaos", "soak", "fuzz"):
+        from ops import bench, chaos, fuzz, soak
 
-        return {"bench": bench.main, "chaos": chaos.main, "fuzz": fuzz.main}[argv[0]](argv[1:])
+        return {"bench": bench.main, "chaos": chaos.main, "soak": soak.main, "fuzz": fuzz.main}[argv[0]](argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "stack":

@@ -1,0 +1,219 @@
+"""``lgsp soak``: the platform at a steady rate for a long time, a fault every few minutes,
+each process's memory and open connections sampled all along; then a reconciliation.
+
+A leak shows as growth: the report compares each service process's resident memory (RSS) and
+open sockets at the end with just after the warm-up, and flags growth beyond 10 %. The plot
+(PNG) shows every sample. The faults rotate through the chaos run's (ops/chaos.py): a service
+instance SIGKILLed and restarted, a broker paused or killed, PostgreSQL restarted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from ops import stack
+from ops.chaos import DocumentsDriver, Driver, dead_letters_of, faults, reconcile, say, watch
+from ops.clients import platform_http
+from ops.processes import ServiceProcess
+from shared.settings import Settings
+from shared.topics import SERVICES
+
+GROWTH_LIMIT = 0.10  # the target: no more than 10 % growth after warm-up
+
+
+def sample(procs: dict[str, ServiceProcess]) -> dict[str, dict[str, int]]:
+    """Each running service process's resident memory (kB) and open sockets, from /proc."""
+    found = {}
+    for name, p in procs.items():
+        if p.proc is None or p.proc.poll() is not None or p.module:  # simulators are not under test
+            continue
+        try:
+            status = Path(f"/proc/{p.proc.pid}/status").read_text()
+            rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            sockets = sum(1 for fd in Path(f"/proc/{p.proc.pid}/fd").iterdir()
+                          if _link(fd).startswith("socket:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        found[name] = {"rss_kb": rss, "sockets": sockets}
+    return found
+
+
+def _link(fd: Path) -> str:
+    try:
+        return str(fd.readlink())
+    except OSError:
+        return ""
+
+
+def growth(samples: list[tuple[float, dict]], warm_up_s: float) -> dict[str, dict[str, float | None]]:
+    """Per process and measure: the change from the first samples after the warm-up to the
+    last ones (the mean of up to five each), as a fraction. A process restarted by a fault is
+    judged from its last restart on (its samples before are another process's)."""
+    out: dict[str, dict[str, float | None]] = {}
+    names = {n for _, s in samples for n in s}
+    for name in sorted(names):
+        series = [(t, s[name]) for t, s in samples if name in s and t >= warm_up_s]
+        out[name] = {}
+        for measure in ("rss_kb", "sockets"):
+            values = [v[measure] for _, v in series]
+            if len(values) < 4:
+                out[name][measure] = None
+                continue
+            k = min(5, len(values) // 2)
+            first, last = sum(values[:k]) / k, sum(values[-k:]) / k
+            out[name][measure] = round((last - first) / first, 3) if first else None
+    return out
+
+
+def plot(samples: list[tuple[float, dict]], warm_up_s: float, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    from matplotlib import pyplot as plt
+
+    names = sorted({n for _, s in samples for n in s})
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    for name in names:
+        points = [(t / 60, s[name]) for t, s in samples if name in s]
+        top.plot([t for t, _ in points], [v["rss_kb"] / 1024 for _, v in points], label=name)
+        bottom.plot([t for t, _ in points], [v["sockets"] for _, v in points], label=name)
+    for axis in (top, bottom):
+        axis.axvline(warm_up_s / 60, color="grey", linestyle=":")
+        axis.grid(alpha=0.3)
+    top.set_ylabel("RSS (MB)")
+    bottom.set_ylabel("open sockets")
+    bottom.set_xlabel("minutes (dotted: end of warm-up)")
+    top.legend(fontsize=7, ncol=3)
+    top.set_title("soak: each service process's memory and connections")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings: Settings, minutes: float,
+               rate: float, fault_every_min: float, sample_every_s: float, warm_up_min: float, timeout: float) -> dict:
+    urls = {name: p.url for name, p in procs.items()}
+    n = int(minutes * 60 * rate)
+    driver = Driver(urls, uuid.uuid4().hex[:6], random.Random(11))
+    earlier = {s: len(await dead_letters_of(cfg, settings, s)) for s in (*SERVICES, "documents")}
+    documents = DocumentsDriver(urls["documents"], procs["documents"].env["LGSP_DOCUMENTS_PKI_DIR"], driver.run_id)
+    await documents.prepare(max(6, int(minutes)))
+    doc_every = max(1, n // len(documents.prepared))
+    rotation = [(label, act) for _, label, act in faults(procs, cfg, settings.topic("dossier"))]
+    samples: list[tuple[float, dict]] = []
+    struck: list[tuple[str, float]] = []
+    t0 = time.perf_counter()
+
+    async def sampler(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            samples.append((time.perf_counter() - t0, await asyncio.to_thread(sample, procs)))
+            try:
+                async with asyncio.timeout(sample_every_s):
+                    await stop.wait()
+            except TimeoutError:
+                pass
+
+    async def fault_rotation(stop: asyncio.Event) -> None:
+        k = 0
+        while True:
+            try:
+                async with asyncio.timeout(fault_every_min * 60):
+                    await stop.wait()
+                return
+            except TimeoutError:
+                pass
+            label, act = rotation[k % len(rotation)]
+            k += 1
+            say(f"{label} ({time.perf_counter() - t0:.0f} s in; {driver.progress(n)})")
+            struck.append((label, time.perf_counter()))
+            await asyncio.to_thread(act)
+
+    stop = asyncio.Event()
+    async with platform_http(timeout=20, limits=httpx.Limits(max_connections=20)) as http, driver:
+        helpers = [asyncio.create_task(sampler(stop)), asyncio.create_task(fault_rotation(stop)),
+                   asyncio.create_task(watch(driver, n, stop, every_s=60))]
+        tasks = []
+        for i in range(n):
+            due = t0 + i / rate
+            if (delay := due - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            tasks.append(await driver.start(i, due))
+            if i % doc_every == 0 and i // doc_every < len(documents.prepared):
+                tasks.append(asyncio.create_task(documents.send(i // doc_every)))
+        await asyncio.gather(*tasks)
+        stop.set()
+        await asyncio.gather(*helpers)
+        submit_s = time.perf_counter() - t0
+        result = await reconcile(http, urls, cfg, settings, driver, 0, timeout, documents, earlier)
+    warm_up_s = warm_up_min * 60
+    result["growth"] = growth(samples, warm_up_s)
+    result["samples"] = [{"t_s": round(t, 1), **s} for t, s in samples]
+    result["faults"] = [label for label, _ in struck]
+    result["recovery_s"] = {f"{label} #{k + 1}": None if (r := driver.recovery_after(at)) is None else round(r, 2)
+                            for k, (label, at) in enumerate(struck)}
+    result["phases"] = {"submit_s": round(submit_s, 1)}
+    result["driver"] = {"offered": driver.offered, "accepted": driver.accepted, "late": driver.late,
+                        "failed": driver.failures}
+    grown = {f"{name} {m}": g for name, measures in result["growth"].items() for m, g in measures.items()
+             if g is not None and g > GROWTH_LIMIT}
+    if grown:
+        result["problems"].append(f"grew more than {GROWTH_LIMIT:.0%} after warm-up: {grown}")
+    result["plot"] = str(plot(samples, warm_up_s, settings.state_dir / "soak" / "soak.png"))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lgsp soak", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=60, help="how long dossiers stream in")
+    parser.add_argument("--rate", type=float, default=10, help="dossiers/s, steady")
+    parser.add_argument("--fault-every", type=float, default=5, help="minutes between faults")
+    parser.add_argument("--sample-every", type=float, default=30, help="seconds between samples")
+    parser.add_argument("--warm-up", type=float, default=5, help="minutes before growth is judged")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for everything to settle")
+    parser.add_argument("--instances", type=int, default=1, help="processes per service")
+    parser.add_argument("--brokers", type=int, choices=[1, 3], default=None)
+    parser.add_argument("--out", type=Path, default=None, help="also write the plot here (e.g. docs/soak.png)")
+    args = parser.parse_args(argv)
+    from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
+
+    cfg = start_stack("soak", args.brokers)
+    if cfg is None:
+        return 1
+    run_id = uuid.uuid4().hex[:6]
+    env = {"LGSP_TOPIC_PREFIX": f"soak{run_id}", "LGSP_SCHEMA_PREFIX": f"soak{run_id}_", **UNTHROTTLED,
+           "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
+    stack.prepare_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
+    settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
+    running = RunningPlatform(env, settings.state_dir / "soak" / run_id, instances=args.instances)
+    result: dict = {"problems": ["interrupted"]}
+    try:
+        running.start(say=say)
+        result = asyncio.run(soak(running.procs, cfg, settings, args.minutes, args.rate, args.fault_every,
+                                  args.sample_every, args.warm_up, args.timeout))
+    finally:
+        running.stop()
+        if result["problems"] == ["interrupted"] or not result["problems"]:
+            stack.drop_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
+    if args.out and "plot" in result:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_bytes(Path(result["plot"]).read_bytes())
+    report = {k: v for k, v in result.items() if k != "samples"}
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    (settings.state_dir / "soak" / "soak.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    say("SOAKED: flat and reconciled" if not result["problems"] else "PROBLEMS: " + "; ".join(map(str, result["problems"])))
+    return 0 if not result["problems"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,18 @@
+"""The soak's arithmetic (ops/soak.py), on made-up samples: growth after the warm-up."""
+
+from ops.soak import GROWTH_LIMIT, growth
+
+
+def test_growth_is_judged_after_the_warm_up_from_the_first_to_the_last_samples():
+    flat = [(t, {"intake": {"rss_kb": 100_000 + (t % 3), "sockets": 12}}) for t in range(0, 600, 30)]
+    leak = [(t, {"routing": {"rss_kb": 80_000 + 100 * t, "sockets": 10 + t // 60}}) for t in range(0, 600, 30)]
+    # a large first-minutes rise (start-up) is warm-up and does not count
+    warming = [(t, {"notify": {"rss_kb": 50_000 if t < 120 else 90_000, "sockets": 8}}) for t in range(0, 600, 30)]
+    result = growth([(t, {**a, **b, **c}) for (t, a), (_, b), (_, c) in zip(flat, leak, warming)], warm_up_s=120)
+    assert abs(result["intake"]["rss_kb"]) < 0.001 and result["intake"]["sockets"] == 0
+    assert result["routing"]["rss_kb"] > GROWTH_LIMIT and result["routing"]["sockets"] > GROWTH_LIMIT
+    assert result["notify"] == {"rss_kb": 0.0, "sockets": 0.0}
+
+
+def test_too_few_samples_say_nothing():
+    assert growth([(0, {"postal": {"rss_kb": 1, "sockets": 1}})], warm_up_s=0) == {"postal": {"rss_kb": None, "sockets": None}}
