@@ -81,17 +81,21 @@ class RunningPlatform:
             self.env["LGSP_DOCUMENTS_PKI_DIR"] = str(ensure_test_pki(self.log_dir.parent / "pki", say))
         for name in ("carrier", "messaging", "portal", "axis"):
             say(f"starting the {name} simulator (log: {self.log_dir / (name + '-sim.log')})")
-            self.procs[name] = simulator(name, self.env, self.log_dir).start()
+            # kept before it is waited for: stopped on the way out even if interrupted while starting
+            self.procs[name] = simulator(name, self.env, self.log_dir)
+            self.procs[name].start()
         for k in range(1, self.instances + 1):
             log_dir = self.log_dir if k == 1 else self.log_dir / f"instance-{k}"
             for name in SERVICES:
                 label = instance_name(name, k)
                 say(f"starting {label} (log: {log_dir / (name + '.log')})")
                 port = SERVICE_PORTS[name] + INSTANCE_PORT_STEP * (k - 1)
-                self.procs[label] = service(name, self.env, log_dir, port=port).start()
+                self.procs[label] = service(name, self.env, log_dir, port=port)
+                self.procs[label].start()
         if self.with_console:
             say(f"starting the console (log: {self.log_dir / 'console.log'})")
-            self.procs["console"] = console(self.env, self.log_dir, {n: self.procs[n].url for n in SERVICES}).start()
+            self.procs["console"] = console(self.env, self.log_dir, {n: self.procs[n].url for n in SERVICES})
+            self.procs["console"].start()
         return self
 
     @property

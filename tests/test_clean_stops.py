@@ -49,6 +49,8 @@ def alive(pid: int) -> bool:
 @pytest.mark.parametrize("command", [["demo", "--dossiers", "20", "--no-stay"],
                                      ["chaos", "--dossiers", "100000", "--rate", "2", "--fuzz-examples", "0"]])
 def test_sigterm_stops_every_process_the_command_started(local_stack, tmp_path, command):
+    with pytest.raises(httpx.HTTPError):  # nothing of an earlier run answers there
+        httpx.get(INTAKE, timeout=1)
     env = {**os.environ, "LGSP_PROFILE": "local"}
     with open(tmp_path / "out.log", "wb") as out:
         lgsp = subprocess.Popen([str(Path(sys.executable).with_name("lgsp")), *command], cwd=REPO_ROOT, env=env,
