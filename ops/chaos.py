@@ -42,11 +42,14 @@ from ops.pki import TestPki
 from ops.signing import document_pdf, sign_twice
 from ops.processes import ServiceProcess
 from shared.clock import clock_from_env
+from shared.reference.catalogue import catalogue_for
 from shared.settings import Settings
 from shared.topic_reader import all_records
 from shared.topics import SERVICES, dead_letter
 
-COMMUNE = "000.21.12.H40"
+COMMUNE = "000.21.12.H40"  # the commune whose counter software enters the late dossiers
+RECEIVERS = tuple(a.code for a in catalogue_for("three_level").agencies.values()
+                  if (a.level, a.unit) == ("commune", "ubnd"))  # every commune's people's committee
 DOCUMENT_ROUTES = (("000.21.12.H40", "000.00.12.H40"), ("000.00.12.H40", "000.00.00.H40"), ("000.00.00.H40", "000.21.12.H40"))
 
 
@@ -107,7 +110,10 @@ class Driver:
             await client.aclose()
 
     def body(self, kind: str, i: int) -> dict:
-        b = {"channel": "online", "procedure_code": "1.001193", "agency_code": COMMUNE,
+        # spread over every commune that registers births: an agency numbers at most 9999
+        # dossiers a day, and a province's day at scale is more than one commune's
+        agency = COMMUNE if kind == "late" else RECEIVERS[i % len(RECEIVERS)]
+        b = {"channel": "online", "procedure_code": "1.001193", "agency_code": agency,
              "applicant": {"full_name": "Đoàn Thị Thanh Hương", "id_number": f"03719{i:07d}", "phone": f"09{10_000_000 + i:08d}",
                            "address": "Thôn Đông, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"},
              "documents": documents_for("1.001193"), "notify_via": ["sms"]}
