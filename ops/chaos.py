@@ -180,10 +180,16 @@ class Driver:
         return (f"offered {self.offered}/{n} · accepted {self.accepted} · outstanding {self.outstanding} · "
                 f"late {self.late} · failed {self.failures}")
 
-    def recovery_after(self, struck_at: float) -> float | None:
-        """Seconds from a fault until a submission sent after it was accepted."""
-        after = [accepted for sent, accepted in self.accepted_spans if sent >= struck_at]
-        return min(after) - struck_at if after else None
+    def recovery_after(self, struck_at: float, over_at: float | None = None) -> float | None:
+        """The longest time without an acceptance from the moment a fault struck until a little
+        after its action ended (the struck part back): how long accepted submissions stopped.
+        None when nothing was accepted after it."""
+        end = (over_at if over_at is not None else struck_at) + 5.0
+        times = sorted(accepted for _, accepted in self.accepted_spans if accepted >= struck_at)
+        if not times:
+            return None
+        marks = [struck_at, *(t for t in times if t <= end), min(times[-1], max(end, times[0]))]
+        return max(b - a for a, b in zip(marks, marks[1:]))
 
 
 async def watch(driver: Driver, n: int, stop: asyncio.Event, every_s: float = 10.0, stall_s: float = 60.0) -> None:
@@ -351,7 +357,7 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
     doc_every = max(1, n // len(documents.prepared))
     plan = faults(procs, cfg, topic)
     struck: list[str] = []
-    struck_at: list[tuple[str, float]] = []
+    struck_at: list[tuple[str, float, float]] = []  # label, struck, action over
 
     async def strike(at: float, label: str, act) -> None:
         """Each fault in its turn, once that share of the dossiers was offered; submissions go
@@ -359,8 +365,9 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
         while driver.offered < at * n:
             await asyncio.sleep(0.2)
         say(f"{label} (after {driver.offered} submissions; {driver.progress(n)})")
-        struck_at.append((label, time.perf_counter()))
+        began = time.perf_counter()
         await asyncio.to_thread(act)
+        struck_at.append((label, began, time.perf_counter()))
         struck.append(label)
 
     async def faults_in_turn() -> None:
@@ -391,12 +398,13 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
         result = await reconcile(http, urls, cfg, settings, driver, len(poisons), timeout, documents, earlier)
         phases["reconcile_s"] = round(time.perf_counter() - t1, 1)
     result["phases"] = phases
-    result["recovery_s"] = {label: None if (r := driver.recovery_after(at)) is None else round(r, 2)
-                            for label, at in struck_at}
+    result["recovery_s"] = {label: None if (r := driver.recovery_after(at, over)) is None else round(r, 2)
+                            for label, at, over in struck_at}
     result["driver"] = {"offered": driver.offered, "accepted": driver.accepted, "late": driver.late,
                         "failed": driver.failures, "in_flight_max": driver.in_flight}
     for label, seconds in result["recovery_s"].items():
-        say(f"recovery after {label}: " + ("no submission accepted after it" if seconds is None else f"{seconds:.2f} s"))
+        say(f"after {label}: " + ("no submission accepted after it" if seconds is None
+                                  else f"acceptances stopped for {seconds:.2f} s at most"))
     result["faults"] = struck
     return result
 

@@ -111,7 +111,7 @@ async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, setting
     doc_every = max(1, n // len(documents.prepared))
     rotation = [(label, act) for _, label, act in faults(procs, cfg, settings.topic("dossier"))]
     samples: list[tuple[float, dict]] = []
-    struck: list[tuple[str, float]] = []
+    struck: list[tuple[str, float, float]] = []  # label, struck, action over
     t0 = time.perf_counter()
 
     async def sampler(stop: asyncio.Event) -> None:
@@ -135,8 +135,9 @@ async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, setting
             label, act = rotation[k % len(rotation)]
             k += 1
             say(f"{label} ({time.perf_counter() - t0:.0f} s in; {driver.progress(n)})")
-            struck.append((label, time.perf_counter()))
+            began = time.perf_counter()
             await asyncio.to_thread(act)
+            struck.append((label, began, time.perf_counter()))
 
     stop = asyncio.Event()
     async with platform_http(timeout=20, limits=httpx.Limits(max_connections=20)) as http, driver:
@@ -158,9 +159,9 @@ async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, setting
     warm_up_s = warm_up_min * 60
     result["growth"] = growth(samples, warm_up_s)
     result["samples"] = [{"t_s": round(t, 1), **s} for t, s in samples]
-    result["faults"] = [label for label, _ in struck]
-    result["recovery_s"] = {f"{label} #{k + 1}": None if (r := driver.recovery_after(at)) is None else round(r, 2)
-                            for k, (label, at) in enumerate(struck)}
+    result["faults"] = [label for label, _, _ in struck]
+    result["recovery_s"] = {f"{label} #{k + 1}": None if (r := driver.recovery_after(at, over)) is None else round(r, 2)
+                            for k, (label, at, over) in enumerate(struck)}
     result["phases"] = {"submit_s": round(submit_s, 1)}
     result["driver"] = {"offered": driver.offered, "accepted": driver.accepted, "late": driver.late,
                         "failed": driver.failures}

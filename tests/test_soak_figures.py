@@ -16,3 +16,18 @@ def test_growth_is_judged_after_the_warm_up_from_the_first_to_the_last_samples()
 
 def test_too_few_samples_say_nothing():
     assert growth([(0, {"postal": {"rss_kb": 1, "sockets": 1}})], warm_up_s=0) == {"postal": {"rss_kb": None, "sockets": None}}
+
+
+def test_the_recovery_after_a_fault_is_the_longest_pause_in_acceptances_around_it():
+    import random
+
+    from ops.chaos import Driver
+
+    driver = Driver({"intake": "http://127.0.0.1:1"}, "r", random.Random(1))
+    # an acceptance every 0.1 s, none from 10.0 s to 13.0 s: the fault struck at 9.95 s and its
+    # action (a restart) was over at 12.5 s
+    driver.accepted_spans = [(t / 10 - 0.05, t / 10) for t in range(200) if not 100 < t < 130]
+    assert abs(driver.recovery_after(9.95, 12.5) - 3.0) < 1e-9
+    # a fault another instance carried: acceptances never stopped for long
+    assert driver.recovery_after(2.0, 4.0) < 0.11
+    assert driver.recovery_after(25.0, 26.0) is None  # nothing accepted after it
