@@ -552,6 +552,23 @@ async def check_documents(cfg, settings: Settings, documents: DocumentsDriver, e
     return counts, problems
 
 
+def throwaway_platform(tag: str, brokers: int | None, instances: int):
+    """The local stack, a fresh namespace ``<tag><run id>`` prepared on it, and the platform
+    (not started yet) that runs in it, throttling lifted: (cfg, env, settings, platform), or
+    None when the stack cannot start."""
+    from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
+
+    cfg = start_stack(tag, brokers)
+    if cfg is None:
+        return None
+    run_id = uuid.uuid4().hex[:6]
+    env = {"LGSP_TOPIC_PREFIX": f"{tag}{run_id}", "LGSP_SCHEMA_PREFIX": f"{tag}{run_id}_", **UNTHROTTLED,
+           "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
+    stack.prepare_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
+    settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
+    return cfg, env, settings, RunningPlatform(env, settings.state_dir / tag / run_id, instances=instances)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lgsp chaos")
     parser.add_argument("--dossiers", type=int, default=10_000)
@@ -565,18 +582,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="Kafka brokers of the local stack: on 3, one broker and then the dossier topic's "
                              "leader are SIGKILLed instead of the single one (default: as last started)")
     args = parser.parse_args(argv)
-    from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
-
-    cfg = start_stack("chaos", args.brokers)
-    if cfg is None:
+    prepared = throwaway_platform("chaos", args.brokers, args.instances)
+    if prepared is None:
         return 1
-    run_id = uuid.uuid4().hex[:6]
-    env = {"LGSP_TOPIC_PREFIX": f"chaos{run_id}", "LGSP_SCHEMA_PREFIX": f"chaos{run_id}_", **UNTHROTTLED,
-           "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
-    stack.prepare_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
-    settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
-
-    running = RunningPlatform(env, settings.state_dir / "chaos" / run_id, instances=args.instances)
+    cfg, env, settings, running = prepared
     result = {"problems": ["interrupted"]}
     try:
         running.start(say=say)

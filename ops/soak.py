@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from ops import stack
-from ops.chaos import DocumentsDriver, Driver, dead_letters_of, faults, reconcile, say, watch
+from ops.chaos import (DocumentsDriver, Driver, dead_letters_of, faults, reconcile, say, throwaway_platform,
+                       watch)
 from ops.clients import platform_http
 from ops.processes import ServiceProcess
 from shared.settings import Settings
@@ -186,17 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--brokers", type=int, choices=[1, 3], default=None)
     parser.add_argument("--out", type=Path, default=None, help="also write the plot here (e.g. docs/soak.png)")
     args = parser.parse_args(argv)
-    from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
-
-    cfg = start_stack("soak", args.brokers)
-    if cfg is None:
+    prepared = throwaway_platform("soak", args.brokers, args.instances)
+    if prepared is None:
         return 1
-    run_id = uuid.uuid4().hex[:6]
-    env = {"LGSP_TOPIC_PREFIX": f"soak{run_id}", "LGSP_SCHEMA_PREFIX": f"soak{run_id}_", **UNTHROTTLED,
-           "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
-    stack.prepare_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
-    settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
-    running = RunningPlatform(env, settings.state_dir / "soak" / run_id, instances=args.instances)
+    cfg, env, settings, running = prepared
     result: dict = {"problems": ["interrupted"]}
     try:
         running.start(say=say)

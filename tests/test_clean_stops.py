@@ -38,6 +38,13 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -59,11 +66,8 @@ def test_sigterm_stops_every_process_the_command_started(local_stack, tmp_path, 
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             assert lgsp.poll() is None, (tmp_path / "out.log").read_text()[-3000:]
-            try:
-                if httpx.get(INTAKE, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+            if answers(INTAKE):
+                break
             time.sleep(0.5)
         else:
             pytest.fail("the command's services did not come up:\n" + (tmp_path / "out.log").read_text()[-3000:])

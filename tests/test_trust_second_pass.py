@@ -4,10 +4,20 @@ running platform (real Keycloak tokens, Kafka and PostgreSQL), and refused."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.helpers import COMMUNE, IDENTITIES, Agencies, eventually, submission
 
 FORGED_ACTOR = {"name": "Chủ tịch UBND tỉnh", "title": "Chủ tịch"}
+
+
+async def _submitted(http: httpx.AsyncClient, platform) -> str:
+    """A dossier the provincial portal submits at the commune, once routing holds it: its code."""
+    r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission(agency_code=COMMUNE),
+                        auth=IDENTITIES.client("provincial-portal"))
+    assert r.status_code == 201, r.text
+    await _in_routing(http, platform["routing"].url, r.json()["code"])
+    return r.json()["code"]
 
 
 async def _in_routing(http: httpx.AsyncClient, routing: str, code: str) -> None:
@@ -18,13 +28,9 @@ async def _in_routing(http: httpx.AsyncClient, routing: str, code: str) -> None:
 
 
 async def test_the_acting_official_is_the_token_s_person_not_the_body_s(platform):
-    intake, routing = platform["intake"].url, platform["routing"].url
+    routing = platform["routing"].url
     async with httpx.AsyncClient(timeout=15) as http:
-        r = await http.post(f"{intake}/v1/dossiers", json=submission(agency_code=COMMUNE),
-                            auth=IDENTITIES.client("provincial-portal"))
-        assert r.status_code == 201, r.text
-        code = r.json()["code"]
-        await _in_routing(http, routing, code)
+        code = await _submitted(http, platform)
         # a body that names who acted is refused: the actor is the token's
         r = await http.post(f"{routing}/v1/dossiers/{code}/accept", json={"agency_code": COMMUNE, "actor": FORGED_ACTOR},
                             auth=IDENTITIES.official(COMMUNE))
@@ -154,14 +160,10 @@ async def test_anonymous_refusals_do_not_grow_the_audit_log_without_bound(platfo
 async def test_only_an_agency_on_the_dossier_s_route_may_attach_a_document_to_it(platform):
     """A document from an agency the dossier never passes through used to appear on the
     dossier's timeline (and could then be named as its decision)."""
-    intake, routing = platform["intake"].url, platform["routing"].url
+    routing = platform["routing"].url
     stranger = "000.00.05.H40"
     async with httpx.AsyncClient(timeout=30) as http:
-        r = await http.post(f"{intake}/v1/dossiers", json=submission(agency_code=COMMUNE),
-                            auth=IDENTITIES.client("provincial-portal"))
-        assert r.status_code == 201, r.text
-        code = r.json()["code"]
-        await _in_routing(http, routing, code)
+        code = await _submitted(http, platform)
         dossier = (await http.get(f"{routing}/v1/dossiers/{code}", auth=IDENTITIES.operator)).json()
         decisions = platform.decisions()
         theirs = await decisions.issue(dossier, stranger, number=f"{code}/LA")
@@ -275,13 +277,8 @@ async def test_the_database_trusts_nobody_and_services_cannot_change_its_tables(
 
     for url in (f"postgresql://lgsp@127.0.0.1:{local_stack.pg_port}/lgsp",
                 f"postgresql://lgsp:wrong@127.0.0.1:{local_stack.pg_port}/lgsp"):
-        try:
-            conn = await asyncpg.connect(url, timeout=10)
-        except asyncpg.InvalidPasswordError:
-            pass
-        else:
-            await conn.close()
-            raise AssertionError(f"{url.split('@')[0]}@…: connected without the owner's password")
+        with pytest.raises(asyncpg.InvalidPasswordError):  # connecting without the owner's password
+            await (await asyncpg.connect(url, timeout=10)).close()
     owner = await asyncpg.connect(local_stack.database_url)
     try:
         # the running services are connected as their own roles, none a superuser
