@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import random
+import statistics
 import time
 import uuid
 from pathlib import Path
@@ -30,8 +31,11 @@ from shared.topics import SERVICES
 GROWTH_LIMIT = 0.10  # the target: no more than 10 % growth after warm-up
 
 
-def sample(procs: dict[str, ServiceProcess]) -> dict[str, dict[str, int]]:
-    """Each running service process's resident memory (kB) and open sockets, from /proc."""
+def sample(procs: dict[str, ServiceProcess], peers: dict[int, str]) -> dict[str, dict[str, int]]:
+    """Each running service process's pid, resident memory (kB) and open sockets, from /proc;
+    the sockets also counted by what they connect to (``peers``: remote port -> name, e.g. the
+    PostgreSQL and Kafka ports), so that a rise can be traced to the pool that made it."""
+    remote = _remote_ports()
     found = {}
     for name, p in procs.items():
         if p.proc is None or p.proc.poll() is not None or p.module:  # simulators are not under test
@@ -39,12 +43,29 @@ def sample(procs: dict[str, ServiceProcess]) -> dict[str, dict[str, int]]:
         try:
             status = Path(f"/proc/{p.proc.pid}/status").read_text()
             rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            sockets = sum(1 for fd in Path(f"/proc/{p.proc.pid}/fd").iterdir()
-                          if _link(fd).startswith("socket:"))
+            inodes = [link[8:-1] for fd in Path(f"/proc/{p.proc.pid}/fd").iterdir()
+                      if (link := _link(fd)).startswith("socket:[")]
         except (OSError, StopIteration, ValueError):
             continue
-        found[name] = {"rss_kb": rss, "sockets": sockets}
+        found[name] = {"pid": p.proc.pid, "rss_kb": rss, "sockets": len(inodes)}
+        for kind in sorted(set(peers.values())):
+            found[name][f"to_{kind}"] = sum(1 for i in inodes if peers.get(remote.get(i, 0)) == kind)
     return found
+
+
+def _remote_ports() -> dict[str, int]:
+    """Socket inode -> remote TCP port, for every TCP socket on this machine."""
+    ports = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9:
+                ports[fields[9]] = int(fields[2].rsplit(":", 1)[1], 16)
+    return ports
 
 
 def _link(fd: Path) -> str:
@@ -54,23 +75,48 @@ def _link(fd: Path) -> str:
         return ""
 
 
+def _lives(series: list[tuple[float, dict]]) -> list[list[tuple[float, dict]]]:
+    """A name's samples cut where its pid changes: each piece is one process's life."""
+    lives: list[list[tuple[float, dict]]] = []
+    for t, v in series:
+        if not lives or lives[-1][-1][1].get("pid") != v.get("pid"):
+            lives.append([])
+        lives[-1].append((t, v))
+    return lives
+
+
+def _window_change(values: list[float]) -> float | None:
+    """The median of the last quarter of ``values`` against the median of the first quarter,
+    as a fraction (medians, so that one busy sample moves nothing)."""
+    k = max(2, len(values) // 4)
+    first, last = statistics.median(values[:k]), statistics.median(values[-k:])
+    return round((last - first) / first, 3) if first else None
+
+
+MEASURES = ("rss_kb", "sockets")
+
+
 def growth(samples: list[tuple[float, dict]], warm_up_s: float) -> dict[str, dict[str, float | None]]:
-    """Per process and measure: the change from the first samples after the warm-up to the
-    last ones (the mean of up to five each), as a fraction. A process restarted by a fault is
-    judged from its last restart on (its samples before are another process's)."""
+    """Per process name and measure: the growth over the longest judged life of the process.
+    A life is the samples of one pid (a process restarted by a fault starts a new one); it is
+    judged from ``warm_up_s`` after its start (the run's start for the first life) and only
+    with at least 4 samples there, else None. ``from_s``: where the judged span begins."""
     out: dict[str, dict[str, float | None]] = {}
-    names = {n for _, s in samples for n in s}
-    for name in sorted(names):
-        series = [(t, s[name]) for t, s in samples if name in s and t >= warm_up_s]
-        out[name] = {}
-        for measure in ("rss_kb", "sockets"):
-            values = [v[measure] for _, v in series]
-            if len(values) < 4:
-                out[name][measure] = None
-                continue
-            k = min(5, len(values) // 2)
-            first, last = sum(values[:k]) / k, sum(values[-k:]) / k
-            out[name][measure] = round((last - first) / first, 3) if first else None
+    for name in sorted({n for _, s in samples for n in s}):
+        lives = _lives([(t, s[name]) for t, s in samples if name in s])
+        judged = []
+        for k, life in enumerate(lives):
+            born = 0.0 if k == 0 else life[0][0]
+            span = [(t, v) for t, v in life if t >= born + warm_up_s]
+            if len(span) >= 4:
+                judged.append(span)
+        if not judged:
+            out[name] = {m: None for m in MEASURES}
+            continue
+        span = max(judged, key=len)
+        out[name] = {m: _window_change([v[m] for _, v in span]) for m in MEASURES}
+        out[name]["from_s"] = round(span[0][0], 1)
+        out[name]["lives"] = len(lives)
     return out
 
 
@@ -112,12 +158,13 @@ async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, setting
     doc_every = max(1, n // len(documents.prepared))
     rotation = [(label, act) for _, label, act in faults(procs, cfg, settings.topic("dossier"))]
     samples: list[tuple[float, dict]] = []
+    peers = {cfg.pg_port: "postgres", **{cfg.broker_port(node): "kafka" for node in cfg.nodes}}
     struck: list[tuple[str, float, float]] = []  # label, struck, action over
     t0 = time.perf_counter()
 
     async def sampler(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            samples.append((time.perf_counter() - t0, await asyncio.to_thread(sample, procs)))
+            samples.append((time.perf_counter() - t0, await asyncio.to_thread(sample, procs, peers)))
             try:
                 async with asyncio.timeout(sample_every_s):
                     await stop.wait()
@@ -167,7 +214,7 @@ async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, setting
     result["driver"] = {"offered": driver.offered, "accepted": driver.accepted, "late": driver.late,
                         "failed": driver.failures}
     grown = {f"{name} {m}": g for name, measures in result["growth"].items() for m, g in measures.items()
-             if g is not None and g > GROWTH_LIMIT}
+             if m in MEASURES and g is not None and g > GROWTH_LIMIT}
     if grown:
         result["problems"].append(f"grew more than {GROWTH_LIMIT:.0%} after warm-up: {grown}")
     result["plot"] = str(plot(samples, warm_up_s, settings.state_dir / "soak" / "soak.png"))

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind, StatusCode
 
 from shared.access import AccessControl, AccessDenied, ProviderUnavailable, all_routes
+from shared.errors import DomainError
 from shared.audit import AuditEntry, clean_reason, outcome_of, summary_of_unrecorded, worth_recording
 from shared.events import DOSSIER_CODE_MAX
 from shared.telemetry import context_from_headers, current_trace_id, tracer
@@ -209,6 +210,10 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int, *, large
         log.warning("http.database_unavailable %s", type(exc).__name__)
         return JSONResponse({"status": 503, "title": "database unavailable; retry with the same Idempotency-Key"},
                             status_code=503, media_type="application/problem+json", headers={"Retry-After": "1"})
+
+    @app.exception_handler(DomainError)
+    async def cannot_be_done(request: Request, exc: DomainError) -> JSONResponse:
+        return problem(exc.status, str(exc), list(exc.errors))
 
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:

@@ -11,11 +11,30 @@ def test_growth_is_judged_after_the_warm_up_from_the_first_to_the_last_samples()
     result = growth([(t, {**a, **b, **c}) for (t, a), (_, b), (_, c) in zip(flat, leak, warming)], warm_up_s=120)
     assert abs(result["intake"]["rss_kb"]) < 0.001 and result["intake"]["sockets"] == 0
     assert result["routing"]["rss_kb"] > GROWTH_LIMIT and result["routing"]["sockets"] > GROWTH_LIMIT
-    assert result["notify"] == {"rss_kb": 0.0, "sockets": 0.0}
+    assert result["notify"] == {"rss_kb": 0.0, "sockets": 0.0, "from_s": 120, "lives": 1}
 
 
 def test_too_few_samples_say_nothing():
     assert growth([(0, {"postal": {"rss_kb": 1, "sockets": 1}})], warm_up_s=0) == {"postal": {"rss_kb": None, "sockets": None}}
+
+
+def test_a_restarted_process_is_judged_from_its_own_start_and_one_busy_sample_moves_nothing():
+    # pid 1 runs for 30 minutes and is killed; pid 2 starts small, warms up for the same 2
+    # minutes, then stays flat. Judged over the old and new pids together, the restart would
+    # look like shrinkage and the new process's warm-up like growth.
+    old = [(t, {"intake-2": {"pid": 1, "rss_kb": 95_000, "sockets": 18}}) for t in range(0, 1800, 30)]
+    new = [(t, {"intake-2": {"pid": 2, "rss_kb": 60_000 if t < 1800 + 120 else 90_000,
+                             "sockets": 40 if t == 2400 else 12}}) for t in range(1800, 3600, 30)]
+    result = growth(old + new, warm_up_s=120)["intake-2"]
+    assert result["lives"] == 2 and result["from_s"] == 120  # the longer of the two judged lives
+    assert result["rss_kb"] == 0.0 and result["sockets"] == 0.0
+    # killed early, the new life is the longer one: judged from its own warm-up, it is flat
+    # (the busy sample is one of 56)
+    early = growth(old[:10] + new, warm_up_s=120)["intake-2"]
+    assert early["from_s"] == 1920 and early["rss_kb"] == 0.0 and early["sockets"] == 0.0
+    # a leak inside the new life is still seen
+    leaking = [(t, {"intake-2": {**v["intake-2"], "rss_kb": 90_000 + 20 * (t - 1800)}}) for t, v in new]
+    assert growth(old[:10] + leaking, warm_up_s=120)["intake-2"]["rss_kb"] > GROWTH_LIMIT
 
 
 def test_the_recovery_after_a_fault_is_the_longest_pause_in_acceptances_around_it():

@@ -31,10 +31,6 @@ def _who(request: Request) -> str | None:
     return caller.username if caller else None
 
 
-def _refusal(exc: Exception):
-    return problem(404 if isinstance(exc, handlers.NotFound) else 409, str(exc))
-
-
 @router.post("/documents/files", status_code=201, response_model=FileStored, openapi_extra={"requestBody": {
     "required": True, "content": {"application/pdf": {"schema": {"type": "string", "format": "binary", "maxLength": 20_000_000}}}}})
 async def upload_file(request: Request):
@@ -56,11 +52,8 @@ async def upload_file(request: Request):
     content = b"".join(chunks)
     if not content.startswith(b"%PDF-"):
         return problem(422, "the file is not a PDF")
-    try:
-        stored = await handlers.store_file(rt.pool, content, "application/pdf", _who(request), rt.clock.now(),
-                                           sha=digest.hexdigest(), agency=caller.agency, quota_bytes=quota)
-    except handlers.OverQuota as exc:
-        return problem(413, str(exc))
+    stored = await handlers.store_file(rt.pool, content, "application/pdf", _who(request), rt.clock.now(),
+                                       sha=digest.hexdigest(), agency=caller.agency, quota_bytes=quota)
     return FileStored(sha256=stored.sha256, size=stored.size, location=stored.location)
 
 
@@ -75,31 +68,20 @@ async def send_document(cmd: SendDocument, request: Request):
         return problem(422, f"unknown agencies: {', '.join(sorted(unknown))} (neither of this province nor an agency code "
                             "of another province, which the national document-exchange axis reaches)",
                        [{"field": "recipients", "reason": "unknown agency"}])
-    try:
-        document_id = await handlers.send(rt.pool, rt.outbox, cmd, _who(request), now)
-    except handlers.NotExchangeable as exc:
-        return problem(422, str(exc))
-    except (handlers.Conflict, handlers.NotFound) as exc:
-        return problem(409, str(exc))
+    document_id = await handlers.send(rt.pool, rt.outbox, cmd, _who(request), now)
     return DocumentCreated(id=document_id, version=1, at=now)
 
 
 @router.get("/documents/{document_id}")
 async def get_document(document_id: DocumentId, request: Request):
     """The document and, per recipient, every status it went through, in order."""
-    try:
-        return await handlers.get(request.app.state.runtime.pool, document_id)
-    except handlers.NotFound as exc:
-        return problem(404, str(exc))
+    return await handlers.get(request.app.state.runtime.pool, document_id)
 
 
 @router.post("/documents/{document_id}/recall")
 async def recall_document(document_id: DocumentId, cmd: SenderAct, request: Request):
     rt = request.app.state.runtime
-    try:
-        await handlers.recall(rt.pool, rt.outbox, document_id, cmd.agency_code, _who(request), rt.clock.now())
-    except (handlers.Conflict, handlers.NotFound) as exc:
-        return _refusal(exc)
+    await handlers.recall(rt.pool, rt.outbox, document_id, cmd.agency_code, _who(request), rt.clock.now())
     return {"status": "recalled"}
 
 
@@ -107,10 +89,7 @@ async def recall_document(document_id: DocumentId, cmd: SenderAct, request: Requ
 async def update_document(document_id: DocumentId, cmd: UpdateDocument, request: Request):
     """A corrected file (signed again): every recipient gets the new version, checked again."""
     rt = request.app.state.runtime
-    try:
-        version = await handlers.update(rt.pool, rt.outbox, document_id, cmd, _who(request), rt.clock.now())
-    except (handlers.Conflict, handlers.NotFound) as exc:
-        return _refusal(exc)
+    version = await handlers.update(rt.pool, rt.outbox, document_id, cmd, _who(request), rt.clock.now())
     return {"version": version}
 
 
@@ -118,10 +97,7 @@ async def update_document(document_id: DocumentId, cmd: UpdateDocument, request:
 async def move_delivery(document_id: DocumentId, agency_code: AgencyCode, cmd: MoveDelivery, request: Request):
     """The receiving agency accepts or refuses its copy, assigns it, processes it, finishes it."""
     rt = request.app.state.runtime
-    try:
-        await handlers.move(rt.pool, rt.outbox, document_id, agency_code, cmd.status, cmd.reason, _who(request), rt.clock.now())
-    except (handlers.Conflict, handlers.NotFound) as exc:
-        return _refusal(exc)
+    await handlers.move(rt.pool, rt.outbox, document_id, agency_code, cmd.status, cmd.reason, _who(request), rt.clock.now())
     return {"status": cmd.status}
 
 
@@ -131,10 +107,7 @@ async def open_document(document_id: DocumentId, agency_code: AgencyCode, reques
     """The document as received, for an official of the receiving agency, who is recorded as
     having viewed it."""
     rt = request.app.state.runtime
-    try:
-        content = await handlers.open_file(rt.pool, document_id, agency_code, _who(request) or "?", rt.clock.now())
-    except (handlers.Conflict, handlers.NotFound) as exc:
-        return _refusal(exc)
+    content = await handlers.open_file(rt.pool, document_id, agency_code, _who(request) or "?", rt.clock.now())
     return Response(content, media_type="application/pdf")
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import httpx
 
+from shared.errors import Conflict, DomainError, NotFound, Unprocessable
 from shared.events import DocumentSent, DocumentStatusChanged, DocumentViewOverdue, StoredFile
 from shared.outbox import Outbox
 from shared.topics import DOCUMENT
@@ -22,15 +23,7 @@ from services.documents import domain
 from services.documents.signatures import Refused, Trust, verify
 
 
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(ValueError):
-    """The request cannot be done in the document's current state; the message says why."""
-
-
-class NotExchangeable(Conflict):
+class NotExchangeable(Unprocessable):
     """The document may never travel on this platform (it is classified)."""
 
 
@@ -38,8 +31,10 @@ def file_location(sha256: str) -> str:
     return f"/v1/documents/files/{sha256}"
 
 
-class OverQuota(Exception):
-    """The agency's files would pass its storage quota (HTTP 413)."""
+class OverQuota(DomainError):
+    """The agency's files would pass its storage quota."""
+
+    status = 413
 
 
 async def store_file(pool: asyncpg.Pool, content: bytes, media_type: str, by: str | None, now: datetime, *,

@@ -12,7 +12,6 @@ from shared.access import Caller, Resource
 from shared.http import DossierCode, problem
 from shared.reference.calendar import CalendarNotCovered
 from services.intake import handlers, portal, report
-from services.intake.domain import NumbersExhausted
 from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -42,10 +41,6 @@ async def submit_dossier(
         )
     except CalendarNotCovered as exc:
         return problem(503, f"cannot compute a due date: {exc}")
-    except handlers.IdempotencyKeyReused as exc:
-        return problem(422, str(exc), [{"field": "Idempotency-Key", "reason": "used for a different request"}])
-    except NumbersExhausted as exc:
-        return problem(409, str(exc), [{"field": "agency_code", "reason": "no dossier number left today"}])
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
     state.runtime.wake_workers()  # the portal's update is waiting
@@ -88,16 +83,11 @@ async def request_pickup(
     if cmd.channel.value != "postal":
         return problem(422, "a pickup is a postal submission: channel must be 'postal'")
     state = request.app.state
-    try:
-        outcome, created = await handlers.request_pickup(
-            cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
-            settings=state.runtime.settings, idempotency_key=_scoped(request, idempotency_key),
-            now=state.runtime.clock.now(), submitted_by=request.state.caller.client_id,
-        )
-    except handlers.IdempotencyKeyReused as exc:
-        return problem(422, str(exc), [{"field": "Idempotency-Key", "reason": "used for a different request"}])
-    except NumbersExhausted as exc:
-        return problem(409, str(exc), [{"field": "agency_code", "reason": "no dossier number left today"}])
+    outcome, created = await handlers.request_pickup(
+        cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
+        settings=state.runtime.settings, idempotency_key=_scoped(request, idempotency_key),
+        now=state.runtime.clock.now(), submitted_by=request.state.caller.client_id,
+    )
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
     state.runtime.wake_workers()  # the portal's update is waiting
@@ -152,21 +142,15 @@ async def portal_sync(request: Request):
 
 @router.get("/dossiers/{code}", response_model=DossierOut)
 async def get_dossier(code: DossierCode, request: Request):
-    try:
-        return await handlers.get_dossier(code, pool=request.app.state.runtime.pool)
-    except handlers.NotFound as exc:
-        return problem(404, str(exc))
+    return await handlers.get_dossier(code, pool=request.app.state.runtime.pool)
 
 
 @router.get("/dossiers/{code}/slip")
 async def appointment_slip(code: DossierCode, request: Request):
     """The receipt-and-appointment slip (Giấy tiếp nhận hồ sơ và hẹn trả kết quả)."""
     rt = request.app.state.runtime
-    try:
-        return await handlers.appointment_slip(code, pool=rt.pool, ref=request.app.state.reference,
-                                               pd=rt.settings.personal_data)
-    except handlers.NotFound as exc:
-        return problem(404, str(exc))
+    return await handlers.appointment_slip(code, pool=rt.pool, ref=request.app.state.reference,
+                                           pd=rt.settings.personal_data)
 
 
 @router.get("/lookup/{code}", response_model=CitizenLookupOut, tags=["citizens"])
@@ -177,19 +161,11 @@ async def citizen_lookup(
     """A citizen follows their dossier with its code and the lookup key from the slip, without
     signing in. An unknown code and a wrong key get the same 404."""
     rt = request.app.state.runtime
-    try:
-        return await handlers.citizen_lookup(code, key, pool=rt.pool, pd=rt.settings.personal_data)
-    except handlers.NotFound as exc:
-        return problem(404, str(exc))
+    return await handlers.citizen_lookup(code, key, pool=rt.pool, pd=rt.settings.personal_data)
 
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierOut)
 async def supplement_dossier(code: DossierCode, cmd: SupplementDossier, request: Request):
     """The citizen brings what a supplement request asked for; routing resumes the clock."""
     rt = request.app.state.runtime
-    try:
-        return await handlers.supplement_dossier(code, cmd, pool=rt.pool, outbox=rt.outbox, now=rt.clock.now())
-    except handlers.NotFound as exc:
-        return problem(404, str(exc))
-    except handlers.Conflict as exc:
-        return problem(409, str(exc))
+    return await handlers.supplement_dossier(code, cmd, pool=rt.pool, outbox=rt.outbox, now=rt.clock.now())

@@ -6,6 +6,7 @@ import secrets
 
 from datetime import date, datetime
 
+from shared.errors import Conflict
 from shared.reference.calendar import LOCAL_TZ
 
 
@@ -14,8 +15,10 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(LOCAL_TZ).date()
 
 
-class NumbersExhausted(ValueError):
+class NumbersExhausted(Conflict):
     """The agency received 9,999 dossiers today: the code format has no room for more."""
+
+    errors = ({"field": "agency_code", "reason": "no dossier number left today"},)
 
 
 def dossier_code(agency_code: str, day: date, sequence: int) -> str:

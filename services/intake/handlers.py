@@ -18,6 +18,7 @@ from shared.events import (
     PickupRequested, ShipmentProgressed,
 )
 from shared.dossier_text import local_text, summarise
+from shared.errors import Conflict, NotFound, Unprocessable
 from shared.outbox import Outbox
 from shared.personal_data import PersonalDataKeys
 from shared.reference import Reference
@@ -32,16 +33,10 @@ _COLUMNS = ("id, code, procedure_code, procedure_name, agency_code, channel, sta
 _COLUMN_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
 
-class Conflict(Exception):
-    """The command does not fit the dossier's state (HTTP 409)."""
+class IdempotencyKeyReused(Unprocessable):
+    """The Idempotency-Key was first used for a different request."""
 
-
-class NotFound(Exception):
-    pass
-
-
-class IdempotencyKeyReused(Exception):
-    """The Idempotency-Key was first used for a different request (HTTP 422)."""
+    errors = ({"field": "Idempotency-Key", "reason": "used for a different request"},)
 
     def __init__(self) -> None:
         super().__init__("this Idempotency-Key was already used for a different request; "

@@ -42,59 +42,50 @@ def actor_of(caller: Caller) -> Actor:
     return Actor(name=caller.display_name, title="", account=caller.username if caller.is_person else caller.client_id)
 
 
-async def _act(request: Request, action, code: str, cmd, **deps):
-    """Run an action in the dossier's own trace, so its whole journey is one trace; the
-    HTTP request's span is linked to it. One transaction reads the trace, acts and reads the
-    result back: one commit per action."""
+async def _act(request: Request, code: str, cmd):
+    """Run an action in the dossier's own trace (see handlers.act), and read the result back
+    in the same transaction: one commit per action."""
     rt = request.app.state.runtime
-    try:
-        async with rt.pool.acquire() as conn, conn.transaction():
-            held = await handlers.held(conn, code, cmd)
-            if isinstance(cmd, StepCommand):
-                deps["actor"] = actor_of(request.state.caller)
-            with handlers.in_dossier_trace(held.dossier["traceparent"], f"routing {action.__name__}", link_here=True):
-                await action(held, cmd, conn=conn, outbox=rt.outbox, now=rt.clock.now(), **deps)
-            return await _dossier(conn, code)
-    except handlers.NotFound as exc:
-        return problem(404, str(exc))
-    except handlers.Conflict as exc:
-        return problem(409, str(exc))
+    actor = actor_of(request.state.caller) if isinstance(cmd, StepCommand) else None
+    async with rt.pool.acquire() as conn, conn.transaction():
+        await handlers.act(conn, code, cmd, outbox=rt.outbox, ref=request.app.state.reference, now=rt.clock.now(),
+                           actor=actor, extension_days=rt.settings.apology_extension_days)
+        return await _dossier(conn, code)
 
 
 @router.post("/dossiers/{code}/accept")
 async def accept(code: DossierCode, cmd: AcceptStep, request: Request):
-    return await _act(request, handlers.accept_step, code, cmd)
+    return await _act(request, code, cmd)
 
 
 @router.post("/dossiers/{code}/forward")
 async def forward(code: DossierCode, cmd: ForwardStep, request: Request):
-    return await _act(request, handlers.forward_step, code, cmd)
+    return await _act(request, code, cmd)
 
 
 @router.post("/dossiers/{code}/request-supplement")
 async def request_supplement(code: DossierCode, cmd: RequestSupplement, request: Request):
-    return await _act(request, handlers.request_supplement, code, cmd, ref=request.app.state.reference)
+    return await _act(request, code, cmd)
 
 
 @router.post("/dossiers/{code}/resolve")
 async def resolve(code: DossierCode, cmd: Resolve, request: Request):
-    return await _act(request, handlers.resolve, code, cmd, ref=request.app.state.reference,
-                      extension_days=request.app.state.runtime.settings.apology_extension_days)
+    return await _act(request, code, cmd)
 
 
 @router.post("/dossiers/{code}/return")
 async def return_result(code: DossierCode, cmd: ReturnResult, request: Request):
-    return await _act(request, handlers.return_result, code, cmd)
+    return await _act(request, code, cmd)
 
 
 @router.post("/dossiers/{code}/stop")
 async def stop(code: DossierCode, cmd: StopProcessing, request: Request):
-    return await _act(request, handlers.stop_processing, code, cmd)
+    return await _act(request, code, cmd)
 
 
 @router.post("/dossiers/{code}/withdraw")
 async def withdraw(code: DossierCode, cmd: Withdraw, request: Request):
-    return await _act(request, handlers.withdraw, code, cmd)
+    return await _act(request, code, cmd)
 
 
 async def _dossier(conn, code: str):
