@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 LGSP   := $(VENV)/bin/lgsp
 
-.PHONY: setup browser demo test bench chaos stack-start stack-stop stack-status stack-reset kafka-restart clean
+.PHONY: setup browser demo test unit lint bench chaos stack-start stack-stop stack-status stack-reset kafka-restart clean
 
 # Virtualenv + pinned packages, re-done only when requirements.txt or pyproject.toml change.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -30,18 +30,28 @@ browser:
 demo: setup
 	$(LGSP) demo
 
-# The suite runs now, then again with the whole platform's clock moved to each of these
-# instants (LGSP_CLOCK_AT, see shared/clock.py and the README's "Time"): a Saturday just
+# The whole suite runs once, now; then the unit tier (every test that needs no stack) and the
+# platform tests whose outcome depends on the clock (marked `instants`) run again with the
+# whole platform's clock moved to each of these instants (LGSP_CLOCK_AT, see shared/clock.py
+# and the README's "Time"), the four runs side by side (ops/instants.py): a Saturday just
 # before midnight, the last minute of the year, the last working minute before Tết 2027, and
-# one minute before quiet hours end on a Monday. `make test CLOCK_INSTANTS=` runs it once.
+# one minute before quiet hours end on a Monday. `make test CLOCK_INSTANTS=` skips them.
+# The lint and type gate runs first.
 CLOCK_INSTANTS ?= 2026-11-28T23:59:00+07:00 2026-12-31T23:59:00+07:00 2027-02-03T16:59:00+07:00 2027-01-04T06:59:00+07:00
 
-test: setup browser stack-start
+test: setup browser lint stack-start
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
-	@for at in $(CLOCK_INSTANTS); do \
-	  echo "== the suite again, the platform's clock at $$at"; \
-	  LGSP_CLOCK_AT=$$at $(PY) -m pytest -ra $(PYTEST_ARGS) || exit 1; \
-	done
+	$(PY) -m ops.instants $(CLOCK_INSTANTS)
+
+# The fast loop: every test that needs no stack, in seconds.
+unit: setup
+	$(PY) -m pytest -q -m unit $(PYTEST_ARGS)
+
+# ruff (lint and format) over everything, mypy over shared/ and services/ (pyproject.toml).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Figures for this machine (not part of the tests): `make bench BENCH_ARGS="--rate 100"`.
 bench: setup

@@ -20,13 +20,23 @@ from pathlib import Path
 import pytest
 
 from ops import stack
-from shared.clock import SystemClock, clock_from_env
 from ops.processes import edge_env
+from shared.clock import SystemClock, clock_from_env
 from shared.settings import Settings
 
 RUN_ID = uuid.uuid4().hex[:8]
+# Runs side by side (ops/instants.py) each listen on their own ports: this run's are shifted by it.
+PORT_OFFSET = int(os.environ.get("LGSP_TEST_PORT_OFFSET", "0"))
 os.environ["LGSP_PROFILE"] = "local"  # the tests run the local stack, with its public local secrets
 PLATFORM_CLOCK = clock_from_env()  # pins LGSP_CLOCK_OFFSET_S for every process started below
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Each test's tier, from what it needs: one that asks for the local stack (itself or
+    through another fixture) is a platform test (``stack``); any other runs in memory
+    (``unit``: `make unit`, and again at every awkward instant of `make test`)."""
+    for item in items:
+        item.add_marker("stack" if "local_stack" in getattr(item, "fixturenames", ()) else "unit")
 
 
 def pytest_report_header(config) -> str:
@@ -74,7 +84,13 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_AUDIT_ANONYMOUS_PER_MINUTE": "300",
         # small enough for a test to fill one agency's document storage (test_trust_second_pass.py)
         "LGSP_DOCUMENTS_AGENCY_QUOTA_BYTES": "20000000",
-        **edge_env(carrier=18191, messaging=18192, smtp=18125, portal=18193, axis=18194),
+        **edge_env(
+            carrier=18191 + PORT_OFFSET,
+            messaging=18192 + PORT_OFFSET,
+            smtp=18125 + PORT_OFFSET,
+            portal=18193 + PORT_OFFSET,
+            axis=18194 + PORT_OFFSET,
+        ),
     }
 
 
@@ -84,8 +100,9 @@ def namespace(local_stack):
     When the session ends, every topic and schema of this run (named ``t<RUN_ID>…``) goes."""
 
     async def prepare(topic_prefix: str, schema_prefix: str) -> None:
-        assert topic_prefix.startswith(f"t{RUN_ID}") and schema_prefix.startswith(f"t{RUN_ID}"), \
+        assert topic_prefix.startswith(f"t{RUN_ID}") and schema_prefix.startswith(f"t{RUN_ID}"), (
             "a test's namespace is named after its run, so that the run can leave nothing behind"
+        )
         await asyncio.to_thread(stack.prepare_namespace, local_stack, topic_prefix, schema_prefix)
 
     yield prepare
@@ -161,7 +178,10 @@ class Platform:
         return Agencies(http, routing_url or self["routing"].url, self.decisions(documents_url))
 
 
-TEST_PORTS = {"intake": 18081, "routing": 18082, "postal": 18083, "notify": 18084, "documents": 18088}
+TEST_PORTS = {
+    name: port + PORT_OFFSET
+    for name, port in {"intake": 18081, "routing": 18082, "postal": 18083, "notify": 18084, "documents": 18088}.items()
+}
 
 
 @pytest.fixture(scope="session")
@@ -176,14 +196,22 @@ def pki(test_env, clock):
 
 @pytest.fixture(scope="session")
 def platform(test_env, topics, run_dir, pki):
-    """All four services and the third-party simulators, each its own process."""
+    """Every service (shared/services.py) and the third-party simulators, each its own process."""
     from ops.processes import SERVICES, service, simulator
 
     procs = {}
     try:
         for name in ("carrier", "messaging", "portal", "axis"):
-            port = int(test_env[{"carrier": "LGSP_CARRIER_URL", "messaging": "LGSP_SMS_URL",
-                                 "portal": "LGSP_PORTAL_URL", "axis": "LGSP_AXIS_URL"}[name]].rsplit(":", 1)[1])
+            port = int(
+                test_env[
+                    {
+                        "carrier": "LGSP_CARRIER_URL",
+                        "messaging": "LGSP_SMS_URL",
+                        "portal": "LGSP_PORTAL_URL",
+                        "axis": "LGSP_AXIS_URL",
+                    }[name]
+                ].rsplit(":", 1)[1]
+            )
             procs[name] = simulator(name, test_env, run_dir / "logs", port=port).start()
         for name in SERVICES:
             procs[name] = service(name, test_env, run_dir / "logs", port=TEST_PORTS[name]).start()

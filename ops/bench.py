@@ -1,6 +1,6 @@
 """``make bench``: how fast the platform is on this machine, in one run.
 
-Starts the local stack, the simulators and the four services as separate processes, then:
+Starts the local stack, the simulators and the services (shared/services.py) as separate processes, then:
 1. measures the raw ceilings: aiokafka produce and consume messages/s for the platform's
    message size and producer settings, and asyncpg single-row commits/s;
 2. offers dossiers at a fixed rate, then at full speed, through intake's HTTP API, while an
@@ -55,8 +55,14 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 def summary(values: list[float]) -> dict:
-    return {"n": len(values), "p50": pct(values, 0.5), "p95": pct(values, 0.95), "p99": pct(values, 0.99),
-            "max": max(values) if values else None, "mean": statistics.fmean(values) if values else None}
+    return {
+        "n": len(values),
+        "p50": pct(values, 0.5),
+        "p95": pct(values, 0.95),
+        "p99": pct(values, 0.99),
+        "max": max(values) if values else None,
+        "mean": statistics.fmean(values) if values else None,
+    }
 
 
 def rss_mb(pid: int, field: str = "VmHWM") -> float | None:
@@ -149,8 +155,9 @@ async def kafka_ceiling(kafka: KafkaAccess, prefix: str, size: int, n: int, part
             produce_s = time.perf_counter() - t0
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, auto_offset_reset="earliest",
-                                    max_partition_fetch_bytes=4 << 20)
+        consumer = AIOKafkaConsumer(
+            **kafka.options(), enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20
+        )
         await consumer.start()
         try:
             consumer.assign([TopicPartition(topic, p) for p in range(partitions_n)])
@@ -169,8 +176,13 @@ async def kafka_ceiling(kafka: KafkaAccess, prefix: str, size: int, n: int, part
             await admin.delete_topics([topic])
         finally:
             await admin.close()
-    return {"messages": n, "bytes": size, "produce_per_s": n / produce_s, "consume_per_s": got / consume_s,
-            "consumed": got}
+    return {
+        "messages": n,
+        "bytes": size,
+        "produce_per_s": n / produce_s,
+        "consume_per_s": got / consume_s,
+        "consumed": got,
+    }
 
 
 async def postgres_ceiling(database_url: str, n: int) -> dict:
@@ -194,7 +206,9 @@ class ClientPool:
     client of 64 connections cost the driver more CPU per dossier than some services."""
 
     def __init__(self, size: int, identity=None, **options) -> None:
-        self._clients = [platform_http(identity, limits=httpx.Limits(max_connections=1), **options) for _ in range(size)]
+        self._clients = [
+            platform_http(identity, limits=httpx.Limits(max_connections=1), **options) for _ in range(size)
+        ]
         self._idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
         for client in self._clients:
             self._idle.put_nowait(client)
@@ -220,10 +234,19 @@ class Load:
         self.run_id = run_id
         self.submitted: list[str] = []  # dossier codes
         self.failures = 0
-        self.body = {"channel": "counter", "procedure_code": PROCEDURE, "agency_code": AGENCY,
-                     "applicant": {"full_name": "Trịnh Thị Bích Ngọc", "id_number": "037190001234", "phone": "0912000999",
-                                   "address": "Xóm Đồng, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"},
-                     "documents": documents_for(PROCEDURE), "notify_via": ["sms"]}
+        self.body = {
+            "channel": "counter",
+            "procedure_code": PROCEDURE,
+            "agency_code": AGENCY,
+            "applicant": {
+                "full_name": "Trịnh Thị Bích Ngọc",
+                "id_number": "037190001234",
+                "phone": "0912000999",
+                "address": "Xóm Đồng, xã Ninh Hải, huyện Hoa Lư, Ninh Bình",
+            },
+            "documents": documents_for(PROCEDURE),
+            "notify_via": ["sms"],
+        }
 
     async def submit(self, http: httpx.AsyncClient, i: int, phase: str) -> None:
         key = f"bench-{self.run_id}-{phase}-{i}"
@@ -237,7 +260,7 @@ class Load:
                     return
             except httpx.HTTPError:
                 pass
-            await asyncio.sleep(min(0.1 * 2 ** attempt, 2))
+            await asyncio.sleep(min(0.1 * 2**attempt, 2))
         self.failures += 1
 
     async def fixed_rate(self, rate: float, seconds: float, max_in_flight: int = 64) -> tuple[float, int]:
@@ -274,6 +297,7 @@ class Load:
         deadline = time.perf_counter() + seconds
         counter = iter(range(10**9))
         async with ClientPool(concurrency, timeout=30) as clients:
+
             async def worker():
                 async with clients.lend() as http:
                     while time.perf_counter() < deadline:
@@ -307,7 +331,9 @@ async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
                     if d["status"] == "processing" and d["step_status"] == "assigned":
                         await client.post(f"{base}/accept", json=who)
                     if d["status"] == "processing":  # accepted now, or earlier by a call whose answer was lost
-                        await client.post(f"{base}/resolve", json={**who, "outcome": "approved", "result_document": result})
+                        await client.post(
+                            f"{base}/resolve", json={**who, "outcome": "approved", "result_document": result}
+                        )
                     elif d["status"] == "resolved":
                         r = await client.post(f"{base}/return", json={**who, "method": "counter"})
                         done += r.status_code == 200
@@ -339,8 +365,10 @@ async def lag_sampler(kafka: KafkaAccess, topic: str, groups: list[str], series:
             point = {"t": round(time.perf_counter() - t0, 1)}
             for g in groups:
                 committed = await admin.list_consumer_group_offsets(g, partitions=tps)
-                point[g] = sum(ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-                               for tp in tps)
+                point[g] = sum(
+                    ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                    for tp in tps
+                )
             series.append(point)
             await asyncio.sleep(1.0)
     finally:
@@ -357,18 +385,28 @@ async def latencies(database_url: str, prefix: str, codes: list[str]) -> dict:
         receipt = await conn.fetch(
             f"SELECT extract(epoch FROM n.sent_at - d.received_at) * 1000 AS ms FROM {prefix}intake.dossiers d "
             f"JOIN {prefix}notify.notifications n ON n.dossier_id = d.id AND n.event_type = 'vn.lgsp.dossier.received.v1' "
-            "AND n.status = 'sent' WHERE d.code = ANY($1)", codes)
+            "AND n.status = 'sent' WHERE d.code = ANY($1)",
+            codes,
+        )
         terminal = await conn.fetch(
             f"SELECT extract(epoch FROM r.finished_at - r.received_at) * 1000 AS ms FROM {prefix}routing.dossiers r "
-            "WHERE r.code = ANY($1) AND r.status = 'returned'", codes)
+            "WHERE r.code = ANY($1) AND r.status = 'returned'",
+            codes,
+        )
         last_sent = await conn.fetchval(
             f"SELECT max(n.sent_at) FROM {prefix}intake.dossiers d JOIN {prefix}notify.notifications n ON n.dossier_id = d.id "
-            "AND n.event_type = 'vn.lgsp.dossier.received.v1' WHERE d.code = ANY($1)", codes)
+            "AND n.event_type = 'vn.lgsp.dossier.received.v1' WHERE d.code = ANY($1)",
+            codes,
+        )
         first = await conn.fetchval(f"SELECT min(received_at) FROM {prefix}intake.dossiers WHERE code = ANY($1)", codes)
     finally:
         await conn.close()
-    return {"receipt_ms": summary([float(r["ms"]) for r in receipt]), "terminal_ms": summary([float(r["ms"]) for r in terminal]),
-            "first_received": first, "last_receipt_sent": last_sent}
+    return {
+        "receipt_ms": summary([float(r["ms"]) for r in receipt]),
+        "terminal_ms": summary([float(r["ms"]) for r in terminal]),
+        "first_received": first,
+        "last_receipt_sent": last_sent,
+    }
 
 
 async def commits(database_url: str) -> tuple[int, int]:
@@ -397,9 +435,18 @@ async def statement_profile(database_url: str, reset: bool = False, top: int = 1
         rows = await conn.fetch(
             "SELECT s.calls, s.total_exec_time, s.query, r.rolname FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
             "WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "ORDER BY s.calls DESC LIMIT $1", top)
-        return [{"calls": r["calls"], "ms": round(r["total_exec_time"], 1), "role": r["rolname"],
-                 "query": " ".join(r["query"].split())[:160]} for r in rows]
+            "ORDER BY s.calls DESC LIMIT $1",
+            top,
+        )
+        return [
+            {
+                "calls": r["calls"],
+                "ms": round(r["total_exec_time"], 1),
+                "role": r["rolname"],
+                "query": " ".join(r["query"].split())[:160],
+            }
+            for r in rows
+        ]
     finally:
         await conn.close()
 
@@ -422,9 +469,17 @@ async def wait_drained(database_url: str, prefix: str, codes: list[str], timeout
         while time.perf_counter() - t0 < timeout:
             sent = await conn.fetchval(
                 f"SELECT count(*) FROM {prefix}intake.dossiers d JOIN {prefix}notify.notifications n ON n.dossier_id = d.id "
-                "AND n.event_type = 'vn.lgsp.dossier.received.v1' AND n.status = 'sent' WHERE d.code = ANY($1)", codes)
-            returned = await conn.fetchval(f"SELECT count(*) FROM {prefix}routing.dossiers WHERE code = ANY($1) AND status = 'returned'", codes)
-            print(f"\r[bench] draining: {sent}/{len(codes)} receipts sent, {returned}/{len(codes)} returned", end="", flush=True)
+                "AND n.event_type = 'vn.lgsp.dossier.received.v1' AND n.status = 'sent' WHERE d.code = ANY($1)",
+                codes,
+            )
+            returned = await conn.fetchval(
+                f"SELECT count(*) FROM {prefix}routing.dossiers WHERE code = ANY($1) AND status = 'returned'", codes
+            )
+            print(
+                f"\r[bench] draining: {sent}/{len(codes)} receipts sent, {returned}/{len(codes)} returned",
+                end="",
+                flush=True,
+            )
             if sent >= len(codes) and returned >= len(codes):
                 break
             await asyncio.sleep(0.5)
@@ -441,16 +496,22 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     topic = settings.topic("dossier")
     prefix = settings.schema_prefix
     say("raw ceilings of this machine…")
-    ceilings = {"kafka": await kafka_ceiling(cfg.operator(), settings.topic_prefix, args.message_bytes, args.ceiling_messages),
-                "postgres": await postgres_ceiling(cfg.database_url, args.ceiling_commits)}
-    say(f"kafka produce {ceilings['kafka']['produce_per_s']:.0f} msg/s, consume {ceilings['kafka']['consume_per_s']:.0f} msg/s; "
-        f"postgres {ceilings['postgres']['commits_per_s']:.0f} commits/s")
+    ceilings = {
+        "kafka": await kafka_ceiling(cfg.operator(), settings.topic_prefix, args.message_bytes, args.ceiling_messages),
+        "postgres": await postgres_ceiling(cfg.database_url, args.ceiling_commits),
+    }
+    say(
+        f"kafka produce {ceilings['kafka']['produce_per_s']:.0f} msg/s, consume {ceilings['kafka']['consume_per_s']:.0f} msg/s; "
+        f"postgres {ceilings['postgres']['commits_per_s']:.0f} commits/s"
+    )
 
     load = Load(running.urls, uuid.uuid4().hex[:6])
     stop = asyncio.Event()
     lag: list = []
     robot = asyncio.create_task(agency_robot(running.urls["routing"], stop))
-    sampler = asyncio.create_task(lag_sampler(cfg.operator(), topic, [f"{prefix}{s}" for s in SERVICE_NAMES], lag, stop))
+    sampler = asyncio.create_task(
+        lag_sampler(cfg.operator(), topic, [f"{prefix}{s}" for s in SERVICE_NAMES], lag, stop)
+    )
 
     phases = {}
     sweep = []
@@ -461,8 +522,15 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
         codes = load.submitted[before:]
         await wait_drained(cfg.database_url, prefix, codes, args.drain_timeout)
         lat = await latencies(cfg.database_url, prefix, codes)
-        sweep.append({"offered_per_s": rate, "accepted_per_s": len(codes) / offered_s, "shed": shed,
-                      "receipt_ms": lat["receipt_ms"], "terminal_ms": lat["terminal_ms"]})
+        sweep.append(
+            {
+                "offered_per_s": rate,
+                "accepted_per_s": len(codes) / offered_s,
+                "shed": shed,
+                "receipt_ms": lat["receipt_ms"],
+                "terminal_ms": lat["terminal_ms"],
+            }
+        )
     phases["sweep"] = sweep
 
     say(f"phase 1: {args.rate:g} dossiers/s offered for {args.seconds:g} s")
@@ -470,9 +538,15 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     offered, shed = await load.fixed_rate(args.rate, args.seconds)
     rate_codes = load.submitted[before_rate:]
     drain = await wait_drained(cfg.database_url, prefix, rate_codes, args.drain_timeout)
-    phases["fixed_rate"] = {"offered_per_s": args.rate, "accepted": len(rate_codes), "shed": shed, "offer_s": offered,
-                            "accepted_per_s": len(rate_codes) / offered,
-                            "drain_s": drain, **await latencies(cfg.database_url, prefix, rate_codes)}
+    phases["fixed_rate"] = {
+        "offered_per_s": args.rate,
+        "accepted": len(rate_codes),
+        "shed": shed,
+        "offer_s": offered,
+        "accepted_per_s": len(rate_codes) / offered,
+        "drain_s": drain,
+        **await latencies(cfg.database_url, prefix, rate_codes),
+    }
 
     say(f"phase 2: full speed for {args.seconds:g} s with {args.concurrency} concurrent submitters")
     await statement_profile(cfg.database_url, reset=True)
@@ -480,7 +554,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     cpu0 = cpu_snapshot(cfg, running)
     t0 = time.perf_counter()
     accepted, submit_s = await load.full_speed(args.seconds, args.concurrency)
-    full_codes = load.submitted[before_rate + len(rate_codes):]
+    full_codes = load.submitted[before_rate + len(rate_codes) :]
     drain = await wait_drained(cfg.database_url, prefix, full_codes, args.drain_timeout)
     total_s = time.perf_counter() - t0
     cpu1 = cpu_snapshot(cfg, running)
@@ -488,15 +562,24 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     lat = await latencies(cfg.database_url, prefix, full_codes)
     profile = await statement_profile(cfg.database_url)
     phases["full_speed"] = {
-        "accepted": accepted, "submit_s": submit_s, "submitted_per_s": accepted / submit_s,
-        "end_to_end_s": total_s, "dossiers_per_s": accepted / total_s, "events": e1 - e0, "events_per_s": (e1 - e0) / total_s,
-        "events_per_dossier": (e1 - e0) / max(1, accepted), "commits_per_dossier": (c1[0] - c0[0]) / max(1, accepted),
-        "writing_transactions_per_dossier": (c1[1] - c0[1]) / max(1, accepted), **lat,
+        "accepted": accepted,
+        "submit_s": submit_s,
+        "submitted_per_s": accepted / submit_s,
+        "end_to_end_s": total_s,
+        "dossiers_per_s": accepted / total_s,
+        "events": e1 - e0,
+        "events_per_s": (e1 - e0) / total_s,
+        "events_per_dossier": (e1 - e0) / max(1, accepted),
+        "commits_per_dossier": (c1[0] - c0[0]) / max(1, accepted),
+        "writing_transactions_per_dossier": (c1[1] - c0[1]) / max(1, accepted),
+        **lat,
         "cpu_ms_per_dossier": cpu_ms_per_dossier(cpu0, cpu1, accepted),
-        "explicit_transactions_per_dossier": None if profile is None else
-            sum(p["calls"] for p in profile if p["query"] == "COMMIT") / max(1, accepted),
-        "statements_per_dossier": None if profile is None else [
-            {**p, "per_dossier": round(p["calls"] / max(1, accepted), 2)} for p in profile],
+        "explicit_transactions_per_dossier": None
+        if profile is None
+        else sum(p["calls"] for p in profile if p["query"] == "COMMIT") / max(1, accepted),
+        "statements_per_dossier": None
+        if profile is None
+        else [{**p, "per_dossier": round(p["calls"] / max(1, accepted), 2)} for p in profile],
     }
     stop.set()
     robot_done = await robot
@@ -508,22 +591,42 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
     full = phases["full_speed"]
     ratios = {
         "dossier_events_vs_kafka_produce": full["events_per_s"] / ceilings["kafka"]["produce_per_s"],
-        "dossier_commits_vs_postgres": full["dossiers_per_s"] * full["commits_per_dossier"] / ceilings["postgres"]["commits_per_s"],
-        "dossiers_per_s_if_only_commits_limited": ceilings["postgres"]["commits_per_s"] / max(1e-9, full["commits_per_dossier"]),
+        "dossier_commits_vs_postgres": full["dossiers_per_s"]
+        * full["commits_per_dossier"]
+        / ceilings["postgres"]["commits_per_s"],
+        "dossiers_per_s_if_only_commits_limited": ceilings["postgres"]["commits_per_s"]
+        / max(1e-9, full["commits_per_dossier"]),
     }
-    return {"at": clock_from_env().now().isoformat(), "machine": {"cpus": os.cpu_count()}, "targets": TARGETS,
-            "brokers": cfg.kafka_brokers, "instances": running.instances,
-            "ceilings": ceilings, "phases": phases, "rss_mb": rss, "consumer_lag": lag, "ratios": ratios,
-            "robot_returned": robot_done, "submit_failures": load.failures}
+    return {
+        "at": clock_from_env().now().isoformat(),
+        "machine": {"cpus": os.cpu_count()},
+        "targets": TARGETS,
+        "brokers": cfg.kafka_brokers,
+        "instances": running.instances,
+        "ceilings": ceilings,
+        "phases": phases,
+        "rss_mb": rss,
+        "consumer_lag": lag,
+        "ratios": ratios,
+        "robot_returned": robot_done,
+        "submit_failures": load.failures,
+    }
 
 
 def render(r: dict) -> str:
     fr, fs = r["phases"]["fixed_rate"], r["phases"]["full_speed"]
 
     def ms(s: dict) -> str:
-        return " / ".join("-" if s[k] is None else f"{s[k]:.0f}" for k in ("p50", "p95", "p99", "max")) + f" ms (n={s['n']})"
+        return (
+            " / ".join("-" if s[k] is None else f"{s[k]:.0f}" for k in ("p50", "p95", "p99", "max"))
+            + f" ms (n={s['n']})"
+        )
 
-    lag_max = {g: max((p[g] for p in r["consumer_lag"]), default=0) for g in (r["consumer_lag"][0] if r["consumer_lag"] else {}) if g != "t"}
+    lag_max = {
+        g: max((p[g] for p in r["consumer_lag"]), default=0)
+        for g in (r["consumer_lag"][0] if r["consumer_lag"] else {})
+        if g != "t"
+    }
     lines = [
         "",
         f"{r.get('brokers', 1)} Kafka broker(s), {r.get('instances', 1)} instance(s) of each service, {r['machine']['cpus']} CPUs",
@@ -541,19 +644,35 @@ def render(r: dict) -> str:
         f"{'at ' + str(fr['offered_per_s']) + '/s: submit -> returned p50/95/99/max':<52} {ms(fr['terminal_ms']):>22}",
         f"{'full speed: submit -> receipt sent':<52} {ms(fs['receipt_ms']):>22}",
         f"{'full speed: submit -> returned':<52} {ms(fs['terminal_ms']):>22}",
-        "", "offered-rate sweep: offered/s -> accepted/s (shed), submit -> receipt sent p50 / p99 ms:",
-        *[f"  {x['offered_per_s']:>6g} -> {x['accepted_per_s']:>6.1f} ({x['shed']:>4})   "
-          f"{x['receipt_ms']['p50'] or 0:>8.0f} / {x['receipt_ms']['p99'] or 0:>8.0f}" for x in r["phases"].get("sweep", [])],
-        "", "statements per dossier, most frequent first (pg_stat_statements, full speed):",
-        *([f"  {x['per_dossier']:>6.2f}  {x['role']:<14} {x['query'][:110]}" for x in fs["statements_per_dossier"]]
-          if fs.get("statements_per_dossier") else ["  (pg_stat_statements is not loaded: restart the stack)"]),
-        "", "CPU ms per dossier, per process (full speed):",
+        "",
+        "offered-rate sweep: offered/s -> accepted/s (shed), submit -> receipt sent p50 / p99 ms:",
+        *[
+            f"  {x['offered_per_s']:>6g} -> {x['accepted_per_s']:>6.1f} ({x['shed']:>4})   "
+            f"{x['receipt_ms']['p50'] or 0:>8.0f} / {x['receipt_ms']['p99'] or 0:>8.0f}"
+            for x in r["phases"].get("sweep", [])
+        ],
+        "",
+        "statements per dossier, most frequent first (pg_stat_statements, full speed):",
+        *(
+            [f"  {x['per_dossier']:>6.2f}  {x['role']:<14} {x['query'][:110]}" for x in fs["statements_per_dossier"]]
+            if fs.get("statements_per_dossier")
+            else ["  (pg_stat_statements is not loaded: restart the stack)"]
+        ),
+        "",
+        "CPU ms per dossier, per process (full speed):",
         *[f"  {k:<40} {v:>10.2f}" for k, v in fs["cpu_ms_per_dossier"].items() if k != "total"],
-        "", "peak RSS (MB):",
-        *[f"  {k:<40} {v:>10.1f}" + (f"   target <= {TARGETS['rss_mb_per_service']}" if k.split("-")[0] in SERVICE_NAMES else "")
-          for k, v in r["rss_mb"].items() if v is not None],
-        "", "max consumer lag (records): " + ", ".join(f"{g}={v}" for g, v in lag_max.items()),
-        "", "ceilings of this machine:",
+        "",
+        "peak RSS (MB):",
+        *[
+            f"  {k:<40} {v:>10.1f}"
+            + (f"   target <= {TARGETS['rss_mb_per_service']}" if k.split("-")[0] in SERVICE_NAMES else "")
+            for k, v in r["rss_mb"].items()
+            if v is not None
+        ],
+        "",
+        "max consumer lag (records): " + ", ".join(f"{g}={v}" for g, v in lag_max.items()),
+        "",
+        "ceilings of this machine:",
         f"  aiokafka produce {r['ceilings']['kafka']['produce_per_s']:.0f} msg/s, consume {r['ceilings']['kafka']['consume_per_s']:.0f} msg/s "
         f"({r['ceilings']['kafka']['bytes']} B)",
         f"  asyncpg single-row commits {r['ceilings']['postgres']['commits_per_s']:.0f}/s",
@@ -597,10 +716,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--instances", type=int, default=1, help="processes per service")
-    parser.add_argument("--brokers", type=int, choices=[1, 3], default=None,
-                        help="Kafka brokers of the local stack (default: as it was last started)")
-    parser.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",") if x], default=[10, 30, 60, 100, 150],
-                        help="offered rates of the sweep, comma-separated ('' for none)")
+    parser.add_argument(
+        "--brokers",
+        type=int,
+        choices=[1, 3],
+        default=None,
+        help="Kafka brokers of the local stack (default: as it was last started)",
+    )
+    parser.add_argument(
+        "--sweep",
+        type=lambda v: [float(x) for x in v.split(",") if x],
+        default=[10, 30, 60, 100, 150],
+        help="offered rates of the sweep, comma-separated ('' for none)",
+    )
     parser.add_argument("--sweep-seconds", type=float, default=8, help="length of each rate of the sweep")
     parser.add_argument("--drain-timeout", type=float, default=300)
     parser.add_argument("--message-bytes", type=int, default=1500)
@@ -610,8 +738,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = start_stack("bench", args.brokers)
     if cfg is None:
         return 1
-    env = {"LGSP_TOPIC_PREFIX": "bench", "LGSP_SCHEMA_PREFIX": "bench_", **UNTHROTTLED,
-           "LGSP_WORKER_INTERVAL_S": "1", "LGSP_SCHEDULER_INTERVAL_S": "30"}
+    env = {
+        "LGSP_TOPIC_PREFIX": "bench",
+        "LGSP_SCHEMA_PREFIX": "bench_",
+        **UNTHROTTLED,
+        "LGSP_WORKER_INTERVAL_S": "1",
+        "LGSP_SCHEDULER_INTERVAL_S": "30",
+    }
     os.environ.update({k: v for k, v in env.items() if k in ("LGSP_TOPIC_PREFIX", "LGSP_SCHEMA_PREFIX")})
     settings = Settings()
     topics, schemas = stack.drop_namespace(cfg, settings.topic_prefix, settings.schema_prefix)

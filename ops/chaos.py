@@ -39,18 +39,23 @@ from ops import stack
 from ops.clients import documents_for, platform_http
 from ops.identity import IDENTITIES
 from ops.pki import TestPki
-from ops.signing import document_pdf, sign_twice
 from ops.processes import ServiceProcess
+from ops.signing import document_pdf, sign_twice
 from shared.clock import clock_from_env
 from shared.reference.catalogue import catalogue_for
 from shared.settings import Settings
 from shared.topic_reader import all_records
-from shared.topics import SERVICES, dead_letter
+from shared.topics import ALL_SERVICES, SERVICES, dead_letter
 
 COMMUNE = "000.21.12.H40"  # the commune whose counter software enters the late dossiers
-RECEIVERS = tuple(a.code for a in catalogue_for("three_level").agencies.values()
-                  if (a.level, a.unit) == ("commune", "ubnd"))  # every commune's people's committee
-DOCUMENT_ROUTES = (("000.21.12.H40", "000.00.12.H40"), ("000.00.12.H40", "000.00.00.H40"), ("000.00.00.H40", "000.21.12.H40"))
+RECEIVERS = tuple(
+    a.code for a in catalogue_for("three_level").agencies.values() if (a.level, a.unit) == ("commune", "ubnd")
+)  # every commune's people's committee
+DOCUMENT_ROUTES = (
+    ("000.21.12.H40", "000.00.12.H40"),
+    ("000.00.12.H40", "000.00.00.H40"),
+    ("000.00.00.H40", "000.21.12.H40"),
+)
 
 
 def say(msg: str) -> None:
@@ -59,12 +64,19 @@ def say(msg: str) -> None:
 
 def poison_records() -> list[tuple[str, bytes | None, list[tuple[str, bytes]]]]:
     """(label, value, headers) of records no service can take."""
+
     def headers(ce_type: str) -> list[tuple[str, bytes]]:
-        return [("ce_specversion", b"1.0"), ("ce_id", str(uuid.uuid4()).encode()), ("ce_type", ce_type.encode()),
-                ("ce_source", b"/chaos"), ("content-type", b"application/json")]
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", str(uuid.uuid4()).encode()),
+            ("ce_type", ce_type.encode()),
+            ("ce_source", b"/chaos"),
+            ("content-type", b"application/json"),
+        ]
+
     huge = json.dumps({"dossier_id": "x", "padding": "Đ" * 400_000}, ensure_ascii=False).encode()
     return [
-        ("bad JSON", b"{\"dossier_id\": ", headers("vn.lgsp.dossier.received.v1")),
+        ("bad JSON", b'{"dossier_id": ', headers("vn.lgsp.dossier.received.v1")),
         ("unknown schema version", b"{}", headers("vn.lgsp.dossier.received.v9")),
         ("missing headers", b"{}", [("content-type", b"application/json")]),
         ("huge payload", huge, headers("vn.lgsp.dossier.received.v1")),
@@ -82,8 +94,9 @@ class Driver:
       not accepted within ``give_up_s`` is given up and counted as failed, with its last error.
     Nothing is lost on our side: every retry carries the same Idempotency-Key."""
 
-    def __init__(self, urls: dict[str, str], run_id: str, rng: random.Random, in_flight: int = 64,
-                 give_up_s: float = 300.0) -> None:
+    def __init__(
+        self, urls: dict[str, str], run_id: str, rng: random.Random, in_flight: int = 64, give_up_s: float = 300.0
+    ) -> None:
         self.urls, self.run_id, self.rng = urls, run_id, rng
         self.entries = [url for name, url in sorted(urls.items()) if name == "intake" or name.startswith("intake-")]
         self.clock = clock_from_env()
@@ -101,8 +114,10 @@ class Driver:
         per_entry = max(4, self.in_flight // max(1, len(self.entries)) + 4)
         for entry in self.entries:
             self._clients[entry] = httpx.AsyncClient(
-                auth=IDENTITIES.driver, timeout=httpx.Timeout(10.0, connect=3.0),
-                limits=httpx.Limits(max_connections=per_entry, max_keepalive_connections=per_entry))
+                auth=IDENTITIES.driver,
+                timeout=httpx.Timeout(10.0, connect=3.0),
+                limits=httpx.Limits(max_connections=per_entry, max_keepalive_connections=per_entry),
+            )
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -113,10 +128,19 @@ class Driver:
         # spread over every commune that registers births: an agency numbers at most 9999
         # dossiers a day, and a province's day at scale is more than one commune's
         agency = COMMUNE if kind == "late" else RECEIVERS[i % len(RECEIVERS)]
-        b = {"channel": "online", "procedure_code": "1.001193", "agency_code": agency,
-             "applicant": {"full_name": "Đoàn Thị Thanh Hương", "id_number": f"03719{i:07d}", "phone": f"09{10_000_000 + i:08d}",
-                           "address": "Thôn Đông, xã Ninh Hải, huyện Hoa Lư, Ninh Bình"},
-             "documents": documents_for("1.001193"), "notify_via": ["sms"]}
+        b = {
+            "channel": "online",
+            "procedure_code": "1.001193",
+            "agency_code": agency,
+            "applicant": {
+                "full_name": "Đoàn Thị Thanh Hương",
+                "id_number": f"03719{i:07d}",
+                "phone": f"09{10_000_000 + i:08d}",
+                "address": "Thôn Đông, xã Ninh Hải, huyện Hoa Lư, Ninh Bình",
+            },
+            "documents": documents_for("1.001193"),
+            "notify_via": ["sms"],
+        }
         if kind == "late":
             b.update(channel="counter", received_at=(self.clock.now() - timedelta(days=10)).isoformat())
         elif kind == "pickup":
@@ -158,7 +182,9 @@ class Driver:
             entry = self._entry(i, attempt)
             sent = time.perf_counter()
             try:
-                r = await self._clients[entry].post(f"{entry}{path}", json=body, headers={"Idempotency-Key": key}, auth=auth)
+                r = await self._clients[entry].post(
+                    f"{entry}{path}", json=body, headers={"Idempotency-Key": key}, auth=auth
+                )
                 if r.status_code in (200, 201, 202):
                     self.keys[key] = kind
                     self.accepted += 1
@@ -172,13 +198,15 @@ class Driver:
                 self.last_errors[entry] = f"cannot connect ({type(exc).__name__})"
             except httpx.HTTPError as exc:
                 self.last_errors[entry] = type(exc).__name__
-            await asyncio.sleep(min(0.1 * 2 ** attempt, 2.0) * (0.5 + self.rng.random()))
+            await asyncio.sleep(min(0.1 * 2**attempt, 2.0) * (0.5 + self.rng.random()))
             attempt += 1
         self.failures += 1
 
     def progress(self, n: int) -> str:
-        return (f"offered {self.offered}/{n} · accepted {self.accepted} · outstanding {self.outstanding} · "
-                f"late {self.late} · failed {self.failures}")
+        return (
+            f"offered {self.offered}/{n} · accepted {self.accepted} · outstanding {self.outstanding} · "
+            f"late {self.late} · failed {self.failures}"
+        )
 
     def recovery_after(self, struck_at: float, over_at: float | None = None) -> float | None:
         """The longest time without an acceptance from the moment a fault struck until a little
@@ -206,7 +234,9 @@ async def watch(driver: Driver, n: int, stop: asyncio.Event, every_s: float = 10
             seen, since = driver.accepted, time.monotonic()
         elif driver.outstanding and time.monotonic() - since >= stall_s:
             errors = "; ".join(f"{e}: {why}" for e, why in driver.last_errors.items()) or "none answered"
-            say(f"NO PROGRESS for {time.monotonic() - since:.0f} s: {driver.outstanding} outstanding; last answers: {errors}")
+            say(
+                f"NO PROGRESS for {time.monotonic() - since:.0f} s: {driver.outstanding} outstanding; last answers: {errors}"
+            )
 
 
 class DocumentsDriver:
@@ -225,8 +255,11 @@ class DocumentsDriver:
         for k in range(count):
             sender, recipient = DOCUMENT_ROUTES[k % len(DOCUMENT_ROUTES)]
             number = f"{k + 1}-{self.run_id}/CHAOS"
-            pdf = await sign_twice(document_pdf(number, "Văn bản gửi trong lúc có sự cố", ["chaos"]),
-                                   self.pki.credential(f"official-{sender}"), self.pki.credential(f"agency-{sender}"))
+            pdf = await sign_twice(
+                document_pdf(number, "Văn bản gửi trong lúc có sự cố", ["chaos"]),
+                self.pki.credential(f"official-{sender}"),
+                self.pki.credential(f"agency-{sender}"),
+            )
             self.prepared.append((sender, recipient, number, pdf))
 
     async def send(self, k: int) -> None:
@@ -234,13 +267,22 @@ class DocumentsDriver:
         async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(sender)) as http:
             for attempt in range(200):
                 try:
-                    up = await http.post(f"{self.url}/v1/documents/files", content=pdf,
-                                         headers={"content-type": "application/pdf"})
+                    up = await http.post(
+                        f"{self.url}/v1/documents/files", content=pdf, headers={"content-type": "application/pdf"}
+                    )
                     if up.status_code == 201:
-                        r = await http.post(f"{self.url}/v1/documents", json={
-                            "agency_code": sender, "number": number, "issued_on": self.today,
-                            "summary": "V/v thử nghiệm khả năng chịu lỗi", "doc_type": "Công văn",
-                            "recipients": [recipient], "file_sha256": up.json()["sha256"]})
+                        r = await http.post(
+                            f"{self.url}/v1/documents",
+                            json={
+                                "agency_code": sender,
+                                "number": number,
+                                "issued_on": self.today,
+                                "summary": "V/v thử nghiệm khả năng chịu lỗi",
+                                "doc_type": "Công văn",
+                                "recipients": [recipient],
+                                "file_sha256": up.json()["sha256"],
+                            },
+                        )
                         if r.status_code == 201 or (r.status_code == 409 and "already sent" in r.text):
                             self.sent[number] = (sender, recipient)
                             return
@@ -248,7 +290,7 @@ class DocumentsDriver:
                             break
                 except httpx.HTTPError:
                     pass
-                await asyncio.sleep(min(0.1 * 2 ** attempt, 2.0))
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
         self.failures += 1
 
 
@@ -271,11 +313,13 @@ async def leader_of(cfg: stack.StackConfig, topic: str, partition: int) -> int:
 def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str) -> list[tuple[float, str, callable]]:
     """(fraction of the submissions, label, action) in the order they strike. With several
     instances per service, the second instance of each is the one killed: the others go on."""
+
     def kill_and_restart(name: str):
         def act():
             procs[name].kill()
             time.sleep(1.0)
             procs[name].start(wait=120)
+
         return act
 
     def broker():
@@ -286,17 +330,20 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
     def cluster_node(which: str):
         """On a cluster: SIGKILL one broker (node 2, or the one leading the dossier topic's
         first partition when it strikes) and start it again; the other two carry on."""
+
         def act():
             node = 2 if which == "node 2" else asyncio.run(leader_of(cfg, topic, 0))
             say(f"  the broker struck is node {node}")
             stack.stop_kafka_node(cfg, node, kill=True)
             time.sleep(3.0)  # long enough for the cluster to elect new leaders without it
             stack.start_kafka_node(cfg, node)
+
         return act
 
     def pause(node: int, seconds: float):
         """A network pause, as a partition would: the broker stops answering (SIGSTOP) with
         its connections open, then resumes (SIGCONT)."""
+
         def act():
             pid = stack.kafka_pid(cfg, node)
             if pid is None:
@@ -306,6 +353,7 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
                 time.sleep(seconds)
             finally:
                 os.kill(pid, signal.SIGCONT)
+
         return act
 
     def database():
@@ -315,7 +363,10 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
 
     names = ("intake", "routing", "postal", "notify", "documents")
     victims = [f"{name}-2" if f"{name}-2" in procs else name for name in names if name in procs]
-    plan = [(at, f"SIGKILL {victim}", kill_and_restart(victim)) for at, victim in zip((0.12, 0.25, 0.38, 0.5, 0.56), victims)]
+    plan = [
+        (at, f"SIGKILL {victim}", kill_and_restart(victim))
+        for at, victim in zip((0.12, 0.25, 0.38, 0.5, 0.56), victims)
+    ]
     if cfg.kafka_brokers == 1:
         plan.append((0.45, "pause the Kafka broker for 5 s (SIGSTOP, SIGCONT)", pause(1, 5.0)))
         plan.append((0.62, "SIGKILL the Kafka broker", broker))
@@ -332,17 +383,26 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
 async def dead_letters_of(cfg: stack.StackConfig, settings: Settings, service: str) -> list:
     """The records ``service`` of this namespace dead-lettered, oldest first."""
     letters = await all_records(cfg.operator(), settings.topic(dead_letter(service).name))
-    return [r for r in letters if dict(r.headers).get("dlq_consumer", b"").decode() == f"{settings.schema_prefix}{service}"]
+    return [
+        r for r in letters if dict(r.headers).get("dlq_consumer", b"").decode() == f"{settings.schema_prefix}{service}"
+    ]
 
 
-async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings: Settings, n: int, rate: float,
-              timeout: float = 600, in_flight: int = 64) -> dict:
+async def run(
+    procs: dict[str, ServiceProcess],
+    cfg: stack.StackConfig,
+    settings: Settings,
+    n: int,
+    rate: float,
+    timeout: float = 600,
+    in_flight: int = 64,
+) -> dict:
     urls = {name: p.url for name, p in procs.items()}
     driver = Driver(urls, uuid.uuid4().hex[:6], random.Random(7), in_flight=in_flight)
     topic = settings.topic("dossier")
 
     # what was dead-lettered before this run (a namespace with a history): only what follows counts
-    earlier = {s: len(await dead_letters_of(cfg, settings, s)) for s in (*SERVICES, "documents")}
+    earlier = {s: len(await dead_letters_of(cfg, settings, s)) for s in ALL_SERVICES}
     producer = AIOKafkaProducer(**cfg.operator().options(), max_request_size=2 << 20)
     await producer.start()
     poisons = poison_records()
@@ -392,35 +452,61 @@ async def run(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings
         stop_watching.set()
         await watcher
         phases["submit_s"] = round(time.perf_counter() - t0, 1)
-        say(f"all {n} offered: {driver.progress(n)}; {len(documents.sent)} documents sent "
-            f"({documents.failures} failed) in {phases['submit_s']:.0f} s; reconciling…")
+        say(
+            f"all {n} offered: {driver.progress(n)}; {len(documents.sent)} documents sent "
+            f"({documents.failures} failed) in {phases['submit_s']:.0f} s; reconciling…"
+        )
         t1 = time.perf_counter()
         result = await reconcile(http, urls, cfg, settings, driver, len(poisons), timeout, documents, earlier)
         phases["reconcile_s"] = round(time.perf_counter() - t1, 1)
     result["phases"] = phases
-    result["recovery_s"] = {label: None if (r := driver.recovery_after(at, over)) is None else round(r, 2)
-                            for label, at, over in struck_at}
-    result["driver"] = {"offered": driver.offered, "accepted": driver.accepted, "late": driver.late,
-                        "failed": driver.failures, "in_flight_max": driver.in_flight}
+    result["recovery_s"] = {
+        label: None if (r := driver.recovery_after(at, over)) is None else round(r, 2) for label, at, over in struck_at
+    }
+    result["driver"] = {
+        "offered": driver.offered,
+        "accepted": driver.accepted,
+        "late": driver.late,
+        "failed": driver.failures,
+        "in_flight_max": driver.in_flight,
+    }
     for label, seconds in result["recovery_s"].items():
-        say(f"after {label}: " + ("no submission accepted after it" if seconds is None
-                                  else f"acceptances stopped for {seconds:.2f} s at most"))
+        say(
+            f"after {label}: "
+            + (
+                "no submission accepted after it"
+                if seconds is None
+                else f"acceptances stopped for {seconds:.2f} s at most"
+            )
+        )
     result["faults"] = struck
     return result
 
 
-async def reconcile(http, urls, cfg, settings: Settings, driver: Driver, poison_count: int, timeout: float,
-                    documents: DocumentsDriver | None = None, earlier: dict[str, int] | None = None) -> dict:
+async def reconcile(
+    http,
+    urls,
+    cfg,
+    settings: Settings,
+    driver: Driver,
+    poison_count: int,
+    timeout: float,
+    documents: DocumentsDriver | None = None,
+    earlier: dict[str, int] | None = None,
+) -> dict:
     prefix = settings.schema_prefix
     deadline = time.monotonic() + timeout
     keys = list(driver.keys)
     late_keys = [k for k, kind in driver.keys.items() if kind == "late"]
     online_keys = [k for k, kind in driver.keys.items() if kind == "online"]
     while True:
-        counts, problems = await check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count,
-                                       earlier or {})
+        counts, problems = await check(
+            http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count, earlier or {}
+        )
         if documents is not None:
-            doc_counts, doc_problems = await check_documents(cfg, settings, documents, (earlier or {}).get("documents", 0))
+            doc_counts, doc_problems = await check_documents(
+                cfg, settings, documents, (earlier or {}).get("documents", 0)
+            )
             counts.update(doc_counts)
             problems += doc_problems
         if not problems or time.monotonic() > deadline:
@@ -435,22 +521,29 @@ async def reconcile(http, urls, cfg, settings: Settings, driver: Driver, poison_
     return {"counts": counts, "problems": problems}
 
 
-async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count,
-                earlier: dict[str, int]) -> tuple[dict, list[str]]:
+async def check(
+    http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count, earlier: dict[str, int]
+) -> tuple[dict, list[str]]:
     pickup_keys = [k for k in keys if k not in set(late_keys) and k not in set(online_keys)]
     problems: list[str] = []
     conn = await asyncpg.connect(cfg.database_url)
     try:
         shipment_refs = await conn.fetch(f"SELECT dossier_id, id FROM {prefix}postal.shipments WHERE kind = 'pickup'")
         # intake keeps each key under the client that sent it: "<client>/<key>"
-        intake = await conn.fetch(f"SELECT d.id, d.code, substr(k.key, strpos(k.key, '/') + 1) AS key "
-                                  f"FROM {prefix}intake.dossiers d LEFT JOIN {prefix}intake.pickups p ON p.dossier_id = d.id, "
-                                  "LATERAL (SELECT coalesce(d.idempotency_key, p.idempotency_key) AS key) k "
-                                  "WHERE substr(k.key, strpos(k.key, '/') + 1) = ANY($1)", keys)
+        intake = await conn.fetch(
+            f"SELECT d.id, d.code, substr(k.key, strpos(k.key, '/') + 1) AS key "
+            f"FROM {prefix}intake.dossiers d LEFT JOIN {prefix}intake.pickups p ON p.dossier_id = d.id, "
+            "LATERAL (SELECT coalesce(d.idempotency_key, p.idempotency_key) AS key) k "
+            "WHERE substr(k.key, strpos(k.key, '/') + 1) = ANY($1)",
+            keys,
+        )
         ids = [r["id"] for r in intake]
         routed = await conn.fetchval(f"SELECT count(*) FROM {prefix}routing.dossiers WHERE dossier_id = ANY($1)", ids)
-        sent = await conn.fetch(f"SELECT dossier_id, count(*) AS n FROM {prefix}notify.notifications WHERE dossier_id = ANY($1) "
-                                "AND event_type = 'vn.lgsp.dossier.received.v1' AND status = 'sent' GROUP BY dossier_id", ids)
+        sent = await conn.fetch(
+            f"SELECT dossier_id, count(*) AS n FROM {prefix}notify.notifications WHERE dossier_id = ANY($1) "
+            "AND event_type = 'vn.lgsp.dossier.received.v1' AND status = 'sent' GROUP BY dossier_id",
+            ids,
+        )
         late_ids = [r["id"] for r in intake if r["key"] in set(late_keys)]
         online_codes = [r["code"] for r in intake if r["key"] in set(online_keys)]
     finally:
@@ -463,8 +556,11 @@ async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys,
         problems.append(f"routing has {routed} of {len(intake)} dossiers")
 
     delivered = (await http.get(f"{urls['messaging']}/control/messages")).json()["delivered"]
-    receipts = Counter(m["text"].split("Hồ sơ ")[1].split(" ")[0] for m in delivered
-                       if "đã được tiếp nhận" in m["text"] and "Hồ sơ " in m["text"])
+    receipts = Counter(
+        m["text"].split("Hồ sơ ")[1].split(" ")[0]
+        for m in delivered
+        if "đã được tiếp nhận" in m["text"] and "Hồ sơ " in m["text"]
+    )
     wanted = set(code_of.values())
     counts["receipt_messages_delivered"] = sum(1 for c in wanted if receipts[c] >= 1)
     doubled = [c for c in wanted if receipts[c] > 1]
@@ -483,13 +579,18 @@ async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys,
         problems.append("a pickup was booked with the carrier twice")
 
     records = await all_records(cfg.operator(), settings.topic("dossier"))
-    apologies = Counter(dict(r.headers).get("ce_subject", b"").decode() for r in records
-                        if dict(r.headers).get("ce_type") == b"vn.lgsp.dossier.apologised.v1")
+    apologies = Counter(
+        dict(r.headers).get("ce_subject", b"").decode()
+        for r in records
+        if dict(r.headers).get("ce_type") == b"vn.lgsp.dossier.apologised.v1"
+    )
     late = {str(i) for i in late_ids}
     counts["late_dossiers"] = len(late)
     counts["apologies"] = sum(apologies[i] for i in late)
     if any(apologies[i] != 1 for i in late):
-        problems.append(f"apologies per late dossier: {sorted(Counter(apologies[i] for i in late).items())} (want 1 each)")
+        problems.append(
+            f"apologies per late dossier: {sorted(Counter(apologies[i] for i in late).items())} (want 1 each)"
+        )
 
     updates = (await http.get(f"{urls['portal']}/control/updates")).json()
     synced = [updates.get(c, []) for c in online_codes]
@@ -503,9 +604,13 @@ async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys,
 
     dlq = {}
     for service in SERVICES:
-        mine = (await dead_letters_of(cfg, settings, service))[earlier.get(service, 0):]
-        dlq[service] = Counter(dict(r.headers)["dlq_reason"].decode().split(":")[0] + ": " +
-                               dict(r.headers)["dlq_reason"].decode().split(":")[1].strip()[:40] for r in mine)
+        mine = (await dead_letters_of(cfg, settings, service))[earlier.get(service, 0) :]
+        dlq[service] = Counter(
+            dict(r.headers)["dlq_reason"].decode().split(":")[0]
+            + ": "
+            + dict(r.headers)["dlq_reason"].decode().split(":")[1].strip()[:40]
+            for r in mine
+        )
         if len(mine) != poison_count:
             problems.append(f"{service} dead-lettered {len(mine)} records, want exactly the {poison_count} poison")
     counts["dead_letters"] = {s: sum(c.values()) for s, c in dlq.items()}
@@ -513,7 +618,9 @@ async def check(http, urls, cfg, settings, prefix, keys, late_keys, online_keys,
     return counts, problems
 
 
-async def check_documents(cfg, settings: Settings, documents: DocumentsDriver, earlier: int = 0) -> tuple[dict, list[str]]:
+async def check_documents(
+    cfg, settings: Settings, documents: DocumentsDriver, earlier: int = 0
+) -> tuple[dict, list[str]]:
     """Each document sent is registered once and arrived at its recipient once: one
     "arrived" row and one status event each; the documents service parked nothing."""
     prefix = settings.schema_prefix
@@ -525,16 +632,23 @@ async def check_documents(cfg, settings: Settings, documents: DocumentsDriver, e
             f"SELECT doc.id, doc.number, d.recipient_agency, d.status, (SELECT count(*) FROM {prefix}documents.delivery_statuses s "
             f"WHERE s.document_id = doc.id AND s.recipient_agency = d.recipient_agency AND s.status = 'arrived') AS arrivals "
             f"FROM {prefix}documents.documents doc JOIN {prefix}documents.deliveries d ON d.document_id = doc.id "
-            f"WHERE doc.number = ANY($1)", numbers)
+            f"WHERE doc.number = ANY($1)",
+            numbers,
+        )
     finally:
         await conn.close()
-    counts = {"documents_sent": len(numbers), "documents_registered": len({r["number"] for r in rows}),
-              "documents_arrived": sum(1 for r in rows if r["status"] == "arrived" and r["arrivals"] == 1)}
+    counts = {
+        "documents_sent": len(numbers),
+        "documents_registered": len({r["number"] for r in rows}),
+        "documents_arrived": sum(1 for r in rows if r["status"] == "arrived" and r["arrivals"] == 1),
+    }
     if counts["documents_registered"] != len(numbers):
         problems.append(f"documents has {counts['documents_registered']} of {len(numbers)} documents")
     if counts["documents_arrived"] != len(numbers):
-        problems.append(f"{len(numbers) - counts['documents_arrived']} documents not arrived once "
-                        f"(statuses: {sorted(Counter(r['status'] for r in rows).items())})")
+        problems.append(
+            f"{len(numbers) - counts['documents_arrived']} documents not arrived once "
+            f"(statuses: {sorted(Counter(r['status'] for r in rows).items())})"
+        )
     ids = {str(r["id"]) for r in rows}
     records = await all_records(cfg.operator(), settings.topic("document"))
     arrived_events = Counter()
@@ -562,8 +676,13 @@ def throwaway_platform(tag: str, brokers: int | None, instances: int):
     if cfg is None:
         return None
     run_id = uuid.uuid4().hex[:6]
-    env = {"LGSP_TOPIC_PREFIX": f"{tag}{run_id}", "LGSP_SCHEMA_PREFIX": f"{tag}{run_id}_", **UNTHROTTLED,
-           "LGSP_SCHEDULER_INTERVAL_S": "2", "LGSP_WORKER_INTERVAL_S": "0.2"}
+    env = {
+        "LGSP_TOPIC_PREFIX": f"{tag}{run_id}",
+        "LGSP_SCHEMA_PREFIX": f"{tag}{run_id}_",
+        **UNTHROTTLED,
+        "LGSP_SCHEDULER_INTERVAL_S": "2",
+        "LGSP_WORKER_INTERVAL_S": "0.2",
+    }
     stack.prepare_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
     settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])
     return cfg, env, settings, RunningPlatform(env, settings.state_dir / tag / run_id, instances=instances)
@@ -573,14 +692,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lgsp chaos")
     parser.add_argument("--dossiers", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=40, help="dossiers/s offered")
-    parser.add_argument("--in-flight", type=int, default=64,
-                        help="most submissions outstanding at once (backpressure: beyond it, the offered rate waits)")
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=64,
+        help="most submissions outstanding at once (backpressure: beyond it, the offered rate waits)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for everything to settle")
     parser.add_argument("--fuzz-examples", type=int, default=200, help="schemathesis examples per operation (0: skip)")
     parser.add_argument("--instances", type=int, default=1, help="processes per service (the second of each is killed)")
-    parser.add_argument("--brokers", type=int, choices=[1, 3], default=None,
-                        help="Kafka brokers of the local stack: on 3, one broker and then the dossier topic's "
-                             "leader are SIGKILLed instead of the single one (default: as last started)")
+    parser.add_argument(
+        "--brokers",
+        type=int,
+        choices=[1, 3],
+        default=None,
+        help="Kafka brokers of the local stack: on 3, one broker and then the dossier topic's "
+        "leader are SIGKILLed instead of the single one (default: as last started)",
+    )
     args = parser.parse_args(argv)
     prepared = throwaway_platform("chaos", args.brokers, args.instances)
     if prepared is None:
@@ -591,7 +719,8 @@ def main(argv: list[str] | None = None) -> int:
         running.start(say=say)
         result = asyncio.run(run(running.procs, cfg, settings, args.dossiers, args.rate, args.timeout, args.in_flight))
         if args.fuzz_examples:
-            from ops.fuzz import SERVICES as FUZZED, fuzz
+            from ops.fuzz import SERVICES as FUZZED
+            from ops.fuzz import fuzz
 
             token = IDENTITIES.operator.token_sync()
             for name in FUZZED:
@@ -603,11 +732,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         running.stop()
         if result["problems"] and result["problems"] != ["interrupted"]:
-            say(f"the run's topics {env['LGSP_TOPIC_PREFIX']}.* and schemas {env['LGSP_SCHEMA_PREFIX']}* are kept to look into")
+            say(
+                f"the run's topics {env['LGSP_TOPIC_PREFIX']}.* and schemas {env['LGSP_SCHEMA_PREFIX']}* are kept to look into"
+            )
         else:
             stack.drop_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
     print(json.dumps(result, indent=2, ensure_ascii=False))
-    say("RECONCILED: nothing lost, nothing done twice" if not result["problems"] else "PROBLEMS: " + "; ".join(result["problems"]))
+    say(
+        "RECONCILED: nothing lost, nothing done twice"
+        if not result["problems"]
+        else "PROBLEMS: " + "; ".join(result["problems"])
+    )
     return 0 if not result["problems"] else 1
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from datetime import datetime
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 import httpx
@@ -20,8 +20,9 @@ from shared.reference.catalogue import catalogue_for
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], timeout: float = 30.0, interval: float = 0.1,
-                     what: str = "condition") -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T]], timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> T:
     """Poll ``probe`` until it returns a truthy value; TimeoutError naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -54,14 +55,34 @@ def platform_http(identity: TokenSource | None = None, **options) -> httpx.Async
 def documents_for(procedure_code: str, variant: str = "three_level") -> list[dict]:
     """One document per required component of the procedure, as a portal would send them."""
     procedure = catalogue_for(variant).procedures[procedure_code]
-    return [{"component": c.code, "name": f"{c.name}.pdf", "media_type": "application/pdf", "size": 102_400,
-             "sha256": hashlib.sha256(c.name.encode("utf-8")).hexdigest()} for c in procedure.required_components()]
+    return [
+        {
+            "component": c.code,
+            "name": f"{c.name}.pdf",
+            "media_type": "application/pdf",
+            "size": 102_400,
+            "sha256": hashlib.sha256(c.name.encode("utf-8")).hexdigest(),
+        }
+        for c in procedure.required_components()
+    ]
 
 
-def submission(procedure_code: str = "1.001193", agency_code: str = COMMUNE, channel: str = "online",
-               applicant: dict | None = None, variant: str = "three_level", **extra) -> dict:
-    return {"channel": channel, "procedure_code": procedure_code, "agency_code": agency_code,
-            "applicant": applicant or APPLICANT, "documents": documents_for(procedure_code, variant), **extra}
+def submission(
+    procedure_code: str = "1.001193",
+    agency_code: str = COMMUNE,
+    channel: str = "online",
+    applicant: dict | None = None,
+    variant: str = "three_level",
+    **extra,
+) -> dict:
+    return {
+        "channel": channel,
+        "procedure_code": procedure_code,
+        "agency_code": agency_code,
+        "applicant": applicant or APPLICANT,
+        "documents": documents_for(procedure_code, variant),
+        **extra,
+    }
 
 
 RESULT = {"name": "Quyết định.pdf", "media_type": "application/pdf", "size": 52_000, "sha256": "ab" * 32}
@@ -85,19 +106,36 @@ class Decisions:
 
         pki = TestPki(self.pki_dir)
         number = number or f"{dossier['code']}/QĐ"  # one decision per dossier: its code keeps the number unique
-        pdf = await sign_twice(document_pdf(number, f"Quyết định giải quyết hồ sơ {dossier['code']}",
-                                            ["Quyet dinh giai quyet thu tuc hanh chinh"]),
-                               pki.credential(f"official-{agency}"), pki.credential(f"agency-{agency}"))
+        pdf = await sign_twice(
+            document_pdf(
+                number, f"Quyết định giải quyết hồ sơ {dossier['code']}", ["Quyet dinh giai quyet thu tuc hanh chinh"]
+            ),
+            pki.credential(f"official-{agency}"),
+            pki.credential(f"agency-{agency}"),
+        )
         if tamper:
             pdf = pdf.replace(b"Quyet dinh giai", b"Quyet dinh GIAI")
         async with httpx.AsyncClient(timeout=30, auth=IDENTITIES.official(agency)) as http:
-            stored = ok(await http.post(f"{self.url}/v1/documents/files", content=pdf,
-                                        headers={"content-type": "application/pdf"}), 201).json()
-            sent = await http.post(f"{self.url}/v1/documents", json={
-                "agency_code": agency, "number": number, "issued_on": self.issued_on, "doc_type": "Quyết định",
-                "summary": f"Quyết định giải quyết hồ sơ {dossier['code']}", "urgency": "urgent",
-                "recipients": [dossier["steps"][-1]["agency_code"]], "file_sha256": stored["sha256"],
-                "dossier_code": dossier["code"]})
+            stored = ok(
+                await http.post(
+                    f"{self.url}/v1/documents/files", content=pdf, headers={"content-type": "application/pdf"}
+                ),
+                201,
+            ).json()
+            sent = await http.post(
+                f"{self.url}/v1/documents",
+                json={
+                    "agency_code": agency,
+                    "number": number,
+                    "issued_on": self.issued_on,
+                    "doc_type": "Quyết định",
+                    "summary": f"Quyết định giải quyết hồ sơ {dossier['code']}",
+                    "urgency": "urgent",
+                    "recipients": [dossier["steps"][-1]["agency_code"]],
+                    "file_sha256": stored["sha256"],
+                    "dossier_code": dossier["code"],
+                },
+            )
             return ok(sent, 201).json()["id"]
 
 
@@ -116,8 +154,11 @@ class Agencies:
         if agency is not None:
             body = {"agency_code": agency, **body}
         official = agency or as_agency
-        return await self.http.post(f"{self.url}/v1/dossiers/{code}/{action}", json=body,
-                                    auth=IDENTITIES.official(official) if official else httpx.USE_CLIENT_DEFAULT)
+        return await self.http.post(
+            f"{self.url}/v1/dossiers/{code}/{action}",
+            json=body,
+            auth=IDENTITIES.official(official) if official else httpx.USE_CLIENT_DEFAULT,
+        )
 
     async def dossier(self, code: str) -> dict | None:
         r = await self.http.get(f"{self.url}/v1/dossiers/{code}")
@@ -159,7 +200,9 @@ class Agencies:
     async def decide(self, d: dict, agency: str) -> str:
         """Issue the dossier's decision and wait until routing has seen it arrive, checked."""
         if self.decisions is None:
-            raise RuntimeError(f"{d['code']}: its result is a decision, and these Agencies have no Decisions to issue it")
+            raise RuntimeError(
+                f"{d['code']}: its result is a decision, and these Agencies have no Decisions to issue it"
+            )
         document_id = await self.decisions.issue(d, agency)
 
         async def checked():

@@ -1,6 +1,6 @@
 """``make demo``: the platform on its local stack, for a newcomer to watch.
 
-Starts Kafka and PostgreSQL, the four services and the third-party simulators (carrier,
+Starts Kafka and PostgreSQL, the services (shared/services.py) and the third-party simulators (carrier,
 SMS/Zalo/e-mail, national portal) as separate processes. First a short morning at a one-stop
 counter, told step by step: dossiers submitted through the three channels, moved
 across commune, district and province by the agencies, one paused for a supplement, one
@@ -16,23 +16,23 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 
-from ops.clients import COMMUNE, RESULT, Agencies, Decisions, eventually, platform_http, submission
-from ops.identity import IDENTITIES, local_secret
 from ops import demo_documents
+from ops.clients import COMMUNE, RESULT, Agencies, Decisions, eventually, platform_http, submission
 from ops.demo_day import replay_day
+from ops.identity import IDENTITIES, local_secret
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from ops.report import fetch_report, period
-from shared.reference.calendar import LOCAL_TZ
-from services.intake.report import render
 from ops.timeline import format_timeline
-from ops.traceview import load_trace, render_tree
+from services.intake.report import render
 from shared.clock import Clock, clock_from_env
+from shared.reference.calendar import LOCAL_TZ
 from shared.settings import Settings
+from shared.traceview import load_trace, render_tree
 
 CITIZENS = [
     {"full_name": "Nguyễn Thị Hồng Nhung", "address": "Số 5, phố Lê Lợi, phường Đông Thành, TP Ninh Bình"},
@@ -70,21 +70,39 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
             return d
 
         say("\n[demo] a morning at the counters: submissions through portal, counter and post\n")
-        housing = await submit("Hỗ trợ nhà ở cho người có công (xã -> huyện -> tỉnh -> xã)", submission("2.000286", applicant=citizen(1)))
-        land = await submit("Cấp GCN quyền sử dụng đất lần đầu (xã -> huyện -> xã)", submission("1.004227", channel="postal", applicant=citizen(2), result_delivery="postal"))
-        marriage = await submit("Đăng ký kết hôn (sẽ cần bổ sung)", submission("1.000894", channel="counter", applicant=citizen(3)))
+        housing = await submit(
+            "Hỗ trợ nhà ở cho người có công (xã -> huyện -> tỉnh -> xã)", submission("2.000286", applicant=citizen(1))
+        )
+        land = await submit(
+            "Cấp GCN quyền sử dụng đất lần đầu (xã -> huyện -> xã)",
+            submission("1.004227", channel="postal", applicant=citizen(2), result_delivery="postal"),
+        )
+        marriage = await submit(
+            "Đăng ký kết hôn (sẽ cần bổ sung)", submission("1.000894", channel="counter", applicant=citizen(3))
+        )
         outage = (clock.now() - timedelta(days=12)).isoformat()
-        late = await submit("Đăng ký khai tử, nhập sau sự cố hệ thống (đã quá hạn)", submission("1.000656", channel="counter", applicant=citizen(4), received_at=outage))
-        await submit("Chứng thực bản sao gửi qua cổng (chỉ nhận tại quầy)", submission("2.000908", channel="online", applicant=citizen(5)))
+        late = await submit(
+            "Đăng ký khai tử, nhập sau sự cố hệ thống (đã quá hạn)",
+            submission("1.000656", channel="counter", applicant=citizen(4), received_at=outage),
+        )
+        await submit(
+            "Chứng thực bản sao gửi qua cổng (chỉ nhận tại quầy)",
+            submission("2.000908", channel="online", applicant=citizen(5)),
+        )
 
         say("\n[demo] who may call what: every call carries a token from the identity provider (Keycloak)\n")
         anonymous = await http.get(f"{intake}/v1/dossiers/{housing['code']}", auth=None)
         say(f"  intake   GET {housing['code']} with no token -> {anonymous.status_code}: {anonymous.json()['title']}")
         other = "000.22.12.H40"  # xã Trường Yên's official, acting for xã Ninh Hải
-        forged = await http.post(f"{routing}/v1/dossiers/{housing['code']}/accept", auth=IDENTITIES.official(other),
-                                 json={"agency_code": COMMUNE})
-        say(f"  routing  accept {housing['code']} for {COMMUNE} as {other}'s official -> {forged.status_code}: "
-            f"{forged.json()['title']}")
+        forged = await http.post(
+            f"{routing}/v1/dossiers/{housing['code']}/accept",
+            auth=IDENTITIES.official(other),
+            json={"agency_code": COMMUNE},
+        )
+        say(
+            f"  routing  accept {housing['code']} for {COMMUNE} as {other}'s official -> {forged.status_code}: "
+            f"{forged.json()['title']}"
+        )
         if anonymous.status_code != 401 or forged.status_code != 403:
             raise RuntimeError("the platform let an anonymous or cross-agency call through")
 
@@ -96,8 +114,10 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
                 break
             say(f"  routing  {housing['code']}  '{step['name']}' done at {step['agency_code']} ({step['level']})")
         [decision] = (await agencies.dossier(housing["code"]))["documents"]
-        say(f"  documents {decision['number']}: the decision, signed by the official and by {decision['sender_agency']}, "
-            f"checked on arrival ({decision['state']}); the approval names it")
+        say(
+            f"  documents {decision['number']}: the decision, signed by the official and by {decision['sender_agency']}, "
+            f"checked on arrival ({decision['state']}); the approval names it"
+        )
         await agencies.act(housing["code"], "return", COMMUNE, method="counter")
         say(f"  routing  {housing['code']}  result returned at the commune counter")
 
@@ -105,28 +125,48 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
         say(f"  routing  {land['code']}  appraised and signed by the district; result goes back by post")
 
         await agencies.act(marriage["code"], "accept", COMMUNE)
-        await agencies.act(marriage["code"], "request-supplement", COMMUNE, reasons=["Thiếu Giấy xác nhận tình trạng hôn nhân của bên nam"])
+        await agencies.act(
+            marriage["code"],
+            "request-supplement",
+            COMMUNE,
+            reasons=["Thiếu Giấy xác nhận tình trạng hôn nhân của bên nam"],
+        )
         say(f"  routing  {marriage['code']}  supplement requested: the clock stops")
-        await eventually(lambda: _status(http, intake, marriage["code"], "supplement_requested"),
-                         what="intake to see the request", interval=0.2)
+        await eventually(
+            lambda: _status(http, intake, marriage["code"], "supplement_requested"),
+            what="intake to see the request",
+            interval=0.2,
+        )
         await http.post(f"{intake}/v1/dossiers/{marriage['code']}/supplements", json={"documents": [RESULT]})
-        await eventually(lambda: _routing_status(agencies, marriage["code"], "processing"),
-                         what="routing to resume", interval=0.2)
+        await eventually(
+            lambda: _routing_status(agencies, marriage["code"], "processing"), what="routing to resume", interval=0.2
+        )
         say(f"  intake   {marriage['code']}  supplement brought in: the clock runs again")
 
         await submit("Yêu cầu thiếu giấy tờ", {**submission("1.004227", applicant=citizen(6)), "documents": []})
 
-        view = await eventually(lambda: _overdue(http, intake, late["code"]), what="the scheduler to find the late dossier", interval=0.2)
+        view = await eventually(
+            lambda: _overdue(http, intake, late["code"]), what="the scheduler to find the late dossier", interval=0.2
+        )
         due = datetime.fromisoformat(view["due_at"]).astimezone(timezone(timedelta(hours=7)))
-        say(f"\n[demo] the scheduler found {late['code']} late: an apology went out with a new date, {due:%H:%M %d/%m/%Y}")
+        say(
+            f"\n[demo] the scheduler found {late['code']} late: an apology went out with a new date, {due:%H:%M %d/%m/%Y}"
+        )
 
         for code, last in ((housing["code"], "returned"), (late["code"], "apologised")):
-            rows = await eventually(lambda: _timeline_has(agencies, code, last), what=f"the timeline of {code}", interval=0.2)
+            rows = await eventually(
+                lambda: _timeline_has(agencies, code, last), what=f"the timeline of {code}", interval=0.2
+            )
             say(f"\n[demo] process-control timeline (lgsp timeline {code}):\n")
             say(format_timeline(code, rows))
         await asyncio.sleep(1.0)  # let the services flush their spans
         say(f"\n[demo] the journey of {housing['code']} is one trace ({housing['trace_id']}):\n")
-        say(render_tree(load_trace(trace_dir, housing["trace_id"]), keep=lambda s: s["name"].startswith(("POST", "routing ", "handle "))))
+        say(
+            render_tree(
+                load_trace(trace_dir, housing["trace_id"]),
+                keep=lambda s: s["name"].startswith(("POST", "routing ", "handle ")),
+            )
+        )
         say("  (publish and consume spans hidden; `lgsp trace` shows them all)")
         say(f"\n[demo] again later with:  .venv/bin/lgsp trace {housing['trace_id']}")
 
@@ -149,8 +189,11 @@ async def _timeline_has(agencies, code, event):
     return rows if any(r["event_type"] == f"vn.lgsp.dossier.{event}.v1" for r in rows) else None
 
 
-CONSOLE_ACCOUNTS = (("manager-province", "the province's indicators"), ("operator", "operations, dead letters, traces"),
-                    ("official-000.21.12.h40", "the commune of Ninh Hải's work lists"))
+CONSOLE_ACCOUNTS = (
+    ("manager-province", "the province's indicators"),
+    ("operator", "operations, dead letters, traces"),
+    ("official-000.21.12.h40", "the commune of Ninh Hải's work lists"),
+)
 
 
 def console_banner(url: str) -> str:
@@ -194,7 +237,9 @@ def main(dossiers: int = 300, instances: int = 1, stay: bool | None = None) -> i
         say("\n[demo] the managers' report (lgsp report --from <30 days ago> --to <tomorrow>):\n")
         say(render(fetch_report(urls["intake"], start, end, auth=IDENTITIES.driver)))
         sync = httpx.get(f"{urls['intake']}/v1/portal-sync", auth=IDENTITIES.driver).json()
-        say(f"\n[demo] national portal sync: {sync['sent']} updates sent, {sync['pending']} pending, {sync['rejected']} rejected")
+        say(
+            f"\n[demo] national portal sync: {sync['sent']} updates sent, {sync['pending']} pending, {sync['rejected']} rejected"
+        )
         say("")
         demo_documents.run(urls["documents"], Path(running.env["LGSP_DOCUMENTS_PKI_DIR"]), say, clock.now())
         month_text = now.astimezone(LOCAL_TZ).strftime("%Y-%m")

@@ -23,7 +23,24 @@ COUNTER_AGENCIES = {c.agency for c in MACHINE_CLIENTS if "counter" in c.roles}
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
 MIDDLE = ["Thị", "Văn", "Minh", "Thu", "Quốc", "Ngọc", "Đức", "Thanh", "Hữu"]
-GIVEN = ["An", "Bình", "Chi", "Dũng", "Giang", "Hạnh", "Khánh", "Linh", "Mai", "Nam", "Phương", "Quân", "Sơn", "Thảo", "Tuấn", "Yến"]
+GIVEN = [
+    "An",
+    "Bình",
+    "Chi",
+    "Dũng",
+    "Giang",
+    "Hạnh",
+    "Khánh",
+    "Linh",
+    "Mai",
+    "Nam",
+    "Phương",
+    "Quân",
+    "Sơn",
+    "Thảo",
+    "Tuấn",
+    "Yến",
+]
 STREETS = ["phố Lê Lợi", "đường Trần Hưng Đạo", "phố Lương Văn Tụy", "đường Nguyễn Huệ", "thôn Đông", "xóm Chùa"]
 
 
@@ -42,10 +59,12 @@ class Tally:
     error_samples: list[str] = field(default_factory=list)
 
     def line(self, messages: int, apologies: int) -> str:
-        return (f"[day] submitted {self.submitted}/{self.total} · received {self.received} · refused {self.refused} · "
-                f"pickups {self.pickups} · supplements {self.supplements} · returned {self.returned} "
-                f"(by post {self.by_post}) · late {self.late_entries} · apologies {apologies} · messages {messages}"
-                + (f" · errors {self.errors}" if self.errors else ""))
+        return (
+            f"[day] submitted {self.submitted}/{self.total} · received {self.received} · refused {self.refused} · "
+            f"pickups {self.pickups} · supplements {self.supplements} · returned {self.returned} "
+            f"(by post {self.by_post}) · late {self.late_entries} · apologies {apologies} · messages {messages}"
+            + (f" · errors {self.errors}" if self.errors else "")
+        )
 
 
 def person(rng: random.Random, i: int) -> dict:
@@ -58,18 +77,25 @@ def person(rng: random.Random, i: int) -> dict:
     }
 
 
-async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally,
-                      clock: Clock) -> None:
+async def one_dossier(
+    i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally, clock: Clock
+) -> None:
     catalogue = catalogue_for("three_level")
     procedure = rng.choice(list(catalogue.procedures.values()))
-    receivers = [a.code for a in catalogue.agencies.values()
-                 if (a.level, a.unit) == (procedure.receiving_level, procedure.receiving_unit)]
+    receivers = [
+        a.code
+        for a in catalogue.agencies.values()
+        if (a.level, a.unit) == (procedure.receiving_level, procedure.receiving_unit)
+    ]
     channel = rng.choices(["online", "counter", "postal"], weights=[40, 45, 15])[0]
     if channel not in procedure.channels:
         channel = procedure.channels[0]
     body = {
-        "channel": channel, "procedure_code": procedure.code, "agency_code": rng.choice(receivers),
-        "applicant": person(rng, i), "documents": documents_for(procedure.code),
+        "channel": channel,
+        "procedure_code": procedure.code,
+        "agency_code": rng.choice(receivers),
+        "applicant": person(rng, i),
+        "documents": documents_for(procedure.code),
         "result_delivery": "postal" if procedure.postal_result and rng.random() < 0.25 else "counter",
     }
     if rng.random() < 0.03:
@@ -79,8 +105,10 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
     late = channel == "counter" and bool(counters) and rng.random() < 0.2
     auth = httpx.USE_CLIENT_DEFAULT
     if late:
-        body.update(agency_code=rng.choice(counters),
-                    received_at=(clock.now() - timedelta(days=rng.randint(10, 20))).isoformat())
+        body.update(
+            agency_code=rng.choice(counters),
+            received_at=(clock.now() - timedelta(days=rng.randint(10, 20))).isoformat(),
+        )
         auth = IDENTITIES.counter(body["agency_code"])
     t.submitted += 1
     if channel == "postal":
@@ -125,6 +153,7 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
         return  # still being processed at the end of the day
     await agencies.step_through(code)
     if body["result_delivery"] == "postal":
+
         async def delivered():
             return (await agencies.dossier(code))["status"] == "returned"
 
@@ -136,8 +165,9 @@ async def one_dossier(i: int, rng: random.Random, http: httpx.AsyncClient, urls:
     t.returned += 1
 
 
-async def replay_day(urls: dict, n: int, clock: Clock, decisions: Decisions, seed: int = 2026,
-                     concurrency: int = 8) -> Tally:
+async def replay_day(
+    urls: dict, n: int, clock: Clock, decisions: Decisions, seed: int = 2026, concurrency: int = 8
+) -> Tally:
     rng = random.Random(seed)
     t = Tally(total=n)
     interactive = sys.stdout.isatty()

@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SERVICES = ("intake", "routing", "postal", "notify", "documents")
+from shared import services as registry
+
+SERVICES = registry.NAMES
 
 
 def fuzz(url: str, examples: int, report_dir: Path | None = None, token: str | None = None) -> tuple[int, str]:
@@ -21,8 +23,20 @@ def fuzz(url: str, examples: int, report_dir: Path | None = None, token: str | N
     access check, where the routes' own code runs); returns its exit code and the tail of its
     output."""
     st = Path(sys.executable).with_name("st")
-    cmd = [str(st), "run", f"{url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", str(examples),
-           "--phases", "examples,coverage,fuzzing", "--no-color", "--seed", "2026"]
+    cmd = [
+        str(st),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        str(examples),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--no-color",
+        "--seed",
+        "2026",
+    ]
     if token:
         cmd += ["--header", f"Authorization: Bearer {token}"]
     # schemathesis cannot generate PDF bodies; fuzz_edges and the documents tests cover the upload
@@ -35,13 +49,18 @@ def fuzz(url: str, examples: int, report_dir: Path | None = None, token: str | N
 def malformed_tokens(kid: str) -> list[str]:
     """Bearer tokens a resource server must answer with 401: not JWTs, broken encodings, the
     algorithm confused with the key's, no signature, odd header values, a very long one."""
+
     def b64(value) -> str:
         raw = value if isinstance(value, bytes) else json.dumps(value).encode()
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     claims = b64({"sub": "x", "aud": "lgsp", "exp": 4102444800, "iat": 0, "realm_access": {"roles": ["operator"]}})
     return [
-        "not-a-token", "a.b.c", "...", "é.é.é", "x" * 8000,
+        "not-a-token",
+        "a.b.c",
+        "...",
+        "é.é.é",
+        "x" * 8000,
         f"{b64({'alg': 'none'})}.{claims}.",
         f"{b64({'alg': 'ES256', 'kid': kid})}.{claims}.{b64(b'sig')}",
         f"{b64({'alg': 'HS256', 'kid': kid})}.{claims}.{b64(b'sig')}",
@@ -70,18 +89,26 @@ async def fuzz_edges(url: str, kid: str, token: str) -> list[str]:
                     problems.append(f"{method} {path} with a malformed token ({bad[:40]!r}): {r.status_code}")
             if method in ("POST", "PUT", "PATCH"):
                 for auth in ({}, {"Authorization": f"Bearer {token}"}):
-                    r = await http.request(method, url + path, headers={**auth, "content-type": "application/json"},
-                                           content=b"[" + b"0," * 2_000_000 + b"0]")
+                    r = await http.request(
+                        method,
+                        url + path,
+                        headers={**auth, "content-type": "application/json"},
+                        content=b"[" + b"0," * 2_000_000 + b"0]",
+                    )
                     if r.status_code >= 500:
-                        problems.append(f"{method} {path} with a 4 MB body ({'signed in' if auth else 'anonymous'}): "
-                                        f"{r.status_code}")
+                        problems.append(
+                            f"{method} {path} with a 4 MB body ({'signed in' if auth else 'anonymous'}): "
+                            f"{r.status_code}"
+                        )
         # a client that announces a large body, sends a little and goes away
         host, port = url.split("//")[1].split(":")
         post = next((p for m, p in routes if m == "POST"), None)
         if post is not None:
             reader, writer = await asyncio.open_connection(host, int(port))
-            writer.write(f"POST {post} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-                         "Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{\"a\": ".encode())
+            writer.write(
+                f"POST {post} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                'Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{"a": '.encode()
+            )
             await writer.drain()
             writer.close()
         if (await http.get(f"{url}/health")).status_code != 200:
@@ -92,8 +119,8 @@ async def fuzz_edges(url: str, kid: str, token: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lgsp fuzz")
     parser.add_argument("--examples", type=int, default=300, help="examples per operation")
-    for s, port in zip(SERVICES, (8081, 8082, 8083, 8084, 8086)):
-        parser.add_argument(f"--{s}-url", default=f"http://127.0.0.1:{port}")
+    for s in registry.SERVICES:
+        parser.add_argument(f"--{s.name}-url", default=f"http://127.0.0.1:{s.port}")
     args = parser.parse_args(argv)
     from ops.identity import IDENTITIES
 
@@ -104,8 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         rc, out = fuzz(getattr(args, f"{s}_url"), args.examples, token=token)
         print(f"[fuzz] {s}: {'no 5xx' if rc == 0 else 'FAILURES'}\n{out}", flush=True)
         edges = asyncio.run(fuzz_edges(getattr(args, f"{s}_url"), kid, token))
-        print(f"[fuzz] {s} edges (malformed tokens, oversize and abandoned bodies): "
-              f"{'no 5xx' if not edges else 'FAILURES'}", *edges, sep="\n", flush=True)
+        print(
+            f"[fuzz] {s} edges (malformed tokens, oversize and abandoned bodies): "
+            f"{'no 5xx' if not edges else 'FAILURES'}",
+            *edges,
+            sep="\n",
+            flush=True,
+        )
         failed += rc != 0 or bool(edges)
     return 1 if failed else 0
 

@@ -20,8 +20,11 @@ Passwords and client secrets in that file are the local stack's public ones
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +62,12 @@ MACHINE_CLIENTS = (
     MachineClient("national-portal", "Cổng Dịch vụ công quốc gia (connector)", ("portal",)),
     MachineClient("provincial-portal", "Cổng Dịch vụ công tỉnh Ninh Bình", ("portal",)),
     MachineClient("counter-ninh-hai", "Phần mềm một cửa xã Ninh Hải", ("counter",), COMMUNE),
-    MachineClient("counter-province-centre", "Phần mềm một cửa Trung tâm Phục vụ hành chính công tỉnh",
-                  ("counter",), "000.00.01.H40"),
+    MachineClient(
+        "counter-province-centre",
+        "Phần mềm một cửa Trung tâm Phục vụ hành chính công tỉnh",
+        ("counter",),
+        "000.00.01.H40",
+    ),
     MachineClient("carrier-bcci", "Bưu điện (dịch vụ bưu chính công ích)", ("carrier",)),
     MachineClient("lgsp-driver", "Demo, bench and chaos driver", ("portal", "operator", "manager")),
 )
@@ -104,11 +111,24 @@ def _agencies() -> dict[str, str]:
 def _mappers() -> list[dict]:
     """Every token says it is for the platform and which agency its holder acts for."""
     return [
-        {"name": "audience", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
-         "config": {"included.custom.audience": AUDIENCE, "access.token.claim": "true", "id.token.claim": "false"}},
-        {"name": "agency", "protocol": "openid-connect", "protocolMapper": "oidc-group-membership-mapper",
-         "config": {"claim.name": "agency", "full.path": "false", "access.token.claim": "true",
-                    "id.token.claim": "true", "userinfo.token.claim": "true"}},
+        {
+            "name": "audience",
+            "protocol": "openid-connect",
+            "protocolMapper": "oidc-audience-mapper",
+            "config": {"included.custom.audience": AUDIENCE, "access.token.claim": "true", "id.token.claim": "false"},
+        },
+        {
+            "name": "agency",
+            "protocol": "openid-connect",
+            "protocolMapper": "oidc-group-membership-mapper",
+            "config": {
+                "claim.name": "agency",
+                "full.path": "false",
+                "access.token.claim": "true",
+                "id.token.claim": "true",
+                "userinfo.token.claim": "true",
+            },
+        },
     ]
 
 
@@ -136,8 +156,10 @@ def staff() -> dict:
             chain.append(at)
             at = parents.get(at)
         manager = next((manager_of[a] for a in chain if a in manager_of), None)
-        directory[code] = {"officials": [_staff_entry(official_username(code))],
-                           "managers": [_staff_entry(manager)] if manager else []}
+        directory[code] = {
+            "officials": [_staff_entry(official_username(code))],
+            "managers": [_staff_entry(manager)] if manager else [],
+        }
     return directory
 
 
@@ -147,58 +169,111 @@ def staff_json() -> str:
 
 def _person(username: str, first: str, last: str, roles: list[str], agency: str | None) -> dict:
     last = last.replace(" (", ", ").replace(")", "")  # Keycloak refuses brackets in a person's name
-    return {"username": username, "enabled": True, "emailVerified": True, "firstName": first, "lastName": last,
-            "email": mailbox(username), "realmRoles": roles, "groups": [agency] if agency else [],
-            "credentials": [{"type": "password", "value": local_secret(username), "temporary": False}]}
+    return {
+        "username": username,
+        "enabled": True,
+        "emailVerified": True,
+        "firstName": first,
+        "lastName": last,
+        "email": mailbox(username),
+        "realmRoles": roles,
+        "groups": [agency] if agency else [],
+        "credentials": [{"type": "password", "value": local_secret(username), "temporary": False}],
+    }
 
 
 def realm() -> dict:
     agencies = _agencies()
-    clients = [{
-        "clientId": c.client_id, "name": c.name, "enabled": True, "publicClient": False,
-        "secret": local_secret(c.client_id), "serviceAccountsEnabled": True, "standardFlowEnabled": False,
-        "directAccessGrantsEnabled": False, "protocolMappers": _mappers(),
-    } for c in MACHINE_CLIENTS]
+    clients = [
+        {
+            "clientId": c.client_id,
+            "name": c.name,
+            "enabled": True,
+            "publicClient": False,
+            "secret": local_secret(c.client_id),
+            "serviceAccountsEnabled": True,
+            "standardFlowEnabled": False,
+            "directAccessGrantsEnabled": False,
+            "protocolMappers": _mappers(),
+        }
+        for c in MACHINE_CLIENTS
+    ]
     consoles = [f"http://127.0.0.1:{port}" for port in CONSOLE_PORTS]
-    clients.append({
-        "clientId": CONSOLE_CLIENT, "name": "LGSP console", "enabled": True, "publicClient": True,
-        "standardFlowEnabled": True, "directAccessGrantsEnabled": False,
-        # exact addresses, no wildcard: a code goes back to the console's callback and nowhere else
-        "redirectUris": [f"{c}/auth/callback" for c in consoles],
-        "webOrigins": ["+"],
-        "attributes": {"pkce.code.challenge.method": "S256",
-                       "post.logout.redirect.uris": "##".join(f"{c}/signed-out" for c in consoles)},
-        "protocolMappers": _mappers(),
-    })
-    clients.append({
-        "clientId": CLI_CLIENT, "name": "LGSP command line", "enabled": True, "publicClient": True,
-        "standardFlowEnabled": False, "directAccessGrantsEnabled": False,
-        "attributes": {"oauth2.device.authorization.grant.enabled": "true"},
-        "protocolMappers": _mappers(),
-    })
-    clients.append({
-        "clientId": LOCAL_TOOLS_CLIENT, "name": "Local stack tools (demo, bench, tests): never in a deployed realm",
-        "enabled": True, "publicClient": True, "standardFlowEnabled": False, "directAccessGrantsEnabled": True,
-        "protocolMappers": _mappers(),
-    })
-    users = [{
-        "username": f"service-account-{c.client_id}", "enabled": True, "serviceAccountClientId": c.client_id,
-        "realmRoles": list(c.roles), "groups": [c.agency] if c.agency else [],
-    } for c in MACHINE_CLIENTS]
+    clients.append(
+        {
+            "clientId": CONSOLE_CLIENT,
+            "name": "LGSP console",
+            "enabled": True,
+            "publicClient": True,
+            "standardFlowEnabled": True,
+            "directAccessGrantsEnabled": False,
+            # exact addresses, no wildcard: a code goes back to the console's callback and nowhere else
+            "redirectUris": [f"{c}/auth/callback" for c in consoles],
+            "webOrigins": ["+"],
+            "attributes": {
+                "pkce.code.challenge.method": "S256",
+                "post.logout.redirect.uris": "##".join(f"{c}/signed-out" for c in consoles),
+            },
+            "protocolMappers": _mappers(),
+        }
+    )
+    clients.append(
+        {
+            "clientId": CLI_CLIENT,
+            "name": "LGSP command line",
+            "enabled": True,
+            "publicClient": True,
+            "standardFlowEnabled": False,
+            "directAccessGrantsEnabled": False,
+            "attributes": {"oauth2.device.authorization.grant.enabled": "true"},
+            "protocolMappers": _mappers(),
+        }
+    )
+    clients.append(
+        {
+            "clientId": LOCAL_TOOLS_CLIENT,
+            "name": "Local stack tools (demo, bench, tests): never in a deployed realm",
+            "enabled": True,
+            "publicClient": True,
+            "standardFlowEnabled": False,
+            "directAccessGrantsEnabled": True,
+            "protocolMappers": _mappers(),
+        }
+    )
+    users = [
+        {
+            "username": f"service-account-{c.client_id}",
+            "enabled": True,
+            "serviceAccountClientId": c.client_id,
+            "realmRoles": list(c.roles),
+            "groups": [c.agency] if c.agency else [],
+        }
+        for c in MACHINE_CLIENTS
+    ]
     users += [_person(official_username(code), "Cán bộ", name, ["official"], code) for code, name in agencies.items()]
     users += [_person(u, "Lãnh đạo", agencies[a], ["manager"], a) for u, a in MANAGERS.items()]
     users.append(_person(OPERATOR_USER, "Vận hành", "LGSP", ["operator"], None))
     return {
-        "realm": REALM, "enabled": True, "sslRequired": "none", "displayName": "LGSP Ninh Bình (local)",
-        "accessTokenLifespan": 900, "registrationAllowed": False,
+        "realm": REALM,
+        "enabled": True,
+        "sslRequired": "none",
+        "displayName": "LGSP Ninh Bình (local)",
+        "accessTokenLifespan": 900,
+        "registrationAllowed": False,
         # a password is not guessed without limit: after 10 failures the account waits, one
         # more minute for each further failure up to 15, and failures are forgotten after 12 h
-        "bruteForceProtected": True, "permanentLockout": False, "failureFactor": 10, "waitIncrementSeconds": 60,
-        "maxFailureWaitSeconds": 900, "maxDeltaTimeSeconds": 43200, "quickLoginCheckMilliSeconds": 1000,
+        "bruteForceProtected": True,
+        "permanentLockout": False,
+        "failureFactor": 10,
+        "waitIncrementSeconds": 60,
+        "maxFailureWaitSeconds": 900,
+        "maxDeltaTimeSeconds": 43200,
+        "quickLoginCheckMilliSeconds": 1000,
         "minimumQuickLoginWaitSeconds": 60,
         "roles": {"realm": [{"name": n, "description": d} for n, d in ROLES.items()]},
         "groups": [{"name": code, "attributes": {"name": [name]}} for code, name in agencies.items()],
-        "clients": clients, "users": users,
+        "clients": clients,
+        "users": users,
     }
 
 
@@ -217,7 +292,9 @@ def write_realm(path: Path = REALM_FILE) -> Path:
 
 
 def issuer_url() -> str:
-    return os.environ.get("LGSP_OIDC_ISSUER", f"http://127.0.0.1:{os.environ.get('LGSP_KEYCLOAK_PORT', '58080')}/realms/{REALM}")
+    return os.environ.get(
+        "LGSP_OIDC_ISSUER", f"http://127.0.0.1:{os.environ.get('LGSP_KEYCLOAK_PORT', '58080')}/realms/{REALM}"
+    )
 
 
 class TokenRefused(RuntimeError):
@@ -242,16 +319,30 @@ class TokenSource(httpx.Auth):
 
     @classmethod
     def client(cls, client_id: str, secret: str | None = None, issuer: str | None = None) -> "TokenSource":
-        return cls({"grant_type": "client_credentials", "client_id": client_id,
-                    "client_secret": secret or _secret_for(client_id)}, issuer)
+        return cls(
+            {
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret or _secret_for(client_id),
+            },
+            issuer,
+        )
 
     @classmethod
     def person(cls, username: str, password: str | None = None, issuer: str | None = None) -> "TokenSource":
         """A sample person of the local realm, signed in by password through the local tools'
         client: for the demo, bench, chaos and tests only (people elsewhere use the console or
         ``device``)."""
-        return cls({"grant_type": "password", "client_id": LOCAL_TOOLS_CLIENT, "username": username,
-                    "password": password or _secret_for(username), "scope": "openid"}, issuer)
+        return cls(
+            {
+                "grant_type": "password",
+                "client_id": LOCAL_TOOLS_CLIENT,
+                "username": username,
+                "password": password or _secret_for(username),
+                "scope": "openid",
+            },
+            issuer,
+        )
 
     @property
     def who(self) -> str:
@@ -276,13 +367,27 @@ class TokenSource(httpx.Auth):
         async with lock:  # concurrent first requests share one token request
             if token := self._fresh():
                 return token
-            async with httpx.AsyncClient(timeout=30) as http:
-                return self._keep(await http.post(self._endpoint, data=self.form))
+            with await asyncio.to_thread(self._one_sign_in_at_a_time):
+                async with httpx.AsyncClient(timeout=30) as http:
+                    return self._keep(await http.post(self._endpoint, data=self.form))
 
     def token_sync(self) -> str:
         if token := self._fresh():
             return token
-        return self._keep(httpx.post(self._endpoint, data=self.form, timeout=30))
+        with self._one_sign_in_at_a_time():
+            return self._keep(httpx.post(self._endpoint, data=self.form, timeout=30))
+
+    def _one_sign_in_at_a_time(self) -> contextlib.AbstractContextManager:
+        """Held while a person signs in by password. The realm's brute-force protection refuses
+        a person's concurrent sign-ins (all but one get "invalid credentials"), so processes
+        on this machine signing the same sample person in (test runs side by side, a demo and
+        a bench) take turns. Clients need no turn: brute-force protection is about people."""
+        if self.form.get("grant_type") != "password":
+            return contextlib.nullcontext()
+        path = Path(tempfile.gettempdir()) / f"lgsp-sign-in-{self.form['username']}.lock"
+        handle = path.open("a")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return handle  # closing it releases the lock
 
     async def async_auth_flow(self, request):
         request.headers["Authorization"] = f"Bearer {await self.token()}"
@@ -326,20 +431,31 @@ class DeviceSignIn(TokenSource):
         return await asyncio.to_thread(self.token_sync)
 
     def _sign_in(self) -> str:
-        r = httpx.post(f"{self.issuer}/protocol/openid-connect/auth/device", data={"client_id": CLI_CLIENT, "scope": "openid"},
-                       timeout=30)
+        r = httpx.post(
+            f"{self.issuer}/protocol/openid-connect/auth/device",
+            data={"client_id": CLI_CLIENT, "scope": "openid"},
+            timeout=30,
+        )
         if r.status_code != 200:
             raise TokenRefused(f"the identity provider refused a device sign-in ({r.status_code}): {r.text[:300]}")
         grant = r.json()
-        self.say(f"Sign in at {grant.get('verification_uri_complete') or grant['verification_uri']} "
-                 f"(code {grant['user_code']}); waiting…")
+        self.say(
+            f"Sign in at {grant.get('verification_uri_complete') or grant['verification_uri']} "
+            f"(code {grant['user_code']}); waiting…"
+        )
         interval = float(grant.get("interval", 5))
         deadline = time.monotonic() + min(float(grant.get("expires_in", 600)), self.wait_s)
         while time.monotonic() < deadline:
             time.sleep(interval)
-            t = httpx.post(self._endpoint, timeout=30, data={
-                "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": CLI_CLIENT,
-                "device_code": grant["device_code"]})
+            t = httpx.post(
+                self._endpoint,
+                timeout=30,
+                data={
+                    "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                    "client_id": CLI_CLIENT,
+                    "device_code": grant["device_code"],
+                },
+            )
             if t.status_code == 200:
                 return self._keep(t)
             error = t.json().get("error") if t.headers.get("content-type", "").startswith("application/json") else None
@@ -420,9 +536,15 @@ IDENTITIES = Identities()  # the tools' shared cache of tokens (a process fetche
 def main(argv: list[str]) -> int:
     """`lgsp realm [--check]`: write the realm file from the reference agencies, or check it."""
     if argv and argv[0] == "--check":
-        same = all(f.exists() and f.read_text(encoding="utf-8") == text()
-                   for f, text in ((REALM_FILE, realm_json), (STAFF_FILE, staff_json)))
-        print("realm and staff files are up to date" if same else "the realm or staff file differs from the generator: run `lgsp realm`")
+        same = all(
+            f.exists() and f.read_text(encoding="utf-8") == text()
+            for f, text in ((REALM_FILE, realm_json), (STAFF_FILE, staff_json))
+        )
+        print(
+            "realm and staff files are up to date"
+            if same
+            else "the realm or staff file differs from the generator: run `lgsp realm`"
+        )
         return 0 if same else 1
     print(f"wrote {write_realm()}")
     return 0

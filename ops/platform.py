@@ -1,4 +1,4 @@
-"""Starting the whole platform (simulators, the four services and, for the demo, the
+"""Starting the whole platform (simulators, every service of shared/services.py and, for the demo, the
 console) as separate processes, for the demo, the benchmark and the chaos run."""
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ from pathlib import Path
 from ops import stack
 from ops.processes import SERVICE_PORTS, SERVICES, ServiceProcess, console, service, simulator
 
-
 # The demo, the benchmark and the chaos run go at any hour and at full tilt: no quiet hours,
 # no per-recipient throttling of the simulated messages.
 # No quiet hours, no per-recipient message limit, and request quotas far above what one
 # machine can send: the demo, bench and chaos drive the platform at full speed on purpose.
-UNTHROTTLED = {"LGSP_QUIET_HOURS": "00:00-00:00", "LGSP_RATE_LIMIT_PER_HOUR": "100000000",
-               "LGSP_QUOTA_DEFAULT": "100000/100000"}
+UNTHROTTLED = {
+    "LGSP_QUIET_HOURS": "00:00-00:00",
+    "LGSP_RATE_LIMIT_PER_HOUR": "100000000",
+    "LGSP_QUOTA_DEFAULT": "100000/100000",
+}
 
 
 def start_stack(tag: str, brokers: int | None = None) -> stack.StackConfig | None:

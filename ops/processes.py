@@ -14,11 +14,12 @@ from pathlib import Path
 import httpx
 
 from ops.stack import REPO_ROOT
+from shared import services as registry
 
-SERVICE_PORTS = {"intake": 8081, "routing": 8082, "postal": 8083, "notify": 8084, "documents": 8086}
-SERVICES = ("routing", "postal", "notify", "intake", "documents")  # start order: consumers before the edge
+SERVICE_PORTS = {s.name: s.port for s in registry.SERVICES}
+SERVICES = registry.NAMES  # in start order: consumers before the edge
 SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093, "axis": 8094}
-CONSOLE_PORT = 8085
+CONSOLE_PORT = registry.CONSOLE.port
 SMTP_PORT = 8025
 
 
@@ -41,8 +42,12 @@ class ServiceProcess:
         env = {**os.environ, **self.env, "LGSP_HTTP_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module or f"services.{self.name}", *self.args], cwd=REPO_ROOT, env=env,
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", self.module or f"services.{self.name}", *self.args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         self.wait_healthy(wait)
         return self
@@ -51,7 +56,9 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log: {self.log_path}\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}; log: {self.log_path}\n{self.tail()}"
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
                     return
@@ -100,14 +107,26 @@ def console(env: dict[str, str], log_dir: Path, urls: dict[str, str], port: int 
 
 def simulator(name: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> ServiceProcess:
     port = port or SIMULATOR_PORTS[name]
-    return ServiceProcess(f"{name}-sim", port, env, log_dir / f"{name}-sim.log", module=f"ops.simulators.{name}",
-                          args=("--port", str(port)))
+    return ServiceProcess(
+        f"{name}-sim",
+        port,
+        env,
+        log_dir / f"{name}-sim.log",
+        module=f"ops.simulators.{name}",
+        args=("--port", str(port)),
+    )
 
 
-def edge_env(carrier: int, messaging: int, smtp: int, portal: int, axis: int = SIMULATOR_PORTS["axis"]) -> dict[str, str]:
+def edge_env(
+    carrier: int, messaging: int, smtp: int, portal: int, axis: int = SIMULATOR_PORTS["axis"]
+) -> dict[str, str]:
     """Settings that point the services at the simulators."""
     return {
-        "LGSP_CARRIER_URL": f"http://127.0.0.1:{carrier}", "LGSP_SMS_URL": f"http://127.0.0.1:{messaging}",
-        "LGSP_ZALO_URL": f"http://127.0.0.1:{messaging}", "LGSP_SMTP_PORT": str(smtp), "SIM_SMTP_PORT": str(smtp),
-        "LGSP_PORTAL_URL": f"http://127.0.0.1:{portal}", "LGSP_AXIS_URL": f"http://127.0.0.1:{axis}",
+        "LGSP_CARRIER_URL": f"http://127.0.0.1:{carrier}",
+        "LGSP_SMS_URL": f"http://127.0.0.1:{messaging}",
+        "LGSP_ZALO_URL": f"http://127.0.0.1:{messaging}",
+        "LGSP_SMTP_PORT": str(smtp),
+        "SIM_SMTP_PORT": str(smtp),
+        "LGSP_PORTAL_URL": f"http://127.0.0.1:{portal}",
+        "LGSP_AXIS_URL": f"http://127.0.0.1:{axis}",
     }

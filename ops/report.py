@@ -8,15 +8,16 @@ from datetime import datetime, time, timedelta
 import httpx
 
 from ops.identity import IDENTITIES, TokenRefused
-
-from shared.reference.calendar import LOCAL_TZ
 from services.intake.report import render
+from shared.reference.calendar import LOCAL_TZ
 
 
 def _moment(text: str | None, default: datetime) -> datetime:
     if not text:
         return default
-    value = datetime.fromisoformat(text) if "T" in text else datetime.combine(datetime.fromisoformat(text).date(), time())
+    value = (
+        datetime.fromisoformat(text) if "T" in text else datetime.combine(datetime.fromisoformat(text).date(), time())
+    )
     return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
 
 
@@ -28,8 +29,12 @@ def period(start: str | None, end: str | None, now: datetime) -> tuple[datetime,
 
 def fetch_report(intake_url: str, start: datetime, end: datetime, auth: httpx.Auth | None = None) -> dict:
     """The managers' report, asked for as ``auth`` (by default the operator signed in)."""
-    r = httpx.get(f"{intake_url}/v1/reports", params={"from": start.isoformat(), "to": end.isoformat()}, timeout=30,
-                  auth=auth or IDENTITIES.at_the_command_line)
+    r = httpx.get(
+        f"{intake_url}/v1/reports",
+        params={"from": start.isoformat(), "to": end.isoformat()},
+        timeout=30,
+        auth=auth or IDENTITIES.at_the_command_line,
+    )
     r.raise_for_status()
     return r.json()
 
@@ -49,7 +54,12 @@ def print_documents_report(documents_url: str, month: str) -> int:
     from services.documents.report import render as render_documents
 
     try:
-        r = httpx.get(f"{documents_url}/v1/reports/documents", params={"month": month}, timeout=30, auth=IDENTITIES.at_the_command_line)
+        r = httpx.get(
+            f"{documents_url}/v1/reports/documents",
+            params={"month": month},
+            timeout=30,
+            auth=IDENTITIES.at_the_command_line,
+        )
         r.raise_for_status()
         print(render_documents(r.json()))
     except (httpx.HTTPError, TokenRefused) as exc:

@@ -21,12 +21,11 @@ from pathlib import Path
 import httpx
 
 from ops import stack
-from ops.chaos import (DocumentsDriver, Driver, dead_letters_of, faults, reconcile, say, throwaway_platform,
-                       watch)
+from ops.chaos import DocumentsDriver, Driver, dead_letters_of, faults, reconcile, say, throwaway_platform, watch
 from ops.clients import platform_http
 from ops.processes import ServiceProcess
 from shared.settings import Settings
-from shared.topics import SERVICES
+from shared.topics import ALL_SERVICES
 
 GROWTH_LIMIT = 0.10  # the target: no more than 10 % growth after warm-up
 
@@ -43,8 +42,11 @@ def sample(procs: dict[str, ServiceProcess], peers: dict[int, str]) -> dict[str,
         try:
             status = Path(f"/proc/{p.proc.pid}/status").read_text()
             rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            inodes = [link[8:-1] for fd in Path(f"/proc/{p.proc.pid}/fd").iterdir()
-                      if (link := _link(fd)).startswith("socket:[")]
+            inodes = [
+                link[8:-1]
+                for fd in Path(f"/proc/{p.proc.pid}/fd").iterdir()
+                if (link := _link(fd)).startswith("socket:[")
+            ]
         except (OSError, StopIteration, ValueError):
             continue
         found[name] = {"pid": p.proc.pid, "rss_kb": rss, "sockets": len(inodes)}
@@ -147,12 +149,21 @@ def plot(samples: list[tuple[float, dict]], warm_up_s: float, path: Path) -> Pat
     return path
 
 
-async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, settings: Settings, minutes: float,
-               rate: float, fault_every_min: float, sample_every_s: float, warm_up_min: float, timeout: float) -> dict:
+async def soak(
+    procs: dict[str, ServiceProcess],
+    cfg: stack.StackConfig,
+    settings: Settings,
+    minutes: float,
+    rate: float,
+    fault_every_min: float,
+    sample_every_s: float,
+    warm_up_min: float,
+    timeout: float,
+) -> dict:
     urls = {name: p.url for name, p in procs.items()}
     n = int(minutes * 60 * rate)
     driver = Driver(urls, uuid.uuid4().hex[:6], random.Random(11))
-    earlier = {s: len(await dead_letters_of(cfg, settings, s)) for s in (*SERVICES, "documents")}
+    earlier = {s: len(await dead_letters_of(cfg, settings, s)) for s in ALL_SERVICES}
     documents = DocumentsDriver(urls["documents"], procs["documents"].env["LGSP_DOCUMENTS_PKI_DIR"], driver.run_id)
     await documents.prepare(max(6, int(minutes)))
     doc_every = max(1, n // len(documents.prepared))
@@ -189,8 +200,11 @@ async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, setting
 
     stop = asyncio.Event()
     async with platform_http(timeout=20, limits=httpx.Limits(max_connections=20)) as http, driver:
-        helpers = [asyncio.create_task(sampler(stop)), asyncio.create_task(fault_rotation(stop)),
-                   asyncio.create_task(watch(driver, n, stop, every_s=60))]
+        helpers = [
+            asyncio.create_task(sampler(stop)),
+            asyncio.create_task(fault_rotation(stop)),
+            asyncio.create_task(watch(driver, n, stop, every_s=60)),
+        ]
         tasks = []
         for i in range(n):
             due = t0 + i / rate
@@ -208,13 +222,23 @@ async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, setting
     result["growth"] = growth(samples, warm_up_s)
     result["samples"] = [{"t_s": round(t, 1), **s} for t, s in samples]
     result["faults"] = [label for label, _, _ in struck]
-    result["recovery_s"] = {f"{label} #{k + 1}": None if (r := driver.recovery_after(at, over)) is None else round(r, 2)
-                            for k, (label, at, over) in enumerate(struck)}
+    result["recovery_s"] = {
+        f"{label} #{k + 1}": None if (r := driver.recovery_after(at, over)) is None else round(r, 2)
+        for k, (label, at, over) in enumerate(struck)
+    }
     result["phases"] = {"submit_s": round(submit_s, 1)}
-    result["driver"] = {"offered": driver.offered, "accepted": driver.accepted, "late": driver.late,
-                        "failed": driver.failures}
-    grown = {f"{name} {m}": g for name, measures in result["growth"].items() for m, g in measures.items()
-             if m in MEASURES and g is not None and g > GROWTH_LIMIT}
+    result["driver"] = {
+        "offered": driver.offered,
+        "accepted": driver.accepted,
+        "late": driver.late,
+        "failed": driver.failures,
+    }
+    grown = {
+        f"{name} {m}": g
+        for name, measures in result["growth"].items()
+        for m, g in measures.items()
+        if m in MEASURES and g is not None and g > GROWTH_LIMIT
+    }
     if grown:
         result["problems"].append(f"grew more than {GROWTH_LIMIT:.0%} after warm-up: {grown}")
     result["plot"] = str(plot(samples, warm_up_s, settings.state_dir / "soak" / "soak.png"))
@@ -222,8 +246,9 @@ async def soak(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, setting
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lgsp soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="lgsp soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=60, help="how long dossiers stream in")
     parser.add_argument("--rate", type=float, default=10, help="dossiers/s, steady")
     parser.add_argument("--fault-every", type=float, default=5, help="minutes between faults")
@@ -241,8 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"problems": ["interrupted"]}
     try:
         running.start(say=say)
-        result = asyncio.run(soak(running.procs, cfg, settings, args.minutes, args.rate, args.fault_every,
-                                  args.sample_every, args.warm_up, args.timeout))
+        result = asyncio.run(
+            soak(
+                running.procs,
+                cfg,
+                settings,
+                args.minutes,
+                args.rate,
+                args.fault_every,
+                args.sample_every,
+                args.warm_up,
+                args.timeout,
+            )
+        )
     finally:
         running.stop()
         if result["problems"] == ["interrupted"] or not result["problems"]:
@@ -253,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     report = {k: v for k, v in result.items() if k != "samples"}
     print(json.dumps(report, indent=2, ensure_ascii=False))
     (settings.state_dir / "soak" / "soak.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    say("SOAKED: flat and reconciled" if not result["problems"] else "PROBLEMS: " + "; ".join(map(str, result["problems"])))
+    say(
+        "SOAKED: flat and reconciled"
+        if not result["problems"]
+        else "PROBLEMS: " + "; ".join(map(str, result["problems"]))
+    )
     return 0 if not result["problems"] else 1
 
 

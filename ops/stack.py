@@ -25,7 +25,13 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.kafka_access import (
-    BROKER, OPERATOR, SERVICE_PRINCIPALS, KafkaAccess, apply_access, local_password, service_acls,
+    BROKER,
+    OPERATOR,
+    SERVICE_PRINCIPALS,
+    KafkaAccess,
+    apply_access,
+    local_password,
+    service_acls,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +59,11 @@ class StackConfig:
         started with (kept in its state folder), else 1."""
         state_dir = Path(os.environ.get("LGSP_STATE_DIR", REPO_ROOT / ".lgsp")).resolve()
         kept = state_dir / "kafka" / "brokers"
-        brokers = brokers or int(os.environ.get("LGSP_KAFKA_BROKERS", "0")) or (
-            int(kept.read_text()) if kept.is_file() else 1)
+        brokers = (
+            brokers
+            or int(os.environ.get("LGSP_KAFKA_BROKERS", "0"))
+            or (int(kept.read_text()) if kept.is_file() else 1)
+        )
         if brokers not in (1, 3):
             raise StackError(f"--brokers {brokers}: the local stack runs 1 broker or a cluster of 3")
         return cls(
@@ -144,8 +153,10 @@ class StackConfig:
     @property
     def database_url(self) -> str:
         """The database's owner (``lgsp``): migrations, the operator's tools and the tests."""
-        return self.external_database_url or \
-            f"postgresql://lgsp:{quote(self.pg_password, safe='')}@127.0.0.1:{self.pg_port}/lgsp"
+        return (
+            self.external_database_url
+            or f"postgresql://lgsp:{quote(self.pg_password, safe='')}@127.0.0.1:{self.pg_port}/lgsp"
+        )
 
     @property
     def pg_password(self) -> str:
@@ -206,8 +217,7 @@ def _require(tool: str, hint: str) -> str:
 def java_bin() -> str:
     return _require(
         "java",
-        "The local Kafka broker needs Java 17 or newer: install it, e.g. "
-        "'apt-get install -y openjdk-17-jre-headless'.",
+        "The local Kafka broker needs Java 17 or newer: install it, e.g. 'apt-get install -y openjdk-17-jre-headless'.",
     )
 
 
@@ -238,8 +248,13 @@ def ensure_kafka_jars(cfg: StackConfig) -> None:
     say("resolving Apache Kafka jars from Maven Central (first run only)…")
     cfg.kafka_libs.mkdir(parents=True, exist_ok=True)
     cmd = [
-        mvn, "-q", "-B", "-f", str(REPO_ROOT / "deploy/kafka/pom.xml"),
-        "dependency:copy-dependencies", f"-DoutputDirectory={cfg.kafka_libs}",
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(REPO_ROOT / "deploy/kafka/pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={cfg.kafka_libs}",
         "-DincludeScope=runtime",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
@@ -291,81 +306,93 @@ def _as_pg_owner() -> list[str]:
 
 def _broker_plain_jaas(cfg: StackConfig) -> str:
     """The nodes' own identity, `broker`: what a node presents and the one user it accepts on PLAIN."""
-    return ("org.apache.kafka.common.security.plain.PlainLoginModule "
-            f'required username="{BROKER}" password="{cfg.broker_password}" user_{BROKER}="{cfg.broker_password}";')
+    return (
+        "org.apache.kafka.common.security.plain.PlainLoginModule "
+        f'required username="{BROKER}" password="{cfg.broker_password}" user_{BROKER}="{cfg.broker_password}";'
+    )
 
 
 def _kafka_properties(cfg: StackConfig, node: int = 1) -> str:
     port, controller, replicas = cfg.broker_port(node), cfg.controller_port(node), cfg.replication
     voters = ",".join(f"{n}@127.0.0.1:{cfg.controller_port(n)}" for n in cfg.nodes)
-    return "\n".join([
-        f"# Written by ops/stack.py for the local stack: node {node} of {cfg.kafka_brokers}.",
-        "process.roles=broker,controller",
-        f"node.id={node}",
-        f"controller.quorum.voters={voters}",
-        # Clients authenticate (SASL/SCRAM-SHA-512, one principal each) and are authorised
-        # by ACLs, deny by default (shared/kafka_access.py). The nodes speak PLAIN as `broker`
-        # to each other, on the broker listener and on the controller listener alike: nobody
-        # is anonymous anywhere, and no anonymous principal is a super user.
-        f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-        f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
-        "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-        "inter.broker.listener.name=SASL_PLAINTEXT",
-        "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
-        "sasl.mechanism.inter.broker.protocol=PLAIN",
-        "sasl.mechanism.controller.protocol=PLAIN",
-        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
-        f"listener.name.controller.plain.sasl.jaas.config={_broker_plain_jaas(cfg)}",
-        f"listener.name.sasl_plaintext.plain.sasl.jaas.config={_broker_plain_jaas(cfg)}",
-        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
-        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        f"super.users=User:{BROKER};User:{OPERATOR}",
-        "allow.everyone.if.no.acl.found=false",
-        f"log.dirs={cfg.node_dir(node) / 'data'}",
-        # Topics come from shared/topics.py only: a typo must fail, not create a topic.
-        "auto.create.topics.enable=false",
-        "num.partitions=6",
-        # On a cluster every record is on 3 brokers and a write needs 2 of them: one broker
-        # may die without losing or refusing anything.
-        f"default.replication.factor={replicas}",
-        f"min.insync.replicas={min(2, replicas)}",
-        f"offsets.topic.replication.factor={replicas}",
-        "offsets.topic.num.partitions=10",
-        f"transaction.state.log.replication.factor={replicas}",
-        f"transaction.state.log.min.isr={min(2, replicas)}",
-        "transaction.state.log.num.partitions=4",
-        # One machine: no reason to wait for more group members to join.
-        "group.initial.rebalance.delay.ms=0",
-        # The default 128 MiB dedupe buffer does not fit a small heap.
-        "log.cleaner.dedupe.buffer.size=16777216",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"# Written by ops/stack.py for the local stack: node {node} of {cfg.kafka_brokers}.",
+            "process.roles=broker,controller",
+            f"node.id={node}",
+            f"controller.quorum.voters={voters}",
+            # Clients authenticate (SASL/SCRAM-SHA-512, one principal each) and are authorised
+            # by ACLs, deny by default (shared/kafka_access.py). The nodes speak PLAIN as `broker`
+            # to each other, on the broker listener and on the controller listener alike: nobody
+            # is anonymous anywhere, and no anonymous principal is a super user.
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={_broker_plain_jaas(cfg)}",
+            f"listener.name.sasl_plaintext.plain.sasl.jaas.config={_broker_plain_jaas(cfg)}",
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{BROKER};User:{OPERATOR}",
+            "allow.everyone.if.no.acl.found=false",
+            f"log.dirs={cfg.node_dir(node) / 'data'}",
+            # Topics come from shared/topics.py only: a typo must fail, not create a topic.
+            "auto.create.topics.enable=false",
+            "num.partitions=6",
+            # On a cluster every record is on 3 brokers and a write needs 2 of them: one broker
+            # may die without losing or refusing anything.
+            f"default.replication.factor={replicas}",
+            f"min.insync.replicas={min(2, replicas)}",
+            f"offsets.topic.replication.factor={replicas}",
+            "offsets.topic.num.partitions=10",
+            f"transaction.state.log.replication.factor={replicas}",
+            f"transaction.state.log.min.isr={min(2, replicas)}",
+            "transaction.state.log.num.partitions=4",
+            # One machine: no reason to wait for more group members to join.
+            "group.initial.rebalance.delay.ms=0",
+            # The default 128 MiB dedupe buffer does not fit a small heap.
+            "log.cleaner.dedupe.buffer.size=16777216",
+            "",
+        ]
+    )
 
 
 def _kafka_log4j(cfg: StackConfig, node: int = 1) -> str:
-    return "\n".join([
-        "log4j.rootLogger=INFO, file",
-        "log4j.appender.file=org.apache.log4j.RollingFileAppender",
-        f"log4j.appender.file.File={cfg.node_dir(node) / 'server.log'}",
-        "log4j.appender.file.MaxFileSize=20MB",
-        "log4j.appender.file.MaxBackupIndex=2",
-        "log4j.appender.file.layout=org.apache.log4j.PatternLayout",
-        "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n",
-        "log4j.logger.kafka=INFO",
-        "log4j.logger.org.apache.kafka=WARN",
-        "",
-    ])
+    return "\n".join(
+        [
+            "log4j.rootLogger=INFO, file",
+            "log4j.appender.file=org.apache.log4j.RollingFileAppender",
+            f"log4j.appender.file.File={cfg.node_dir(node) / 'server.log'}",
+            "log4j.appender.file.MaxFileSize=20MB",
+            "log4j.appender.file.MaxBackupIndex=2",
+            "log4j.appender.file.layout=org.apache.log4j.PatternLayout",
+            "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n",
+            "log4j.logger.kafka=INFO",
+            "log4j.logger.org.apache.kafka=WARN",
+            "",
+        ]
+    )
 
 
 def _kafka_java(cfg: StackConfig, main_class: str, *args: str, node: int = 1) -> list[str]:
     classpath = os.pathsep.join(sorted(str(p) for p in cfg.kafka_libs.glob("*.jar")))
     return [
-        java_bin(), f"-Xms{cfg.kafka_heap}", f"-Xmx{cfg.kafka_heap}", "-XX:+UseG1GC",
+        java_bin(),
+        f"-Xms{cfg.kafka_heap}",
+        f"-Xmx{cfg.kafka_heap}",
+        "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
         f"-Dlog4j.configuration=file:{cfg.node_dir(node) / 'log4j.properties'}",
-        "-cp", classpath, main_class, *args,
+        "-cp",
+        classpath,
+        main_class,
+        *args,
     ]
 
 
@@ -384,17 +411,22 @@ def start_kafka(cfg: StackConfig, timeout: float = 90.0) -> None:
     if all(kafka_pid(cfg, n) and _port_open(cfg.broker_port(n)) for n in cfg.nodes):
         say(f"kafka already running on {cfg.bootstrap}")
         return
-    other = (StackConfig.from_env(3) if cfg.kafka_brokers == 1 else StackConfig.from_env(1))
+    other = StackConfig.from_env(3) if cfg.kafka_brokers == 1 else StackConfig.from_env(1)
     if kafka_pids(other):
-        raise StackError(f"Kafka runs with {other.kafka_brokers} broker(s): stop the stack first (lgsp stack stop), "
-                         f"then start it with --brokers {cfg.kafka_brokers}")
+        raise StackError(
+            f"Kafka runs with {other.kafka_brokers} broker(s): stop the stack first (lgsp stack stop), "
+            f"then start it with --brokers {cfg.kafka_brokers}"
+        )
     ensure_kafka_jars(cfg)
     cfg.kafka_dir.mkdir(parents=True, exist_ok=True)
     (cfg.kafka_dir / "brokers").write_text(f"{cfg.kafka_brokers}\n")
     procs = [proc for n in cfg.nodes if (proc := start_kafka_node(cfg, n, wait=False)) is not None]
     for proc in procs:
         _wait_kafka_ready(cfg, proc, timeout)
-    say("kafka ready" + (f": {cfg.kafka_brokers} brokers, every topic on {cfg.replication}" if cfg.kafka_brokers > 1 else ""))
+    say(
+        "kafka ready"
+        + (f": {cfg.kafka_brokers} brokers, every topic on {cfg.replication}" if cfg.kafka_brokers > 1 else "")
+    )
 
 
 def start_kafka_node(cfg: StackConfig, node: int, wait: bool = True, timeout: float = 90.0) -> subprocess.Popen | None:
@@ -413,14 +445,18 @@ def start_kafka_node(cfg: StackConfig, node: int, wait: bool = True, timeout: fl
         say(f"formatting Kafka storage of node {node} (cluster {cluster_id})")
         result = subprocess.run(
             _kafka_java(cfg, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), node=node),
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise StackError(f"Kafka storage format failed:\n{result.stdout}\n{result.stderr}")
     out = open(here / "stdout.log", "ab")
     proc = subprocess.Popen(
         _kafka_java(cfg, "kafka.Kafka", str(props), node=node),
-        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     (here / "kafka.pid").write_text(str(proc.pid))
     say(f"kafka node {node} starting (pid {proc.pid}) on 127.0.0.1:{cfg.broker_port(node)}")
@@ -433,9 +469,7 @@ def _kafka_cluster_id(cfg: StackConfig) -> str:
     path = cfg.kafka_dir / "cluster.id"
     if path.exists():
         return path.read_text().strip()
-    result = subprocess.run(
-        _kafka_java(cfg, "kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True
-    )
+    result = subprocess.run(_kafka_java(cfg, "kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True)
     cluster_id = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else ""
     if not cluster_id:
         raise StackError(f"could not create a Kafka cluster id:\n{result.stderr}")
@@ -454,23 +488,30 @@ def _wait_kafka_ready(cfg: StackConfig, proc: subprocess.Popen | None, timeout: 
         if any(_port_open(cfg.broker_port(n)) for n in cfg.nodes) and _kafka_answers(cfg):
             return
         time.sleep(0.5)
-    raise StackError(f"kafka did not become ready within {timeout:.0f}s; see the server.log files under {cfg.kafka_dir}")
+    raise StackError(
+        f"kafka did not become ready within {timeout:.0f}s; see the server.log files under {cfg.kafka_dir}"
+    )
 
 
 def _kafka_answers(cfg: StackConfig) -> bool:
     """A metadata round trip: the port alone opens before the broker can serve."""
     import asyncio
+    import logging
 
     from aiokafka.admin import AIOKafkaAdminClient
-
-    import logging
 
     logging.getLogger("aiokafka.conn").setLevel(logging.ERROR)  # "password in the clear": loopback only, by design
 
     async def probe() -> bool:
         # as the broker's own PLAIN identity: the SCRAM users may not exist yet
-        admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap, request_timeout_ms=3000, security_protocol="SASL_PLAINTEXT",
-                                    sasl_mechanism="PLAIN", sasl_plain_username=BROKER, sasl_plain_password=cfg.broker_password)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=cfg.bootstrap,
+            request_timeout_ms=3000,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username=BROKER,
+            sasl_plain_password=cfg.broker_password,
+        )
         try:
             await admin.start()
             await admin.list_topics()
@@ -541,9 +582,22 @@ def start_postgres(cfg: StackConfig, timeout: float = 60.0) -> None:
             if runas:
                 subprocess.run(["chown", "postgres:", pwfile.name], check=True)
             result = subprocess.run(
-                runas + [pg_bin("initdb"), "-D", str(cfg.pg_data), "-U", "lgsp", "-A", "scram-sha-256",
-                         f"--pwfile={pwfile.name}", "-E", "UTF8", "--locale=C.UTF-8"],
-                capture_output=True, text=True,
+                runas
+                + [
+                    pg_bin("initdb"),
+                    "-D",
+                    str(cfg.pg_data),
+                    "-U",
+                    "lgsp",
+                    "-A",
+                    "scram-sha-256",
+                    f"--pwfile={pwfile.name}",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                capture_output=True,
+                text=True,
             )
         finally:
             os.unlink(pwfile.name)
@@ -556,9 +610,22 @@ def start_postgres(cfg: StackConfig, timeout: float = 60.0) -> None:
         "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
     )
     result = subprocess.run(
-        runas + [pg_bin("pg_ctl"), "-D", str(cfg.pg_data), "-l", str(cfg.pg_dir / "postgres.log"),
-                 "-o", options, "-w", "-t", str(int(timeout)), "start"],
-        capture_output=True, text=True,
+        runas
+        + [
+            pg_bin("pg_ctl"),
+            "-D",
+            str(cfg.pg_data),
+            "-l",
+            str(cfg.pg_dir / "postgres.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
+        ],
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         log = cfg.pg_dir / "postgres.log"
@@ -648,7 +715,8 @@ def stop_postgres(cfg: StackConfig) -> None:
         return
     subprocess.run(
         _as_pg_owner() + [pg_bin("pg_ctl"), "-D", str(cfg.pg_data), "-m", "fast", "-w", "stop"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     say("postgres stopped")
 
@@ -666,8 +734,19 @@ def _keycloak_home(cfg: StackConfig) -> Path:
     say("fetching Keycloak's server distribution from Maven Central (first run only, about 160 MB)…")
     download = cfg.keycloak_dir / "download"
     download.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([mvn, "-q", "-B", "-f", str(REPO_ROOT / "deploy/keycloak/pom.xml"), "dependency:copy",
-                             f"-DoutputDirectory={download}"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(REPO_ROOT / "deploy/keycloak/pom.xml"),
+            "dependency:copy",
+            f"-DoutputDirectory={download}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     archives = sorted(download.glob("keycloak-quarkus-dist-*.zip"))
     if result.returncode != 0 or not archives:
         raise StackError(f"Maven could not fetch Keycloak:\n{result.stdout}\n{result.stderr}")
@@ -708,13 +787,28 @@ def start_keycloak(cfg: StackConfig, timeout: float = 180.0) -> None:
         shutil.rmtree(home / "data", ignore_errors=True)  # import the realm as it is now
     (home / "data/import").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REALM_FILE, home / "data/import/lgsp-realm.json")
-    env = {**os.environ, "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m", "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
-           "KC_BOOTSTRAP_ADMIN_PASSWORD": cfg.keycloak_admin_password}
+    env = {
+        **os.environ,
+        "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m",
+        "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
+        "KC_BOOTSTRAP_ADMIN_PASSWORD": cfg.keycloak_admin_password,
+    }
     out = open(cfg.keycloak_dir / "keycloak.log", "ab")
     proc = subprocess.Popen(
-        [str(home / "bin/kc.sh"), "start-dev", "--import-realm", f"--http-port={cfg.keycloak_port}",
-         "--http-host=127.0.0.1", "--hostname-strict=false", "--log-level=WARN"],
-        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+        [
+            str(home / "bin/kc.sh"),
+            "start-dev",
+            "--import-realm",
+            f"--http-port={cfg.keycloak_port}",
+            "--http-host=127.0.0.1",
+            "--hostname-strict=false",
+            "--log-level=WARN",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
     )
     (cfg.keycloak_dir / "keycloak.pid").write_text(str(proc.pid))
     say(f"keycloak starting (pid {proc.pid}) on 127.0.0.1:{cfg.keycloak_port}")
@@ -724,7 +818,9 @@ def start_keycloak(cfg: StackConfig, timeout: float = 180.0) -> None:
             tail = (cfg.keycloak_dir / "keycloak.log").read_text(errors="replace")[-3000:]
             raise StackError(f"keycloak exited with code {proc.returncode}:\n{tail}")
         if time.monotonic() > deadline:
-            raise StackError(f"keycloak did not become ready within {timeout:.0f}s; see {cfg.keycloak_dir}/keycloak.log")
+            raise StackError(
+                f"keycloak did not become ready within {timeout:.0f}s; see {cfg.keycloak_dir}/keycloak.log"
+            )
         time.sleep(1)
     marker.write_text(realm_hash)
     say(f"keycloak ready: {cfg.issuer}")
@@ -807,16 +903,21 @@ def prepare_schemas(cfg: StackConfig, schema_prefix: str) -> None:
     async def prepare() -> None:
         conn = await asyncpg.connect(cfg.database_url, timeout=10)
         try:
+            # Runs side by side (ops/instants.py) share the roles: one prepares at a time, or
+            # PostgreSQL refuses two ALTER ROLE of one role at once ("tuple concurrently updated").
+            await conn.execute("SELECT pg_advisory_lock(hashtext('lgsp prepare_schemas'))")
             for service in ALL_SERVICES:
                 role, schema = service_role(service), f"{schema_prefix}{service}"
                 password = service_role_password(service).replace("'", "''")
                 if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
                     await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD '{password}'")
                 else:
-                    await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
-                                       f"PASSWORD '{password}'")
-                pool = await asyncpg.create_pool(cfg.database_url, min_size=1, max_size=1,
-                                                 server_settings={"search_path": f'"{schema}", public'})
+                    await conn.execute(
+                        f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '{password}'"
+                    )
+                pool = await asyncpg.create_pool(
+                    cfg.database_url, min_size=1, max_size=1, server_settings={"search_path": f'"{schema}", public'}
+                )
                 try:
                     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                     await migrate(pool, schema, REPO_ROOT / "services" / service / "migrations")
@@ -826,15 +927,17 @@ def prepare_schemas(cfg: StackConfig, schema_prefix: str) -> None:
                     f'GRANT USAGE ON SCHEMA "{schema}" TO {role}; '
                     f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {role}; '
                     f'REVOKE UPDATE, DELETE ON "{schema}".audit_log FROM {role}; '
-                    f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}')
+                    f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}'
+                )
         finally:
             await conn.close()
 
     asyncio.run(prepare())
 
 
-def drop_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str, *, every_topic_starting: bool = False
-                   ) -> tuple[int, int]:
+def drop_namespace(
+    cfg: StackConfig, topic_prefix: str, schema_prefix: str, *, every_topic_starting: bool = False
+) -> tuple[int, int]:
     """Deletes the topics ``<topic_prefix>.*`` (with ``every_topic_starting``: every topic whose
     name starts with ``topic_prefix``) and the schemas ``<schema_prefix>*``: a run that measures
     starts from nothing, and a test run leaves nothing behind. Returns (topics, schemas)."""
@@ -861,8 +964,12 @@ def drop_namespace(cfg: StackConfig, topic_prefix: str, schema_prefix: str, *, e
             await admin.close()
         conn = await asyncpg.connect(cfg.database_url)
         try:
-            schemas = [r["nspname"] for r in await conn.fetch(
-                "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", schema_prefix)]
+            schemas = [
+                r["nspname"]
+                for r in await conn.fetch(
+                    "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", schema_prefix
+                )
+            ]
             for schema in schemas:
                 await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         finally:
@@ -882,8 +989,11 @@ def stop(cfg: StackConfig | None = None) -> None:
 def status(cfg: StackConfig | None = None) -> dict[str, str]:
     cfg = cfg or StackConfig.from_env()
     pids = {n: pid for n, pid in kafka_pids(cfg).items() if _port_open(cfg.broker_port(n))}
-    kafka = (f"running, {len(pids)} of {cfg.kafka_brokers} broker(s) (pids {', '.join(map(str, pids.values()))}), {cfg.bootstrap}"
-             if pids else "stopped")
+    kafka = (
+        f"running, {len(pids)} of {cfg.kafka_brokers} broker(s) (pids {', '.join(map(str, pids.values()))}), {cfg.bootstrap}"
+        if pids
+        else "stopped"
+    )
     if cfg.external_database_url:
         pg = "external (DATABASE_URL)"
     else:
@@ -897,8 +1007,15 @@ def reset(cfg: StackConfig | None = None) -> None:
     cfg = cfg or StackConfig.from_env()
     stop(cfg)
     keycloak_data = [bin_dir.parent / "data" for bin_dir in cfg.keycloak_dir.glob("keycloak-*/bin")]
-    for path in (cfg.kafka_data, *cfg.kafka_dir.glob("node-*"), cfg.kafka_dir / "cluster.id", cfg.pg_data, cfg.state_dir / "traces",
-                 cfg.keycloak_dir / "realm.sha256", *keycloak_data):
+    for path in (
+        cfg.kafka_data,
+        *cfg.kafka_dir.glob("node-*"),
+        cfg.kafka_dir / "cluster.id",
+        cfg.pg_data,
+        cfg.state_dir / "traces",
+        cfg.keycloak_dir / "realm.sha256",
+        *keycloak_data,
+    ):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():

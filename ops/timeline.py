@@ -9,20 +9,23 @@ from datetime import datetime
 import httpx
 
 from ops.identity import IDENTITIES, TokenRefused
-
 from shared.dossier_text import local_text
 
 
 def format_timeline(code: str, rows: list[dict]) -> str:
     lines = [f"Dossier {code}: {len(rows)} events", ""]
-    lines.append(f"{'time (Asia/Ho_Chi_Minh)':<22} {'service':<9} {'event':<24} {'agency':<15} {'step due':<22} {'late':<5} trace")
+    lines.append(
+        f"{'time (Asia/Ho_Chi_Minh)':<22} {'service':<9} {'event':<24} {'agency':<15} {'step due':<22} {'late':<5} trace"
+    )
     for r in rows:
         at = local_text(datetime.fromisoformat(r["at"]))
         due = local_text(datetime.fromisoformat(r["step_due_at"])) if r["step_due_at"] else "-"
         late = {True: "LATE", False: "ok", None: "-"}[r["late"]]
         event = r["event_type"].removeprefix("vn.lgsp.").removeprefix("dossier.").removesuffix(".v1")
         service = r["source"].rsplit("/", 1)[-1]
-        lines.append(f"{at:<22} {service:<9} {event:<24} {r['agency_code'] or '-':<15} {due:<22} {late:<5} {r['trace_id'] or '-'}")
+        lines.append(
+            f"{at:<22} {service:<9} {event:<24} {r['agency_code'] or '-':<15} {due:<22} {late:<5} {r['trace_id'] or '-'}"
+        )
         lines.append(f"{'':<22} {r['summary']}")
     return "\n".join(lines)
 

@@ -41,8 +41,9 @@ class AccessDenied(Exception):
     """401 (no valid token), 403 (a valid caller without the right) or 429 (over its quota,
     ``retry_after_s``); ``reason`` says which."""
 
-    def __init__(self, status: int, reason: str, retry_after_s: float | None = None, *,
-                 audited_reason: str | None = None) -> None:
+    def __init__(
+        self, status: int, reason: str, retry_after_s: float | None = None, *, audited_reason: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -97,9 +98,15 @@ class TokenValidator:
     platform's clock is moved (see shared/clock.py): tokens are a protocol with a party that
     lives in real time."""
 
-    def __init__(self, issuer: str, audience: str, leeway_s: float = 30.0,
-                 wall_time: Callable[[], float] = time.time, refetch_s: float = 10.0,
-                 discovery_url: str | None = None) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        leeway_s: float = 30.0,
+        wall_time: Callable[[], float] = time.time,
+        refetch_s: float = 10.0,
+        discovery_url: str | None = None,
+    ) -> None:
         self.issuer = issuer.rstrip("/")
         self.discovery_url = discovery_url or f"{self.issuer}/.well-known/openid-configuration"
         self.audience = audience
@@ -165,10 +172,18 @@ class TokenValidator:
             raise AccessDenied(401, f"the token's algorithm {header['alg']!r} is not its key's ({key.algorithm_name})")
         try:
             claims = jwt.decode(
-                token, key.key, algorithms=[key.algorithm_name], audience=self.audience, issuer=self.issuer,
+                token,
+                key.key,
+                algorithms=[key.algorithm_name],
+                audience=self.audience,
+                issuer=self.issuer,
                 # times are checked below against the injected real-time source
-                options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_exp": False,
-                         "verify_iat": False, "verify_nbf": False},
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "sub"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.InvalidAudienceError:
             raise AccessDenied(401, f"the token is not meant for this platform (audience {self.audience!r})") from None
@@ -191,7 +206,8 @@ class TokenValidator:
             if len(agencies) > 1:
                 raise AccessDenied(403, "the token names more than one agency; an account acts for one")
             caller = Caller(
-                client_id=str(claims.get("azp") or claims.get("client_id") or ""), subject=claims["sub"],
+                client_id=str(claims.get("azp") or claims.get("client_id") or ""),
+                subject=claims["sub"],
                 username=claims.get("preferred_username"),
                 roles=frozenset((claims.get("realm_access") or {}).get("roles") or ()),
                 agency=str(agencies[0]) if agencies else None,
@@ -200,7 +216,7 @@ class TokenValidator:
         except (TypeError, AttributeError):
             raise AccessDenied(401, "the token's claims are malformed") from None
         try:
-            return caller, float(claims["exp"]), float(claims.get("nbf", claims["iat"]))
+            return caller, float(claims["exp"]), float(claims["nbf"] if "nbf" in claims else claims["iat"])
         except (TypeError, ValueError):
             raise AccessDenied(401, "the token's times are not numbers") from None
 
@@ -227,8 +243,12 @@ class Quotas:
     """A token bucket per caller (per service process: N instances allow N times as much), so
     one misbehaving connector cannot starve the rest. ``monotonic`` is injected for tests."""
 
-    def __init__(self, default: Quota, per_client: dict[str, Quota | None] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        default: Quota,
+        per_client: dict[str, Quota | None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.default = default
         self.per_client = per_client or {}  # None: unlimited
         self.monotonic = monotonic
@@ -413,7 +433,9 @@ def _unseen(entry: Entry, request: Request) -> str:
     return f"no {entry.resource} {_resource_key(request)!r} that this caller may see"
 
 
-async def _limit_refuses(limit: str, caller: Caller, request: Request, entry: Entry, access: AccessControl) -> str | None:
+async def _limit_refuses(
+    limit: str, caller: Caller, request: Request, entry: Entry, access: AccessControl
+) -> str | None:
     """None when the limit lets the caller through, else why not. A resource the limit must
     look up and cannot find is refused (404) whatever the method: letting it through would
     let a state-changing call act on something created between this check and the action."""
@@ -421,7 +443,11 @@ async def _limit_refuses(limit: str, caller: Caller, request: Request, entry: En
         return None
     if limit == "path_agency":
         named = request.path_params.get("agency_code")
-        return None if caller.agency and named == caller.agency else f"acts for {caller.agency or 'no agency'}, not {named}"
+        return (
+            None
+            if caller.agency and named == caller.agency
+            else f"acts for {caller.agency or 'no agency'}, not {named}"
+        )
     if limit == "body_agency":
         try:
             body = await request.json()
@@ -430,7 +456,11 @@ async def _limit_refuses(limit: str, caller: Caller, request: Request, entry: En
         named = body.get("agency_code") if isinstance(body, dict) else None
         if named is None:
             return "the body must name the acting agency (agency_code)"
-        return None if caller.agency and named == caller.agency else f"acts for {caller.agency or 'no agency'}, not {named}"
+        return (
+            None
+            if caller.agency and named == caller.agency
+            else f"acts for {caller.agency or 'no agency'}, not {named}"
+        )
     resolver = access.resolvers.get(entry.resource or "")
     if resolver is None:
         return f"no way to look up the {entry.resource} this route acts on"
@@ -439,9 +469,15 @@ async def _limit_refuses(limit: str, caller: Caller, request: Request, entry: En
     if resource is None:
         raise AccessDenied(404, _unseen(entry, request))
     if limit == "dossier_agency":
-        return None if caller.agency and caller.agency in resource.agencies else \
-            f"the {entry.resource} is not one of {caller.agency or 'its agency'}'s"
+        return (
+            None
+            if caller.agency and caller.agency in resource.agencies
+            else f"the {entry.resource} is not one of {caller.agency or 'its agency'}'s"
+        )
     if limit == "submitter":
-        return None if resource.submitted_by and resource.submitted_by == caller.client_id else \
-            f"the {entry.resource} was not submitted by {caller.client_id}"
+        return (
+            None
+            if resource.submitted_by and resource.submitted_by == caller.client_id
+            else f"the {entry.resource} was not submitted by {caller.client_id}"
+        )
     return f"unknown limit {limit!r}"

@@ -74,7 +74,9 @@ class AnonymousRefusals:
     are counted, and the count is written as one row when the next window opens. Per service
     process; ``monotonic`` is injected for tests."""
 
-    def __init__(self, per_window: int = 20, window_s: float = 60.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_window: int = 20, window_s: float = 60.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.per_window, self.window_s, self.monotonic = per_window, window_s, monotonic
         self._window_start = float("-inf")
         self._recorded = 0
@@ -98,8 +100,10 @@ def summary_of_unrecorded(count: int, window_s: float) -> str:
     return f"{count} further anonymous refusals within {window_s:.0f} s, counted here instead of one row each"
 
 
-INSERT = ("INSERT INTO audit_log (at, service, method, route, dossier_code, status, outcome, reason, client_id, "
-          "username, agency, request_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
+INSERT = (
+    "INSERT INTO audit_log (at, service, method, route, dossier_code, status, outcome, reason, client_id, "
+    "username, agency, request_id, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
 
 
 class AuditLog:
@@ -130,15 +134,33 @@ class AuditLog:
                     done.set_result(None)
 
 
-async def query(conn: asyncpg.Connection, schemas: list[str], *, dossier: str | None = None,
-                client: str | None = None, since: datetime | None = None, limit: int = 200) -> list[dict]:
+async def query(
+    conn: asyncpg.Connection,
+    schemas: list[str],
+    *,
+    dossier: str | None = None,
+    client: str | None = None,
+    since: datetime | None = None,
+    limit: int = 200,
+) -> list[dict]:
     """Rows of every given service schema that exists, oldest first, filtered as ``lgsp audit`` asks."""
-    present = {r["nspname"] for r in await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])", schemas)}
+    present = {
+        r["nspname"]
+        for r in await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])", schemas)
+    }
     schemas = [s for s in schemas if s in present]
     if not schemas:
         return []
-    parts = [f'SELECT * FROM "{schema}".audit_log WHERE ($1::text IS NULL OR dossier_code = $1) '
-             f'AND ($2::text IS NULL OR client_id = $2) AND ($3::timestamptz IS NULL OR at >= $3)' for schema in schemas]
-    rows = await conn.fetch(f"SELECT * FROM ({' UNION ALL '.join(parts)}) a ORDER BY at, service, seq LIMIT $4",
-                            dossier, client, since, limit)
+    parts = [
+        f'SELECT * FROM "{schema}".audit_log WHERE ($1::text IS NULL OR dossier_code = $1) '
+        f"AND ($2::text IS NULL OR client_id = $2) AND ($3::timestamptz IS NULL OR at >= $3)"
+        for schema in schemas
+    ]
+    rows = await conn.fetch(
+        f"SELECT * FROM ({' UNION ALL '.join(parts)}) a ORDER BY at, service, seq LIMIT $4",
+        dossier,
+        client,
+        since,
+        limit,
+    )
     return [dict(r) for r in rows]

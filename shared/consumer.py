@@ -64,8 +64,14 @@ async def _raw_body(msg) -> bytes:
 
 
 class EventConsumer:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, dlq_producer: AIOKafkaProducer, clock: Clock,
-                 after_commit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        dlq_producer: AIOKafkaProducer,
+        clock: Clock,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._after_commit = after_commit or (lambda: None)  # e.g. wake the workers the handlers gave work
         self._clock = clock
@@ -176,13 +182,20 @@ class EventConsumer:
         """Record the events in the inbox (one statement) and run the handlers of those not
         seen before, each under a span in the event's own trace, then the batch handlers,
         all in the caller's transaction."""
-        fresh = {r["event_id"] for r in await conn.fetch(
-            'INSERT INTO inbox (handler, event_id, event_type, topic, partition, "offset") '
-            "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[]) "
-            "ON CONFLICT DO NOTHING RETURNING event_id",
-            self._settings.service_name, [e.id for _, e, _, _ in items], [e.type for _, e, _, _ in items],
-            [r.topic for r, *_ in items], [r.partition for r, *_ in items], [r.offset for r, *_ in items],
-        )}
+        fresh = {
+            r["event_id"]
+            for r in await conn.fetch(
+                'INSERT INTO inbox (handler, event_id, event_type, topic, partition, "offset") '
+                "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[]) "
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                self._settings.service_name,
+                [e.id for _, e, _, _ in items],
+                [e.type for _, e, _, _ in items],
+                [r.topic for r, *_ in items],
+                [r.partition for r, *_ in items],
+                [r.offset for r, *_ in items],
+            )
+        }
         handled = []
         for record, envelope, data, handlers in items:
             if envelope.id not in fresh:
@@ -195,10 +208,13 @@ class EventConsumer:
             with tracer("lgsp.consumer").start_as_current_span(
                 f"handle {envelope.type}",
                 context=context_from_headers({"traceparent": envelope.traceparent} if envelope.traceparent else {}),
-                attributes={"lgsp.handlers": ",".join(h.__name__ for h in [*handlers, *self._every_batch]),
-                            "messaging.message.id": envelope.id,
-                            "cloudevents.event_type": envelope.type, "lgsp.attempt": attempt,
-                            "messaging.kafka.offset": record.offset},
+                attributes={
+                    "lgsp.handlers": ",".join(h.__name__ for h in [*handlers, *self._every_batch]),
+                    "messaging.message.id": envelope.id,
+                    "cloudevents.event_type": envelope.type,
+                    "lgsp.attempt": attempt,
+                    "messaging.kafka.offset": record.offset,
+                },
             ) as span:
                 try:
                     for handler in handlers:
@@ -223,7 +239,9 @@ class EventConsumer:
                 await self._dead_letter(record, f"rejected: {exc}")
                 return
             except INFRASTRUCTURE_ERRORS as exc:
-                log.warning("consumer.infrastructure_unavailable %s; retrying in %.1fs", type(exc).__name__, infra_delay)
+                log.warning(
+                    "consumer.infrastructure_unavailable %s; retrying in %.1fs", type(exc).__name__, infra_delay
+                )
                 await asyncio.sleep(infra_delay)
                 infra_delay = min(infra_delay * 2, 10.0)
             except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the partition
@@ -232,8 +250,13 @@ class EventConsumer:
                     await self._dead_letter(record, f"failed after {attempt} attempts: {type(exc).__name__}: {exc}")
                     return
                 delay = s.retry_backoff_s * 2 ** (attempt - 1)
-                log.warning("consumer.retry event_id=%s attempt=%d %s; next in %.2fs",
-                            envelope.id, attempt, type(exc).__name__, delay)
+                log.warning(
+                    "consumer.retry event_id=%s attempt=%d %s; next in %.2fs",
+                    envelope.id,
+                    attempt,
+                    type(exc).__name__,
+                    delay,
+                )
                 await asyncio.sleep(delay)
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
@@ -251,5 +274,10 @@ class EventConsumer:
         # Awaited: if this fails the record is not acked and comes back (nothing is lost).
         await self._dlq_producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
         self.dead_lettered += 1
-        log.warning("consumer.dead_lettered topic=%s partition=%d offset=%d reason=%s",
-                    record.topic, record.partition, record.offset, reason)
+        log.warning(
+            "consumer.dead_lettered topic=%s partition=%d offset=%d reason=%s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )

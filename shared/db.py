@@ -33,7 +33,11 @@ async def create_pool(database_url: str, schema: str, *, min_size: int = 2, max_
     finally:
         await conn.close()
     return await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, timeout=10, command_timeout=30,
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=10,
+        command_timeout=30,
         server_settings={"search_path": f'"{schema}", public', "application_name": schema, "timezone": "UTC"},
         reset=_keep_session,
     )
@@ -89,5 +93,7 @@ async def _all_applied(conn: asyncpg.Connection, files: list[tuple[str, Path]]) 
     if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
         return False
     done = {r["name"]: r["sha256"] for r in await conn.fetch("SELECT name, sha256 FROM schema_migrations")}
-    return all(done.get(name) == hashlib.sha256(path.read_text(encoding="utf-8").encode("utf-8")).hexdigest()
-               for name, path in files)
+    return all(
+        done.get(name) == hashlib.sha256(path.read_text(encoding="utf-8").encode("utf-8")).hexdigest()
+        for name, path in files
+    )

@@ -40,20 +40,25 @@ class DeadLetter:
 def _describe(rec) -> DeadLetter:
     h = {k: v.decode("utf-8", "replace") for k, v in (rec.headers or ())}
     return DeadLetter(
-        partition=rec.partition, offset=rec.offset,
+        partition=rec.partition,
+        offset=rec.offset,
         source=f"{h.get('dlq_source_topic', '?')}[{h.get('dlq_source_partition', '?')}]@{h.get('dlq_source_offset', '?')}",
-        event_type=h.get("ce_type", "-"), event_id=h.get("ce_id", "-"),
-        reason=h.get("dlq_reason", "-"), failed_at=h.get("dlq_failed_at", "-"),
+        event_type=h.get("ce_type", "-"),
+        event_id=h.get("ce_id", "-"),
+        reason=h.get("dlq_reason", "-"),
+        failed_at=h.get("dlq_failed_at", "-"),
     )
 
 
 def _redrive_consumer(settings: Settings, service: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(**settings.kafka.options(), group_id=redrive_group(settings.schema_prefix, service),
-                            enable_auto_commit=False)
+    return AIOKafkaConsumer(
+        **settings.kafka.options(), group_id=redrive_group(settings.schema_prefix, service), enable_auto_commit=False
+    )
 
 
-async def list_dead_letters(settings: Settings, service: str, pending_only: bool = False,
-                            limit: int | None = None) -> list[DeadLetter]:
+async def list_dead_letters(
+    settings: Settings, service: str, pending_only: bool = False, limit: int | None = None
+) -> list[DeadLetter]:
     """A service's dead letters, oldest first; ``pending_only``: those not re-driven yet."""
     tps = await partitions(settings.kafka, settings.topic(dead_letter(service).name))
     consumer = _redrive_consumer(settings, service)

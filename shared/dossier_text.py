@@ -7,10 +7,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.events import (
-    DossierApologised, DossierAssigned, DossierAtRisk, DossierEvent, DossierOverdue, DossierReceived,
-    DossierResolved, DossierResumed, DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped,
-    DossierSupplemented, DossierSupplementRequested, DossierTransferred, DossierWithdrawn, DocumentSent,
+    DocumentSent,
     DocumentStatusChanged,
+    DossierApologised,
+    DossierAssigned,
+    DossierAtRisk,
+    DossierEvent,
+    DossierOverdue,
+    DossierReceived,
+    DossierResolved,
+    DossierResumed,
+    DossierReturned,
+    DossierStepAccepted,
+    DossierStepOverdue,
+    DossierStopped,
+    DossierSupplemented,
+    DossierSupplementRequested,
+    DossierTransferred,
+    DossierWithdrawn,
 )
 from shared.reference.calendar import LOCAL_TZ
 
@@ -61,8 +75,14 @@ def summarise(event: DossierEvent) -> str:
 
 # The edXML statuses of a document's delivery, as Vietnamese document software names them.
 DOCUMENT_STATUS_VI = {
-    "arrived": "Đã đến", "refused": "Từ chối tiếp nhận", "accepted": "Đã tiếp nhận", "assigned": "Phân công",
-    "in_processing": "Đang xử lý", "done": "Hoàn thành", "recalled": "Thu hồi", "updated": "Cập nhật",
+    "arrived": "Đã đến",
+    "refused": "Từ chối tiếp nhận",
+    "accepted": "Đã tiếp nhận",
+    "assigned": "Phân công",
+    "in_processing": "Đang xử lý",
+    "done": "Hoàn thành",
+    "recalled": "Thu hồi",
+    "updated": "Cập nhật",
     "sending": "Đang gửi",
 }
 

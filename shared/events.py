@@ -15,7 +15,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -60,6 +60,8 @@ class EventData(CleanText):
     model_config = ConfigDict(extra="allow", frozen=True)  # extra: additive changes pass through
     ce_type: ClassVar[str]
     aggregate: ClassVar[str] = "dossier"
+    if TYPE_CHECKING:
+        at: datetime  # every event type has its moment; declared by each, in its own field order
 
     def subject(self) -> str:
         """The aggregate id: the record key and ``ce_subject``."""
@@ -86,8 +88,10 @@ class Applicant(CleanText):
     model_config = ConfigDict(frozen=True)
     full_name: str = Field(min_length=1, max_length=200)
     # sealed by intake (shared/personal_data.py); the clear forms are accepted from before
-    id_number: str = Field(pattern=r"^(\d{12}|pd1\.[A-Za-z0-9]{1,32}\.[A-Za-z0-9_-]{1,200})$",
-                           description="12-digit personal ID (CCCD), sealed")
+    id_number: str = Field(
+        pattern=r"^(\d{12}|pd1\.[A-Za-z0-9]{1,32}\.[A-Za-z0-9_-]{1,200})$",
+        description="12-digit personal ID (CCCD), sealed",
+    )
     phone: str = Field(max_length=SEALED_MAX, description="Vietnamese mobile number, 0xxxxxxxxx, sealed")
     email: str | None = None
     address: str = Field(min_length=1, max_length=500)
@@ -115,12 +119,17 @@ class DocumentRef(CleanText):
     model_config = ConfigDict(frozen=True)
     component: str | None = Field(None, max_length=50, description="The procedure's component code it satisfies")
     name: str = Field(min_length=1, max_length=255, description="File name as shown to people")
-    media_type: str = Field(min_length=3, max_length=127, description="MIME type (RFC 6838 limits it to 127 characters)",
-                            examples=["application/pdf"])
+    media_type: str = Field(
+        min_length=3,
+        max_length=127,
+        description="MIME type (RFC 6838 limits it to 127 characters)",
+        examples=["application/pdf"],
+    )
     size: int = Field(ge=0, le=MAX_DOCUMENT_BYTES, description="Bytes; at most 1 GiB")
     sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
-    number: str | None = Field(None, min_length=1, max_length=60,
-                               description="Số, ký hiệu, when the document is an official one (a decision)")
+    number: str | None = Field(
+        None, min_length=1, max_length=60, description="Số, ký hiệu, when the document is an official one (a decision)"
+    )
     document_id: uuid.UUID | None = Field(None, description="The official document in the documents service, if one")
 
 
@@ -136,7 +145,9 @@ class Actor(CleanText):
     model_config = ConfigDict(frozen=True)
     name: str = Field(min_length=1, max_length=200)
     title: str = Field("", max_length=200)
-    account: str = Field("", max_length=200, description="The identity provider's account (or connected system) that acted")
+    account: str = Field(
+        "", max_length=200, description="The identity provider's account (or connected system) that acted"
+    )
 
 
 class DossierEvent(EventData):
@@ -406,7 +417,9 @@ class DocumentSent(DocumentEvent):
     summary: str = Field(min_length=1, max_length=2000, description="Trích yếu")
     doc_type: str = Field(min_length=1, max_length=100)
     urgency: str = Field(pattern="^(normal|urgent|very_urgent|express)$")
-    recipients: tuple[Annotated[str, StringConstraints(min_length=1, max_length=35)], ...] = Field(min_length=1, max_length=100)
+    recipients: tuple[Annotated[str, StringConstraints(min_length=1, max_length=35)], ...] = Field(
+        min_length=1, max_length=100
+    )
     file: StoredFile
     dossier_code: str | None = Field(None, max_length=60)
     sent_by: str | None = Field(None, max_length=200)
@@ -454,14 +467,21 @@ class Envelope:
     signature: str | None = None  # the producer's, over the event's identity and body (shared/provenance.py)
 
     @classmethod
-    def new(cls, data: EventData, source: str, *, traceparent: str | None = None,
-            tracestate: str | None = None) -> "Envelope":
+    def new(
+        cls, data: EventData, source: str, *, traceparent: str | None = None, tracestate: str | None = None
+    ) -> "Envelope":
         body = data.model_dump_json().encode("utf-8")
         # ce_time is when the occurrence happened: the event's own ``at``, stamped by the
         # producer from the platform's clock, so no second clock is read here.
         return cls(
-            id=str(uuid.uuid4()), type=data.ce_type, source=source, subject=data.subject(),
-            time=data.at, data=body, traceparent=traceparent, tracestate=tracestate,
+            id=str(uuid.uuid4()),
+            type=data.ce_type,
+            source=source,
+            subject=data.subject(),
+            time=data.at,
+            data=body,
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
 
     @property
@@ -510,8 +530,14 @@ class Envelope:
         except ValueError as exc:
             raise ContractError(f"ce_time is not an ISO 8601 timestamp: {hmap['ce_time']!r}") from exc
         return cls(
-            id=hmap["ce_id"], type=hmap["ce_type"], source=hmap["ce_source"], subject=hmap.get("ce_subject"),
-            time=when, data=value, traceparent=hmap.get("traceparent"), tracestate=hmap.get("tracestate"),
+            id=hmap["ce_id"],
+            type=hmap["ce_type"],
+            source=hmap["ce_source"],
+            subject=hmap.get("ce_subject"),
+            time=when,
+            data=value,
+            traceparent=hmap.get("traceparent"),
+            tracestate=hmap.get("tracestate"),
             signature=hmap.get("lgsp_signature"),
         )
 

@@ -9,23 +9,23 @@ import uuid
 from typing import Annotated
 
 import asyncpg
-
 from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind, StatusCode
 
 from shared.access import AccessControl, AccessDenied, ProviderUnavailable, all_routes
-from shared.errors import DomainError
 from shared.audit import AuditEntry, clean_reason, outcome_of, summary_of_unrecorded, worth_recording
+from shared.errors import DomainError
 from shared.events import DOSSIER_CODE_MAX
 from shared.telemetry import context_from_headers, current_trace_id, tracer
 
 log = logging.getLogger(__name__)
 
 # Path parameters every service takes, bounded like the bodies.
-DossierCode = Annotated[str, Path(min_length=1, max_length=DOSSIER_CODE_MAX,
-                                  description="The dossier code, e.g. 000.21.12.H40-261124-0001")]
+DossierCode = Annotated[
+    str, Path(min_length=1, max_length=DOSSIER_CODE_MAX, description="The dossier code, e.g. 000.21.12.H40-261124-0001")
+]
 AgencyCode = Annotated[str, Path(min_length=1, max_length=35, description="An agency's electronic identifier code")]
 
 
@@ -128,7 +128,9 @@ class CallerFirst:
             request.state.caller = caller
             if not any(g.role in caller.roles for g in entry.grants):
                 roles = sorted({g.role for g in entry.grants})
-                raise AccessDenied(403, f"{caller.describe()} may not call this: it needs one of the roles {', '.join(roles)}")
+                raise AccessDenied(
+                    403, f"{caller.describe()} may not call this: it needs one of the roles {', '.join(roles)}"
+                )
         except AccessDenied as exc:
             scope["route"], scope["path_params"] = found
             return await denial(request, exc)(scope, receive, send)
@@ -152,8 +154,12 @@ def denial(request: Request, exc: AccessDenied) -> JSONResponse:
 
 def provider_unavailable(exc: ProviderUnavailable) -> JSONResponse:
     log.warning("http.identity_provider_unavailable %s", exc)
-    return JSONResponse({"status": 503, "title": f"{exc}; retry shortly"}, status_code=503,
-                        media_type="application/problem+json", headers={"Retry-After": "2"})
+    return JSONResponse(
+        {"status": 503, "title": f"{exc}; retry shortly"},
+        status_code=503,
+        media_type="application/problem+json",
+        headers={"Retry-After": "2"},
+    )
 
 
 REQUEST_ID_MAX = 100
@@ -171,26 +177,56 @@ async def _audit(request: Request, status: int, request_id: str, service_name: s
     if status == 401 and caller is None:
         recorded, unrecorded = audit.anonymous.admit()
         if unrecorded:
-            await audit.record(AuditEntry(
-                at=at, service=service_name, method="*", route="*", dossier_code=None, status=401, outcome="denied",
-                reason=summary_of_unrecorded(unrecorded, audit.anonymous.window_s), client_id=None, username=None,
-                agency=None, request_id=request_id, trace_id=None))
+            await audit.record(
+                AuditEntry(
+                    at=at,
+                    service=service_name,
+                    method="*",
+                    route="*",
+                    dossier_code=None,
+                    status=401,
+                    outcome="denied",
+                    reason=summary_of_unrecorded(unrecorded, audit.anonymous.window_s),
+                    client_id=None,
+                    username=None,
+                    agency=None,
+                    request_id=request_id,
+                    trace_id=None,
+                )
+            )
         if not recorded:
             return
-    await audit.record(AuditEntry(
-        at=at, service=service_name, method=request.method,
-        route=getattr(route, "path", request.url.path)[:300], dossier_code=request.path_params.get("code"),
-        status=status, outcome="denied" if denied and status != 429 else outcome_of(status), reason=clean_reason(getattr(request.state, "refusal", None)),
-        client_id=caller.client_id if caller else None, username=caller.username if caller else None,
-        agency=caller.agency if caller else None, request_id=request_id, trace_id=current_trace_id(),
-    ))
+    await audit.record(
+        AuditEntry(
+            at=at,
+            service=service_name,
+            method=request.method,
+            route=getattr(route, "path", request.url.path)[:300],
+            dossier_code=request.path_params.get("code"),
+            status=status,
+            outcome="denied" if denied and status != 429 else outcome_of(status),
+            reason=clean_reason(getattr(request.state, "refusal", None)),
+            client_id=caller.client_id if caller else None,
+            username=caller.username if caller else None,
+            agency=caller.agency if caller else None,
+            request_id=request_id,
+            trace_id=current_trace_id(),
+        )
+    )
 
 
-def install_edges(app: FastAPI, service_name: str, max_body_bytes: int, *, larger_bodies: dict[str, int] | None = None,
-                  callers_first: bool = True) -> None:
+def install_edges(
+    app: FastAPI,
+    service_name: str,
+    max_body_bytes: int,
+    *,
+    larger_bodies: dict[str, int] | None = None,
+    callers_first: bool = True,
+) -> None:
     """``larger_bodies``: paths that take more than ``max_body_bytes`` (uploads), and how much.
     ``callers_first``: refuse unknown callers before reading their bodies (an API's callers
     carry bearer tokens; the console answers people with pages of its own)."""
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
@@ -208,8 +244,12 @@ def install_edges(app: FastAPI, service_name: str, max_body_bytes: int, *, large
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # Not the caller's fault and nothing was recorded: retry with the same Idempotency-Key.
         log.warning("http.database_unavailable %s", type(exc).__name__)
-        return JSONResponse({"status": 503, "title": "database unavailable; retry with the same Idempotency-Key"},
-                            status_code=503, media_type="application/problem+json", headers={"Retry-After": "1"})
+        return JSONResponse(
+            {"status": 503, "title": "database unavailable; retry with the same Idempotency-Key"},
+            status_code=503,
+            media_type="application/problem+json",
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(DomainError)
     async def cannot_be_done(request: Request, exc: DomainError) -> JSONResponse:
@@ -259,10 +299,15 @@ class ServerSpan:
         method, route = scope["method"], scope["path"]
         request_id = (headers.get("x-request-id") or "")[:REQUEST_ID_MAX] or str(uuid.uuid4())
         with tracer("lgsp.http").start_as_current_span(
-            f"{method} {route}", kind=SpanKind.SERVER, context=context_from_headers(headers),
+            f"{method} {route}",
+            kind=SpanKind.SERVER,
+            context=context_from_headers(headers),
             attributes={"http.request.method": method, "url.path": route},
         ) as span:
-            ids = [(b"x-trace-id", (current_trace_id() or "").encode()), (b"x-request-id", request_id.encode("latin-1"))]
+            ids = [
+                (b"x-trace-id", (current_trace_id() or "").encode()),
+                (b"x-request-id", request_id.encode("latin-1")),
+            ]
             started = False
 
             async def send_with_ids(message) -> None:

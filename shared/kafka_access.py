@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.topics import ALL_SERVICES, DOSSIER, SERVICES as DOSSIER_SERVICES, consumed_topics, dead_letter
+from shared.topics import ALL_SERVICES, DOSSIER, consumed_topics, dead_letter
+from shared.topics import SERVICES as DOSSIER_SERVICES
 
 SERVICE_PRINCIPALS = ALL_SERVICES
 OPERATOR = "lgsp"
@@ -48,9 +49,13 @@ class KafkaAccess:
 
     def options(self) -> dict:
         """Keyword arguments for aiokafka's producers, consumers and admin client."""
-        return {"bootstrap_servers": self.servers, "security_protocol": "SASL_PLAINTEXT",
-                "sasl_mechanism": MECHANISM, "sasl_plain_username": self.username,
-                "sasl_plain_password": self.password}
+        return {
+            "bootstrap_servers": self.servers,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": MECHANISM,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
 
     def broker_security(self):
         """The same identity for FastStream's KafkaBroker."""
@@ -79,8 +84,14 @@ def service_acls(topic_prefix: str, schema_prefix: str) -> list[Grant]:
     for service in SERVICE_PRINCIPALS:
         # a dossier service that also reads the document topic (notify) may not write to it
         grants += [
-            Grant(service, "topic", f"{topic_prefix}.{topic.name}",
-                  ("READ", "DESCRIBE") if service in DOSSIER_SERVICES and topic is not DOSSIER else ("READ", "WRITE", "DESCRIBE"))
+            Grant(
+                service,
+                "topic",
+                f"{topic_prefix}.{topic.name}",
+                ("READ", "DESCRIBE")
+                if service in DOSSIER_SERVICES and topic is not DOSSIER
+                else ("READ", "WRITE", "DESCRIBE"),
+            )
             for topic in consumed_topics(service)
         ]
         grants += [
@@ -96,22 +107,45 @@ def apply_access(bootstrap: str, broker_password: str, users: dict[str, str], gr
     Idempotent: running it again changes nothing. kafka-python is used here because aiokafka
     has no admin calls for SCRAM users and ACLs."""
     from kafka.admin import (
-        ACL, ACLOperation, ACLPermissionType, KafkaAdminClient, ResourcePattern, ResourceType, ScramMechanism,
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        KafkaAdminClient,
+        ResourcePattern,
+        ResourceType,
+        ScramMechanism,
         UserScramCredentialUpsertion,
     )
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
-                             sasl_plain_username=BROKER, sasl_plain_password=broker_password,
-                             request_timeout_ms=15000, client_id="lgsp-access")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_plain_username=BROKER,
+        sasl_plain_password=broker_password,
+        request_timeout_ms=15000,
+        client_id="lgsp-access",
+    )
     try:
         if users:
-            admin.alter_user_scram_credentials([
-                UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_512, password, iterations=4096)
-                for name, password in users.items()])
+            admin.alter_user_scram_credentials(
+                [
+                    UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_512, password, iterations=4096)
+                    for name, password in users.items()
+                ]
+            )
         kinds = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP}
-        acls = [ACL(principal=f"User:{g.principal}", host="*", operation=ACLOperation[op],
-                    permission_type=ACLPermissionType.ALLOW, resource_pattern=ResourcePattern(kinds[g.resource], g.name))
-                for g in grants for op in g.operations]
+        acls = [
+            ACL(
+                principal=f"User:{g.principal}",
+                host="*",
+                operation=ACLOperation[op],
+                permission_type=ACLPermissionType.ALLOW,
+                resource_pattern=ResourcePattern(kinds[g.resource], g.name),
+            )
+            for g in grants
+            for op in g.operations
+        ]
         if acls:
             result = admin.create_acls(acls)
             failed = result.get("failed") if isinstance(result, dict) else None

@@ -40,8 +40,15 @@ async def consumer_lag(settings, consumed) -> list[PartitionLag]:
         lags = []
         for tp in tps:
             committed = (await consumer.committed(tp)) or 0
-            lags.append(PartitionLag(topic=tp.topic, partition=tp.partition, committed=committed, end=ends[tp],
-                                     lag=max(0, ends[tp] - committed)))
+            lags.append(
+                PartitionLag(
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    committed=committed,
+                    end=ends[tp],
+                    lag=max(0, ends[tp] - committed),
+                )
+            )
         return lags
     finally:
         await consumer.stop()
@@ -52,14 +59,18 @@ async def status(request: Request):
     rt = request.app.state.runtime
     lags = await consumer_lag(rt.settings, rt.topics)
     return OperationsStatus(
-        service=rt.settings.service_name, consumer_lag=sum(p.lag for p in lags), partitions=lags,
+        service=rt.settings.service_name,
+        consumer_lag=sum(p.lag for p in lags),
+        partitions=lags,
         outbox_pending=await rt.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"),
         dead_letters_pending=await dlq.pending_count(rt.settings, rt.settings.service_name),
     )
 
 
 @router.get("/dead-letters")
-async def dead_letters(request: Request, limit: int = Query(100, ge=1, le=1000, description="At most this many, oldest first")):
+async def dead_letters(
+    request: Request, limit: int = Query(100, ge=1, le=1000, description="At most this many, oldest first")
+):
     """Dead letters not re-driven yet, with the reason each was parked."""
     settings = request.app.state.runtime.settings
     letters = await dlq.list_dead_letters(settings, settings.service_name, pending_only=True, limit=limit)

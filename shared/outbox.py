@@ -55,18 +55,29 @@ class Outbox:
         [envelope] = await self.add_all(conn, [data], topic)
         return envelope
 
-    async def add_all(self, conn: asyncpg.Connection, events: Sequence[EventData], topic: Topic = DOSSIER) -> list[Envelope]:
+    async def add_all(
+        self, conn: asyncpg.Connection, events: Sequence[EventData], topic: Topic = DOSSIER
+    ) -> list[Envelope]:
         """Several events of one transaction, in this order, with one statement."""
         trace_headers = current_trace_headers()
-        envelopes = [Envelope.new(data, source=f"/lgsp/{self._settings.service_name}",
-                                  traceparent=trace_headers.get("traceparent"), tracestate=trace_headers.get("tracestate"))
-                     for data in events]
+        envelopes = [
+            Envelope.new(
+                data,
+                source=f"/lgsp/{self._settings.service_name}",
+                traceparent=trace_headers.get("traceparent"),
+                tracestate=trace_headers.get("tracestate"),
+            )
+            for data in events
+        ]
         # signed by this service, so consumers can tell who emitted each event (shared/provenance.py)
         provenance = self._settings.provenance
         envelopes = [replace(e, signature=provenance.signature(e)[1].decode()) for e in envelopes]
-        columns = ([e.id for e in envelopes], [e.key for e in envelopes],
-                   [json.dumps([[k, v.decode("utf-8")] for k, v in e.headers()], ensure_ascii=False) for e in envelopes],
-                   [e.data for e in envelopes])
+        columns = (
+            [e.id for e in envelopes],
+            [e.key for e in envelopes],
+            [json.dumps([[k, v.decode("utf-8")] for k, v in e.headers()], ensure_ascii=False) for e in envelopes],
+            [e.data for e in envelopes],
+        )
         self._written = True
         # NOTIFY is delivered at commit, so a relay elsewhere wakes exactly when the rows are visible.
         await conn.execute(
@@ -75,7 +86,10 @@ class Outbox:
             "  FROM unnest($2::uuid[], $3::bytea[], $4::jsonb[], $5::bytea[]) WITH ORDINALITY AS r(event_id, key, headers, payload, n) "
             "  ORDER BY r.n) "  # the outbox's seq is the publishing order
             + ("SELECT pg_notify($6, '')" if self.notify_relay else "SELECT $6::text"),
-            self._settings.topic(topic.name), *columns, notify_channel(self._settings.schema))
+            self._settings.topic(topic.name),
+            *columns,
+            notify_channel(self._settings.schema),
+        )
         return envelopes
 
 
@@ -90,8 +104,12 @@ def notify_channel(schema: str) -> str:
 def kafka_producer(kafka: KafkaAccess) -> AIOKafkaProducer:
     """The platform's producer settings: nothing acknowledged is lost, retries do not duplicate."""
     return AIOKafkaProducer(
-        **kafka.options(), enable_idempotence=True, acks="all",
-        linger_ms=5, request_timeout_ms=15000, max_batch_size=256 * 1024,
+        **kafka.options(),
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=15000,
+        max_batch_size=256 * 1024,
     )
 
 
@@ -137,7 +155,9 @@ class OutboxRelay:
     async def _session(self) -> None:
         s = self._settings
         conn = await asyncpg.connect(
-            s.database_url, timeout=10, server_settings={"search_path": f'"{s.schema}"', "application_name": f"{s.schema}-relay"}
+            s.database_url,
+            timeout=10,
+            server_settings={"search_path": f'"{s.schema}"', "application_name": f"{s.schema}-relay"},
         )
         producer = kafka_producer(s.kafka)
         probe = AIOKafkaConsumer(**s.kafka.options(), enable_auto_commit=False)
@@ -185,7 +205,9 @@ class OutboxRelay:
             self._partitions[topic] = sorted(parts)
         return self._partitions[topic]
 
-    async def _publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, probe: AIOKafkaConsumer) -> int:
+    async def _publish_batch(
+        self, conn: asyncpg.Connection, producer: AIOKafkaProducer, probe: AIOKafkaConsumer
+    ) -> int:
         """Marks the batch sent last time and claims the next one, recording the partitions'
         end offsets for it, in one statement (one commit per batch); then sends it. The
         batch sent last stays unmarked until this next call, or until a new relay's recovery
@@ -201,20 +223,26 @@ class OutboxRelay:
             "            started_at = now()), "
             "settled AS (DELETE FROM outbox_relay_attempt WHERE NOT EXISTS (SELECT 1 FROM batch)) "
             "SELECT * FROM batch ORDER BY seq",
-            self._sent_unmarked, self._settings.relay_batch, _offsets_json(ends),
+            self._sent_unmarked,
+            self._settings.relay_batch,
+            _offsets_json(ends),
         )
         self.published += len(self._sent_unmarked)
         self._sent_unmarked = []
         if not records:
             return 0
-        rows = [_Row(r["seq"], r["event_id"], r["topic"], r["key"], json.loads(r["headers"]), r["payload"]) for r in records]
+        rows = [
+            _Row(r["seq"], r["event_id"], r["topic"], r["key"], json.loads(r["headers"]), r["payload"]) for r in records
+        ]
         new_topics = {r.topic for r in rows} - set(self._partitions)
         if new_topics:
             # A topic this relay has not written yet: its end offsets belong in the attempt too.
             for topic in new_topics:
                 await self._partitions_of(producer, topic)
             tps = [TopicPartition(t, p) for t, parts in self._partitions.items() for p in parts]
-            await conn.execute("UPDATE outbox_relay_attempt SET offsets = $1", _offsets_json(await probe.end_offsets(tps)))
+            await conn.execute(
+                "UPDATE outbox_relay_attempt SET offsets = $1", _offsets_json(await probe.end_offsets(tps))
+            )
         _failpoint("relay-before-send")
         await self._send(producer, rows)
         _failpoint("relay-after-send")
@@ -227,10 +255,16 @@ class OutboxRelay:
         for row in rows:
             stored = dict(row.headers)
             span = t.start_span(
-                f"{row.topic} publish", kind=SpanKind.PRODUCER, context=context_from_headers(stored),
-                attributes={"messaging.system": "kafka", "messaging.destination.name": row.topic,
-                            "messaging.message.id": row.event_id, "messaging.operation.type": "publish",
-                            "cloudevents.event_type": stored.get("ce_type", "")},
+                f"{row.topic} publish",
+                kind=SpanKind.PRODUCER,
+                context=context_from_headers(stored),
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": row.topic,
+                    "messaging.message.id": row.event_id,
+                    "messaging.operation.type": "publish",
+                    "cloudevents.event_type": stored.get("ce_type", ""),
+                },
             )
             # The consumer's span becomes a child of this publish span.
             with trace.use_span(span, end_on_exit=False):
@@ -242,7 +276,7 @@ class OutboxRelay:
         results = await asyncio.gather(*futures, return_exceptions=True)
         failure = None
         for span, result in zip(spans, results):
-            if isinstance(result, Exception):
+            if isinstance(result, BaseException):
                 span.set_status(StatusCode.ERROR, type(result).__name__)
                 failure = failure or result
             else:

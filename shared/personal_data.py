@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing_extensions import TypeIs
 
 PREFIX = "pd1."
 SEALED_MAX = 200  # the longest sealed value of a short field (a phone, an ID number)
@@ -31,8 +32,8 @@ class PersonalDataError(ValueError):
     """A sealed value that cannot be opened: unknown key, or altered."""
 
 
-def is_sealed(value: str | None) -> bool:
-    return bool(value) and value.startswith(PREFIX)
+def is_sealed(value: str | None) -> TypeIs[str]:
+    return value is not None and value.startswith(PREFIX)
 
 
 def _b64(data: bytes) -> str:

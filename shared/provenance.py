@@ -26,10 +26,30 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from shared.events import (
-    DocumentSent, DocumentStatusChanged, DocumentViewOverdue, DossierApologised, DossierAssigned, DossierAtRisk,
-    DossierOverdue, DossierReceived, DossierRefused, DossierResolved, DossierResumed, DossierReturned,
-    DossierStepAccepted, DossierStepOverdue, DossierStopped, DossierSupplemented, DossierSupplementRequested,
-    DossierTransferred, DossierWithdrawn, Envelope, EventData, PickupRequested, ShipmentBooked, ShipmentProgressed,
+    DocumentSent,
+    DocumentStatusChanged,
+    DocumentViewOverdue,
+    DossierApologised,
+    DossierAssigned,
+    DossierAtRisk,
+    DossierOverdue,
+    DossierReceived,
+    DossierRefused,
+    DossierResolved,
+    DossierResumed,
+    DossierReturned,
+    DossierStepAccepted,
+    DossierStepOverdue,
+    DossierStopped,
+    DossierSupplemented,
+    DossierSupplementRequested,
+    DossierTransferred,
+    DossierWithdrawn,
+    Envelope,
+    EventData,
+    PickupRequested,
+    ShipmentBooked,
+    ShipmentProgressed,
 )
 
 SIGNATURE_HEADER = "lgsp_signature"
@@ -37,9 +57,21 @@ SIGNATURE_HEADER = "lgsp_signature"
 # The one service that emits each event type.
 PRODUCED_BY: dict[str, tuple[type[EventData], ...]] = {
     "intake": (DossierReceived, DossierRefused, DossierSupplemented, PickupRequested),
-    "routing": (DossierAssigned, DossierTransferred, DossierStepAccepted, DossierSupplementRequested, DossierResumed,
-                DossierResolved, DossierReturned, DossierWithdrawn, DossierStopped, DossierAtRisk, DossierStepOverdue,
-                DossierOverdue, DossierApologised),
+    "routing": (
+        DossierAssigned,
+        DossierTransferred,
+        DossierStepAccepted,
+        DossierSupplementRequested,
+        DossierResumed,
+        DossierResolved,
+        DossierReturned,
+        DossierWithdrawn,
+        DossierStopped,
+        DossierAtRisk,
+        DossierStepOverdue,
+        DossierOverdue,
+        DossierApologised,
+    ),
     "postal": (ShipmentBooked, ShipmentProgressed),
     "documents": (DocumentSent, DocumentStatusChanged, DocumentViewOverdue),
 }
@@ -82,7 +114,9 @@ class Provenance:
             try:
                 self._public[name] = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
             except (ValueError, binascii.Error) as exc:
-                raise ValueError(f"LGSP_EVENT_PUBLIC_KEYS: the key of {name!r} is not a base64 Ed25519 public key") from exc
+                raise ValueError(
+                    f"LGSP_EVENT_PUBLIC_KEYS: the key of {name!r} is not a base64 Ed25519 public key"
+                ) from exc
         if missing := [p for p in PRODUCERS if p not in self._public]:
             raise ValueError(f"LGSP_EVENT_PUBLIC_KEYS has no key for {', '.join(missing)}")
 

@@ -17,24 +17,29 @@ from fastapi.routing import APIRoute
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
+from shared import operations
 from shared.access import AccessControl, Policy, Resolver, TokenValidator, all_routes, api_routes, authorize
 from shared.audit import AnonymousRefusals, AuditLog
 from shared.clock import Clock, clock_from_env
 from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
 from shared.http import install_edges
-from shared import operations
 from shared.outbox import Outbox, OutboxRelay, kafka_producer
 from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
-from shared.waking import woken
 from shared.topics import Topic, consumed_topics, dead_letter, require_topics
+from shared.waking import woken
 
 log = logging.getLogger(__name__)
 
 
-async def run_periodically(name: str, step: Callable[[], Awaitable[object]], interval_s: float,
-                           wake: asyncio.Event | None = None, after_pass: Callable[[], None] = lambda: None) -> None:
+async def run_periodically(
+    name: str,
+    step: Callable[[], Awaitable[object]],
+    interval_s: float,
+    wake: asyncio.Event | None = None,
+    after_pass: Callable[[], None] = lambda: None,
+) -> None:
     """A background worker: run ``step`` every ``interval_s`` seconds (at once again when it
     returns True: more work is waiting, or when ``wake`` is set: work was just committed).
     A failed pass is logged and retried at the next tick."""
@@ -84,9 +89,11 @@ class ServiceRuntime:
         try:
             await migrate(self.pool, s.schema, self._migrations_dir)
         except asyncpg.InsufficientPrivilegeError as exc:
-            raise RuntimeError(f"schema {s.schema} has migrations not applied yet, and this service's database role "
-                               "may not change tables: apply them as the database's owner first "
-                               "(`lgsp kafka-access`, which the local stack runs at start)") from exc
+            raise RuntimeError(
+                f"schema {s.schema} has migrations not applied yet, and this service's database role "
+                "may not change tables: apply them as the database's owner first "
+                "(`lgsp kafka-access`, which the local stack runs at start)"
+            ) from exc
         self.outbox = Outbox(s)
         self.relay = OutboxRelay(s, on_active=self._relay_active)
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{s.service_name}-outbox-relay")
@@ -118,7 +125,9 @@ class ServiceRuntime:
         wake = asyncio.Event() if interval_s is None else None
         if wake is not None:
             self._wakes.append(wake)
-        self._workers.append(asyncio.create_task(run_periodically(name, step, interval, wake, self.after_write), name=name))
+        self._workers.append(
+            asyncio.create_task(run_periodically(name, step, interval, wake, self.after_write), name=name)
+        )
 
     def wake_workers(self) -> None:
         """Work was just committed here (an event handled, a request served): look at once."""
@@ -161,9 +170,19 @@ class ServiceRuntime:
 Wiring = Callable[[FastAPI, ServiceRuntime], Awaitable[None]]
 
 
-def service_app(settings: Settings, migrations_dir: Path, *, title: str, description: str,
-                router: APIRouter, wire: Wiring, clock: Clock | None = None, secrets: tuple[str, ...] = (),
-                resolvers: dict[str, Resolver] | None = None, larger_bodies: dict[str, int] | None = None) -> FastAPI:
+def service_app(
+    settings: Settings,
+    migrations_dir: Path,
+    *,
+    title: str,
+    description: str,
+    router: APIRouter,
+    wire: Wiring,
+    clock: Clock | None = None,
+    secrets: tuple[str, ...] = (),
+    resolvers: dict[str, Resolver] | None = None,
+    larger_bodies: dict[str, int] | None = None,
+) -> FastAPI:
     """A service's ASGI app: the runtime opened at start-up, ``wire`` registering the service's
     handlers and workers, its topic consumed (shared/topics.py), the HTTP edges and routes installed, every
     route behind the access policy (``resolvers`` look up what its limits need); ``larger_bodies``
@@ -183,18 +202,26 @@ def service_app(settings: Settings, migrations_dir: Path, *, title: str, descrip
         yield
         await runtime.close()
 
-    app = FastAPI(title=title, version="1", lifespan=lifespan, description=description,
-                  dependencies=[Depends(authorize)])
+    app = FastAPI(
+        title=title, version="1", lifespan=lifespan, description=description, dependencies=[Depends(authorize)]
+    )
     install_edges(app, settings.service_name, settings.max_body_bytes, larger_bodies=larger_bodies)
     app.add_middleware(AfterWrites, runtime=runtime)
     app.include_router(router)
     app.include_router(operations.router)
     policy = Policy.load()
     app.state.access = AccessControl(
-        settings.service_name, policy,
-        TokenValidator(settings.oidc_issuer, settings.oidc_audience, settings.token_leeway_s,
-                       discovery_url=settings.oidc_discovery_url), resolvers or {},
-        policy.quotas(settings.quota_default))
+        settings.service_name,
+        policy,
+        TokenValidator(
+            settings.oidc_issuer,
+            settings.oidc_audience,
+            settings.token_leeway_s,
+            discovery_url=settings.oidc_discovery_url,
+        ),
+        resolvers or {},
+        policy.quotas(settings.quota_default),
+    )
     if missing := policy.missing(settings.service_name, api_routes(app)):
         log.error("access.routes_without_policy %s: refused until shared/access_policy.yaml covers them", missing)
     _document_access(app, policy, settings.service_name)
@@ -222,14 +249,17 @@ def _document_access(app: FastAPI, policy: Policy, service: str) -> None:
         if not isinstance(route, APIRoute):
             continue
         lines = []
-        for method in sorted(route.methods - {"HEAD"}):
+        for method in sorted((route.methods or set()) - {"HEAD"}):
             entry = policy.entry(service, method, route.path)
             if entry is None:
                 lines.append("**Who may call:** nobody (no access policy: denied by default).")
             elif entry.public:
                 lines.append("**Who may call:** anyone (public).")
             else:
-                grants = ", ".join(g.role if g.limit == "any" else f"{g.role} ({g.limit.replace('_', ' ')})"
-                                   for g in entry.grants)
-                lines.append(f"**Who may call:** {grants}." + (f" {entry.why[0].upper()}{entry.why[1:]}." if entry.why else ""))
+                grants = ", ".join(
+                    g.role if g.limit == "any" else f"{g.role} ({g.limit.replace('_', ' ')})" for g in entry.grants
+                )
+                lines.append(
+                    f"**Who may call:** {grants}." + (f" {entry.why[0].upper()}{entry.why[1:]}." if entry.why else "")
+                )
         route.description = "\n\n".join(filter(None, [route.description, *lines]))

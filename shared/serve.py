@@ -17,5 +17,11 @@ def serve(app_factory, service_name: str, default_port: int) -> None:
     except MissingSecret as exc:
         print(f"{service_name} refuses to start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

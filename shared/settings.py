@@ -18,9 +18,13 @@ from shared.provenance import PRODUCERS, Provenance, local_public_keys, local_se
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The local stack's secrets: public, known to its simulators, usable only with LGSP_PROFILE=local.
-LOCAL_SECRETS = {"carrier_webhook_secret": "local-carrier-secret", "portal_client_secret": "local-portal-secret",
-                 "axis_key": "local-axis-secret",
-                 "pd_keys": local_keys()[0], "pd_lookup_key": local_keys()[1]}
+LOCAL_SECRETS = {
+    "carrier_webhook_secret": "local-carrier-secret",
+    "portal_client_secret": "local-portal-secret",
+    "axis_key": "local-axis-secret",
+    "pd_keys": local_keys()[0],
+    "pd_lookup_key": local_keys()[1],
+}
 
 
 class MissingSecret(ValueError):
@@ -34,7 +38,9 @@ def env_name(field: str) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LGSP_", extra="ignore")
 
-    service_name: str = Field("lgsp", description="One identity per service: process, OTel service, consumer group, schema")
+    service_name: str = Field(
+        "lgsp", description="One identity per service: process, OTel service, consumer group, schema"
+    )
     kafka_bootstrap: str = Field(
         "127.0.0.1:59092", validation_alias=AliasChoices("LGSP_KAFKA_BOOTSTRAP", "KAFKA_BOOTSTRAP_SERVERS")
     )
@@ -43,45 +49,76 @@ class Settings(BaseSettings):
     )
     kafka_username: str | None = Field(None, description="This process's Kafka principal; default: the service's name")
     kafka_password: SecretStr | None = Field(None, description="Its SCRAM password (secret)")
-    event_signing_key: SecretStr | None = Field(None, description="This service's Ed25519 seed (32 bytes, base64) that "
-                                                "signs the events it emits (secret; shared/provenance.py)")
-    event_public_keys: str | None = Field(None, max_length=2000, description="Every producer's public event key: "
-                                          "'service:base64,…'; default on the local stack: the local ones")
+    event_signing_key: SecretStr | None = Field(
+        None,
+        description="This service's Ed25519 seed (32 bytes, base64) that "
+        "signs the events it emits (secret; shared/provenance.py)",
+    )
+    event_public_keys: str | None = Field(
+        None,
+        max_length=2000,
+        description="Every producer's public event key: 'service:base64,…'; default on the local stack: the local ones",
+    )
     topic_prefix: str = Field("lgsp", description="Prefix of every topic name; tests use their own")
     schema_prefix: str = Field("", description="Prefix of every service schema; tests use their own")
     http_host: str = "127.0.0.1"
     http_port: int = 0
-    public_url: str | None = Field(None, description="How others reach this service (webhook callbacks); default http://host:port")
+    public_url: str | None = Field(
+        None, description="How others reach this service (webhook callbacks); default http://host:port"
+    )
     max_body_bytes: int = Field(1_000_000, description="Largest HTTP request body accepted")
     state_dir: Path = REPO_ROOT / ".lgsp"
-    trace_dir: Path | None = Field(None, description="Where spans are written as JSON lines when no OTLP endpoint is set")
-    otlp_endpoint: str | None = Field(None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "LGSP_OTLP_ENDPOINT"))
+    trace_dir: Path | None = Field(
+        None, description="Where spans are written as JSON lines when no OTLP endpoint is set"
+    )
+    otlp_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "LGSP_OTLP_ENDPOINT")
+    )
     handler_attempts: int = Field(4, ge=1, description="Tries of a failing event before it is dead-lettered")
     retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each time")
     reference_variant: str = Field("three_level", description="Agency tree and catalogue: three_level or two_level")
     scheduler_interval_s: float = Field(30.0, gt=0, description="How often routing looks for late dossiers")
     apology_extension_days: float = Field(2.0, gt=0, description="Working days asked for in an apology")
     backdate_max_days: int = Field(30, ge=0, description="How far back a counter may record a receipt time")
-    oidc_issuer: str = Field("http://127.0.0.1:58080/realms/lgsp",
-                             description="The identity provider whose access tokens the services accept")
-    oidc_discovery_url: str | None = Field(None, description="Where to read the issuer's discovery document when "
-                                           "the services reach it by another address; default: the issuer's own")
+    oidc_issuer: str = Field(
+        "http://127.0.0.1:58080/realms/lgsp",
+        description="The identity provider whose access tokens the services accept",
+    )
+    oidc_discovery_url: str | None = Field(
+        None,
+        description="Where to read the issuer's discovery document when "
+        "the services reach it by another address; default: the issuer's own",
+    )
     oidc_audience: str = Field("lgsp", max_length=200, description="The audience a token must name")
     token_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on a token's times")
-    audit_anonymous_per_minute: int = Field(60, ge=0, le=100_000,
-                                            description="Anonymous refusals written to the audit log one row each per "
-                                                        "minute and process; the rest are counted in one row")
-    quota_default: str | None = Field(None, pattern=r"^\d+(\.\d+)?(/\d+)?$",
-                                      description="Requests a second per caller and burst, e.g. '50/200'; "
-                                                  "default: the access policy's")
+    audit_anonymous_per_minute: int = Field(
+        60,
+        ge=0,
+        le=100_000,
+        description="Anonymous refusals written to the audit log one row each per "
+        "minute and process; the rest are counted in one row",
+    )
+    quota_default: str | None = Field(
+        None,
+        pattern=r"^\d+(\.\d+)?(/\d+)?$",
+        description="Requests a second per caller and burst, e.g. '50/200'; default: the access policy's",
+    )
     # official documents (services/documents)
-    documents_pki_dir: Path | None = Field(None, description="The receivers' trust: root.pem, issuing-ca.pem and "
-                                           "crls/*.crl (`lgsp pki` makes a test one); default <state_dir>/pki")
-    documents_max_file_bytes: int = Field(20_000_000, ge=1, le=200_000_000, description="Largest document file accepted")
-    documents_agency_quota_bytes: int = Field(5_000_000_000, ge=1, le=10**13,
-                                              description="Storage for the files an agency's officials upload, in bytes")
-    staff_directory: Path = Field(REPO_ROOT / "shared/reference/identity/staff.json",
-                                  description="Who notify tells at each agency about its late documents (officials, managers)")
+    documents_pki_dir: Path | None = Field(
+        None,
+        description="The receivers' trust: root.pem, issuing-ca.pem and "
+        "crls/*.crl (`lgsp pki` makes a test one); default <state_dir>/pki",
+    )
+    documents_max_file_bytes: int = Field(
+        20_000_000, ge=1, le=200_000_000, description="Largest document file accepted"
+    )
+    documents_agency_quota_bytes: int = Field(
+        5_000_000_000, ge=1, le=10**13, description="Storage for the files an agency's officials upload, in bytes"
+    )
+    staff_directory: Path = Field(
+        REPO_ROOT / "shared/reference/identity/staff.json",
+        description="Who notify tells at each agency about its late documents (officials, managers)",
+    )
     axis_url: str = Field("http://127.0.0.1:8094", description="The national document-exchange axis (other provinces)")
     axis_key: SecretStr | None = Field(None, description="Our key at the national document-exchange axis (secret)")
     # where the console reads the services' HTTP APIs
@@ -90,18 +127,26 @@ class Settings(BaseSettings):
     postal_url: str = "http://127.0.0.1:8083"
     notify_url: str = "http://127.0.0.1:8084"
     documents_url: str = "http://127.0.0.1:8086"
-    console_url: str | None = Field(None, max_length=300, pattern=r"^https?://[^/?#]+$",
-                                    description="The console's public address (scheme, host, port), where the identity "
-                                                "provider sends people back; default http://127.0.0.1:<http_port>")
+    console_url: str | None = Field(
+        None,
+        max_length=300,
+        pattern=r"^https?://[^/?#]+$",
+        description="The console's public address (scheme, host, port), where the identity "
+        "provider sends people back; default http://127.0.0.1:<http_port>",
+    )
     console_sessions_max: int = Field(5000, ge=1, le=1_000_000, description="Signed-in console sessions kept at once")
     # edges to third parties (simulators on loopback in tests and the demo)
     profile: Literal["local", "deployed"] = Field(
-        "deployed", description="'local' lets the local stack's built-in secrets stand in for unset ones; "
-                                "anywhere else every secret a service needs must be set")
+        "deployed",
+        description="'local' lets the local stack's built-in secrets stand in for unset ones; "
+        "anywhere else every secret a service needs must be set",
+    )
     carrier_url: str = "http://127.0.0.1:8091"
     carrier_webhook_secret: SecretStr | None = Field(None, description="HMAC key of the carrier's webhooks")
     carrier_webhook_secret_previous: SecretStr | None = Field(
-        None, description="The key being rotated out, still accepted: set it to the old key, switch the carrier, then unset it")
+        None,
+        description="The key being rotated out, still accepted: set it to the old key, switch the carrier, then unset it",
+    )
     webhook_max_skew_s: int = Field(300, description="Webhooks older or newer than this are refused as replays")
     sms_url: str = "http://127.0.0.1:8092"
     zalo_url: str = "http://127.0.0.1:8092"
@@ -110,8 +155,12 @@ class Settings(BaseSettings):
     portal_url: str = "http://127.0.0.1:8093"
     portal_client_id: str = "lgsp-ninh-binh"
     portal_client_secret: SecretStr | None = Field(None, description="Our secret at the national portal")
-    pd_keys: SecretStr | None = Field(None, description="Keys sealing ID and phone numbers: 'kid:base64,…', the first seals")
-    pd_lookup_key: SecretStr | None = Field(None, description="Key of the hash that stands in for a sealed value in lookups")
+    pd_keys: SecretStr | None = Field(
+        None, description="Keys sealing ID and phone numbers: 'kid:base64,…', the first seals"
+    )
+    pd_lookup_key: SecretStr | None = Field(
+        None, description="Key of the hash that stands in for a sealed value in lookups"
+    )
     quiet_hours: str = Field("21:00-07:00", description="No non-urgent message in this local time window")
     urgent_events: str = Field("", description="Comma-separated event types sent even in quiet hours")
     rate_limit_per_hour: int = Field(6, ge=1, description="Messages per recipient per hour; more wait")
@@ -137,8 +186,10 @@ class Settings(BaseSettings):
         outside the local profile when it is the local stack's public one."""
         public = local_password(self.kafka_principal) if name == "kafka_password" else LOCAL_SECRETS.get(name)
         if self.profile != "local" and value == public:
-            raise MissingSecret(f"{env_name(field)} is set to the local stack's public value; "
-                                f"set a real secret (only LGSP_PROFILE=local may use it)")
+            raise MissingSecret(
+                f"{env_name(field)} is set to the local stack's public value; "
+                f"set a real secret (only LGSP_PROFILE=local may use it)"
+            )
         return value
 
     def secrets(self, name: str) -> list[str]:
@@ -175,7 +226,7 @@ class Settings(BaseSettings):
             seed = local_seed(self.service_name) if self.event_signing_key is None else None
             public = self.event_public_keys or local_public_keys()
         else:
-            seed, public = None, self.event_public_keys
+            seed, public = None, self.event_public_keys or ""
             if not public:
                 raise MissingSecret("LGSP_EVENT_PUBLIC_KEYS is not set (every producer's public event key)")
         if seed is None and self.service_name in PRODUCERS:
@@ -197,7 +248,7 @@ class Settings(BaseSettings):
         return KafkaAccess(self.kafka_bootstrap, self.kafka_principal, self.secret("kafka_password"))
 
     @property
-    def schema(self) -> str:
+    def schema(self) -> str:  # type: ignore[override]  # pydantic's deprecated schema() classmethod, unused here
         return f"{self.schema_prefix}{self.service_name}"
 
     @property

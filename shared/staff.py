@@ -18,8 +18,10 @@ class Person:
 
 class StaffDirectory:
     def __init__(self, entries: dict[str, dict[str, list[dict]]]) -> None:
-        self._entries = {agency: {role: tuple(Person(**p) for p in people) for role, people in roles.items()}
-                         for agency, roles in entries.items()}
+        self._entries = {
+            agency: {role: tuple(Person(**p) for p in people) for role, people in roles.items()}
+            for agency, roles in entries.items()
+        }
 
     @classmethod
     def load(cls, path: Path) -> "StaffDirectory":

@@ -48,19 +48,26 @@ class JsonLinesSpanExporter(SpanExporter):
         lines = []
         for s in spans:
             ctx = s.get_span_context()
-            lines.append(json.dumps({
-                "trace_id": format(ctx.trace_id, "032x"),
-                "span_id": format(ctx.span_id, "016x"),
-                "parent_id": format(s.parent.span_id, "016x") if s.parent else None,
-                "name": s.name,
-                "kind": s.kind.name,
-                "service": s.resource.attributes.get("service.name"),
-                "start": s.start_time,
-                "end": s.end_time,
-                "status": s.status.status_code.name,
-                "attributes": {k: _jsonable(v) for k, v in (s.attributes or {}).items()},
-                "links": [format(link.context.trace_id, "032x") for link in s.links],
-            }, ensure_ascii=False))
+            if ctx is None:  # only a span never started has none
+                continue
+            lines.append(
+                json.dumps(
+                    {
+                        "trace_id": format(ctx.trace_id, "032x"),
+                        "span_id": format(ctx.span_id, "016x"),
+                        "parent_id": format(s.parent.span_id, "016x") if s.parent else None,
+                        "name": s.name,
+                        "kind": s.kind.name,
+                        "service": s.resource.attributes.get("service.name"),
+                        "start": s.start_time,
+                        "end": s.end_time,
+                        "status": s.status.status_code.name,
+                        "attributes": {k: _jsonable(v) for k, v in (s.attributes or {}).items()},
+                        "links": [format(link.context.trace_id, "032x") for link in s.links],
+                    },
+                    ensure_ascii=False,
+                )
+            )
         with self._lock, self._path.open("a", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
         return SpanExportResult.SUCCESS
@@ -89,7 +96,9 @@ def setup_tracing(service_name: str, trace_dir: Path, otlp_endpoint: str | None 
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")))
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces"))
+        )
     else:
         provider.add_span_processor(
             BatchSpanProcessor(JsonLinesSpanExporter(trace_dir / f"{service_name}.jsonl"), schedule_delay_millis=200)
@@ -143,9 +152,9 @@ def setup_logging(service_name: str, level: str = "INFO") -> None:
     """Logs to stderr as ``time level service trace_id event message``, personal data masked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_TraceAndMaskFilter())
-    handler.setFormatter(logging.Formatter(
-        f"%(asctime)s %(levelname)s {service_name} trace=%(trace_id)s %(name)s: %(message)s"
-    ))
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s %(levelname)s {service_name} trace=%(trace_id)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -16,9 +16,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 if TYPE_CHECKING:
     from shared.kafka_access import KafkaAccess
 
-SERVICES = ("intake", "routing", "postal", "notify")  # the services that consume the dossier topic
-DOCUMENT_SERVICES = ("documents",)  # the services that consume the document topic
-ALL_SERVICES = SERVICES + DOCUMENT_SERVICES
+from shared.services import BY_NAME, NAMES, consuming
+
+SERVICES = consuming("dossier")  # the services that consume the dossier topic
+ALL_SERVICES = NAMES  # every service with data: each has its dead-letter topic
 
 
 @dataclass(frozen=True)
@@ -41,20 +42,23 @@ ALL_TOPICS: tuple[Topic, ...] = (DOSSIER, DOCUMENT, *(dead_letter(s) for s in AL
 
 
 def consumed_topics(service: str) -> tuple[Topic, ...]:
-    """What a service consumes: the dossier topic, the document topic, or both: notify tells
-    officials about late documents, routing follows the documents sent about a dossier."""
-    if service in DOCUMENT_SERVICES:
-        return (DOCUMENT,)
-    return (DOSSIER, DOCUMENT) if service in ("notify", "routing") else (DOSSIER,)
+    """What a service consumes (shared/services.py): the dossier topic, the document topic, or
+    both: notify tells officials about late documents, routing follows the documents sent
+    about a dossier."""
+    return tuple(t for t in (DOSSIER, DOCUMENT) if t.name in BY_NAME[service].consumes)
 
 
 def definitions(prefix: str = "lgsp", replication: int = 1) -> list[dict]:
     """The topics as data, for deploy/kafka/topics.json and for operators. With 3 replicas a
     write needs 2 in sync: one broker may be lost without losing an acknowledged event."""
     return [
-        {"name": full_name(t, prefix), "partitions": t.partitions, "replication_factor": replication,
-         "config": {"retention.ms": str(t.retention_ms), "min.insync.replicas": str(min(2, replication))},
-         "description": t.description}
+        {
+            "name": full_name(t, prefix),
+            "partitions": t.partitions,
+            "replication_factor": replication,
+            "config": {"retention.ms": str(t.retention_ms), "min.insync.replicas": str(min(2, replication))},
+            "description": t.description,
+        }
         for t in ALL_TOPICS
     ]
 
@@ -74,9 +78,14 @@ async def ensure_topics(kafka: KafkaAccess, prefix: str = "lgsp", replication: i
             return []
         wanted = {full_name(t, prefix) for t in missing}
         new = [
-            NewTopic(name=d["name"], num_partitions=d["partitions"], replication_factor=d["replication_factor"],
-                     topic_configs=d["config"])
-            for d in definitions(prefix, replication) if d["name"] in wanted
+            NewTopic(
+                name=d["name"],
+                num_partitions=d["partitions"],
+                replication_factor=d["replication_factor"],
+                topic_configs=d["config"],
+            )
+            for d in definitions(prefix, replication)
+            if d["name"] in wanted
         ]
         try:
             await admin.create_topics(new)
@@ -98,8 +107,10 @@ async def require_topics(kafka: KafkaAccess, prefix: str, topics: tuple[Topic, .
         deadline = loop.time() + timeout_s
         while missing := names - set(await admin.list_topics()):
             if loop.time() > deadline:
-                raise RuntimeError(f"topics {', '.join(sorted(missing))} do not exist or {kafka.username} may not see them; "
-                                   "create them first (lgsp stack start, or deploy/kafka/topics.json)")
+                raise RuntimeError(
+                    f"topics {', '.join(sorted(missing))} do not exist or {kafka.username} may not see them; "
+                    "create them first (lgsp stack start, or deploy/kafka/topics.json)"
+                )
             await asyncio.sleep(1.0)
     finally:
         await admin.close()

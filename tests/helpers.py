@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from ops.clients import (  # noqa: F401 - re-exported for tests
-    APPLICANT, COMMUNE, RESULT, Agencies, documents_for, eventually, platform_http, submission,
+    APPLICANT,
+    COMMUNE,
+    RESULT,
+    Agencies,
+    documents_for,
+    eventually,
+    platform_http,
+    submission,
 )
 from ops.identity import IDENTITIES  # noqa: F401
 from ops.stack import StackConfig

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from ops.identity import MACHINE_CLIENTS, ROLES, REALM_FILE, STAFF_FILE, realm_json, staff_json
+from ops.identity import MACHINE_CLIENTS, REALM_FILE, ROLES, STAFF_FILE, realm_json, staff_json
 from ops.simulators.carrier import sign
 from shared.access import Policy, api_routes
 from shared.staff import StaffDirectory
@@ -60,15 +60,21 @@ def test_the_policy_covers_every_route_and_nothing_else():
     import os
 
     os.environ.setdefault("LGSP_PROFILE", "local")
+    from services.console.app import create_app as console
+    from services.documents.app import create_app as documents
     from services.intake.app import create_app as intake
     from services.notify.app import create_app as notify
     from services.postal.app import create_app as postal
     from services.routing.app import create_app as routing
-    from services.console.app import create_app as console
-    from services.documents.app import create_app as documents
 
-    for name, factory in (("intake", intake), ("routing", routing), ("postal", postal), ("notify", notify),
-                          ("documents", documents), ("console", console)):
+    for name, factory in (
+        ("intake", intake),
+        ("routing", routing),
+        ("postal", postal),
+        ("notify", notify),
+        ("documents", documents),
+        ("console", console),
+    ):
         routes = api_routes(factory())
         assert POLICY.missing(name, routes) == [], f"{name}: routes without an access policy"
         stale = set(POLICY.services[name]) - {f"{m} {p}" for m, p in routes}
@@ -82,8 +88,10 @@ def test_the_realm_file_is_the_generators():
     assert STAFF_FILE.read_text(encoding="utf-8") == staff_json(), "run `lgsp realm` and commit the staff file"
     directory = StaffDirectory.load(STAFF_FILE)
     # a commune's late documents reach its official and the district's manager above it
-    assert directory.mailboxes("000.21.12.H40") == ["official-000.21.12.h40@lgsp.example.vn",
-                                                    "manager-district@lgsp.example.vn"]
+    assert directory.mailboxes("000.21.12.H40") == [
+        "official-000.21.12.h40@lgsp.example.vn",
+        "manager-district@lgsp.example.vn",
+    ]
     assert [p.username for p in directory.officials("000.21.12.H40")] == ["official-000.21.12.h40"]
     realm = json.loads(REALM_FILE.read_text(encoding="utf-8"))
     assert {c.client_id for c in MACHINE_CLIENTS} <= {c["clientId"] for c in realm["clients"]}
@@ -101,6 +109,7 @@ async def sample(platform) -> Sample:
         p = await http.post(f"{intake}/v1/pickups", json=submission(channel="postal", agency_code=COMMUNE))
         assert p.status_code == 202, p.text
     async with httpx.AsyncClient(timeout=15, auth=IDENTITIES.operator) as http:
+
         async def in_routing():
             return (await http.get(f"{routing}/v1/dossiers/{dossier['code']}")).status_code == 200
 
@@ -110,8 +119,12 @@ async def sample(platform) -> Sample:
 
 def _request(method: str, path: str, sample: Sample, agency: str | None, now: float) -> dict:
     """The request a caller acting for ``agency`` would make on this route."""
-    url = (path.replace("{code}", sample.code).replace("{pickup_id}", sample.pickup_id)
-           .replace("{dossier_id}", sample.dossier_id).replace("{agency_code}", agency or COMMUNE))
+    url = (
+        path.replace("{code}", sample.code)
+        .replace("{pickup_id}", sample.pickup_id)
+        .replace("{dossier_id}", sample.dossier_id)
+        .replace("{agency_code}", agency or COMMUNE)
+    )
     request: dict = {"method": method, "url": url}
     if path == "/v1/reports":
         request["params"] = {"from": "2026-01-01T00:00:00+07:00", "to": "2027-01-01T00:00:00+07:00"}
@@ -126,14 +139,32 @@ def _request(method: str, path: str, sample: Sample, agency: str | None, now: fl
     elif path.endswith("/withdraw"):
         request["json"] = {"reasons": ["Công dân xin rút hồ sơ"]}
     elif path == "/v1/carrier/webhooks":
-        body = json.dumps({"event_id": str(uuid.uuid4()), "shipment_id": "s-1", "reference": "no-such-shipment",
-                           "status": "in_transit", "at": now}).encode()
+        body = json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "shipment_id": "s-1",
+                "reference": "no-such-shipment",
+                "status": "in_transit",
+                "at": now,
+            }
+        ).encode()
         ts = str(int(now))  # the webhook's freshness is judged on the platform clock
-        request.update(content=body, headers={"content-type": "application/json", "X-Carrier-Timestamp": ts,
-                                              "X-Carrier-Signature": sign(ts, body)})
+        request.update(
+            content=body,
+            headers={
+                "content-type": "application/json",
+                "X-Carrier-Timestamp": ts,
+                "X-Carrier-Signature": sign(ts, body),
+            },
+        )
     else:  # an agency's action on a step
-        body = {"agency_code": agency or COMMUNE, "reasons": ["Thiếu giấy tờ"],
-                "outcome": "approved", "result_document": RESULT, "method": "counter"}
+        body = {
+            "agency_code": agency or COMMUNE,
+            "reasons": ["Thiếu giấy tờ"],
+            "outcome": "approved",
+            "result_document": RESULT,
+            "method": "counter",
+        }
         request["json"] = body
     return request
 
@@ -170,7 +201,9 @@ async def test_every_route_refuses_the_anonymous_the_wrong_role_and_the_other_ag
             # a role the entry does not grant
             roles = {g.role for g in entry.grants}
             outsider = next(r for r in BY_ROLE if r not in roles)
-            r = await _call(http, base, _request(method, path, sample, AGENCY_OF_ROLE.get(outsider), now), BY_ROLE[outsider]())
+            r = await _call(
+                http, base, _request(method, path, sample, AGENCY_OF_ROLE.get(outsider), now), BY_ROLE[outsider]()
+            )
             if r.status_code != 403:
                 problems.append(f"{what}: role {outsider} got {r.status_code}, not 403")
             for grant in entry.grants:
@@ -194,7 +227,9 @@ async def test_every_route_refuses_the_anonymous_the_wrong_role_and_the_other_ag
                 # answered as for a resource that does not exist
                 expected = 403 if grant.limit in ("body_agency", "path_agency") else 404
                 if r.status_code != expected:
-                    problems.append(f"{what}: {grant.role} beyond its {grant.limit} got {r.status_code}, not {expected}")
+                    problems.append(
+                        f"{what}: {grant.role} beyond its {grant.limit} got {r.status_code}, not {expected}"
+                    )
     assert not problems, "\n".join(problems)
 
 
@@ -211,8 +246,10 @@ class _Bearer(httpx.Auth):
 # policy, this table follows the requirements, so a policy loosened by mistake fails here.
 MUST_REFUSE = [
     # (service, method, path, who, acting for) — an official of another commune naming ours
-    *[("routing", "POST", f"/v1/dossiers/{{code}}/{action}", "other official", COMMUNE)
-      for action in ("accept", "forward", "request-supplement", "resolve", "return", "stop", "withdraw")],
+    *[
+        ("routing", "POST", f"/v1/dossiers/{{code}}/{action}", "other official", COMMUNE)
+        for action in ("accept", "forward", "request-supplement", "resolve", "return", "stop", "withdraw")
+    ],
     ("routing", "GET", "/v1/dossiers/{code}", "other official", None),
     ("routing", "GET", "/v1/dossiers/{code}/timeline", "other official", None),
     ("routing", "GET", "/v1/agencies/{agency_code}/dossiers", "other official", COMMUNE),
@@ -231,8 +268,11 @@ MUST_REFUSE = [
     ("postal", "POST", "/v1/carrier/webhooks", "portal", None),
 ]
 WHO = {
-    "other official": lambda: IDENTITIES.official(OTHER_COMMUNE), "other portal": WRONG_SIDE["portal"],
-    "counter": BY_ROLE["counter"], "portal": BY_ROLE["portal"], "official": BY_ROLE["official"],
+    "other official": lambda: IDENTITIES.official(OTHER_COMMUNE),
+    "other portal": WRONG_SIDE["portal"],
+    "counter": BY_ROLE["counter"],
+    "portal": BY_ROLE["portal"],
+    "official": BY_ROLE["official"],
 }
 
 
@@ -244,8 +284,13 @@ async def test_cross_agency_and_cross_portal_calls_are_refused(platform, sample,
             r = await _call(http, platform[service].url, _request(method, path, sample, agency, now), WHO[who]())
             answers[f"{who}: {method} {path}"] = r.status_code
     # another agency's or portal's dossier (or pickup) is answered as one that does not exist
-    expected = {k: 404 if k.startswith(("other", )) and any(x in k for x in ("GET /v1/dossiers/{code}", "GET /v1/pickups", "/supplements", "/withdraw"))
-                else 403 for k in answers}
+    expected = {
+        k: 404
+        if k.startswith(("other",))
+        and any(x in k for x in ("GET /v1/dossiers/{code}", "GET /v1/pickups", "/supplements", "/withdraw"))
+        else 403
+        for k in answers
+    }
     assert answers == expected
 
 
@@ -255,7 +300,11 @@ async def test_a_resource_the_caller_may_not_see_is_answered_like_one_that_does_
     routing, intake = platform["routing"].url, platform["intake"].url
     unknown = sample.code[:-4] + ("0000" if not sample.code.endswith("0000") else "0001")
     async with httpx.AsyncClient(timeout=15) as http:
-        for base, path in ((routing, "/v1/dossiers/{}"), (routing, "/v1/dossiers/{}/timeline"), (intake, "/v1/dossiers/{}")):
+        for base, path in (
+            (routing, "/v1/dossiers/{}"),
+            (routing, "/v1/dossiers/{}/timeline"),
+            (intake, "/v1/dossiers/{}"),
+        ):
             theirs = await http.get(base + path.format(sample.code), auth=WRONG_SIDE["official"]())
             never = await http.get(base + path.format(unknown), auth=WRONG_SIDE["official"]())
             assert theirs.status_code == never.status_code == 404, (theirs.text, never.text)
@@ -268,7 +317,10 @@ async def test_a_state_change_on_a_dossier_routing_does_not_hold_yet_is_refused(
     A dossier the check cannot find is refused for any state-changing call."""
     routing = platform["routing"].url
     async with httpx.AsyncClient(timeout=15) as http:
-        r = await http.post(f"{routing}/v1/dossiers/000.22.12.H40-261130-9999/withdraw",
-                            json={"reasons": ["Công dân xin rút hồ sơ"]}, auth=WRONG_SIDE["official"]())
+        r = await http.post(
+            f"{routing}/v1/dossiers/000.22.12.H40-261130-9999/withdraw",
+            json={"reasons": ["Công dân xin rút hồ sơ"]},
+            auth=WRONG_SIDE["official"](),
+        )
         assert r.status_code == 404, r.text
         assert "may see" in r.json()["title"]

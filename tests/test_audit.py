@@ -28,12 +28,18 @@ async def test_state_changes_and_refusals_are_recorded_with_who_and_why(platform
         await eventually(lambda: agencies.dossier(code), what="routing")
         # the commune's official accepts; another commune's official tries to; nobody signed in tries to
         assert (await agencies.act(code, "accept", COMMUNE)).status_code == 200
-        cross = await http.post(f"{routing}/v1/dossiers/{code}/forward", auth=IDENTITIES.official(OTHER_COMMUNE),
-                                headers={"X-Request-Id": request_id}, json={"agency_code": COMMUNE})
+        cross = await http.post(
+            f"{routing}/v1/dossiers/{code}/forward",
+            auth=IDENTITIES.official(OTHER_COMMUNE),
+            headers={"X-Request-Id": request_id},
+            json={"agency_code": COMMUNE},
+        )
         assert cross.status_code == 403 and cross.headers["X-Request-Id"] == request_id
         anonymous = await http.get(f"{intake}/v1/dossiers/{code}/slip", auth=None)
         assert anonymous.status_code == 401
-        assert (await http.get(f"{intake}/v1/dossiers/{code}", auth=IDENTITIES.operator)).status_code == 200  # not recorded
+        assert (
+            await http.get(f"{intake}/v1/dossiers/{code}", auth=IDENTITIES.operator)
+        ).status_code == 200  # not recorded
 
     schemas = [f"{test_env['LGSP_SCHEMA_PREFIX']}{s}" for s in SERVICES]
     conn = await asyncpg.connect(test_env["DATABASE_URL"])
@@ -46,7 +52,11 @@ async def test_state_changes_and_refusals_are_recorded_with_who_and_why(platform
             ("intake", "GET", "/v1/dossiers/{code}/slip", 401, "denied"),
         ]
         accept, cross_row, anon = rows
-        assert (accept["client_id"], accept["username"], accept["agency"]) == ("lgsp-local-tools", "official-000.21.12.h40", COMMUNE)
+        assert (accept["client_id"], accept["username"], accept["agency"]) == (
+            "lgsp-local-tools",
+            "official-000.21.12.h40",
+            COMMUNE,
+        )
         assert accept["trace_id"] and len(accept["trace_id"]) == 32
         assert cross_row["username"] == f"official-{OTHER_COMMUNE.lower()}" and cross_row["agency"] == OTHER_COMMUNE
         assert cross_row["request_id"] == request_id and OTHER_COMMUNE in cross_row["reason"]

@@ -14,8 +14,14 @@ from services.postal.app import create_app as postal_app
 from services.routing.app import create_app as routing_app
 from shared.settings import Settings
 
-APPS = {"intake": intake_app, "routing": routing_app, "postal": postal_app, "notify": notify_app,
-        "documents": documents_app, "console": console_app}
+APPS = {
+    "intake": intake_app,
+    "routing": routing_app,
+    "postal": postal_app,
+    "notify": notify_app,
+    "documents": documents_app,
+    "console": console_app,
+}
 BOUNDED_FORMATS = {"uuid", "date-time", "date"}  # fixed shapes: their length is bounded by the format
 
 
@@ -31,11 +37,20 @@ def unbounded(schema: dict, components: dict, where: str, seen: set[str]) -> lis
         for i, sub in enumerate(schema.get(key, ())):
             found += unbounded(sub, components, where, seen)
     kind = schema.get("type")
-    if kind == "string" and "enum" not in schema and "const" not in schema \
-            and schema.get("format") not in BOUNDED_FORMATS and "maxLength" not in schema:
+    if (
+        kind == "string"
+        and "enum" not in schema
+        and "const" not in schema
+        and schema.get("format") not in BOUNDED_FORMATS
+        and "maxLength" not in schema
+    ):
         found.append(f"{where}: text without maxLength")
-    if kind in ("integer", "number") and ("minimum" not in schema and "exclusiveMinimum" not in schema
-                                          or "maximum" not in schema and "exclusiveMaximum" not in schema):
+    if kind in ("integer", "number") and (
+        "minimum" not in schema
+        and "exclusiveMinimum" not in schema
+        or "maximum" not in schema
+        and "exclusiveMaximum" not in schema
+    ):
         found.append(f"{where}: number without a range")
     if kind == "array":
         if "maxItems" not in schema:

@@ -53,15 +53,26 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("command", [["demo", "--dossiers", "20", "--no-stay"],
-                                     ["chaos", "--dossiers", "100000", "--rate", "2", "--fuzz-examples", "0"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo", "--dossiers", "20", "--no-stay"],
+        ["chaos", "--dossiers", "100000", "--rate", "2", "--fuzz-examples", "0"],
+    ],
+)
 def test_sigterm_stops_every_process_the_command_started(local_stack, tmp_path, command):
     with pytest.raises(httpx.HTTPError):  # nothing of an earlier run answers there
         httpx.get(INTAKE, timeout=1)
     env = {**os.environ, "LGSP_PROFILE": "local"}
     with open(tmp_path / "out.log", "wb") as out:
-        lgsp = subprocess.Popen([str(Path(sys.executable).with_name("lgsp")), *command], cwd=REPO_ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        lgsp = subprocess.Popen(
+            [str(Path(sys.executable).with_name("lgsp")), *command],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -80,7 +91,9 @@ def test_sigterm_stops_every_process_the_command_started(local_stack, tmp_path, 
         settle = time.monotonic() + 10
         while any(alive(pid) for pid in started) and time.monotonic() < settle:
             time.sleep(0.2)
-        left = [(pid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200]) for pid in started if alive(pid)]
+        left = [
+            (pid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200]) for pid in started if alive(pid)
+        ]
         assert left == [], f"left running after SIGTERM: {left}"
         with pytest.raises(httpx.HTTPError):
             httpx.get(INTAKE, timeout=1)

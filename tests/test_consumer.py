@@ -46,9 +46,18 @@ class Rig:
         await self.producer.send_and_wait(self.topic, value=value, key=key, headers=headers)
 
     async def send_event(self, code: str, key: bytes = b"same-dossier", envelope: Envelope | None = None) -> Envelope:
-        env = envelope or signed(Envelope.new(DossierWithdrawn(
-            dossier_id=uuid.uuid4(), dossier_code=code, at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử",)),
-            "/lgsp/routing"), "routing")
+        env = envelope or signed(
+            Envelope.new(
+                DossierWithdrawn(
+                    dossier_id=uuid.uuid4(),
+                    dossier_code=code,
+                    at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc),
+                    reasons=("thử",),
+                ),
+                "/lgsp/routing",
+            ),
+            "routing",
+        )
         await self.send(env.data, env.headers(), key)
         return env
 
@@ -63,15 +72,22 @@ class Rig:
 @pytest.fixture
 async def rig(settings_for, namespace):
     n = next(_rig_numbers)
-    settings = settings_for("routing", topic_prefix=f"t{RUN_ID}c{n}", schema_prefix=f"t{RUN_ID}_c{n}_",
-                            handler_attempts=3, retry_backoff_s=0.01)
+    settings = settings_for(
+        "routing",
+        topic_prefix=f"t{RUN_ID}c{n}",
+        schema_prefix=f"t{RUN_ID}_c{n}_",
+        handler_attempts=3,
+        retry_backoff_s=0.01,
+    )
     await namespace(settings.topic_prefix, settings.schema_prefix)
     pool = await create_pool(settings.database_url, settings.schema)
     await migrate(pool, settings.schema, None)
     await pool.execute("CREATE TABLE effects (code text NOT NULL, event_id text NOT NULL)")
     dlq_producer = kafka_producer(settings.kafka)
     await dlq_producer.start()
-    consumer = EventConsumer(settings, pool, dlq_producer, FixedClock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)))
+    consumer = EventConsumer(
+        settings, pool, dlq_producer, FixedClock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
+    )
     r = Rig(settings, pool, consumer, kafka_operator())
 
     @consumer.on(DossierWithdrawn)
@@ -105,9 +121,18 @@ async def test_same_event_delivered_twice_has_one_effect(rig):
 
 
 async def test_poison_records_are_dead_lettered_and_the_partition_flows_on(rig):
-    good = signed(Envelope.new(DossierWithdrawn(dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0007",
-                                                at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử",)),
-                               "/lgsp/routing"), "routing")
+    good = signed(
+        Envelope.new(
+            DossierWithdrawn(
+                dossier_id=uuid.uuid4(),
+                dossier_code="000.00.12.H41-261123-0007",
+                at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc),
+                reasons=("thử",),
+            ),
+            "/lgsp/routing",
+        ),
+        "routing",
+    )
     bad_type = [(k, b"vn.lgsp.dossier.teleported.v1" if k == "ce_type" else v) for k, v in good.headers()]
     wrong_schema = json.dumps({"dossier_id": "not-a-uuid", "dossier_code": 5}).encode()
     poisons = {
@@ -116,8 +141,10 @@ async def test_poison_records_are_dead_lettered_and_the_partition_flows_on(rig):
         "wrong schema": (wrong_schema, [(k, v) for k, v in good.headers() if k != "ce_id"] + [("ce_id", b"x-1")]),
         "unknown type": (good.data, bad_type),
         "no body": (None, [(k, v) for k, v in good.headers() if k != "ce_id"] + [("ce_id", b"x-2")]),
-        "huge but valid JSON of the wrong shape": (json.dumps({"x": "Đ" * 200_000}, ensure_ascii=False).encode(),
-                                                   [(k, v) for k, v in good.headers() if k != "ce_id"] + [("ce_id", b"x-3")]),
+        "huge but valid JSON of the wrong shape": (
+            json.dumps({"x": "Đ" * 200_000}, ensure_ascii=False).encode(),
+            [(k, v) for k, v in good.headers() if k != "ce_id"] + [("ce_id", b"x-3")],
+        ),
     }
     for value, headers in poisons.values():
         await rig.send(value, headers)
@@ -176,10 +203,14 @@ async def test_an_event_from_a_service_that_does_not_own_its_type_is_dead_letter
     at = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 
     def withdrawn(code: str, source: str) -> Envelope:
-        return Envelope.new(DossierWithdrawn(dossier_id=uuid.uuid4(), dossier_code=code, at=at, reasons=("giả",)), source)
+        return Envelope.new(
+            DossierWithdrawn(dossier_id=uuid.uuid4(), dossier_code=code, at=at, reasons=("giả",)), source
+        )
 
     forged = {
-        "notify's signature under routing's name": signed(withdrawn("000.00.12.H41-261123-0101", "/lgsp/routing"), "notify"),
+        "notify's signature under routing's name": signed(
+            withdrawn("000.00.12.H41-261123-0101", "/lgsp/routing"), "notify"
+        ),
         "notify's own name": signed(withdrawn("000.00.12.H41-261123-0102", "/lgsp/notify"), "notify"),
         "no signature": withdrawn("000.00.12.H41-261123-0103", "/lgsp/routing"),
     }
@@ -187,14 +218,18 @@ async def test_an_event_from_a_service_that_does_not_own_its_type_is_dead_letter
         await rig.send_event("", envelope=env)
     await rig.send_event("000.00.12.H41-261123-0104")  # routing's own, behind them
 
-    await eventually(lambda: rig.effects("000.00.12.H41-261123-0104"), what="routing's own event behind the forged ones")
+    await eventually(
+        lambda: rig.effects("000.00.12.H41-261123-0104"), what="routing's own event behind the forged ones"
+    )
     letters = await eventually(lambda: _at_least(rig.dead_letters, len(forged)), what="the forged events dead-lettered")
     reasons = sorted(header(r, "dlq_reason") for r in letters)
-    assert reasons == sorted([
-        "provenance: vn.lgsp.dossier.withdrawn.v1 is not signed by routing",
-        "provenance: vn.lgsp.dossier.withdrawn.v1 is routing's to emit, not /lgsp/notify's",
-        "provenance: vn.lgsp.dossier.withdrawn.v1 from routing carries no signature",
-    ])
+    assert reasons == sorted(
+        [
+            "provenance: vn.lgsp.dossier.withdrawn.v1 is not signed by routing",
+            "provenance: vn.lgsp.dossier.withdrawn.v1 is routing's to emit, not /lgsp/notify's",
+            "provenance: vn.lgsp.dossier.withdrawn.v1 from routing carries no signature",
+        ]
+    )
     for code in ("000.00.12.H41-261123-0101", "000.00.12.H41-261123-0102", "000.00.12.H41-261123-0103"):
         assert await rig.effects(code) == 0
 

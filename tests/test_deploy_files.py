@@ -38,16 +38,37 @@ def test_compose_kafka_is_the_version_the_local_stack_runs():
 def test_compose_kafka_is_secured_like_the_local_stack(tmp_path):
     from ops.stack import StackConfig, _kafka_properties
 
-    cfg = StackConfig(state_dir=tmp_path, kafka_port=1, kafka_controller_port=2, pg_port=3,
-                      external_database_url=None, kafka_heap="1m")
-    local = dict(line.split("=", 1) for line in _kafka_properties(cfg).splitlines() if "=" in line and not line.startswith("#"))
+    cfg = StackConfig(
+        state_dir=tmp_path,
+        kafka_port=1,
+        kafka_controller_port=2,
+        pg_port=3,
+        external_database_url=None,
+        kafka_heap="1m",
+    )
+    local = dict(
+        line.split("=", 1) for line in _kafka_properties(cfg).splitlines() if "=" in line and not line.startswith("#")
+    )
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     env = compose["services"]["kafka"]["environment"]
     # the image maps KAFKA_A_B to a.b (and __ to _, ___ to -)
-    as_properties = {k.removeprefix("KAFKA_").replace("___", "-").replace("__", "\0").replace("_", ".").replace("\0", "_").lower(): str(v)
-                     for k, v in env.items()}
-    for key in ("authorizer.class.name", "sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol",
-                "super.users", "allow.everyone.if.no.acl.found", "inter.broker.listener.name"):
+    as_properties = {
+        k.removeprefix("KAFKA_")
+        .replace("___", "-")
+        .replace("__", "\0")
+        .replace("_", ".")
+        .replace("\0", "_")
+        .lower(): str(v)
+        for k, v in env.items()
+    }
+    for key in (
+        "authorizer.class.name",
+        "sasl.enabled.mechanisms",
+        "sasl.mechanism.inter.broker.protocol",
+        "super.users",
+        "allow.everyone.if.no.acl.found",
+        "inter.broker.listener.name",
+    ):
         assert as_properties[key] == local[key], key
     assert "ScramLoginModule" in as_properties["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
     for name in ("intake", "routing", "postal", "notify"):
@@ -70,20 +91,47 @@ def test_the_three_broker_stack_replicates_everything_and_needs_two_in_sync(tmp_
     from ops.stack import StackConfig, _kafka_properties
     from shared.topics import definitions
 
-    cfg = StackConfig(state_dir=tmp_path, kafka_port=59092, kafka_controller_port=59093, pg_port=3,
-                      external_database_url=None, kafka_heap="1m", kafka_brokers=3)
-    nodes = [dict(line.split("=", 1) for line in _kafka_properties(cfg, n).splitlines() if "=" in line and not line.startswith("#"))
-             for n in cfg.nodes]
+    cfg = StackConfig(
+        state_dir=tmp_path,
+        kafka_port=59092,
+        kafka_controller_port=59093,
+        pg_port=3,
+        external_database_url=None,
+        kafka_heap="1m",
+        kafka_brokers=3,
+    )
+    nodes = [
+        dict(
+            line.split("=", 1)
+            for line in _kafka_properties(cfg, n).splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        for n in cfg.nodes
+    ]
     assert [p["node.id"] for p in nodes] == ["1", "2", "3"]
     assert {p["controller.quorum.voters"] for p in nodes} == {"1@127.0.0.1:59093,2@127.0.0.1:59095,3@127.0.0.1:59097"}
-    assert [p["advertised.listeners"] for p in nodes] == [f"SASL_PLAINTEXT://127.0.0.1:{port}" for port in (59092, 59094, 59096)]
+    assert [p["advertised.listeners"] for p in nodes] == [
+        f"SASL_PLAINTEXT://127.0.0.1:{port}" for port in (59092, 59094, 59096)
+    ]
     assert len({p["log.dirs"] for p in nodes}) == 3  # each node its own storage
     for p in nodes:
-        assert (p["default.replication.factor"], p["min.insync.replicas"], p["offsets.topic.replication.factor"],
-                p["transaction.state.log.min.isr"]) == ("3", "2", "3", "2")
+        assert (
+            p["default.replication.factor"],
+            p["min.insync.replicas"],
+            p["offsets.topic.replication.factor"],
+            p["transaction.state.log.min.isr"],
+        ) == ("3", "2", "3", "2")
     assert cfg.bootstrap == "127.0.0.1:59092,127.0.0.1:59094,127.0.0.1:59096"
-    assert {(d["replication_factor"], d["config"]["min.insync.replicas"]) for d in definitions("lgsp", cfg.replication)} == {(3, "2")}
-    single = StackConfig(state_dir=tmp_path, kafka_port=59092, kafka_controller_port=59093, pg_port=3,
-                         external_database_url=None, kafka_heap="1m")
+    assert {
+        (d["replication_factor"], d["config"]["min.insync.replicas"]) for d in definitions("lgsp", cfg.replication)
+    } == {(3, "2")}
+    single = StackConfig(
+        state_dir=tmp_path,
+        kafka_port=59092,
+        kafka_controller_port=59093,
+        pg_port=3,
+        external_database_url=None,
+        kafka_heap="1m",
+    )
     assert single.bootstrap == "127.0.0.1:59092" and single.node_dir(1) == tmp_path / "kafka"
     assert _kafka_properties(single).count("min.insync.replicas=1") == 1

@@ -7,16 +7,27 @@ import pytest
 
 from shared.events import EVENT_TYPES, Applicant, ContractError, DossierReceived, Envelope
 
-APPLICANT = Applicant(full_name="Nguyễn Thị Hồng Nhung", id_number="001203004567", phone="0912345678",
-                      address="Số 5, phố Lê Lợi, phường Đông Thành, TP Ninh Bình")
+APPLICANT = Applicant(
+    full_name="Nguyễn Thị Hồng Nhung",
+    id_number="001203004567",
+    phone="0912345678",
+    address="Số 5, phố Lê Lợi, phường Đông Thành, TP Ninh Bình",
+)
 
 
 def received() -> DossierReceived:
     now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
     return DossierReceived(
-        dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0001", at=now, procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh", agency_code="000.00.12.H41", channel="online", applicant=APPLICANT,
-        result_delivery="postal", due_at=now,
+        dossier_id=uuid.uuid4(),
+        dossier_code="000.00.12.H41-261123-0001",
+        at=now,
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        agency_code="000.00.12.H41",
+        channel="online",
+        applicant=APPLICANT,
+        result_delivery="postal",
+        due_at=now,
     )
 
 

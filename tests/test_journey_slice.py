@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 
-from ops.traceview import load_trace
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
+from shared.traceview import load_trace
 from tests.helpers import APPLICANT, eventually, header, kafka_operator, platform_http, submission
+
+pytestmark = pytest.mark.instants  # its outcome depends on the platform's clock: run at every awkward instant
 
 
 async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_env, run_dir):
@@ -31,8 +34,11 @@ async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_en
 
     # Vietnamese text crossed the wire as UTF-8, byte for byte.
     records = await all_records(kafka_operator(), f"{test_env['LGSP_TOPIC_PREFIX']}.{DOSSIER.name}")
-    [received] = [r for r in records if header(r, "ce_subject") == dossier["id"]
-                  and header(r, "ce_type") == "vn.lgsp.dossier.received.v1"]
+    [received] = [
+        r
+        for r in records
+        if header(r, "ce_subject") == dossier["id"] and header(r, "ce_type") == "vn.lgsp.dossier.received.v1"
+    ]
     body = json.loads(received.value.decode("utf-8"))
     assert body["applicant"]["full_name"] == APPLICANT["full_name"]
     assert body["applicant"]["address"] == APPLICANT["address"]

@@ -50,8 +50,8 @@ async def test_a_wrong_password_is_refused(space):
 async def test_a_service_writes_its_own_topics_and_nowhere_else(space):
     prefix = space["LGSP_TOPIC_PREFIX"]
     intake = access(space, "intake")
-    await produce(intake, f"{prefix}.dossier")            # its own: allowed
-    await produce(intake, f"{prefix}.dlq.intake")         # its own dead letters: allowed
+    await produce(intake, f"{prefix}.dossier")  # its own: allowed
+    await produce(intake, f"{prefix}.dlq.intake")  # its own dead letters: allowed
     for forbidden in (f"{prefix}.dlq.routing", f"{prefix}.document"):
         with pytest.raises(TopicAuthorizationFailedError):
             await produce(intake, forbidden)
@@ -61,8 +61,9 @@ async def test_a_service_reads_only_through_its_own_group(space):
     prefix, groups = space["LGSP_TOPIC_PREFIX"], space["LGSP_SCHEMA_PREFIX"]
 
     async def join(principal: str, group: str) -> None:
-        consumer = AIOKafkaConsumer(f"{prefix}.dossier", **access(space, principal).options(), group_id=group,
-                                    request_timeout_ms=10000)
+        consumer = AIOKafkaConsumer(
+            f"{prefix}.dossier", **access(space, principal).options(), group_id=group, request_timeout_ms=10000
+        )
         try:
             await consumer.start()
             await consumer.getmany(timeout_ms=2000)
@@ -93,11 +94,18 @@ def test_the_controller_listener_is_no_anonymous_super_user(local_stack, tmp_pat
             (tmp_path / "client.properties").write_text("\n".join(config) + "\n")
             args += ["--command-config", str(tmp_path / "client.properties")]
         # a short timeout: an anonymous client is not answered, it is disconnected and retries
-        return subprocess.run(stack._kafka_java(local_stack, "kafka.admin.ConfigCommand", *args),
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            stack._kafka_java(local_stack, "kafka.admin.ConfigCommand", *args),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     anonymous = describe("request.timeout.ms=5000", "default.api.timeout.ms=8000")
     assert anonymous.returncode != 0, anonymous.stdout
-    as_broker = describe("security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN",
-                         "sasl.jaas.config=" + stack._broker_plain_jaas(local_stack))
+    as_broker = describe(
+        "security.protocol=SASL_PLAINTEXT",
+        "sasl.mechanism=PLAIN",
+        "sasl.jaas.config=" + stack._broker_plain_jaas(local_stack),
+    )
     assert as_broker.returncode == 0, as_broker.stderr[-2000:]

@@ -40,8 +40,12 @@ async def relay_space(namespace) -> dict[str, str]:
 
 @pytest.fixture
 async def relay_rig(settings_for, relay_space):
-    settings = settings_for(SERVICE, kafka_username=PRINCIPAL, topic_prefix=relay_space["LGSP_TOPIC_PREFIX"],
-                            schema_prefix=relay_space["LGSP_SCHEMA_PREFIX"])
+    settings = settings_for(
+        SERVICE,
+        kafka_username=PRINCIPAL,
+        topic_prefix=relay_space["LGSP_TOPIC_PREFIX"],
+        schema_prefix=relay_space["LGSP_SCHEMA_PREFIX"],
+    )
     pool = await create_pool(settings.database_url, settings.schema)
     await migrate(pool, settings.schema, None)
     yield settings, pool, Outbox(settings)
@@ -50,10 +54,15 @@ async def relay_rig(settings_for, relay_space):
 
 async def write_event(pool, outbox):
     async with pool.acquire() as conn, conn.transaction():
-        return await outbox.add(conn, DossierWithdrawn(
-            dossier_id=uuid.uuid4(), dossier_code="000.00.12.H41-261123-0042",
-            at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("Công dân không còn nhu cầu",),
-        ))
+        return await outbox.add(
+            conn,
+            DossierWithdrawn(
+                dossier_id=uuid.uuid4(),
+                dossier_code="000.00.12.H41-261123-0042",
+                at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc),
+                reasons=("Công dân không còn nhu cầu",),
+            ),
+        )
 
 
 async def copies_on_topic(settings, event_id: str) -> int:
@@ -66,12 +75,24 @@ async def published_at(pool, event_id: str):
 
 
 def run_relay_until_failpoint(test_env, settings, failpoint: str) -> int:
-    env = {**test_env, "LGSP_SERVICE_NAME": SERVICE, "LGSP_KAFKA_USERNAME": PRINCIPAL, "LGSP_FAILPOINT": failpoint,
-           "LGSP_TOPIC_PREFIX": settings.topic_prefix, "LGSP_SCHEMA_PREFIX": settings.schema_prefix}
+    env = {
+        **test_env,
+        "LGSP_SERVICE_NAME": SERVICE,
+        "LGSP_KAFKA_USERNAME": PRINCIPAL,
+        "LGSP_FAILPOINT": failpoint,
+        "LGSP_TOPIC_PREFIX": settings.topic_prefix,
+        "LGSP_SCHEMA_PREFIX": settings.schema_prefix,
+    }
     import os
 
-    proc = subprocess.run([sys.executable, "-m", "shared.outbox"], cwd=REPO_ROOT, env={**os.environ, **env},
-                          timeout=120, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shared.outbox"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
     return proc.returncode
 
 
@@ -119,9 +140,15 @@ async def test_events_keep_outbox_order_on_a_partition(relay_rig):
     ids = []
     for i in range(20):
         async with pool.acquire() as conn, conn.transaction():
-            env = await outbox.add(conn, DossierWithdrawn(
-                dossier_id=dossier_id, dossier_code=f"000.00.12.H41-261123-{i + 1:04d}",
-                at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc), reasons=("thử thứ tự",)))
+            env = await outbox.add(
+                conn,
+                DossierWithdrawn(
+                    dossier_id=dossier_id,
+                    dossier_code=f"000.00.12.H41-261123-{i + 1:04d}",
+                    at=datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc),
+                    reasons=("thử thứ tự",),
+                ),
+            )
             ids.append(env.id)
     async with running_relay(settings):
         await eventually(lambda: published_at(pool, ids[-1]), what="the last event to be published")

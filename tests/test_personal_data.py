@@ -52,15 +52,21 @@ async def test_id_and_phone_numbers_are_sealed_at_rest_and_in_events(platform, t
             return [m for m in sent if dossier["code"] in m["text"]]
 
         messages = await eventually(texted, what="the receipt message")
-        shown = (await http.get(f"{platform['notify'].url}/v1/dossiers/{dossier['code']}/notifications",
-                                auth=IDENTITIES.operator)).json()
+        shown = (
+            await http.get(
+                f"{platform['notify'].url}/v1/dossiers/{dossier['code']}/notifications", auth=IDENTITIES.operator
+            )
+        ).json()
     assert {m["to"] for m in messages if m["channel"] in ("sms", "zalo")} == {"0978123456"}  # opened to send
     assert shown and all("pd1." not in n["address"] and "0978123456" not in n["address"] for n in shown)
 
     keys = PersonalDataKeys.parse(*local_keys())
     records = await all_records(kafka_operator(), f"{test_env['LGSP_TOPIC_PREFIX']}.{DOSSIER.name}")
-    [received] = [json.loads(r.value) for r in records if header(r, "ce_subject") == dossier["id"]
-                  and header(r, "ce_type") == "vn.lgsp.dossier.received.v1"]
+    [received] = [
+        json.loads(r.value)
+        for r in records
+        if header(r, "ce_subject") == dossier["id"] and header(r, "ce_type") == "vn.lgsp.dossier.received.v1"
+    ]
     assert keys.open(received["applicant"]["id_number"], "id_number") == "034199001122"
     assert keys.open(received["applicant"]["phone"], "phone") == "0978123456"
     assert received["applicant"]["full_name"] == APPLICANT["full_name"]  # names and addresses travel as they are
@@ -71,8 +77,14 @@ async def test_id_and_phone_numbers_are_sealed_at_rest_and_in_events(platform, t
         stored = [
             await conn.fetchval(f'SELECT applicant::text FROM "{prefix}intake".dossiers WHERE id = $1', dossier["id"]),
             await conn.fetchval(f'SELECT phone FROM "{prefix}notify".recipients WHERE dossier_id = $1', dossier["id"]),
-            *[r["address"] for r in await conn.fetch(f'SELECT address FROM "{prefix}notify".notifications '
-                                                     "WHERE dossier_id = $1 AND channel <> 'email'", dossier["id"])],
+            *[
+                r["address"]
+                for r in await conn.fetch(
+                    f'SELECT address FROM "{prefix}notify".notifications '
+                    "WHERE dossier_id = $1 AND channel <> 'email'",
+                    dossier["id"],
+                )
+            ],
         ]
     finally:
         await conn.close()

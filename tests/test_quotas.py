@@ -42,7 +42,9 @@ async def test_a_connector_over_its_quota_gets_429_and_the_others_go_on(test_env
     intake = service("intake", env, run_dir / "logs-intake-quota", port=18087).start()
     try:
         async with platform_http(IDENTITIES.client("provincial-portal")) as http:  # no quota of its own: the default
-            answers = [(await http.get(f"{intake.url}/v1/pickups/00000000-0000-0000-0000-000000000000")) for _ in range(5)]
+            answers = [
+                (await http.get(f"{intake.url}/v1/pickups/00000000-0000-0000-0000-000000000000")) for _ in range(5)
+            ]
         assert [r.status_code for r in answers] == [404, 404, 404, 429, 429]
         assert 1 <= int(answers[3].headers["Retry-After"]) <= 5 and "quota" in answers[3].json()["title"]
         async with platform_http(IDENTITIES.client("national-portal")) as http:

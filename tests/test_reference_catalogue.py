@@ -10,8 +10,10 @@ from shared.reference import catalogue as cat_mod
 from shared.reference.catalogue import ReferenceError_, load_catalogue
 
 
-@pytest.mark.parametrize("variant, levels, min_crossing", [("three_level", ("province", "district", "commune"), 5),
-                                                           ("two_level", ("province", "commune"), 3)])
+@pytest.mark.parametrize(
+    "variant, levels, min_crossing",
+    [("three_level", ("province", "district", "commune"), 5), ("two_level", ("province", "commune"), 3)],
+)
 def test_both_variants_load_with_enough_procedures(variant, levels, min_crossing):
     c = load_catalogue(variant)
     assert c.levels == levels

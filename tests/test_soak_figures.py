@@ -15,7 +15,9 @@ def test_growth_is_judged_after_the_warm_up_from_the_first_to_the_last_samples()
 
 
 def test_too_few_samples_say_nothing():
-    assert growth([(0, {"postal": {"rss_kb": 1, "sockets": 1}})], warm_up_s=0) == {"postal": {"rss_kb": None, "sockets": None}}
+    assert growth([(0, {"postal": {"rss_kb": 1, "sockets": 1}})], warm_up_s=0) == {
+        "postal": {"rss_kb": None, "sockets": None}
+    }
 
 
 def test_a_restarted_process_is_judged_from_its_own_start_and_one_busy_sample_moves_nothing():
@@ -23,8 +25,19 @@ def test_a_restarted_process_is_judged_from_its_own_start_and_one_busy_sample_mo
     # minutes, then stays flat. Judged over the old and new pids together, the restart would
     # look like shrinkage and the new process's warm-up like growth.
     old = [(t, {"intake-2": {"pid": 1, "rss_kb": 95_000, "sockets": 18}}) for t in range(0, 1800, 30)]
-    new = [(t, {"intake-2": {"pid": 2, "rss_kb": 60_000 if t < 1800 + 120 else 90_000,
-                             "sockets": 40 if t == 2400 else 12}}) for t in range(1800, 3600, 30)]
+    new = [
+        (
+            t,
+            {
+                "intake-2": {
+                    "pid": 2,
+                    "rss_kb": 60_000 if t < 1800 + 120 else 90_000,
+                    "sockets": 40 if t == 2400 else 12,
+                }
+            },
+        )
+        for t in range(1800, 3600, 30)
+    ]
     result = growth(old + new, warm_up_s=120)["intake-2"]
     assert result["lives"] == 2 and result["from_s"] == 120  # the longer of the two judged lives
     assert result["rss_kb"] == 0.0 and result["sockets"] == 0.0

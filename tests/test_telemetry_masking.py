@@ -6,7 +6,9 @@ from shared.telemetry import mask_personal_data, setup_logging
 
 
 def test_masks_id_numbers_phones_and_emails_but_not_codes():
-    line = "id 001203004567 phone 0912345678 or +84912345678 mail nhung.nguyen@example.vn code 000.00.12.H41-261123-0001"
+    line = (
+        "id 001203004567 phone 0912345678 or +84912345678 mail nhung.nguyen@example.vn code 000.00.12.H41-261123-0001"
+    )
     masked = mask_personal_data(line)
     for secret in ("001203004567", "0912345678", "+84912345678", "nhung.nguyen@example.vn"):
         assert secret not in masked

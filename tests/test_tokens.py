@@ -39,7 +39,9 @@ async def test_expired_future_foreign_and_tampered_tokens_are_refused(issuer):
     # time is injected: the same token an hour later, and seen from a clock far behind the issuer's
     later = TokenValidator(issuer, "lgsp", leeway_s=30, wall_time=lambda: claims["exp"] + 31)
     assert "expired" in await _refusal(later, token)
-    assert (await TokenValidator(issuer, "lgsp", leeway_s=30, wall_time=lambda: claims["exp"] + 29).validate(token)).username == "operator"
+    assert (
+        await TokenValidator(issuer, "lgsp", leeway_s=30, wall_time=lambda: claims["exp"] + 29).validate(token)
+    ).username == "operator"
     earlier = TokenValidator(issuer, "lgsp", leeway_s=30, wall_time=lambda: claims["iat"] - lifetime)
     assert "not valid yet" in await _refusal(earlier, token)
     assert "audience" in await _refusal(TokenValidator(issuer, "another-platform"), token)
@@ -79,9 +81,16 @@ async def test_malformed_tokens_are_refused_with_401_never_an_error(issuer):
     validator = TokenValidator(issuer, "lgsp")
     assert "not its key's" in await _refusal(validator, f"{_b64({'alg': 'ES256', 'kid': kid})}.{payload}.{signature}")
     assert "not its key's" in await _refusal(validator, f"{_b64({'alg': 'PS256', 'kid': kid})}.{payload}.{signature}")
-    for malformed in (f"{header}.{payload}", f"{header}.!!!.{signature}", f"{header}.{_b64({'sub': 1})}.{signature}",
-                      f"{_b64({'alg': 'RS256', 'kid': kid, 'crit': ['x']})}.{payload}.{signature}",
-                      f"{_b64({'alg': 'RS256', 'kid': ['a']})}.{payload}.{signature}", "a.b.c", "...", "é.é.é"):
+    for malformed in (
+        f"{header}.{payload}",
+        f"{header}.!!!.{signature}",
+        f"{header}.{_b64({'sub': 1})}.{signature}",
+        f"{_b64({'alg': 'RS256', 'kid': kid, 'crit': ['x']})}.{payload}.{signature}",
+        f"{_b64({'alg': 'RS256', 'kid': ['a']})}.{payload}.{signature}",
+        "a.b.c",
+        "...",
+        "é.é.é",
+    ):
         await _refusal(validator, malformed)
 
 
@@ -94,5 +103,7 @@ async def test_a_malformed_token_at_a_service_is_401(platform, issuer):
     confused = f"{_b64({'alg': 'ES256', 'kid': kid})}.{payload}.{signature}"
     async with httpx.AsyncClient(timeout=15) as http:
         for service in ("intake", "routing", "documents"):
-            r = await http.get(f"{platform[service].url}/v1/operations", headers={"Authorization": f"Bearer {confused}"})
+            r = await http.get(
+                f"{platform[service].url}/v1/operations", headers={"Authorization": f"Bearer {confused}"}
+            )
             assert r.status_code == 401, (service, r.status_code, r.text)

@@ -13,8 +13,11 @@ FORGED_ACTOR = {"name": "Chủ tịch UBND tỉnh", "title": "Chủ tịch"}
 
 async def _submitted(http: httpx.AsyncClient, platform) -> str:
     """A dossier the provincial portal submits at the commune, once routing holds it: its code."""
-    r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission(agency_code=COMMUNE),
-                        auth=IDENTITIES.client("provincial-portal"))
+    r = await http.post(
+        f"{platform['intake'].url}/v1/dossiers",
+        json=submission(agency_code=COMMUNE),
+        auth=IDENTITIES.client("provincial-portal"),
+    )
     assert r.status_code == 201, r.text
     await _in_routing(http, platform["routing"].url, r.json()["code"])
     return r.json()["code"]
@@ -32,8 +35,11 @@ async def test_the_acting_official_is_the_token_s_person_not_the_body_s(platform
     async with httpx.AsyncClient(timeout=15) as http:
         code = await _submitted(http, platform)
         # a body that names who acted is refused: the actor is the token's
-        r = await http.post(f"{routing}/v1/dossiers/{code}/accept", json={"agency_code": COMMUNE, "actor": FORGED_ACTOR},
-                            auth=IDENTITIES.official(COMMUNE))
+        r = await http.post(
+            f"{routing}/v1/dossiers/{code}/accept",
+            json={"agency_code": COMMUNE, "actor": FORGED_ACTOR},
+            auth=IDENTITIES.official(COMMUNE),
+        )
         assert r.status_code == 422 and "actor" in r.text, r.text
         r = await Agencies(http, routing).act(code, "accept", COMMUNE)
         assert r.status_code == 200, r.text
@@ -77,8 +83,10 @@ async def _raw_request(base: str, head: str, body_sent: bytes = b"", wait_s: flo
 
 def _upload_head(path: str, length: int, token: str | None = None, content_type: str = "application/pdf") -> str:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {length}\r\n{auth}\r\n")
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\n{auth}\r\n"
+    )
 
 
 async def test_a_slow_anonymous_or_unauthorised_upload_is_refused_before_its_body(platform):
@@ -90,8 +98,9 @@ async def test_a_slow_anonymous_or_unauthorised_upload_is_refused_before_its_bod
     status, _ = await _raw_request(documents, _upload_head("/v1/documents/files", 4_000_000, portal), b"%PDF-")
     assert status == 403
     # the same at a JSON route of another service
-    status, _ = await _raw_request(platform["intake"].url, _upload_head("/v1/dossiers", 500_000, content_type="application/json"),
-                                   b'{"channel":')
+    status, _ = await _raw_request(
+        platform["intake"].url, _upload_head("/v1/dossiers", 500_000, content_type="application/json"), b'{"channel":'
+    )
     assert status == 401
 
 
@@ -100,8 +109,11 @@ async def test_only_the_upload_takes_a_large_body_and_its_limit_holds_as_bytes_a
     official = IDENTITIES.official("000.00.12.H40")
     async with httpx.AsyncClient(timeout=30, auth=official) as http:
         # a JSON route of the documents service takes what any JSON route does, not a file's size
-        r = await http.post(f"{documents}/v1/documents", content=b"{" + b" " * 2_000_000 + b"}",
-                            headers={"content-type": "application/json"})
+        r = await http.post(
+            f"{documents}/v1/documents",
+            content=b"{" + b" " * 2_000_000 + b"}",
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 413, r.text
 
         async def chunks():  # no Content-Length: the limit is found as the bytes come
@@ -109,7 +121,9 @@ async def test_only_the_upload_takes_a_large_body_and_its_limit_holds_as_bytes_a
             for _ in range(25):
                 yield b"x" * 1_000_000
 
-        r = await http.post(f"{documents}/v1/documents/files", content=chunks(), headers={"content-type": "application/pdf"})
+        r = await http.post(
+            f"{documents}/v1/documents/files", content=chunks(), headers={"content-type": "application/pdf"}
+        )
         assert r.status_code == 413, r.text
 
 
@@ -142,13 +156,18 @@ async def test_anonymous_refusals_do_not_grow_the_audit_log_without_bound(platfo
     prefix = f"flood-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(timeout=15) as http:
         for i in range(per_minute + 100):
-            r = await http.post(f"{platform['routing'].url}/v1/dossiers/X/accept", json={"agency_code": COMMUNE},
-                                headers={"X-Request-Id": f"{prefix}-{i}"})
+            r = await http.post(
+                f"{platform['routing'].url}/v1/dossiers/X/accept",
+                json={"agency_code": COMMUNE},
+                headers={"X-Request-Id": f"{prefix}-{i}"},
+            )
             assert r.status_code == 401
     conn = await asyncpg.connect(test_env["DATABASE_URL"])
     try:
-        rows = await conn.fetchval(f'SELECT count(*) FROM "{test_env["LGSP_SCHEMA_PREFIX"]}routing".audit_log '
-                                   "WHERE request_id LIKE $1", prefix + "-%")
+        rows = await conn.fetchval(
+            f'SELECT count(*) FROM "{test_env["LGSP_SCHEMA_PREFIX"]}routing".audit_log WHERE request_id LIKE $1',
+            prefix + "-%",
+        )
     finally:
         await conn.close()
     assert 0 < rows <= per_minute
@@ -170,8 +189,11 @@ async def test_only_an_agency_on_the_dossier_s_route_may_attach_a_document_to_it
         ours = await decisions.issue(dossier, COMMUNE)
 
         async def dead_lettered():
-            letters = (await http.get(f"{routing}/v1/operations/dead-letters", params={"limit": 1000},
-                                      auth=IDENTITIES.operator)).json()["pending"]
+            letters = (
+                await http.get(
+                    f"{routing}/v1/operations/dead-letters", params={"limit": 1000}, auth=IDENTITIES.operator
+                )
+            ).json()["pending"]
             return [x for x in letters if x["event_id"] and f"{code}/LA" in x["reason"]]
 
         letters = await eventually(dead_lettered, what="routing to dead-letter the stranger's document")
@@ -196,21 +218,33 @@ async def test_a_manager_reads_the_documents_report_of_their_own_area_only(platf
     from shared.reference.calendar import LOCAL_TZ
 
     department, province, district = "000.00.05.H40", "000.00.00.H40", "000.00.12.H40"
-    await platform.decisions().issue({"code": "000.00.05.H40-000000-0000", "steps": [{"agency_code": province}]},
-                                     department, number=f"{clock.now().timestamp():.0f}/SXD")
+    await platform.decisions().issue(
+        {"code": "000.00.05.H40-000000-0000", "steps": [{"agency_code": province}]},
+        department,
+        number=f"{clock.now().timestamp():.0f}/SXD",
+    )
     month = clock.now().astimezone(LOCAL_TZ).strftime("%Y-%m")
     documents = platform["documents"].url
     area = load_reference("three_level").catalogue.area(district)
     async with httpx.AsyncClient(timeout=15) as http:
+
         async def province_wide():
-            r = (await http.get(f"{documents}/v1/reports/documents", params={"month": month},
-                                auth=IDENTITIES.person("manager-province"))).json()
+            r = (
+                await http.get(
+                    f"{documents}/v1/reports/documents",
+                    params={"month": month},
+                    auth=IDENTITIES.person("manager-province"),
+                )
+            ).json()
             sent = any(o["agency_code"] == department for o in r["outgoing"])
             return r if sent and any(row["agency_code"] == province for row in r["incoming"]) else None
 
         await eventually(province_wide, what="the department's document, sent and arrived, in the province's report")
-        mine = (await http.get(f"{documents}/v1/reports/documents", params={"month": month},
-                               auth=IDENTITIES.person("manager-district"))).json()
+        mine = (
+            await http.get(
+                f"{documents}/v1/reports/documents", params={"month": month}, auth=IDENTITIES.person("manager-district")
+            )
+        ).json()
         for part in ("incoming", "officials", "outgoing"):
             assert {row["agency_code"] for row in mine[part]} <= area, (part, mine[part])
 
@@ -218,7 +252,9 @@ async def test_a_manager_reads_the_documents_report_of_their_own_area_only(platf
 # ---------------------------------------------------------------- who emitted an event
 
 
-async def test_a_service_writing_another_s_event_type_is_dead_lettered_and_nothing_acts_on_it(platform, test_env, clock):
+async def test_a_service_writing_another_s_event_type_is_dead_lettered_and_nothing_acts_on_it(
+    platform, test_env, clock
+):
     """notify holds WRITE on the dossier topic (it could always publish there): it used to be
     able to publish `dossier.resolved` and have intake and the portal believe it."""
     import uuid
@@ -232,30 +268,43 @@ async def test_a_service_writing_another_s_event_type_is_dead_lettered_and_nothi
 
     intake = platform["intake"].url
     async with httpx.AsyncClient(timeout=15) as http:
-        r = await http.post(f"{intake}/v1/dossiers", json=submission(agency_code=COMMUNE),
-                            auth=IDENTITIES.client("provincial-portal"))
+        r = await http.post(
+            f"{intake}/v1/dossiers", json=submission(agency_code=COMMUNE), auth=IDENTITIES.client("provincial-portal")
+        )
         assert r.status_code == 201, r.text
         dossier = r.json()
         now = clock.now()
-        resolved = DossierResolved(dossier_id=uuid.UUID(dossier["id"]), dossier_code=dossier["code"], at=now,
-                                   outcome="approved", agency_code=COMMUNE, result_document=RESULT,
-                                   due_at=now + timedelta(days=1), on_time=True,
-                                   actor={"name": "Chủ tịch UBND tỉnh", "title": "Chủ tịch"})
-        forged = [signed(Envelope.new(resolved, "/lgsp/routing"), "notify"),  # routing's name, notify's key
-                  signed(Envelope.new(resolved, "/lgsp/notify"), "notify")]  # notify's own name
-        producer = AIOKafkaProducer(**KafkaAccess(test_env["LGSP_KAFKA_BOOTSTRAP"], "notify",
-                                                  local_password("notify")).options())
+        resolved = DossierResolved(
+            dossier_id=uuid.UUID(dossier["id"]),
+            dossier_code=dossier["code"],
+            at=now,
+            outcome="approved",
+            agency_code=COMMUNE,
+            result_document=RESULT,
+            due_at=now + timedelta(days=1),
+            on_time=True,
+            actor={"name": "Chủ tịch UBND tỉnh", "title": "Chủ tịch"},
+        )
+        forged = [
+            signed(Envelope.new(resolved, "/lgsp/routing"), "notify"),  # routing's name, notify's key
+            signed(Envelope.new(resolved, "/lgsp/notify"), "notify"),
+        ]  # notify's own name
+        producer = AIOKafkaProducer(
+            **KafkaAccess(test_env["LGSP_KAFKA_BOOTSTRAP"], "notify", local_password("notify")).options()
+        )
         await producer.start()
         try:
             for env in forged:
-                await producer.send_and_wait(f"{test_env['LGSP_TOPIC_PREFIX']}.dossier", value=env.data, key=env.key,
-                                             headers=env.headers())
+                await producer.send_and_wait(
+                    f"{test_env['LGSP_TOPIC_PREFIX']}.dossier", value=env.data, key=env.key, headers=env.headers()
+                )
         finally:
             await producer.stop()
 
         async def letters():
-            pending = (await http.get(f"{intake}/v1/operations/dead-letters", params={"limit": 1000},
-                                      auth=IDENTITIES.operator)).json()["pending"]
+            pending = (
+                await http.get(f"{intake}/v1/operations/dead-letters", params={"limit": 1000}, auth=IDENTITIES.operator)
+            ).json()["pending"]
             found = [x for x in pending if x["event_id"] in {e.id for e in forged}]
             return found if len(found) == 2 else None
 
@@ -275,8 +324,10 @@ async def test_the_database_trusts_nobody_and_services_cannot_change_its_tables(
 
     from ops.stack import service_database_url
 
-    for url in (f"postgresql://lgsp@127.0.0.1:{local_stack.pg_port}/lgsp",
-                f"postgresql://lgsp:wrong@127.0.0.1:{local_stack.pg_port}/lgsp"):
+    for url in (
+        f"postgresql://lgsp@127.0.0.1:{local_stack.pg_port}/lgsp",
+        f"postgresql://lgsp:wrong@127.0.0.1:{local_stack.pg_port}/lgsp",
+    ):
         with pytest.raises(asyncpg.InvalidPasswordError):  # connecting without the owner's password
             await (await asyncpg.connect(url, timeout=10)).close()
     owner = await asyncpg.connect(local_stack.database_url)
@@ -286,7 +337,9 @@ async def test_the_database_trusts_nobody_and_services_cannot_change_its_tables(
         seen = await owner.fetch(
             "SELECT DISTINCT substring(a.application_name from $2) AS service, a.usename, r.rolsuper "
             "FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename WHERE a.application_name ~ $1",
-            f"^{prefix}(intake|routing|postal|notify|documents)(-|$)", f"^{prefix}([a-z]+)")
+            f"^{prefix}(intake|routing|postal|notify|documents)(-|$)",
+            f"^{prefix}([a-z]+)",
+        )
         assert {r["service"] for r in seen} == {"intake", "routing", "postal", "notify", "documents"}, seen
         assert all(not r["rolsuper"] and r["usename"] == f"lgsp_{r['service']}" for r in seen), seen
     finally:
@@ -294,10 +347,14 @@ async def test_the_database_trusts_nobody_and_services_cannot_change_its_tables(
     schema = f"{test_env['LGSP_SCHEMA_PREFIX']}routing"
     routing = await asyncpg.connect(service_database_url(local_stack.database_url, "routing"))
     try:
-        for ddl in (f'DROP TRIGGER audit_log_append_only ON "{schema}".audit_log',
-                    f'CREATE TABLE "{schema}".smuggled (x int)', f'ALTER TABLE "{schema}".dossiers ADD COLUMN x int',
-                    f'UPDATE "{schema}".audit_log SET reason = NULL', f'DELETE FROM "{schema}".audit_log',
-                    f'SELECT 1 FROM "{test_env["LGSP_SCHEMA_PREFIX"]}intake".dossiers LIMIT 1'):
+        for ddl in (
+            f'DROP TRIGGER audit_log_append_only ON "{schema}".audit_log',
+            f'CREATE TABLE "{schema}".smuggled (x int)',
+            f'ALTER TABLE "{schema}".dossiers ADD COLUMN x int',
+            f'UPDATE "{schema}".audit_log SET reason = NULL',
+            f'DELETE FROM "{schema}".audit_log',
+            f'SELECT 1 FROM "{test_env["LGSP_SCHEMA_PREFIX"]}intake".dossiers LIMIT 1',
+        ):
             try:
                 await routing.execute(ddl)
             except asyncpg.InsufficientPrivilegeError:

@@ -13,12 +13,18 @@ COMMUNE_2L = "000.00.21.H40"  # Ủy ban nhân dân phường Hoa Lư
 
 @pytest.fixture(scope="module")
 async def two_level(test_env, run_dir, namespace):
-    env = {**test_env, "LGSP_REFERENCE_VARIANT": "two_level", "LGSP_TOPIC_PREFIX": f"t{RUN_ID}v2",
-           "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_v2_"}
+    env = {
+        **test_env,
+        "LGSP_REFERENCE_VARIANT": "two_level",
+        "LGSP_TOPIC_PREFIX": f"t{RUN_ID}v2",
+        "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_v2_",
+    }
     await namespace(env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
-    procs = [service("routing", env, run_dir / "logs-v2", port=18092).start(),
-             service("intake", env, run_dir / "logs-v2", port=18091).start(),
-             service("documents", env, run_dir / "logs-v2", port=18093).start()]
+    procs = [
+        service("routing", env, run_dir / "logs-v2", port=18092).start(),
+        service("intake", env, run_dir / "logs-v2", port=18091).start(),
+        service("documents", env, run_dir / "logs-v2", port=18093).start(),
+    ]
     yield procs[1].url, procs[0].url, procs[2].url
     for p in procs:
         p.stop()
@@ -32,8 +38,9 @@ async def test_commune_to_province_and_back(two_level, platform):
         old = await http.post(f"{intake_url}/v1/dossiers", json=submission("2.000286"))
         assert old.status_code == 422 and "unknown_agency" in [r["code"] for r in old.json()["reasons"]]
 
-        r = await http.post(f"{intake_url}/v1/dossiers",
-                            json=submission("2.000286", agency_code=COMMUNE_2L, variant="two_level"))
+        r = await http.post(
+            f"{intake_url}/v1/dossiers", json=submission("2.000286", agency_code=COMMUNE_2L, variant="two_level")
+        )
         assert r.status_code == 201, r.text
         code = r.json()["code"]
         d = await eventually(lambda: agencies.dossier(code), what="routing to start the workflow")

@@ -9,14 +9,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
-
 from ops.stack import REPO_ROOT
 from shared.topic_reader import all_records
 from shared.topics import DOSSIER
 from tests.helpers import eventually, header, kafka_operator, platform_http, submission
 
-BODY = submission("1.000656", applicant={"full_name": "Lê Thị Ánh Tuyết", "id_number": "038190004321",
-                                         "phone": "0356789012", "address": "Khu 3, thị trấn Hưng Hóa, huyện Tam Nông, tỉnh Phú Thọ"})
+BODY = submission(
+    "1.000656",
+    applicant={
+        "full_name": "Lê Thị Ánh Tuyết",
+        "id_number": "038190004321",
+        "phone": "0356789012",
+        "address": "Khu 3, thị trấn Hưng Hóa, huyện Tam Nông, tỉnh Phú Thọ",
+    },
+)
 
 
 def stack_command(action: str) -> None:
@@ -60,8 +66,11 @@ async def test_broker_restart_loses_nothing_acknowledged(platform, test_env):
         during = await submit(http, intake, 3)  # intake answers: the outbox holds the events
         stack_command("start-kafka")
         after = await submit(http, intake, 3)
-        await eventually(lambda: all_recorded(http, routing, before + during + after), timeout=120,
-                         what="routing to record everything after the broker came back")
+        await eventually(
+            lambda: all_recorded(http, routing, before + during + after),
+            timeout=120,
+            what="routing to record everything after the broker came back",
+        )
 
     records = await all_records(kafka_operator(), topic)
     received = [header(r, "ce_subject") for r in records if header(r, "ce_type") == "vn.lgsp.dossier.received.v1"]

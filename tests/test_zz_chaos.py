@@ -14,9 +14,16 @@ async def test_nothing_lost_nothing_twice_under_faults(platform, local_stack, te
     settings = Settings(topic_prefix=test_env["LGSP_TOPIC_PREFIX"], schema_prefix=test_env["LGSP_SCHEMA_PREFIX"])
     result = await chaos.run(platform.procs, local_stack, settings, n=120, rate=15, timeout=240)
     counts = result["counts"]
-    assert result["faults"] == ["SIGKILL intake", "SIGKILL routing", "SIGKILL postal",
-                                "pause the Kafka broker for 5 s (SIGSTOP, SIGCONT)", "SIGKILL notify",
-                                "SIGKILL documents", "SIGKILL the Kafka broker", "restart PostgreSQL"]
+    assert result["faults"] == [
+        "SIGKILL intake",
+        "SIGKILL routing",
+        "SIGKILL postal",
+        "pause the Kafka broker for 5 s (SIGSTOP, SIGCONT)",
+        "SIGKILL notify",
+        "SIGKILL documents",
+        "SIGKILL the Kafka broker",
+        "restart PostgreSQL",
+    ]
     # the driver: everything offered was accepted, and each fault was recovered from
     assert result["driver"]["accepted"] == result["driver"]["offered"] == 120 and result["driver"]["failed"] == 0
     assert set(result["recovery_s"]) == set(result["faults"])

@@ -59,8 +59,13 @@ async def send(request: Request, x_axis_key: str = Header("")):
     SENDS[body["id"]] = SENDS.get(body["id"], 0) + 1
     if body["id"] not in EDOCS:
         now = datetime.now(timezone.utc).isoformat()
-        EDOCS[body["id"]] = {"to": body["to"], "number": body["number"], "sha256": body["sha256"], "recalled": None,
-                             "statuses": [{"seq": i + 1, "status": s, "code": c, "at": now} for i, (s, c) in enumerate(ANSWERS)]}
+        EDOCS[body["id"]] = {
+            "to": body["to"],
+            "number": body["number"],
+            "sha256": body["sha256"],
+            "recalled": None,
+            "statuses": [{"seq": i + 1, "status": s, "code": c, "at": now} for i, (s, c) in enumerate(ANSWERS)],
+        }
     return JSONResponse({"result": "accepted", "id": body["id"]}, status_code=202)
 
 
@@ -111,8 +116,12 @@ async def control(c: Control) -> dict:
 
 @app.get("/control/edocs")
 async def edocs() -> dict:
-    return {"delivered": {k: {"to": v["to"], "number": v["number"]} for k, v in EDOCS.items()}, "sends": SENDS,
-            "recalled": {k: v["recalled"] for k, v in EDOCS.items() if v["recalled"]}, "recalls": RECALLS}
+    return {
+        "delivered": {k: {"to": v["to"], "number": v["number"]} for k, v in EDOCS.items()},
+        "sends": SENDS,
+        "recalled": {k: v["recalled"] for k, v in EDOCS.items() if v["recalled"]},
+        "recalls": RECALLS,
+    }
 
 
 if __name__ == "__main__":

@@ -60,8 +60,13 @@ async def book(b: Booking, idempotency_key: str = Header(...)):
         return JSONResponse({"error": "carrier unavailable"}, status_code=503)
     if idempotency_key in BY_KEY:
         return SHIPMENTS[BY_KEY[idempotency_key]]
-    shipment = {"id": f"VN{uuid.uuid4().hex[:10].upper()}", "reference": b.reference, "kind": b.kind, "status": "accepted",
-                "contents": b.contents}
+    shipment = {
+        "id": f"VN{uuid.uuid4().hex[:10].upper()}",
+        "reference": b.reference,
+        "kind": b.kind,
+        "status": "accepted",
+        "contents": b.contents,
+    }
     SHIPMENTS[shipment["id"]] = shipment
     BY_KEY[idempotency_key] = shipment["id"]
     fail = STATE["fail_next"]
@@ -94,8 +99,16 @@ async def _progress(shipment: dict, url: str, fail: str | None) -> None:
     steps = ["picked_up", "in_transit", "failed" if fail else "delivered"]
     if fail:
         steps.append("returned_to_sender")
-    events = [{"event_id": str(uuid.uuid4()), "shipment_id": shipment["id"], "reference": shipment["reference"],
-               "status": st, "reason": fail if st in ("failed", "returned_to_sender") else None} for st in steps]
+    events = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "shipment_id": shipment["id"],
+            "reference": shipment["reference"],
+            "status": st,
+            "reason": fail if st in ("failed", "returned_to_sender") else None,
+        }
+        for st in steps
+    ]
     if STATE["reorder"] and len(events) > 1:
         events[0], events[1] = events[1], events[0]
     async with httpx.AsyncClient(timeout=5, auth=IDENTITIES.carrier) as http:  # the carrier's own token
@@ -114,13 +127,20 @@ async def _deliver(http: httpx.AsyncClient, url: str, event: dict) -> None:
     for attempt in range(20):  # a carrier retries its webhooks until they are taken
         ts = str(int(CLOCK.now().timestamp()))
         try:
-            r = await http.post(url, content=body, headers={"content-type": "application/json",
-                                "X-Carrier-Timestamp": ts, "X-Carrier-Signature": sign(ts, body)})
+            r = await http.post(
+                url,
+                content=body,
+                headers={
+                    "content-type": "application/json",
+                    "X-Carrier-Timestamp": ts,
+                    "X-Carrier-Signature": sign(ts, body),
+                },
+            )
             if r.status_code < 500 and r.status_code not in (401, 403):  # refused access may be a token refreshed late
                 return
         except (httpx.HTTPError, TokenRefused):  # postal or the identity provider is away: retry
             pass
-        await asyncio.sleep(min(0.2 * 2 ** attempt, 5))
+        await asyncio.sleep(min(0.2 * 2**attempt, 5))
     log.warning("webhook for %s gave up", event["shipment_id"])
 
 

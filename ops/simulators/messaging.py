@@ -87,8 +87,16 @@ class SmtpHandler:
         if key and key in BY_KEY:
             return "250 OK (duplicate Message-ID, kept once)"
         BY_KEY[key] = key
-        DELIVERED.append({"channel": "email", "to": ",".join(envelope.rcpt_tos), "subject": str(msg["Subject"]),
-                          "text": msg.get_content(), "key": key, "message_id": key})
+        DELIVERED.append(
+            {
+                "channel": "email",
+                "to": ",".join(envelope.rcpt_tos),
+                "subject": str(msg["Subject"]),
+                "text": msg.get_content(),
+                "key": key,
+                "message_id": key,
+            }
+        )
         return "250 OK"
 
 

@@ -25,7 +25,17 @@ TOKENS: set[str] = set()
 STATE = {"down": False}
 UPDATES: dict[str, list[dict]] = {}
 DATE = re.compile(r"^\d{14}$")
-REQUIRED = ("SoThuTu", "MaHoSo", "MaTTHC", "TenTTHC", "TrangThaiHoSo", "HinhThuc", "NgayTiepNhan", "NgayHenTra", "DonViXuLy")
+REQUIRED = (
+    "SoThuTu",
+    "MaHoSo",
+    "MaTTHC",
+    "TenTTHC",
+    "TrangThaiHoSo",
+    "HinhThuc",
+    "NgayTiepNhan",
+    "NgayHenTra",
+    "DonViXuLy",
+)
 
 
 class Login(BaseModel):
@@ -63,8 +73,9 @@ async def sync(request: Request, authorization: str = Header("")):
     if held and body["SoThuTu"] == held[-1]["SoThuTu"] and body == held[-1]:
         return {"result": "duplicate accepted"}
     if body["SoThuTu"] != len(held) + 1:
-        return JSONResponse({"error": f"out of order: expected SoThuTu {len(held) + 1}, got {body['SoThuTu']}"},
-                            status_code=409)
+        return JSONResponse(
+            {"error": f"out of order: expected SoThuTu {len(held) + 1}, got {body['SoThuTu']}"}, status_code=409
+        )
     held.append(body)
     return {"result": "ok"}
 
@@ -85,8 +96,10 @@ PERSONAL_FIELDS = ("SoDienThoai", "SoGiayToChuHoSo", "Email")
 def _masked(update: dict) -> dict:
     """An update as the control route shows it: the portal got the citizen's phone in clear,
     but whoever reads the simulator's state (tests, chaos, an operator) sees only its shape."""
-    return {k: (f"{str(v)[:2]}{'*' * max(0, len(str(v)) - 4)}{str(v)[-2:]}" if k in PERSONAL_FIELDS and v else v)
-            for k, v in update.items()}
+    return {
+        k: (f"{str(v)[:2]}{'*' * max(0, len(str(v)) - 4)}{str(v)[-2:]}" if k in PERSONAL_FIELDS and v else v)
+        for k, v in update.items()
+    }
 
 
 @app.get("/control/updates")

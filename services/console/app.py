@@ -1,7 +1,7 @@
 """The console's wiring: sign-in, sessions, the sources it reads, templates, and every page
 behind the access policy. ``python -m services.console`` runs it.
 
-Unlike the four services it owns no data: no database, no topic. It reads the services' HTTP
+Unlike the other services it owns no data: no database, no topic. It reads the services' HTTP
 APIs as the signed-in person, so what a person sees is what the services let them see."""
 
 from __future__ import annotations
@@ -16,16 +16,24 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from shared.access import AccessControl, AccessDenied, Policy, ProviderUnavailable, TokenValidator, api_routes, authorize
+from services.console import views
+from services.console.pages import router
+from services.console.signin import COOKIE, OidcClient, Sessions
+from services.console.sources import Platform
+from shared.access import (
+    AccessControl,
+    AccessDenied,
+    Policy,
+    ProviderUnavailable,
+    TokenValidator,
+    api_routes,
+    authorize,
+)
 from shared.clock import Clock, clock_from_env
 from shared.http import install_edges
 from shared.reference import Reference, load_reference
 from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
-from services.console import views
-from services.console.pages import router
-from services.console.signin import COOKIE, OidcClient, Sessions
-from services.console.sources import Platform
 
 HERE = Path(__file__).parent
 DEFAULT_PORT = 8085
@@ -69,11 +77,17 @@ class SecurityHeaders:
     def __init__(self, app, issuer: str) -> None:
         self.app = app
         origin = "/".join(issuer.split("/")[:3])
-        policy = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                  f"connect-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'; "
-                  "object-src 'none'")
-        self.headers = [(b"content-security-policy", policy.encode()), (b"x-frame-options", b"DENY"),
-                        (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+        policy = (
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            f"connect-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'; "
+            "object-src 'none'"
+        )
+        self.headers = [
+            (b"content-security-policy", policy.encode()),
+            (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+        ]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -91,8 +105,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings(service_name="console", http_port=DEFAULT_PORT)
     http = httpx.AsyncClient(timeout=10)
     discovery = settings.oidc_discovery_url or f"{settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
-    urls = {"intake": settings.intake_url, "routing": settings.routing_url, "postal": settings.postal_url,
-            "notify": settings.notify_url, "documents": settings.documents_url}
+    urls = {
+        "intake": settings.intake_url,
+        "routing": settings.routing_url,
+        "postal": settings.postal_url,
+        "notify": settings.notify_url,
+        "documents": settings.documents_url,
+    }
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -102,12 +121,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await http.aclose()
         shutdown_tracing()
 
-    app = FastAPI(title="LGSP console", version="1", lifespan=lifespan, dependencies=[Depends(authorize)],
-                  description="Bảng điều khiển cho lãnh đạo và cán bộ vận hành: server-rendered pages that read "
-                              "the services' APIs as the signed-in person.")
+    app = FastAPI(
+        title="LGSP console",
+        version="1",
+        lifespan=lifespan,
+        dependencies=[Depends(authorize)],
+        description="Bảng điều khiển cho lãnh đạo và cán bộ vận hành: server-rendered pages that read "
+        "the services' APIs as the signed-in person.",
+    )
     app.state.console = Console(
-        settings=settings, clock=clock or clock_from_env(), reference=load_reference(settings.reference_variant),
-        templates=templates(), platform=Platform(http, urls, settings.traces_path),
+        settings=settings,
+        clock=clock or clock_from_env(),
+        reference=load_reference(settings.reference_variant),
+        templates=templates(),
+        platform=Platform(http, urls, settings.traces_path),
         sessions=Sessions(OidcClient(http, discovery), settings.console_sessions_max),
     )
     install_edges(app, settings.service_name, settings.max_body_bytes, callers_first=False)
@@ -116,9 +143,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     policy = Policy.load()
     app.state.access = AccessControl(
-        settings.service_name, policy,
+        settings.service_name,
+        policy,
         TokenValidator(settings.oidc_issuer, settings.oidc_audience, settings.token_leeway_s, discovery_url=discovery),
-        quotas=policy.quotas(settings.quota_default), token_of=session_token)
+        quotas=policy.quotas(settings.quota_default),
+        token_of=session_token,
+    )
     if missing := policy.missing(settings.service_name, api_routes(app)):
         raise RuntimeError(f"console routes without an access policy: {missing}")
 
@@ -130,16 +160,35 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if exc.status == 401 and request.method == "GET":
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(str(request.url_for("sign_in").include_query_params(next=target)), status_code=303)
-        title = {401: "Cần đăng nhập", 403: "Không có quyền", 404: "Không tìm thấy", 429: "Quá nhiều yêu cầu"}.get(exc.status, "Từ chối")
+        title = {401: "Cần đăng nhập", 403: "Không có quyền", 404: "Không tìm thấy", 429: "Quá nhiều yêu cầu"}.get(
+            exc.status, "Từ chối"
+        )
         return app.state.console.templates.TemplateResponse(
-            request, "problem.html", {"title": title, "reason": exc.reason, "session": getattr(request.state, "session", None),
-                                      "caller": getattr(request.state, "caller", None), "roles": frozenset()},
-            status_code=exc.status)
+            request,
+            "problem.html",
+            {
+                "title": title,
+                "reason": exc.reason,
+                "session": getattr(request.state, "session", None),
+                "caller": getattr(request.state, "caller", None),
+                "roles": frozenset(),
+            },
+            status_code=exc.status,
+        )
 
     @app.exception_handler(ProviderUnavailable)
     async def provider_unavailable(request: Request, exc: ProviderUnavailable) -> HTMLResponse:
         return app.state.console.templates.TemplateResponse(
-            request, "problem.html", {"title": "Máy chủ định danh không trả lời", "reason": str(exc), "session": None,
-                                      "caller": None, "roles": frozenset()}, status_code=503)
+            request,
+            "problem.html",
+            {
+                "title": "Máy chủ định danh không trả lời",
+                "reason": str(exc),
+                "session": None,
+                "caller": None,
+                "roles": frozenset(),
+            },
+            status_code=503,
+        )
 
     return app

@@ -11,12 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from shared.access import AccessDenied
-from shared.http import AgencyCode, DossierCode
-from shared.reference.calendar import LOCAL_TZ
 from services.console import views
 from services.console.signin import COOKIE, LOGIN_TTL_S, SIGN_IN_COOKIE, SignInFailed
 from services.console.sources import SERVICES
+from shared.access import AccessDenied
+from shared.http import AgencyCode, DossierCode
+from shared.reference.calendar import LOCAL_TZ
 
 router = APIRouter()
 PERIOD_MAX_DAYS = 92
@@ -34,9 +34,17 @@ def _page(request: Request, template: str, status_code: int = 200, **context) ->
     console = request.app.state.console
     session = getattr(request.state, "session", None)
     caller = getattr(request.state, "caller", None)
-    return console.templates.TemplateResponse(request, template, {
-        "session": session, "caller": caller, "roles": caller.roles if caller else frozenset(), **context,
-    }, status_code=status_code)
+    return console.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "session": session,
+            "caller": caller,
+            "roles": caller.roles if caller else frozenset(),
+            **context,
+        },
+        status_code=status_code,
+    )
 
 
 def _token(request: Request) -> str | None:
@@ -53,26 +61,43 @@ async def sign_in(request: Request, next: str | None = Query(None, max_length=50
     # from configuration, never from the request's Host header: the code must come back here
     url, binding = await console.sessions.begin(console.redirect_uri, next)
     response = RedirectResponse(url, status_code=303)
-    response.set_cookie(SIGN_IN_COOKIE, binding, max_age=LOGIN_TTL_S, httponly=True, samesite="lax",
-                        path="/auth/callback", secure=console.redirect_uri.startswith("https:"))
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        binding,
+        max_age=LOGIN_TTL_S,
+        httponly=True,
+        samesite="lax",
+        path="/auth/callback",
+        secure=console.redirect_uri.startswith("https:"),
+    )
     return response
 
 
 @router.get("/auth/callback", name="signed_in", include_in_schema=False)
-async def signed_in(request: Request, state: str = Query("", max_length=200), code: str = Query("", max_length=4000),
-                    error: str | None = Query(None, max_length=200)):
+async def signed_in(
+    request: Request,
+    state: str = Query("", max_length=200),
+    code: str = Query("", max_length=4000),
+    error: str | None = Query(None, max_length=200),
+):
     console = request.app.state.console
     if error or not code:
-        return _page(request, "problem.html", 400, title="Đăng nhập không thành công",
-                     reason=f"Máy chủ định danh trả lời: {error or 'không có mã xác thực'}.")
+        return _page(
+            request,
+            "problem.html",
+            400,
+            title="Đăng nhập không thành công",
+            reason=f"Máy chủ định danh trả lời: {error or 'không có mã xác thực'}.",
+        )
     try:
         session, next_path = await console.sessions.finish(state, code, request.cookies.get(SIGN_IN_COOKIE))
     except SignInFailed as exc:
         return _page(request, "problem.html", 400, title="Đăng nhập không thành công", reason=str(exc))
     response = RedirectResponse(next_path, status_code=303)
     response.delete_cookie(SIGN_IN_COOKIE, path="/auth/callback")
-    response.set_cookie(COOKIE, session.id, httponly=True, samesite="lax", path="/",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        COOKIE, session.id, httponly=True, samesite="lax", path="/", secure=request.url.scheme == "https"
+    )
     return response
 
 
@@ -98,37 +123,55 @@ async def _overview_context(request: Request, start: date | None, end: date | No
     today = now.astimezone(LOCAL_TZ).date()
     first, last = start or today, end or start or today
     if last < first or (last - first).days >= PERIOD_MAX_DAYS:
-        return {"period_error": f"Khoảng thời gian phải từ 1 đến {PERIOD_MAX_DAYS} ngày, ngày đầu không sau ngày cuối.",
-                "first": first, "last": last}
+        return {
+            "period_error": f"Khoảng thời gian phải từ 1 đến {PERIOD_MAX_DAYS} ngày, ngày đầu không sau ngày cuối.",
+            "first": first,
+            "last": last,
+        }
     period = (datetime.combine(first, time(), LOCAL_TZ), datetime.combine(last + timedelta(days=1), time(), LOCAL_TZ))
-    report = await console.platform.get("intake", "/v1/reports", _token(request),
-                                        **{"from": period[0].isoformat(), "to": period[1].isoformat()})
+    report = await console.platform.get(
+        "intake", "/v1/reports", _token(request), **{"from": period[0].isoformat(), "to": period[1].isoformat()}
+    )
     context = {"first": first, "last": last, "now": now, "report": report, "is_today": first == last == today}
     if report.ok:
         body = report.body
         names = {a["agency_code"]: a["agency_name"] for a in body["agencies"]}
         context.update(
             total=views.figures(body["total"]),
-            levels=[{**views.figures(lv), "name": views.LEVEL_VI.get(lv["level"], lv["level"])} for lv in body["levels"]],
-            agencies=sorted((views.figures(a) for a in body["agencies"]),
-                            key=lambda a: (a["on_time_rate"] is None, a["on_time_rate"] or 0)),
-            indicators=views.indicators_766(body["total"]), trend=views.trend_chart(body["trend"]),
-            late=[{**d, "agency_name": names.get(d["agency_code"], d["agency_code"]),
-                   "late_vi": views.duration_vi(now - datetime.fromisoformat(d["legal_due_at"]))}
-                  for d in body["late_in_progress"]],
+            levels=[
+                {**views.figures(lv), "name": views.LEVEL_VI.get(lv["level"], lv["level"])} for lv in body["levels"]
+            ],
+            agencies=sorted(
+                (views.figures(a) for a in body["agencies"]),
+                key=lambda a: (a["on_time_rate"] is None, a["on_time_rate"] or 0),
+            ),
+            indicators=views.indicators_766(body["total"]),
+            trend=views.trend_chart(body["trend"]),
+            late=[
+                {
+                    **d,
+                    "agency_name": names.get(d["agency_code"], d["agency_code"]),
+                    "late_vi": views.duration_vi(now - datetime.fromisoformat(d["legal_due_at"])),
+                }
+                for d in body["late_in_progress"]
+            ],
         )
     return context
 
 
 @router.get("/", response_class=HTMLResponse, summary="The province overview")
-async def overview(request: Request, start: date | None = Query(None, alias="from", description="First day (YYYY-MM-DD); default today"),
-                   end: date | None = Query(None, alias="to", description="Last day, at most 92 days after the first")):
+async def overview(
+    request: Request,
+    start: date | None = Query(None, alias="from", description="First day (YYYY-MM-DD); default today"),
+    end: date | None = Query(None, alias="to", description="Last day, at most 92 days after the first"),
+):
     return _page(request, "overview.html", **await _overview_context(request, start, end))
 
 
 @router.get("/overview/live", response_class=HTMLResponse, summary="The overview's figures, refreshed by the page")
-async def overview_live(request: Request, start: date | None = Query(None, alias="from"),
-                        end: date | None = Query(None, alias="to")):
+async def overview_live(
+    request: Request, start: date | None = Query(None, alias="from"), end: date | None = Query(None, alias="to")
+):
     return _page(request, "overview_figures.html", **await _overview_context(request, start, end))
 
 
@@ -158,12 +201,24 @@ async def dossier_page(request: Request, code: DossierCode):
         trace_id = intake.body.get("trace_id")
         shipments = await console.platform.get("postal", f"/v1/dossiers/{intake.body['id']}/shipments", token)
     spans = await console.platform.spans(trace_id) if trace_id and "operator" in request.state.caller.roles else []
-    portal_problems = [p for p in (sync.body or {}).get("failing", []) if p.get("code") == code] \
-        if sync.ok else None
+    portal_problems = [p for p in (sync.body or {}).get("failing", []) if p.get("code") == code] if sync.ok else None
     status = 404 if intake.status == 404 and routing.status == 404 else 200
-    return _page(request, "dossier.html", status, code=code, intake=intake, routing=routing, timeline=timeline,
-                 notifications=notes, shipments=shipments, sync=sync, portal_problems=portal_problems,
-                 trace_id=trace_id, waterfall=views.waterfall(spans), now=console.clock.now())
+    return _page(
+        request,
+        "dossier.html",
+        status,
+        code=code,
+        intake=intake,
+        routing=routing,
+        timeline=timeline,
+        notifications=notes,
+        shipments=shipments,
+        sync=sync,
+        portal_problems=portal_problems,
+        trace_id=trace_id,
+        waterfall=views.waterfall(spans),
+        now=console.clock.now(),
+    )
 
 
 # ---------------------------------------------------------------- operations
@@ -174,20 +229,35 @@ async def operations(request: Request):
     console = request.app.state.console
     token = _token(request)
     health, status, letters, sync, shipments = await asyncio.gather(
-        console.platform.each("/health", None), console.platform.each("/v1/operations", token),
+        console.platform.each("/health", None),
+        console.platform.each("/v1/operations", token),
         console.platform.each("/v1/operations/dead-letters", token),
         console.platform.get("intake", "/v1/portal-sync", token),
         console.platform.get("postal", "/v1/shipments/open", token),
     )
-    return _page(request, "operations.html", services=SERVICES, health=health, status=status, letters=letters,
-                 sync=sync, shipments=shipments, redriven=request.query_params.get("redriven"),
-                 redriven_service=request.query_params.get("service"))
+    return _page(
+        request,
+        "operations.html",
+        services=SERVICES,
+        health=health,
+        status=status,
+        letters=letters,
+        sync=sync,
+        shipments=shipments,
+        redriven=request.query_params.get("redriven"),
+        redriven_service=request.query_params.get("service"),
+    )
 
 
-@router.get("/operations/dead-letters/{service}/redrive", response_class=HTMLResponse,
-            summary="Asks the operator to confirm a re-drive")
+@router.get(
+    "/operations/dead-letters/{service}/redrive",
+    response_class=HTMLResponse,
+    summary="Asks the operator to confirm a re-drive",
+)
 async def confirm_redrive(request: Request, service: Service):
-    letters = await request.app.state.console.platform.get(service.value, "/v1/operations/dead-letters", _token(request))
+    letters = await request.app.state.console.platform.get(
+        service.value, "/v1/operations/dead-letters", _token(request)
+    )
     return _page(request, "confirm_redrive.html", service=service.value, letters=letters)
 
 
@@ -196,7 +266,8 @@ async def redrive(request: Request, service: Service, csrf: Annotated[str, Form(
     if csrf != request.state.session.csrf:
         raise AccessDenied(403, "the form is stale or not from this console; open the page again")
     answer = await request.app.state.console.platform.call(
-        "POST", service.value, "/v1/operations/dead-letters/redrive", _token(request))
+        "POST", service.value, "/v1/operations/dead-letters/redrive", _token(request)
+    )
     if not answer.ok:
         return _page(request, "problem.html", 502, title="Không gửi lại được", reason=answer.problem)
     url = request.url_for("operations").include_query_params(redriven=answer.body["redriven"], service=service.value)
@@ -215,16 +286,28 @@ async def my_agency(request: Request):
     return _page(request, "agencies.html", agencies=sorted(agencies.values(), key=lambda a: a.code))
 
 
-@router.get("/agencies/{agency_code}", name="agency_page", response_class=HTMLResponse,
-            summary="An agency's dossiers at risk and overdue, most late first")
+@router.get(
+    "/agencies/{agency_code}",
+    name="agency_page",
+    response_class=HTMLResponse,
+    summary="An agency's dossiers at risk and overdue, most late first",
+)
 async def agency_page(request: Request, agency_code: AgencyCode):
     console = request.app.state.console
     queue, incoming = await asyncio.gather(
         console.platform.get("routing", f"/v1/agencies/{agency_code}/dossiers", _token(request)),
-        console.platform.get("documents", f"/v1/agencies/{agency_code}/documents", _token(request), box="incoming"))
+        console.platform.get("documents", f"/v1/agencies/{agency_code}/documents", _token(request), box="incoming"),
+    )
     agency = console.reference.catalogue.agencies.get(agency_code)
     now = console.clock.now()
     lists = views.work_list(queue.body, now, console.reference.calendar) if queue.ok else None
-    return _page(request, "agency.html", agency_code=agency_code, agency=agency, queue=queue, lists=lists, now=now,
-                 incoming=incoming)
-
+    return _page(
+        request,
+        "agency.html",
+        agency_code=agency_code,
+        agency=agency,
+        queue=queue,
+        lists=lists,
+        now=now,
+        incoming=incoming,
+    )

@@ -83,8 +83,15 @@ class OidcClient:
         return self._meta
 
     async def authorization_url(self, redirect_uri: str, state: str, verifier: str) -> str:
-        query = {"client_id": CLIENT_ID, "response_type": "code", "scope": "openid", "redirect_uri": redirect_uri,
-                 "state": state, "code_challenge": _challenge(verifier), "code_challenge_method": "S256"}
+        query = {
+            "client_id": CLIENT_ID,
+            "response_type": "code",
+            "scope": "openid",
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "code_challenge": _challenge(verifier),
+            "code_challenge_method": "S256",
+        }
         return f"{(await self.meta())['authorization_endpoint']}?{urlencode(query)}"
 
     async def _token(self, form: dict) -> dict:
@@ -98,8 +105,14 @@ class OidcClient:
         return r.json()
 
     async def exchange(self, code: str, pending: PendingSignIn) -> dict:
-        return await self._token({"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": pending.redirect_uri, "code_verifier": pending.verifier})
+        return await self._token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": pending.redirect_uri,
+                "code_verifier": pending.verifier,
+            }
+        )
 
     async def refresh(self, refresh_token: str) -> dict:
         return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
@@ -128,8 +141,9 @@ class Sessions:
         """Where to send the browser to sign in, and the value of the cookie that binds this
         sign-in to it: only the browser that started a sign-in may finish it."""
         now = self.wall_time()
-        while self._pending and (len(self._pending) >= self.max_sessions
-                                 or next(iter(self._pending.values())).started < now - LOGIN_TTL_S):
+        while self._pending and (
+            len(self._pending) >= self.max_sessions or next(iter(self._pending.values())).started < now - LOGIN_TTL_S
+        ):
             self._pending.popitem(last=False)
         state, verifier, binding = secrets.token_urlsafe(24), secrets.token_urlsafe(48), secrets.token_urlsafe(32)
         self._pending[state] = PendingSignIn(verifier, redirect_uri, safe_next(next_path), now, _digest(binding))
@@ -146,8 +160,18 @@ class Sessions:
             raise SignInFailed("this sign-in was started in another browser; start again here")
         del self._pending[state]
         tokens = await self.oidc.exchange(code, pending)
-        session = self._keep(Session(id=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(24),
-                                     access_token="", refresh_token=None, expires_at=0, username="", name=""), tokens)
+        session = self._keep(
+            Session(
+                id=secrets.token_urlsafe(32),
+                csrf=secrets.token_urlsafe(24),
+                access_token="",
+                refresh_token=None,
+                expires_at=0,
+                username="",
+                name="",
+            ),
+            tokens,
+        )
         while len(self._sessions) >= self.max_sessions:
             self._sessions.popitem(last=False)
         self._sessions[session.id] = session
@@ -162,7 +186,9 @@ class Sessions:
             # which each service checks itself
             claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
             session.username = claims.get("preferred_username", "")
-            session.name = " ".join(filter(None, (claims.get("given_name"), claims.get("family_name")))) or session.username
+            session.name = (
+                " ".join(filter(None, (claims.get("given_name"), claims.get("family_name")))) or session.username
+            )
         return session
 
     async def current(self, session_id: str | None) -> Session | None:

@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
-from ops.traceview import load_trace
+from shared.services import NAMES
+from shared.traceview import load_trace
 
-SERVICES = ("intake", "routing", "postal", "notify", "documents")
+SERVICES = NAMES
 
 
 @dataclass(frozen=True)

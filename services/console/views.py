@@ -8,19 +8,42 @@ from datetime import date, datetime, timedelta
 from shared.reference.calendar import LOCAL_TZ, CalendarNotCovered, WorkingCalendar
 
 STATUS_VI = {
-    "received": "Đã tiếp nhận", "processing": "Đang xử lý", "supplement_requested": "Chờ bổ sung",
-    "resolved": "Đã có kết quả", "returned": "Đã trả kết quả", "withdrawn": "Công dân rút hồ sơ",
-    "stopped": "Dừng xử lý", "refused": "Từ chối tiếp nhận",
+    "received": "Đã tiếp nhận",
+    "processing": "Đang xử lý",
+    "supplement_requested": "Chờ bổ sung",
+    "resolved": "Đã có kết quả",
+    "returned": "Đã trả kết quả",
+    "withdrawn": "Công dân rút hồ sơ",
+    "stopped": "Dừng xử lý",
+    "refused": "Từ chối tiếp nhận",
 }
 # Words the services answer with, as people read them: steps, messages, shipments, channels.
 WORDS_VI = {
-    "pending": "chờ", "assigned": "đã giao", "in_progress": "đang xử lý", "accepted": "đã nhận", "done": "xong",
-    "sent": "đã gửi", "standby": "dự phòng", "failed": "thất bại", "skipped": "không cần gửi",
-    "booking": "đang đặt", "picked_up": "đã thu gom", "in_transit": "đang chuyển", "delivered": "đã phát",
-    "returned_to_sender": "chuyển hoàn", "rejected": "bị từ chối",
-    "online": "trực tuyến", "counter": "tại Bộ phận Một cửa", "postal": "qua bưu chính",
-    "sms": "SMS", "zalo": "Zalo", "email": "thư điện tử",
-    "normal": "thường", "urgent": "khẩn", "very_urgent": "thượng khẩn", "express": "hỏa tốc",
+    "pending": "chờ",
+    "assigned": "đã giao",
+    "in_progress": "đang xử lý",
+    "accepted": "đã nhận",
+    "done": "xong",
+    "sent": "đã gửi",
+    "standby": "dự phòng",
+    "failed": "thất bại",
+    "skipped": "không cần gửi",
+    "booking": "đang đặt",
+    "picked_up": "đã thu gom",
+    "in_transit": "đang chuyển",
+    "delivered": "đã phát",
+    "returned_to_sender": "chuyển hoàn",
+    "rejected": "bị từ chối",
+    "online": "trực tuyến",
+    "counter": "tại Bộ phận Một cửa",
+    "postal": "qua bưu chính",
+    "sms": "SMS",
+    "zalo": "Zalo",
+    "email": "thư điện tử",
+    "normal": "thường",
+    "urgent": "khẩn",
+    "very_urgent": "thượng khẩn",
+    "express": "hỏa tốc",
 }
 LEVEL_VI = {"province": "Cấp tỉnh", "district": "Cấp huyện", "commune": "Cấp xã", "unknown": "Khác"}
 
@@ -39,10 +62,12 @@ def local(moment: datetime | str | None) -> str:
         return "—"
     if isinstance(moment, str):
         try:
-            moment = datetime.fromisoformat(moment)
+            parsed = datetime.fromisoformat(moment)
         except ValueError:
             return moment
-    return moment.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+    else:
+        parsed = moment
+    return parsed.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
 
 
 def duration_vi(delta: timedelta) -> str:
@@ -74,10 +99,14 @@ def on_time(c: dict) -> tuple[int, int]:
 def figures(c: dict) -> dict:
     """One row of the overview: the counts and the shares managers read."""
     good, handled = on_time(c)
-    return {**c, "on_time_rate": share(good, handled), "online_share": share(c["online"], c["received"]),
-            "bcci_share": share(c["bcci"], c["received"]),
-            "resolved": c["resolved_early"] + c["resolved_on_time"] + c["resolved_late"],
-            "in_progress": c["in_progress_on_time"] + c["in_progress_overdue"]}
+    return {
+        **c,
+        "on_time_rate": share(good, handled),
+        "online_share": share(c["online"], c["received"]),
+        "bcci_share": share(c["bcci"], c["received"]),
+        "resolved": c["resolved_early"] + c["resolved_on_time"] + c["resolved_late"],
+        "in_progress": c["in_progress_on_time"] + c["in_progress_overdue"],
+    }
 
 
 def indicators_766(total: dict) -> list[dict]:
@@ -87,16 +116,41 @@ def indicators_766(total: dict) -> list[dict]:
     progress = None if f["on_time_rate"] is None else round(20 * f["on_time_rate"] / 100, 1)
     online = None if f["online_share"] is None else round(22 * f["online_share"] / 100, 1)
     return [
-        {"group": 1, "name": "Công khai, minh bạch", "max": 18, "score": None,
-         "basis": "Chưa đo: cần dữ liệu công khai thủ tục và tiến độ trên Cổng."},
-        {"group": 2, "name": "Tiến độ, kết quả giải quyết", "max": 20, "score": progress,
-         "basis": f"Chỉ số 2.1: tỷ lệ hồ sơ đúng hạn và còn trong hạn {percent(f['on_time_rate'])}."},
-        {"group": 3, "name": "Số hóa hồ sơ", "max": 22, "score": None,
-         "basis": "Chưa đo: nền tảng chưa ghi nhận kết quả số hóa giấy tờ."},
-        {"group": 4, "name": "Cung cấp dịch vụ công trực tuyến", "max": 22, "score": online,
-         "basis": f"Tỷ lệ hồ sơ nộp trực tuyến {percent(f['online_share'])} (ước tính theo kênh nộp)."},
-        {"group": 5, "name": "Mức độ hài lòng", "max": 18, "score": None,
-         "basis": "Chưa đo: chưa có dữ liệu đánh giá của người dân."},
+        {
+            "group": 1,
+            "name": "Công khai, minh bạch",
+            "max": 18,
+            "score": None,
+            "basis": "Chưa đo: cần dữ liệu công khai thủ tục và tiến độ trên Cổng.",
+        },
+        {
+            "group": 2,
+            "name": "Tiến độ, kết quả giải quyết",
+            "max": 20,
+            "score": progress,
+            "basis": f"Chỉ số 2.1: tỷ lệ hồ sơ đúng hạn và còn trong hạn {percent(f['on_time_rate'])}.",
+        },
+        {
+            "group": 3,
+            "name": "Số hóa hồ sơ",
+            "max": 22,
+            "score": None,
+            "basis": "Chưa đo: nền tảng chưa ghi nhận kết quả số hóa giấy tờ.",
+        },
+        {
+            "group": 4,
+            "name": "Cung cấp dịch vụ công trực tuyến",
+            "max": 22,
+            "score": online,
+            "basis": f"Tỷ lệ hồ sơ nộp trực tuyến {percent(f['online_share'])} (ước tính theo kênh nộp).",
+        },
+        {
+            "group": 5,
+            "name": "Mức độ hài lòng",
+            "max": 18,
+            "score": None,
+            "basis": "Chưa đo: chưa có dữ liệu đánh giá của người dân.",
+        },
     ]
 
 
@@ -120,10 +174,19 @@ def trend_chart(trend: list[dict], width: int = 640, height: int = 160) -> dict:
         late_h = scaled(t["resolved_late"])
         recv_h = scaled(t["received"])
         day = t["day"] if isinstance(t["day"], date) else date.fromisoformat(str(t["day"]))
-        days.append({"x": round(i * slot, 1), "w": round(min(max(slot / 2 - 1, 1), BAR_MAX), 1), "label": day.strftime("%d/%m"),
-                     "received": t["received"], "recv_h": round(recv_h, 1),
-                     "resolved_in_time": t["resolved_in_time"], "resolved_late": t["resolved_late"],
-                     "resolved_h": round(resolved_h, 1), "late_h": round(late_h, 1)})
+        days.append(
+            {
+                "x": round(i * slot, 1),
+                "w": round(min(max(slot / 2 - 1, 1), BAR_MAX), 1),
+                "label": day.strftime("%d/%m"),
+                "received": t["received"],
+                "recv_h": round(recv_h, 1),
+                "resolved_in_time": t["resolved_in_time"],
+                "resolved_late": t["resolved_late"],
+                "resolved_h": round(resolved_h, 1),
+                "late_h": round(late_h, 1),
+            }
+        )
     return {"days": days, "width": width, "height": height, "label_every": max(1, len(days) // 10)}
 
 
@@ -179,9 +242,16 @@ def waterfall(spans: list[dict]) -> dict:
 
     rows = []
     for s in sorted(spans, key=lambda s: s["start"]):
-        rows.append({"service": s.get("service", "?"), "name": s["name"], "depth": min(depth(s), 12),
-                     "left": round(100 * (s["start"] - t0) / total, 2),
-                     "width": round(max(100 * (s["end"] - s["start"]) / total, 0.3), 2),
-                     "ms": round((s["end"] - s["start"]) / 1e6, 1), "at_ms": round((s["start"] - t0) / 1e6, 1),
-                     "error": s.get("status") == "ERROR"})
+        rows.append(
+            {
+                "service": s.get("service", "?"),
+                "name": s["name"],
+                "depth": min(depth(s), 12),
+                "left": round(100 * (s["start"] - t0) / total, 2),
+                "width": round(max(100 * (s["end"] - s["start"]) / total, 0.3), 2),
+                "ms": round((s["end"] - s["start"]) / 1e6, 1),
+                "at_ms": round((s["start"] - t0) / 1e6, 1),
+                "error": s.get("status") == "ERROR",
+            }
+        )
     return {"rows": rows, "total_ms": round(total / 1e6, 1)}

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Annotated
-
 from datetime import date
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from services.documents import domain, handlers, report
+from services.documents.schemas import (
+    DocumentCreated,
+    FileStored,
+    MoveDelivery,
+    SendDocument,
+    SenderAct,
+    UpdateDocument,
+)
 from shared.access import Resource
 from shared.http import AgencyCode, problem
-from services.documents import domain, handlers, report
-from services.documents.schemas import DocumentCreated, FileStored, MoveDelivery, SendDocument, SenderAct, UpdateDocument
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 DocumentId = Annotated[uuid.UUID, Path(description="The document's id, as sending returned it")]
@@ -31,8 +37,17 @@ def _who(request: Request) -> str | None:
     return caller.username if caller else None
 
 
-@router.post("/documents/files", status_code=201, response_model=FileStored, openapi_extra={"requestBody": {
-    "required": True, "content": {"application/pdf": {"schema": {"type": "string", "format": "binary", "maxLength": 20_000_000}}}}})
+@router.post(
+    "/documents/files",
+    status_code=201,
+    response_model=FileStored,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary", "maxLength": 20_000_000}}},
+        }
+    },
+)
 async def upload_file(request: Request):
     """The signed PDF, stored once under its SHA-256 (uploading it again changes nothing).
     Sending a document then names it by that hash: events carry the hash, never the bytes."""
@@ -52,8 +67,16 @@ async def upload_file(request: Request):
     content = b"".join(chunks)
     if not content.startswith(b"%PDF-"):
         return problem(422, "the file is not a PDF")
-    stored = await handlers.store_file(rt.pool, content, "application/pdf", _who(request), rt.clock.now(),
-                                       sha=digest.hexdigest(), agency=caller.agency, quota_bytes=quota)
+    stored = await handlers.store_file(
+        rt.pool,
+        content,
+        "application/pdf",
+        _who(request),
+        rt.clock.now(),
+        sha=digest.hexdigest(),
+        agency=caller.agency,
+        quota_bytes=quota,
+    )
     return FileStored(sha256=stored.sha256, size=stored.size, location=stored.location)
 
 
@@ -65,9 +88,12 @@ async def send_document(cmd: SendDocument, request: Request):
     now = rt.clock.now()
     _, unknown = domain.split_recipients(cmd.recipients, request.app.state.reference.catalogue.agencies)
     if unknown:
-        return problem(422, f"unknown agencies: {', '.join(sorted(unknown))} (neither of this province nor an agency code "
-                            "of another province, which the national document-exchange axis reaches)",
-                       [{"field": "recipients", "reason": "unknown agency"}])
+        return problem(
+            422,
+            f"unknown agencies: {', '.join(sorted(unknown))} (neither of this province nor an agency code "
+            "of another province, which the national document-exchange axis reaches)",
+            [{"field": "recipients", "reason": "unknown agency"}],
+        )
     document_id = await handlers.send(rt.pool, rt.outbox, cmd, _who(request), now)
     return DocumentCreated(id=document_id, version=1, at=now)
 
@@ -97,12 +123,17 @@ async def update_document(document_id: DocumentId, cmd: UpdateDocument, request:
 async def move_delivery(document_id: DocumentId, agency_code: AgencyCode, cmd: MoveDelivery, request: Request):
     """The receiving agency accepts or refuses its copy, assigns it, processes it, finishes it."""
     rt = request.app.state.runtime
-    await handlers.move(rt.pool, rt.outbox, document_id, agency_code, cmd.status, cmd.reason, _who(request), rt.clock.now())
+    await handlers.move(
+        rt.pool, rt.outbox, document_id, agency_code, cmd.status, cmd.reason, _who(request), rt.clock.now()
+    )
     return {"status": cmd.status}
 
 
-@router.get("/documents/{document_id}/deliveries/{agency_code}/file", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}}})
+@router.get(
+    "/documents/{document_id}/deliveries/{agency_code}/file",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
 async def open_document(document_id: DocumentId, agency_code: AgencyCode, request: Request):
     """The document as received, for an official of the receiving agency, who is recorded as
     having viewed it."""
@@ -112,27 +143,39 @@ async def open_document(document_id: DocumentId, agency_code: AgencyCode, reques
 
 
 @router.get("/reports/documents", tags=["operations"])
-async def monthly_report(request: Request, month: str = Query(pattern=r"^20\d\d-(0[1-9]|1[0-2])$", max_length=7,
-                                                             description="YYYY-MM", examples=["2026-11"])):
+async def monthly_report(
+    request: Request,
+    month: str = Query(pattern=r"^20\d\d-(0[1-9]|1[0-2])$", max_length=7, description="YYYY-MM", examples=["2026-11"]),
+):
     """Per agency and per official for the month: documents received, viewed, viewed on time,
     finished on time, the viewing rate (under 75% flagged); per sender, outgoing documents sent
     electronically and signed with both signatures."""
     rt = request.app.state.runtime
     year, mon = (int(x) for x in month.split("-"))
-    whole = await report.monthly(rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now(),
-                                 request.app.state.staff)
+    whole = await report.monthly(
+        rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now(), request.app.state.staff
+    )
     caller = request.state.caller
     if "operator" in caller.roles:
         return whole
     # a manager sees their own area: their agency and the agencies below it
-    return report.within(whole, request.app.state.reference.catalogue.area(caller.agency) if caller.agency else frozenset())
+    return report.within(
+        whole, request.app.state.reference.catalogue.area(caller.agency) if caller.agency else frozenset()
+    )
 
 
 @router.get("/agencies/{agency_code}/documents")
-async def agency_documents(agency_code: AgencyCode, request: Request,
-                           box: str = Query("incoming", pattern="^(incoming|outgoing)$", max_length=8,
-                                            description="incoming (văn bản đến) or outgoing (văn bản đi)"),
-                           limit: int = Query(200, ge=1, le=1000)):
+async def agency_documents(
+    agency_code: AgencyCode,
+    request: Request,
+    box: str = Query(
+        "incoming",
+        pattern="^(incoming|outgoing)$",
+        max_length=8,
+        description="incoming (văn bản đến) or outgoing (văn bản đi)",
+    ),
+    limit: int = Query(200, ge=1, le=1000),
+):
     """An agency's incoming copies, the most pressing viewing deadline first, those unopened
     past it flagged; or its outgoing documents with each recipient's status."""
     rt = request.app.state.runtime

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.documents import domain, handlers
+from services.documents.api import document_resource, router
+from services.documents.signatures import Trust
 from shared.events import DocumentSent
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
 from shared.staff import StaffDirectory
-from services.documents import domain, handlers
-from services.documents.api import document_resource, router
-from services.documents.signatures import Trust
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8086
@@ -27,10 +27,15 @@ def load_trust(settings: Settings) -> Trust:
     folder = settings.documents_pki_dir or settings.state_dir / "pki"
     root = folder / "root.pem"
     if not root.is_file():
-        raise RuntimeError(f"no trust root at {root}: set LGSP_DOCUMENTS_PKI_DIR (a test one: `lgsp pki --out {folder}`)")
+        raise RuntimeError(
+            f"no trust root at {root}: set LGSP_DOCUMENTS_PKI_DIR (a test one: `lgsp pki --out {folder}`)"
+        )
     others = sorted(p for p in folder.glob("*.pem") if p.name != "root.pem")
-    return Trust.from_pem([root.read_bytes()], [p.read_bytes() for p in others],
-                          [p.read_bytes() for p in sorted((folder / "crls").glob("*.crl"))])
+    return Trust.from_pem(
+        [root.read_bytes()],
+        [p.read_bytes() for p in others],
+        [p.read_bytes() for p in sorted((folder / "crls").glob("*.crl"))],
+    )
 
 
 async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
@@ -53,8 +58,12 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 
     async def axis_pass() -> bool:
         now = runtime.clock.now()
-        taken = await handlers.push_to_axis(runtime.pool, runtime.http, settings.axis_url, settings.secret("axis_key"), now)
-        await handlers.poll_axis(runtime.pool, runtime.outbox, runtime.http, settings.axis_url, settings.secret("axis_key"), now)
+        taken = await handlers.push_to_axis(
+            runtime.pool, runtime.http, settings.axis_url, settings.secret("axis_key"), now
+        )
+        await handlers.poll_axis(
+            runtime.pool, runtime.outbox, runtime.http, settings.axis_url, settings.secret("axis_key"), now
+        )
         return taken == AXIS_BATCH
 
     runtime.start_worker("documents.axis", axis_pass)
@@ -62,8 +71,15 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(service_name="documents", http_port=DEFAULT_PORT)
-    return service_app(settings, MIGRATIONS, title="LGSP documents",
-                       # a signed PDF is larger than any JSON body: only the upload takes one
-                       larger_bodies={"/v1/documents/files": settings.documents_max_file_bytes},
-                       description="Official documents between agencies: signed twice, checked on arrival, followed to done.",
-                       router=router, wire=wire, resolvers={"document": document_resource}, secrets=("axis_key",))
+    return service_app(
+        settings,
+        MIGRATIONS,
+        title="LGSP documents",
+        # a signed PDF is larger than any JSON body: only the upload takes one
+        larger_bodies={"/v1/documents/files": settings.documents_max_file_bytes},
+        description="Official documents between agencies: signed twice, checked on arrival, followed to done.",
+        router=router,
+        wire=wire,
+        resolvers={"document": document_resource},
+        secrets=("axis_key",),
+    )

@@ -26,15 +26,16 @@ def split_recipients(codes, agencies) -> tuple[set[str], set[str]]:
     unknown = {c for c in codes if c not in agencies and c not in outside}
     return outside, unknown
 
+
 CODES = {
-    "arrived": "01",        # Đã đến
-    "refused": "02",        # Từ chối tiếp nhận
-    "accepted": "03",       # Đã tiếp nhận
-    "assigned": "04",       # Phân công
+    "arrived": "01",  # Đã đến
+    "refused": "02",  # Từ chối tiếp nhận
+    "accepted": "03",  # Đã tiếp nhận
+    "assigned": "04",  # Phân công
     "in_processing": "05",  # Đang xử lý
-    "done": "06",           # Hoàn thành
-    "recalled": "13",       # Lấy lại (the sender's)
-    "updated": "15",        # Cập nhật (the sender's)
+    "done": "06",  # Hoàn thành
+    "recalled": "13",  # Lấy lại (the sender's)
+    "updated": "15",  # Cập nhật (the sender's)
 }
 LABELS_VI = DOCUMENT_STATUS_VI  # shared with the dossier timeline
 
@@ -66,6 +67,7 @@ def receiver_move(current: str, wanted: str) -> str:
 def can_recall(statuses: list[str]) -> bool:
     """The sender may recall while no recipient has finished with the document."""
     return "done" not in statuses
+
 
 # How long after arrival a receiving agency has, in office minutes (8 hours a working day):
 # to open a document, and to finish it. The sources name no figures: these are the project's

@@ -18,11 +18,14 @@ class SendDocument(CleanText):
     agency_code: AgencyCodeText = Field(description="The sending agency: the official's own")
     number: str = Field(min_length=1, max_length=60, description="Số, ký hiệu", examples=["123/UBND-VP"])
     issued_on: date
-    summary: str = Field(min_length=1, max_length=2000, description="Trích yếu", examples=["V/v đề nghị cấp giấy phép xây dựng"])
+    summary: str = Field(
+        min_length=1, max_length=2000, description="Trích yếu", examples=["V/v đề nghị cấp giấy phép xây dựng"]
+    )
     doc_type: str = Field(min_length=1, max_length=100, examples=["Công văn"])
     urgency: Literal["normal", "urgent", "very_urgent", "express"] = "normal"
-    classification: Literal["none", "confidential", "secret", "top_secret"] = Field("none", description="Anything but 'none' is refused: classified "
-                                                                         "documents are not exchanged electronically")
+    classification: Literal["none", "confidential", "secret", "top_secret"] = Field(
+        "none", description="Anything but 'none' is refused: classified documents are not exchanged electronically"
+    )
     recipients: list[AgencyCodeText] = Field(min_length=1, max_length=100)
     file_sha256: Sha256 = Field(description="The signed PDF, uploaded first to /v1/documents/files")
     dossier_code: str | None = Field(None, max_length=60, description="The dossier this document is about, if any")

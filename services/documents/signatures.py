@@ -26,11 +26,10 @@ from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation.status import PdfSignatureStatus
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.settings import KeyUsageConstraints
-from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
@@ -74,11 +73,18 @@ class Trust:
     def context(self, moment: datetime) -> ValidationContext:
         # every certificate below the root must be checked against its CA's CRL, and the CRLs
         # are the ones given: nothing is fetched, a missing CRL is a refusal
-        crl_required = RevocationCheckingPolicy(ee_certificate_rule=RevocationCheckingRule.CRL_REQUIRED,
-                                                intermediate_ca_cert_rule=RevocationCheckingRule.CRL_REQUIRED)
-        return ValidationContext(trust_roots=list(self.roots), other_certs=list(self.intermediates), crls=list(self.crls),
-                                 moment=moment, allow_fetching=False,
-                                 revinfo_policy=CertRevTrustPolicy(crl_required))
+        crl_required = RevocationCheckingPolicy(
+            ee_certificate_rule=RevocationCheckingRule.CRL_REQUIRED,
+            intermediate_ca_cert_rule=RevocationCheckingRule.CRL_REQUIRED,
+        )
+        return ValidationContext(
+            trust_roots=list(self.roots),
+            other_certs=list(self.intermediates),
+            crls=list(self.crls),
+            moment=moment,
+            allow_fetching=False,
+            revinfo_policy=CertRevTrustPolicy(crl_required),
+        )
 
 
 def _kind(cert: asn1_x509.Certificate) -> str | None:
@@ -106,9 +112,19 @@ async def verify(pdf: bytes, trust: Trust, moment: datetime, sender_agency: str)
         kind = _kind(cert)
         name = _subject(cert, "common_name") or "?"
         if kind is None:
-            raise Refused(f"signature {sig.field_name!r} ({name}): the certificate is neither a personal nor an agency certificate")
-        found.append(Signature(kind, sig.field_name, name, _subject(cert, "organizational_unit_name"),
-                               str(cert.serial_number), sig.self_reported_timestamp))
+            raise Refused(
+                f"signature {sig.field_name!r} ({name}): the certificate is neither a personal nor an agency certificate"
+            )
+        found.append(
+            Signature(
+                kind,
+                sig.field_name,
+                name,
+                _subject(cert, "organizational_unit_name"),
+                str(cert.serial_number),
+                sig.self_reported_timestamp,
+            )
+        )
     kinds = [s.kind for s in found]
     if "person" not in kinds:
         raise Refused("the personal signature (ký số cá nhân) is missing: only the agency signed")
@@ -118,7 +134,8 @@ async def verify(pdf: bytes, trust: Trust, moment: datetime, sender_agency: str)
         raise Refused("the agency's signature must be the last one")
     for sig, seen in zip(embedded, found):
         status = await async_validate_pdf_signature(
-            sig, trust.context(moment), key_usage_settings=KeyUsageConstraints(key_usage={"non_repudiation"}))
+            sig, trust.context(moment), key_usage_settings=KeyUsageConstraints(key_usage={"non_repudiation"})
+        )
         who = f"the {seen.kind} signature of {seen.signer}"
         if not status.intact:
             raise Refused(f"{who}: the signed content was changed after signing (digest mismatch)")
@@ -128,8 +145,9 @@ async def verify(pdf: bytes, trust: Trust, moment: datetime, sender_agency: str)
             raise Refused(f"{who}: {_trust_problem(status)}")
         if sig is embedded[-1] and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
             raise Refused(f"{who}: the document was changed after the last signature")
-        if sig is not embedded[-1] and (status.modification_level is None
-                                        or status.modification_level > ModificationLevel.FORM_FILLING):
+        if sig is not embedded[-1] and (
+            status.modification_level is None or status.modification_level > ModificationLevel.FORM_FILLING
+        ):
             # what came after an earlier signature may only be signing (a field filled with
             # a signature), never a change of content the earlier signer did not see
             raise Refused(f"{who}: the document was changed after this signature, before the next one")
@@ -138,8 +156,10 @@ async def verify(pdf: bytes, trust: Trust, moment: datetime, sender_agency: str)
         raise Refused(f"the agency's signature is {agency.agency or 'no agency'}'s, not the sender {sender_agency}'s")
     for person in (s for s in found if s.kind == "person"):
         if person.agency != sender_agency:
-            raise Refused(f"the personal signature is by {person.signer} of {person.agency or 'no agency'}, "
-                          f"not an official of the sender {sender_agency}")
+            raise Refused(
+                f"the personal signature is by {person.signer} of {person.agency or 'no agency'}, "
+                f"not an official of the sender {sender_agency}"
+            )
     return found
 
 
@@ -158,7 +178,7 @@ TRUST_PROBLEMS = {
     # certvalidator's catch-all: with the CRLs required, most often a CRL is missing or stale,
     # else a CA certificate of the chain is out of its validity
     "CERTIFICATE_CHAIN_GENERAL_FAILURE": "the chain cannot be validated: no current CRL from its CA, "
-                                         "or a CA certificate not valid at this moment",
+    "or a CA certificate not valid at this moment",
 }
 
 

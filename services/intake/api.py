@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from services.intake import handlers, portal, report
+from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 from shared.access import Caller, Resource
 from shared.http import DossierCode, problem
 from shared.reference.calendar import CalendarNotCovered
-from services.intake import handlers, portal, report
-from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 REPORT_YEARS = (2000, 2100)  # a report period lies within these years (the upper one excluded)
@@ -23,20 +23,37 @@ def _is_own_counter(caller: Caller, agency_code: str) -> bool:
     return "counter" in caller.roles and caller.agency is not None and caller.agency == agency_code
 
 
-@router.post("/dossiers", response_model=DossierOut, status_code=201, responses={
-    200: {"description": "A retry with a known Idempotency-Key: the same dossier"},
-    422: {"model": RefusalOut, "description": "Refused at receipt, with every reason (recorded, and an event emitted)"},
-})
+@router.post(
+    "/dossiers",
+    response_model=DossierOut,
+    status_code=201,
+    responses={
+        200: {"description": "A retry with a known Idempotency-Key: the same dossier"},
+        422: {
+            "model": RefusalOut,
+            "description": "Refused at receipt, with every reason (recorded, and an event emitted)",
+        },
+    },
+)
 async def submit_dossier(
-    cmd: SubmitDossier, request: Request, response: Response,
-    idempotency_key: str | None = Header(None, min_length=1, max_length=200, description="Makes a retried submission return the same outcome"),
+    cmd: SubmitDossier,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None = Header(
+        None, min_length=1, max_length=200, description="Makes a retried submission return the same outcome"
+    ),
 ):
     state = request.app.state
     try:
         outcome, created = await handlers.submit_dossier(
-            cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
-            settings=state.runtime.settings, idempotency_key=_scoped(request, idempotency_key),
-            now=state.runtime.clock.now(), submitted_by=request.state.caller.client_id,
+            cmd,
+            pool=state.runtime.pool,
+            outbox=state.runtime.outbox,
+            ref=state.reference,
+            settings=state.runtime.settings,
+            idempotency_key=_scoped(request, idempotency_key),
+            now=state.runtime.clock.now(),
+            submitted_by=request.state.caller.client_id,
             may_backdate=_is_own_counter(request.state.caller, cmd.agency_code),
         )
     except CalendarNotCovered as exc:
@@ -57,7 +74,8 @@ def _scoped(request: Request, idempotency_key: str | None) -> str | None:
 async def dossier_resource(request: Request, code: str) -> Resource | None:
     """For the access policy: the dossier's receiving agency and who submitted it."""
     row = await request.app.state.runtime.pool.fetchrow(
-        "SELECT agency_code, submitted_by FROM dossiers WHERE code = $1", code)
+        "SELECT agency_code, submitted_by FROM dossiers WHERE code = $1", code
+    )
     return Resource(frozenset({row["agency_code"]}), row["submitted_by"]) if row else None
 
 
@@ -67,15 +85,22 @@ async def pickup_resource(request: Request, pickup_id: str) -> Resource | None:
     except ValueError:
         return None  # the route answers 422
     row = await request.app.state.runtime.pool.fetchrow(
-        "SELECT command::jsonb->>'agency_code' AS agency_code, submitted_by FROM pickups WHERE dossier_id = $1", pickup)
+        "SELECT command::jsonb->>'agency_code' AS agency_code, submitted_by FROM pickups WHERE dossier_id = $1", pickup
+    )
     return Resource(frozenset({row["agency_code"]}), row["submitted_by"]) if row else None
 
 
-@router.post("/pickups", status_code=202, responses={
-    422: {"model": RefusalOut, "description": "Refused before the post is sent, with every reason"},
-})
+@router.post(
+    "/pickups",
+    status_code=202,
+    responses={
+        422: {"model": RefusalOut, "description": "Refused before the post is sent, with every reason"},
+    },
+)
 async def request_pickup(
-    cmd: SubmitDossier, request: Request, response: Response,
+    cmd: SubmitDossier,
+    request: Request,
+    response: Response,
     idempotency_key: str | None = Header(None, min_length=1, max_length=200),
 ):
     """Ask the public postal service (BCCI) to collect the dossier at the applicant's address.
@@ -84,9 +109,14 @@ async def request_pickup(
         return problem(422, "a pickup is a postal submission: channel must be 'postal'")
     state = request.app.state
     outcome, created = await handlers.request_pickup(
-        cmd, pool=state.runtime.pool, outbox=state.runtime.outbox, ref=state.reference,
-        settings=state.runtime.settings, idempotency_key=_scoped(request, idempotency_key),
-        now=state.runtime.clock.now(), submitted_by=request.state.caller.client_id,
+        cmd,
+        pool=state.runtime.pool,
+        outbox=state.runtime.outbox,
+        ref=state.reference,
+        settings=state.runtime.settings,
+        idempotency_key=_scoped(request, idempotency_key),
+        now=state.runtime.clock.now(),
+        submitted_by=request.state.caller.client_id,
     )
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
@@ -100,7 +130,8 @@ async def request_pickup(
 async def pickup_status(pickup_id: uuid.UUID, request: Request):
     row = await request.app.state.runtime.pool.fetchrow(
         "SELECT p.status, d.code FROM pickups p LEFT JOIN dossiers d ON d.id = p.dossier_id WHERE p.dossier_id = $1",
-        pickup_id)
+        pickup_id,
+    )
     if row is None:
         return problem(404, f"no pickup {pickup_id!r}")
     return {"pickup_id": str(pickup_id), "status": row["status"], "dossier_code": row["code"]}
@@ -109,7 +140,9 @@ async def pickup_status(pickup_id: uuid.UUID, request: Request):
 @router.get("/reports", tags=["operations"])
 async def management_report(
     request: Request,
-    start: datetime = Query(alias="from", description=f"ISO 8601 with a zone, within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}"),
+    start: datetime = Query(
+        alias="from", description=f"ISO 8601 with a zone, within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}"
+    ),
     end: datetime = Query(alias="to", description="ISO 8601 with a zone, after `from`, at most 10 years later"),
 ):
     """Per agency and level for [from, to): received, carried over, resolved early / on time /
@@ -117,12 +150,19 @@ async def management_report(
     Lateness is judged at the end of the period, or now if that is earlier."""
     for name, value in (("from", start), ("to", end)):
         if value.tzinfo is None:
-            return problem(422, f"'{name}' must be an ISO 8601 time with a zone", [{"field": name, "reason": "no zone"}])
+            return problem(
+                422, f"'{name}' must be an ISO 8601 time with a zone", [{"field": name, "reason": "no zone"}]
+            )
         if not REPORT_YEARS[0] <= _utc_year(value) < REPORT_YEARS[1]:
-            return problem(422, f"'{name}' must lie within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}",
-                           [{"field": name, "reason": "out of range"}])
+            return problem(
+                422,
+                f"'{name}' must lie within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}",
+                [{"field": name, "reason": "out of range"}],
+            )
     if end <= start or end - start > timedelta(days=3660):
-        return problem(422, "'to' must be after 'from' and at most 10 years later", [{"field": "to", "reason": "bad period"}])
+        return problem(
+            422, "'to' must be after 'from' and at most 10 years later", [{"field": "to", "reason": "bad period"}]
+        )
     rt = request.app.state.runtime
     return await report.compute(rt.pool, request.app.state.reference, start, end, rt.clock.now())
 
@@ -149,13 +189,15 @@ async def get_dossier(code: DossierCode, request: Request):
 async def appointment_slip(code: DossierCode, request: Request):
     """The receipt-and-appointment slip (Giấy tiếp nhận hồ sơ và hẹn trả kết quả)."""
     rt = request.app.state.runtime
-    return await handlers.appointment_slip(code, pool=rt.pool, ref=request.app.state.reference,
-                                           pd=rt.settings.personal_data)
+    return await handlers.appointment_slip(
+        code, pool=rt.pool, ref=request.app.state.reference, pd=rt.settings.personal_data
+    )
 
 
 @router.get("/lookup/{code}", response_model=CitizenLookupOut, tags=["citizens"])
 async def citizen_lookup(
-    code: DossierCode, request: Request,
+    code: DossierCode,
+    request: Request,
     key: str = Query(min_length=1, max_length=16, description="The lookup key printed on the slip (Mã tra cứu)"),
 ):
     """A citizen follows their dossier with its code and the lookup key from the slip, without

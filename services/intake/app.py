@@ -7,12 +7,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.intake import handlers, portal
+from services.intake.api import dossier_resource, pickup_resource, router
 from shared.events import ShipmentProgressed
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
-from services.intake import handlers, portal
-from services.intake.api import dossier_resource, pickup_resource, router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8081
@@ -32,13 +32,24 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     async def pickup_arrived(event, envelope, conn):
         await handlers.receive_picked_up(event, conn, outbox=runtime.outbox, ref=reference, settings=settings)
 
-    client = portal.PortalClient(runtime.http, settings.portal_url, settings.portal_client_id,
-                                 settings.secret("portal_client_secret"), settings.personal_data)
+    client = portal.PortalClient(
+        runtime.http,
+        settings.portal_url,
+        settings.portal_client_id,
+        settings.secret("portal_client_secret"),
+        settings.personal_data,
+    )
     runtime.start_worker("portal.sync", lambda: portal.sync_due(runtime.pool, client, runtime.clock.now()))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return service_app(settings or Settings(service_name="intake", http_port=DEFAULT_PORT), MIGRATIONS,
-                       title="LGSP intake", description="Takes dossiers from portals and one-stop counters.",
-                       router=router, wire=wire, secrets=("portal_client_secret", "pd_keys", "pd_lookup_key"),
-                       resolvers={"dossier": dossier_resource, "pickup": pickup_resource})
+    return service_app(
+        settings or Settings(service_name="intake", http_port=DEFAULT_PORT),
+        MIGRATIONS,
+        title="LGSP intake",
+        description="Takes dossiers from portals and one-stop counters.",
+        router=router,
+        wire=wire,
+        secrets=("portal_client_secret", "pd_keys", "pd_lookup_key"),
+        resolvers={"dossier": dossier_resource, "pickup": pickup_resource},
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-
 from datetime import date, datetime
 
 from shared.errors import Conflict
@@ -24,8 +23,10 @@ class NumbersExhausted(Conflict):
 def dossier_code(agency_code: str, day: date, sequence: int) -> str:
     """Agency code + yymmdd + 4-digit daily sequence, e.g. ``000.00.12.H41-210805-0001``."""
     if not 1 <= sequence <= 9999:
-        raise NumbersExhausted(f"{agency_code} has used all 9999 dossier numbers of {day:%d/%m/%Y}; "
-                               "submit again tomorrow or at another receiving agency")
+        raise NumbersExhausted(
+            f"{agency_code} has used all 9999 dossier numbers of {day:%d/%m/%Y}; "
+            "submit again tomorrow or at another receiving agency"
+        )
     return f"{agency_code}-{day:%y%m%d}-{sequence:04d}"
 
 

@@ -11,25 +11,50 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.events import (
-    Applicant, Contact, DossierApologised, DossierAssigned, DossierEvent, DossierOverdue, DossierReceived,
-    DossierRefused, DossierResolved, DossierResumed, DossierReturned, DossierStopped,
-    DossierSupplemented, DossierSupplementRequested, DossierWithdrawn, Envelope, EventData,
-    PickupRequested, ShipmentProgressed,
+from services.intake import domain, portal
+from services.intake.checks import check_receipt
+from services.intake.schemas import (
+    CitizenLookupOut,
+    DossierOut,
+    HistoryEntry,
+    ReasonOut,
+    RefusalOut,
+    SubmitDossier,
+    SupplementDossier,
 )
 from shared.dossier_text import local_text, summarise
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.events import (
+    Applicant,
+    Contact,
+    DossierApologised,
+    DossierAssigned,
+    DossierEvent,
+    DossierOverdue,
+    DossierReceived,
+    DossierRefused,
+    DossierResolved,
+    DossierResumed,
+    DossierReturned,
+    DossierStopped,
+    DossierSupplemented,
+    DossierSupplementRequested,
+    DossierWithdrawn,
+    Envelope,
+    EventData,
+    PickupRequested,
+    ShipmentProgressed,
+)
 from shared.outbox import Outbox
 from shared.personal_data import PersonalDataKeys
 from shared.reference import Reference
 from shared.settings import Settings
 from shared.telemetry import current_trace_id
-from services.intake import domain, portal
-from services.intake.checks import check_receipt
-from services.intake.schemas import CitizenLookupOut, DossierOut, HistoryEntry, ReasonOut, RefusalOut, SubmitDossier, SupplementDossier
 
-_COLUMNS = ("id, code, procedure_code, procedure_name, agency_code, channel, status, outcome, current_step, "
-            "current_agency, received_at, due_at, overdue, trace_id")
+_COLUMNS = (
+    "id, code, procedure_code, procedure_name, agency_code, channel, status, outcome, current_step, "
+    "current_agency, received_at, due_at, overdue, trace_id"
+)
 _COLUMN_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
 
@@ -39,8 +64,10 @@ class IdempotencyKeyReused(Unprocessable):
     errors = ({"field": "Idempotency-Key", "reason": "used for a different request"},)
 
     def __init__(self) -> None:
-        super().__init__("this Idempotency-Key was already used for a different request; "
-                         "use a new key for a new request, or resend the first request unchanged")
+        super().__init__(
+            "this Idempotency-Key was already used for a different request; "
+            "use a new key for a new request, or resend the first request unchanged"
+        )
 
 
 def fingerprint(cmd: SubmitDossier) -> str:
@@ -57,14 +84,17 @@ def _same_request(row_hash: str | None, request_hash: str) -> None:
 def sealed_applicant(cmd: SubmitDossier, pd: PersonalDataKeys) -> Applicant:
     """The applicant as intake keeps and publishes them: ID and phone numbers sealed."""
     a = cmd.applicant
-    return Applicant(**{**a.model_dump(), "id_number": pd.seal(a.id_number, "id_number"), "phone": pd.seal(a.phone, "phone")})
+    return Applicant(
+        **{**a.model_dump(), "id_number": pd.seal(a.id_number, "id_number"), "phone": pd.seal(a.phone, "phone")}
+    )
 
 
 def sealed_command(cmd: SubmitDossier, pd: PersonalDataKeys) -> str:
     """A submission kept for later (a pickup), its applicant's ID and phone numbers sealed."""
     body = json.loads(cmd.model_dump_json())
-    body["applicant"].update(id_number=pd.seal(cmd.applicant.id_number, "id_number"),
-                             phone=pd.seal(cmd.applicant.phone, "phone"))
+    body["applicant"].update(
+        id_number=pd.seal(cmd.applicant.id_number, "id_number"), phone=pd.seal(cmd.applicant.phone, "phone")
+    )
     return json.dumps(body, ensure_ascii=False)
 
 
@@ -76,8 +106,16 @@ def opened_command(text: str, pd: PersonalDataKeys) -> SubmitDossier:
 
 
 async def submit_dossier(
-    cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
-    idempotency_key: str | None, now: datetime, submitted_by: str | None = None, may_backdate: bool = False,
+    cmd: SubmitDossier,
+    *,
+    pool: asyncpg.Pool,
+    outbox: Outbox,
+    ref: Reference,
+    settings: Settings,
+    idempotency_key: str | None,
+    now: datetime,
+    submitted_by: str | None = None,
+    may_backdate: bool = False,
 ) -> tuple[DossierOut | RefusalOut, bool]:
     """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry).
     ``submitted_by`` is the connected system that sent it (the token's client); ``may_backdate``
@@ -90,10 +128,21 @@ async def submit_dossier(
                 if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key, request_hash)):
                     return earlier, False
                 if reasons:
-                    return await _refuse(conn, outbox, cmd, reasons, idempotency_key, now, settings.personal_data,
-                                         request_hash), True
-                return await _receive(conn, outbox, ref, cmd, procedure, idempotency_key, now, settings.personal_data,
-                                      request_hash=request_hash, submitted_by=submitted_by), True
+                    return await _refuse(
+                        conn, outbox, cmd, reasons, idempotency_key, now, settings.personal_data, request_hash
+                    ), True
+                return await _receive(
+                    conn,
+                    outbox,
+                    ref,
+                    cmd,
+                    procedure,
+                    idempotency_key,
+                    now,
+                    settings.personal_data,
+                    request_hash=request_hash,
+                    submitted_by=submitted_by,
+                ), True
         except asyncpg.UniqueViolationError:
             # The same key raced in from a concurrent retry: answer with the winner's outcome.
             earlier = await _by_idempotency_key(conn, idempotency_key, request_hash) if idempotency_key else None
@@ -106,7 +155,9 @@ async def _by_idempotency_key(conn: asyncpg.Connection, key: str, request_hash: 
     """The outcome of an earlier submission with this key: a dossier or a refusal (one read)."""
     row = await conn.fetchrow(
         f"SELECT (SELECT d FROM (SELECT {_COLUMNS}, request_hash FROM dossiers WHERE idempotency_key = $1) d) AS dossier, "
-        "(SELECT r FROM (SELECT id, reasons, request_hash FROM refusals WHERE idempotency_key = $1) r) AS refusal", key)
+        "(SELECT r FROM (SELECT id, reasons, request_hash FROM refusals WHERE idempotency_key = $1) r) AS refusal",
+        key,
+    )
     if row["dossier"] is not None:
         *columns, earlier_hash = row["dossier"]
         _same_request(earlier_hash, request_hash)
@@ -118,27 +169,61 @@ async def _by_idempotency_key(conn: asyncpg.Connection, key: str, request_hash: 
     return None
 
 
-async def _refuse(conn, outbox: Outbox, cmd: SubmitDossier, reasons, idempotency_key, now, pd: PersonalDataKeys,
-                  request_hash: str | None = None) -> RefusalOut:
+async def _refuse(
+    conn,
+    outbox: Outbox,
+    cmd: SubmitDossier,
+    reasons,
+    idempotency_key,
+    now,
+    pd: PersonalDataKeys,
+    request_hash: str | None = None,
+) -> RefusalOut:
     refusal_id = uuid.uuid4()
-    contact = Contact(full_name=cmd.applicant.full_name, phone=pd.seal(cmd.applicant.phone, "phone"),
-                      email=cmd.applicant.email)
+    contact = Contact(
+        full_name=cmd.applicant.full_name, phone=pd.seal(cmd.applicant.phone, "phone"), email=cmd.applicant.email
+    )
     await conn.execute(
         "INSERT INTO refusals (id, procedure_code, agency_code, channel, contact, reasons, refused_at, idempotency_key, "
         "request_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        refusal_id, cmd.procedure_code, cmd.agency_code, cmd.channel.value, contact.model_dump_json(),
-        json.dumps([r.model_dump() for r in reasons], ensure_ascii=False), now, idempotency_key, request_hash,
+        refusal_id,
+        cmd.procedure_code,
+        cmd.agency_code,
+        cmd.channel.value,
+        contact.model_dump_json(),
+        json.dumps([r.model_dump() for r in reasons], ensure_ascii=False),
+        now,
+        idempotency_key,
+        request_hash,
     )
-    await outbox.add(conn, DossierRefused(
-        refusal_id=refusal_id, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
-        channel=cmd.channel.value, contact=contact, reasons=tuple(reasons), at=now,
-    ))
+    await outbox.add(
+        conn,
+        DossierRefused(
+            refusal_id=refusal_id,
+            procedure_code=cmd.procedure_code,
+            agency_code=cmd.agency_code,
+            channel=cmd.channel.value,
+            contact=contact,
+            reasons=tuple(reasons),
+            at=now,
+        ),
+    )
     return RefusalOut(refusal_id=refusal_id, reasons=[ReasonOut(**r.model_dump()) for r in reasons])
 
 
-async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, procedure, idempotency_key, now,
-                   pd: PersonalDataKeys, dossier_id: uuid.UUID | None = None, request_hash: str | None = None,
-                   submitted_by: str | None = None) -> DossierOut:
+async def _receive(
+    conn,
+    outbox: Outbox,
+    ref: Reference,
+    cmd: SubmitDossier,
+    procedure,
+    idempotency_key,
+    now,
+    pd: PersonalDataKeys,
+    dossier_id: uuid.UUID | None = None,
+    request_hash: str | None = None,
+    submitted_by: str | None = None,
+) -> DossierOut:
     received_at = cmd.received_at or now
     day = domain.local_day(received_at)
     # One row per agency and day, incremented atomically: concurrent submissions get distinct numbers.
@@ -146,44 +231,86 @@ async def _receive(conn, outbox: Outbox, ref: Reference, cmd: SubmitDossier, pro
         "INSERT INTO daily_sequences (agency_code, day, last_value) VALUES ($1, $2, 1) "
         "ON CONFLICT (agency_code, day) DO UPDATE SET last_value = daily_sequences.last_value + 1 "
         "RETURNING last_value",
-        cmd.agency_code, day,
+        cmd.agency_code,
+        day,
     )
     due_at = ref.calendar.due_at(received_at, procedure.time_limit_days)
     applicant = sealed_applicant(cmd, pd)
     lookup_key = domain.new_lookup_key()
     dossier = DossierOut(
-        id=dossier_id or uuid.uuid4(), code=domain.dossier_code(cmd.agency_code, day, sequence),
-        procedure_code=procedure.code, procedure_name=procedure.name, agency_code=cmd.agency_code,
-        channel=cmd.channel, status="received", received_at=received_at, due_at=due_at, trace_id=current_trace_id(),
+        id=dossier_id or uuid.uuid4(),
+        code=domain.dossier_code(cmd.agency_code, day, sequence),
+        procedure_code=procedure.code,
+        procedure_name=procedure.name,
+        agency_code=cmd.agency_code,
+        channel=cmd.channel,
+        status="received",
+        received_at=received_at,
+        due_at=due_at,
+        trace_id=current_trace_id(),
         lookup_key=lookup_key,
     )
     await conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
         "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash, "
         "submitted_by, lookup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, $18)",
-        dossier.id, dossier.code, procedure.code, procedure.name, cmd.agency_code, cmd.channel.value,
-        applicant.model_dump_json(), json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
-        cmd.result_delivery.value, dossier.status, received_at, due_at, idempotency_key, dossier.trace_id, now,
-        request_hash, submitted_by, pd.seal(lookup_key, "lookup_key"),
+        dossier.id,
+        dossier.code,
+        procedure.code,
+        procedure.name,
+        cmd.agency_code,
+        cmd.channel.value,
+        applicant.model_dump_json(),
+        json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
+        cmd.result_delivery.value,
+        dossier.status,
+        received_at,
+        due_at,
+        idempotency_key,
+        dossier.trace_id,
+        now,
+        request_hash,
+        submitted_by,
+        pd.seal(lookup_key, "lookup_key"),
     )
-    await outbox.add(conn, DossierReceived(
-        dossier_id=dossier.id, dossier_code=dossier.code, at=received_at, procedure_code=procedure.code,
-        procedure_name=procedure.name, agency_code=cmd.agency_code, channel=cmd.channel.value,
-        applicant=applicant, documents=tuple(cmd.documents),
-        result_delivery=cmd.result_delivery.value, due_at=due_at, notify_via=tuple(c.value for c in cmd.notify_via),
-    ))
+    await outbox.add(
+        conn,
+        DossierReceived(
+            dossier_id=dossier.id,
+            dossier_code=dossier.code,
+            at=received_at,
+            procedure_code=procedure.code,
+            procedure_name=procedure.name,
+            agency_code=cmd.agency_code,
+            channel=cmd.channel.value,
+            applicant=applicant,
+            documents=tuple(cmd.documents),
+            result_delivery=cmd.result_delivery.value,
+            due_at=due_at,
+            notify_via=tuple(c.value for c in cmd.notify_via),
+        ),
+    )
     return dossier
 
 
 async def request_pickup(
-    cmd: SubmitDossier, *, pool: asyncpg.Pool, outbox: Outbox, ref: Reference, settings: Settings,
-    idempotency_key: str | None, now: datetime, submitted_by: str | None = None,
+    cmd: SubmitDossier,
+    *,
+    pool: asyncpg.Pool,
+    outbox: Outbox,
+    ref: Reference,
+    settings: Settings,
+    idempotency_key: str | None,
+    now: datetime,
+    submitted_by: str | None = None,
 ) -> tuple[uuid.UUID | RefusalOut, bool]:
     """The citizen asks the post to collect the dossier: checked now, received on arrival."""
     request_hash = fingerprint(cmd)
 
     async def earlier_pickup(conn) -> uuid.UUID | None:
-        row = await conn.fetchrow("SELECT dossier_id, request_hash FROM pickups WHERE idempotency_key = $1", idempotency_key)
+        row = await conn.fetchrow(
+            "SELECT dossier_id, request_hash FROM pickups WHERE idempotency_key = $1", idempotency_key
+        )
         if row is None:
             return None
         _same_request(row["request_hash"], request_hash)
@@ -201,14 +328,26 @@ async def request_pickup(
                 await conn.execute(
                     "INSERT INTO pickups (dossier_id, command, status, requested_at, idempotency_key, request_hash, "
                     "submitted_by) VALUES ($1, $2, 'requested', $3, $4, $5, $6)",
-                    pickup_id, sealed_command(cmd, settings.personal_data), now, idempotency_key, request_hash,
+                    pickup_id,
+                    sealed_command(cmd, settings.personal_data),
+                    now,
+                    idempotency_key,
+                    request_hash,
                     submitted_by,
                 )
-                await outbox.add(conn, PickupRequested(
-                    dossier_id=pickup_id, at=now, procedure_code=cmd.procedure_code, agency_code=cmd.agency_code,
-                    applicant=sealed_applicant(cmd, settings.personal_data), documents=tuple(cmd.documents),
-                    result_delivery=cmd.result_delivery.value, notify_via=tuple(c.value for c in cmd.notify_via),
-                ))
+                await outbox.add(
+                    conn,
+                    PickupRequested(
+                        dossier_id=pickup_id,
+                        at=now,
+                        procedure_code=cmd.procedure_code,
+                        agency_code=cmd.agency_code,
+                        applicant=sealed_applicant(cmd, settings.personal_data),
+                        documents=tuple(cmd.documents),
+                        result_delivery=cmd.result_delivery.value,
+                        notify_via=tuple(c.value for c in cmd.notify_via),
+                    ),
+                )
                 return pickup_id, True
         except asyncpg.UniqueViolationError:
             # the same key raced in from a concurrent retry: answer with the winner's pickup
@@ -218,8 +357,9 @@ async def request_pickup(
             return earlier, False
 
 
-async def receive_picked_up(event: ShipmentProgressed, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference,
-                            settings: Settings) -> None:
+async def receive_picked_up(
+    event: ShipmentProgressed, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference, settings: Settings
+) -> None:
     """The post handed the package to the counter: the dossier is received (or refused) now."""
     if event.kind != "pickup" or event.status != "delivered":
         return
@@ -232,14 +372,25 @@ async def receive_picked_up(event: ShipmentProgressed, conn: asyncpg.Connection,
         await _refuse(conn, outbox, cmd, reasons, None, event.at, settings.personal_data)
         status = "refused"
     else:
-        await _receive(conn, outbox, ref, cmd, procedure, None, event.at, settings.personal_data,
-                       dossier_id=event.dossier_id, submitted_by=pickup["submitted_by"])
+        await _receive(
+            conn,
+            outbox,
+            ref,
+            cmd,
+            procedure,
+            None,
+            event.at,
+            settings.personal_data,
+            dossier_id=event.dossier_id,
+            submitted_by=pickup["submitted_by"],
+        )
         status = "received"
     await conn.execute("UPDATE pickups SET status = $2 WHERE dossier_id = $1", event.dossier_id, status)
 
 
-async def supplement_dossier(code: str, cmd: SupplementDossier, *, pool: asyncpg.Pool, outbox: Outbox,
-                             now: datetime) -> DossierOut:
+async def supplement_dossier(
+    code: str, cmd: SupplementDossier, *, pool: asyncpg.Pool, outbox: Outbox, now: datetime
+) -> DossierOut:
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE code = $1 FOR UPDATE", code)
         if row is None:
@@ -248,10 +399,13 @@ async def supplement_dossier(code: str, cmd: SupplementDossier, *, pool: asyncpg
             raise Conflict(f"dossier {code} is '{row['status']}': no supplement was requested")
         await conn.execute(
             "UPDATE dossiers SET status = 'supplemented', documents = documents || $2::jsonb, updated_at = $3 WHERE id = $1",
-            row["id"], json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False), now,
+            row["id"],
+            json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
+            now,
         )
-        await outbox.add(conn, DossierSupplemented(
-            dossier_id=row["id"], dossier_code=code, at=now, documents=tuple(cmd.documents)))
+        await outbox.add(
+            conn, DossierSupplemented(dossier_id=row["id"], dossier_code=code, at=now, documents=tuple(cmd.documents))
+        )
         return await _dossier_view(conn, code)
 
 
@@ -265,19 +419,31 @@ async def _dossier_view(conn: asyncpg.Connection, code: str) -> DossierOut:
     if row is None:
         raise NotFound(f"no dossier with code {code!r}")
     history = await conn.fetch(
-        "SELECT at, event_type, agency_code, summary FROM dossier_history WHERE dossier_id = $1 ORDER BY at, seq", row["id"]
+        "SELECT at, event_type, agency_code, summary FROM dossier_history WHERE dossier_id = $1 ORDER BY at, seq",
+        row["id"],
     )
-    return DossierOut(**dict(row), history=[
-        HistoryEntry(at=h["at"], event=h["event_type"].removeprefix("vn.lgsp.dossier.").removesuffix(".v1"),
-                     agency_code=h["agency_code"], summary=h["summary"]) for h in history
-    ])
+    return DossierOut(
+        **dict(row),
+        history=[
+            HistoryEntry(
+                at=h["at"],
+                event=h["event_type"].removeprefix("vn.lgsp.dossier.").removesuffix(".v1"),
+                agency_code=h["agency_code"],
+                summary=h["summary"],
+            )
+            for h in history
+        ],
+    )
 
 
 async def citizen_lookup(code: str, key: str, *, pool: asyncpg.Pool, pd: PersonalDataKeys) -> CitizenLookupOut:
     """A dossier's progress for whoever holds its code and lookup key; NotFound alike for an
     unknown code and a wrong key, so neither can be probed."""
-    row = await pool.fetchrow("SELECT code, procedure_name, status, outcome, received_at, due_at, overdue, lookup_key "
-                              "FROM dossiers WHERE code = $1", code)
+    row = await pool.fetchrow(
+        "SELECT code, procedure_name, status, outcome, received_at, due_at, overdue, lookup_key "
+        "FROM dossiers WHERE code = $1",
+        code,
+    )
     expected = pd.open(row["lookup_key"], "lookup_key") if row is not None and row["lookup_key"] else None
     if expected is None or not hmac.compare_digest(expected.encode(), key.strip().upper().encode()):
         raise NotFound("no dossier with that code and lookup key")
@@ -288,7 +454,8 @@ async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference, pd:
     """Giấy tiếp nhận hồ sơ và hẹn trả kết quả, as JSON."""
     row = await pool.fetchrow(
         "SELECT code, procedure_code, procedure_name, agency_code, channel, applicant, documents, result_delivery, "
-        "received_at, due_at, lookup_key FROM dossiers WHERE code = $1", code,
+        "received_at, due_at, lookup_key FROM dossiers WHERE code = $1",
+        code,
     )
     if row is None:
         raise NotFound(f"no dossier with code {code!r}")
@@ -312,8 +479,9 @@ async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference, pd:
 # ------------------------------------------------------------------ routing's events
 
 
-async def follow_dossier(event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, ref: Reference,
-                         now: datetime) -> None:
+async def follow_dossier(
+    event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, ref: Reference, now: datetime
+) -> None:
     """Every dossier event: update the status view, and queue what the national portal must
     be told."""
     if not isinstance(event, DossierEvent):
@@ -324,8 +492,12 @@ async def follow_dossier(event: EventData, envelope: Envelope, conn: asyncpg.Con
     values = {k: v for k, v in changes.items() if not isinstance(v, Increment)}
     sets = [f"{column} = ${i}" for i, column in enumerate(values, start=3)]
     sets += [f"{column} = {column} + 1" for column, v in changes.items() if isinstance(v, Increment)]
-    d = await conn.fetchrow(f"UPDATE dossiers SET {', '.join(['updated_at = $2', *sets])} WHERE id = $1 RETURNING *",
-                            event.dossier_id, event.at, *values.values())
+    d = await conn.fetchrow(
+        f"UPDATE dossiers SET {', '.join(['updated_at = $2', *sets])} WHERE id = $1 RETURNING *",
+        event.dossier_id,
+        event.at,
+        *values.values(),
+    )
     if d is not None:  # None: not a dossier intake received (e.g. from another deployment)
         await portal.queue_update(conn, d, ref, event.at, now)
 
@@ -333,16 +505,26 @@ async def follow_dossier(event: EventData, envelope: Envelope, conn: asyncpg.Con
 async def record_history(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection) -> None:
     """Every dossier event of a batch, appended to its dossier's history in one statement
     (events of dossiers intake did not receive are left out)."""
-    rows = [(envelope.id, event.dossier_id, envelope.type, event.at,
-             getattr(event, "agency_code", None) or getattr(event, "to_agency", None), summarise(event))
-            for event, envelope in events if isinstance(event, DossierEvent)]
+    rows = [
+        (
+            envelope.id,
+            event.dossier_id,
+            envelope.type,
+            event.at,
+            getattr(event, "agency_code", None) or getattr(event, "to_agency", None),
+            summarise(event),
+        )
+        for event, envelope in events
+        if isinstance(event, DossierEvent)
+    ]
     if rows:
         await conn.execute(
             "INSERT INTO dossier_history (event_id, dossier_id, event_type, at, agency_code, summary) "
             "SELECT h.* FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) "
             "  AS h(event_id, dossier_id, event_type, at, agency_code, summary) "
             "WHERE EXISTS (SELECT 1 FROM dossiers d WHERE d.id = h.dossier_id) ON CONFLICT DO NOTHING",
-            *map(list, zip(*rows)))
+            *map(list, zip(*rows)),
+        )
 
 
 class Increment:
@@ -356,8 +538,12 @@ def status_changes(event: DossierEvent) -> dict:
             # the result waits to be returned: the dossier stays resolved
             return {"current_step": event.step_name, "current_agency": event.agency_code}
         case DossierAssigned():
-            return {"status": "processing", "current_step": event.step_name, "current_agency": event.agency_code,
-                    "due_at": event.due_at}
+            return {
+                "status": "processing",
+                "current_step": event.step_name,
+                "current_agency": event.agency_code,
+                "due_at": event.due_at,
+            }
         case DossierSupplementRequested():
             return {"status": "supplement_requested"}
         case DossierResumed():

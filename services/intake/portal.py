@@ -24,8 +24,14 @@ log = logging.getLogger(__name__)
 
 # our dossier status -> TrangThaiHoSo
 STATUS_CODES = {
-    "received": 2, "processing": 4, "supplement_requested": 5, "supplemented": 5, "withdrawn": 7,
-    "stopped": 8, "resolved": 9, "returned": 10,
+    "received": 2,
+    "processing": 4,
+    "supplement_requested": 5,
+    "supplemented": 5,
+    "withdrawn": 7,
+    "stopped": 8,
+    "resolved": 9,
+    "returned": 10,
 }
 CHANNEL_CODES = {"counter": 1, "online": 2, "postal": 3}
 SYNCED_CHANNELS = {"online"}  # dossiers that came from the portal
@@ -63,7 +69,9 @@ def to_portal(d: asyncpg.Record, seq: int, procedure_field: str, finished_at: da
     return body
 
 
-async def queue_update(conn: asyncpg.Connection, d: asyncpg.Record, ref: Reference, at: datetime, now: datetime) -> None:
+async def queue_update(
+    conn: asyncpg.Connection, d: asyncpg.Record, ref: Reference, at: datetime, now: datetime
+) -> None:
     """Queue dossier ``d``'s current state (a ``dossiers`` row) for the portal if it changed
     what the portal shows."""
     if d["channel"] not in SYNCED_CHANNELS or d["status"] not in STATUS_CODES:
@@ -71,16 +79,26 @@ async def queue_update(conn: asyncpg.Connection, d: asyncpg.Record, ref: Referen
     dossier_id = d["id"]
     procedure = ref.catalogue.procedures.get(d["procedure_code"])
     procedure_field = procedure.field if procedure else ""
-    last = await conn.fetchrow("SELECT seq, status_code, payload FROM portal_updates WHERE dossier_id = $1 ORDER BY seq DESC LIMIT 1",
-                               dossier_id)
+    last = await conn.fetchrow(
+        "SELECT seq, status_code, payload FROM portal_updates WHERE dossier_id = $1 ORDER BY seq DESC LIMIT 1",
+        dossier_id,
+    )
     seq = (last["seq"] + 1) if last else 1
     payload = to_portal(d, seq, procedure_field, at)
-    if last and last["status_code"] == payload["TrangThaiHoSo"] and json.loads(last["payload"])["NgayHenTra"] == payload["NgayHenTra"]:
+    if (
+        last
+        and last["status_code"] == payload["TrangThaiHoSo"]
+        and json.loads(last["payload"])["NgayHenTra"] == payload["NgayHenTra"]
+    ):
         return  # nothing the portal shows has changed
     await conn.execute(
         "INSERT INTO portal_updates (dossier_id, seq, status_code, payload, status, next_attempt_at, created_at) "
         "VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
-        dossier_id, seq, payload["TrangThaiHoSo"], json.dumps(payload, ensure_ascii=False), now,
+        dossier_id,
+        seq,
+        payload["TrangThaiHoSo"],
+        json.dumps(payload, ensure_ascii=False),
+        now,
     )
 
 
@@ -93,8 +111,14 @@ class PortalRejected(Exception):
 
 
 class PortalClient:
-    def __init__(self, http: httpx.AsyncClient, url: str, client_id: str, client_secret: str,
-                 personal_data: PersonalDataKeys | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        client_id: str,
+        client_secret: str,
+        personal_data: PersonalDataKeys | None = None,
+    ) -> None:
         self._http, self._url = http, url
         self._personal_data = personal_data  # the phone number is opened only to be sent
         self._credentials = {"client_id": client_id, "client_secret": client_secret}
@@ -119,7 +143,9 @@ class PortalClient:
             payload = {**payload, "SoDienThoai": self._personal_data.open(payload.get("SoDienThoai"), "phone")}
         for _ in range(2):  # a second try after the session token expired
             token = self._token or await self._login()
-            r = await self._call("POST", "/api/DongBoHoSoMC", json=payload, headers={"Authorization": f"Bearer {token}"})
+            r = await self._call(
+                "POST", "/api/DongBoHoSoMC", json=payload, headers={"Authorization": f"Bearer {token}"}
+            )
             if r.status_code == 401:
                 self._token = None
                 continue
@@ -135,15 +161,20 @@ async def sync_due(pool: asyncpg.Pool, client: PortalClient, now: datetime) -> d
     counts = {"sent": 0, "retry": 0, "rejected": 0}
     dossiers = await pool.fetch(
         "SELECT dossier_id FROM portal_updates WHERE status = 'pending' GROUP BY dossier_id "
-        "HAVING min(next_attempt_at) <= $1 LIMIT 100", now,
+        "HAVING min(next_attempt_at) <= $1 LIMIT 100",
+        now,
     )
     for row in dossiers:
         async with pool.acquire() as conn, conn.transaction():
             # One sender per dossier at a time, whichever intake instance: locking rows alone would
             # let another instance skip a locked first update and send the second before it.
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('portal:' || $1::uuid::text))", row["dossier_id"]):
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtext('portal:' || $1::uuid::text))", row["dossier_id"]
+            ):
                 continue  # another instance is sending this dossier's updates
-            if await conn.fetchval("SELECT 1 FROM portal_updates WHERE dossier_id = $1 AND status = 'rejected'", row["dossier_id"]):
+            if await conn.fetchval(
+                "SELECT 1 FROM portal_updates WHERE dossier_id = $1 AND status = 'rejected'", row["dossier_id"]
+            ):
                 continue  # an operator must look at the rejected one first
             updates = await conn.fetch(
                 "SELECT * FROM portal_updates WHERE dossier_id = $1 AND status = 'pending' ORDER BY seq FOR UPDATE",
@@ -156,29 +187,54 @@ async def sync_due(pool: asyncpg.Pool, client: PortalClient, now: datetime) -> d
                     await client.push(json.loads(u["payload"]))
                 except PortalUnavailable as exc:
                     delay = min(0.5 * 2 ** u["attempts"], 60.0)
-                    await conn.execute("UPDATE portal_updates SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4 "
-                                       "WHERE dossier_id = $1 AND seq = $2", u["dossier_id"], u["seq"], str(exc), now + timedelta(seconds=delay))
+                    await conn.execute(
+                        "UPDATE portal_updates SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4 "
+                        "WHERE dossier_id = $1 AND seq = $2",
+                        u["dossier_id"],
+                        u["seq"],
+                        str(exc),
+                        now + timedelta(seconds=delay),
+                    )
                     counts["retry"] += 1
                     break
                 except PortalRejected as exc:
-                    await conn.execute("UPDATE portal_updates SET status = 'rejected', attempts = attempts + 1, last_error = $3 "
-                                       "WHERE dossier_id = $1 AND seq = $2", u["dossier_id"], u["seq"], str(exc))
+                    await conn.execute(
+                        "UPDATE portal_updates SET status = 'rejected', attempts = attempts + 1, last_error = $3 "
+                        "WHERE dossier_id = $1 AND seq = $2",
+                        u["dossier_id"],
+                        u["seq"],
+                        str(exc),
+                    )
                     log.warning("portal.rejected dossier=%s seq=%d %s", u["dossier_id"], u["seq"], exc)
                     counts["rejected"] += 1
                     break
-                await conn.execute("UPDATE portal_updates SET status = 'sent', attempts = attempts + 1, sent_at = $3 "
-                                   "WHERE dossier_id = $1 AND seq = $2", u["dossier_id"], u["seq"], now)
+                await conn.execute(
+                    "UPDATE portal_updates SET status = 'sent', attempts = attempts + 1, sent_at = $3 "
+                    "WHERE dossier_id = $1 AND seq = $2",
+                    u["dossier_id"],
+                    u["seq"],
+                    now,
+                )
                 counts["sent"] += 1
     return counts
 
 
 async def overview(pool: asyncpg.Pool) -> dict:
     """The operator's view: what is waiting, failing or rejected."""
-    totals = {r["status"]: r["n"] for r in await pool.fetch("SELECT status, count(*) AS n FROM portal_updates GROUP BY status")}
+    totals = {
+        r["status"]: r["n"]
+        for r in await pool.fetch("SELECT status, count(*) AS n FROM portal_updates GROUP BY status")
+    }
     problems = await pool.fetch(
         "SELECT d.code, u.seq, u.status, u.status_code, u.attempts, u.last_error, u.next_attempt_at, u.created_at "
         "FROM portal_updates u JOIN dossiers d ON d.id = u.dossier_id "
-        "WHERE u.status = 'rejected' OR (u.status = 'pending' AND u.attempts > 0) ORDER BY u.created_at LIMIT 100")
+        "WHERE u.status = 'rejected' OR (u.status = 'pending' AND u.attempts > 0) ORDER BY u.created_at LIMIT 100"
+    )
     oldest = await pool.fetchval("SELECT min(created_at) FROM portal_updates WHERE status = 'pending'")
-    return {"pending": totals.get("pending", 0), "sent": totals.get("sent", 0), "rejected": totals.get("rejected", 0),
-            "oldest_pending": oldest, "failing": [dict(p) for p in problems]}
+    return {
+        "pending": totals.get("pending", 0),
+        "sent": totals.get("sent", 0),
+        "rejected": totals.get("rejected", 0),
+        "oldest_pending": oldest,
+        "failing": [dict(p) for p in problems],
+    }

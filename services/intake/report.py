@@ -23,8 +23,20 @@ import asyncpg
 from shared.reference import Reference
 from shared.reference.calendar import LOCAL_TZ
 
-FIELDS = ("received", "carried_over", "resolved_early", "resolved_on_time", "resolved_late", "in_progress_on_time",
-          "in_progress_due_soon", "in_progress_overdue", "online", "bcci", "apologies_owed", "apologies_sent")
+FIELDS = (
+    "received",
+    "carried_over",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "in_progress_on_time",
+    "in_progress_due_soon",
+    "in_progress_overdue",
+    "online",
+    "bcci",
+    "apologies_owed",
+    "apologies_sent",
+)
 TREND_MAX_DAYS = 92
 LATE_LIST_MAX = 20
 
@@ -36,7 +48,9 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
         "SELECT code, procedure_name, agency_code, channel, result_delivery, status, received_at, due_at, legal_due_at, "
         "resolved_at, apologies, overdue, updated_at "
         "FROM dossiers WHERE received_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1) "
-        "AND NOT (status IN ('withdrawn', 'stopped') AND updated_at < $1)", start, end,
+        "AND NOT (status IN ('withdrawn', 'stopped') AND updated_at < $1)",
+        start,
+        end,
     )
     per_agency: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
     trend = _days(start, end)
@@ -81,15 +95,30 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
         agencies.append({"agency_code": code, "agency_name": agency.name if agency else code, "level": level, **counts})
         for k, v in counts.items():
             by_level[level][k] += v
-    total = {k: sum(a[k] for a in agencies) for k in FIELDS}
+    total = {k: sum(counts[k] for counts in per_agency.values()) for k in FIELDS}
     late_ones.sort(key=lambda r: r["legal_due_at"])
-    return {"from": start, "to": end, "judged_at": judged_at, "agencies": agencies,
-            "levels": [{"level": lvl, **by_level[lvl]} for lvl in ref.catalogue.levels if lvl in by_level],
-            "total": total, "trend": list(trend.values()),
-            "late_in_progress": [{"code": r["code"], "procedure_name": r["procedure_name"], "agency_code": r["agency_code"],
-                                  "status": r["status"], "received_at": r["received_at"], "legal_due_at": r["legal_due_at"],
-                                  "due_at": r["due_at"], "apologies": r["apologies"]}
-                                 for r in late_ones[:LATE_LIST_MAX]]}
+    return {
+        "from": start,
+        "to": end,
+        "judged_at": judged_at,
+        "agencies": agencies,
+        "levels": [{"level": lvl, **by_level[lvl]} for lvl in ref.catalogue.levels if lvl in by_level],
+        "total": total,
+        "trend": list(trend.values()),
+        "late_in_progress": [
+            {
+                "code": r["code"],
+                "procedure_name": r["procedure_name"],
+                "agency_code": r["agency_code"],
+                "status": r["status"],
+                "received_at": r["received_at"],
+                "legal_due_at": r["legal_due_at"],
+                "due_at": r["due_at"],
+                "apologies": r["apologies"],
+            }
+            for r in late_ones[:LATE_LIST_MAX]
+        ],
+    }
 
 
 def _days(start: datetime, end: datetime) -> dict:
@@ -97,9 +126,15 @@ def _days(start: datetime, end: datetime) -> dict:
     first, last = start.astimezone(LOCAL_TZ).date(), (end - timedelta(microseconds=1)).astimezone(LOCAL_TZ).date()
     if (last - first).days >= TREND_MAX_DAYS:
         return {}
-    return {first + timedelta(days=i): {"day": first + timedelta(days=i), "received": 0, "resolved_in_time": 0,
-                                        "resolved_late": 0}
-            for i in range((last - first).days + 1)}
+    return {
+        first + timedelta(days=i): {
+            "day": first + timedelta(days=i),
+            "received": 0,
+            "resolved_in_time": 0,
+            "resolved_late": 0,
+        }
+        for i in range((last - first).days + 1)
+    }
 
 
 def _count(trend: dict, at: datetime, field: str) -> None:
@@ -110,18 +145,28 @@ def _count(trend: dict, at: datetime, field: str) -> None:
 
 def render(report: dict) -> str:
     """The report as a table, with the shares and the on-time rate the seeds quote."""
-    head = (f"{'':<48} {'recv':>5} {'carry':>5} {'early':>5} {'ontime':>6} {'late':>5} {'open':>5} {'overdue':>7} "
-            f"{'online%':>7} {'BCCI%':>6} {'ontime%':>7} {'apology owed/sent':>17}")
+    head = (
+        f"{'':<48} {'recv':>5} {'carry':>5} {'early':>5} {'ontime':>6} {'late':>5} {'open':>5} {'overdue':>7} "
+        f"{'online%':>7} {'BCCI%':>6} {'ontime%':>7} {'apology owed/sent':>17}"
+    )
 
     def line(label: str, c: dict) -> str:
         received = c["received"] or 1
-        handled = c["resolved_early"] + c["resolved_on_time"] + c["resolved_late"] + c["in_progress_on_time"] + c["in_progress_overdue"]
+        handled = (
+            c["resolved_early"]
+            + c["resolved_on_time"]
+            + c["resolved_late"]
+            + c["in_progress_on_time"]
+            + c["in_progress_overdue"]
+        )
         good = c["resolved_early"] + c["resolved_on_time"] + c["in_progress_on_time"]
         rate = f"{100 * good / handled:.1f}" if handled else "-"
-        return (f"{label[:48]:<48} {c['received']:>5} {c['carried_over']:>5} {c['resolved_early']:>5} {c['resolved_on_time']:>6} "
-                f"{c['resolved_late']:>5} {c['in_progress_on_time']:>5} {c['in_progress_overdue']:>7} "
-                f"{100 * c['online'] / received:>7.1f} {100 * c['bcci'] / received:>6.1f} {rate:>7} "
-                f"{c['apologies_owed']:>8}/{c['apologies_sent']:<8}")
+        return (
+            f"{label[:48]:<48} {c['received']:>5} {c['carried_over']:>5} {c['resolved_early']:>5} {c['resolved_on_time']:>6} "
+            f"{c['resolved_late']:>5} {c['in_progress_on_time']:>5} {c['in_progress_overdue']:>7} "
+            f"{100 * c['online'] / received:>7.1f} {100 * c['bcci'] / received:>6.1f} {rate:>7} "
+            f"{c['apologies_owed']:>8}/{c['apologies_sent']:<8}"
+        )
 
     out = [f"Report {report['from']} .. {report['to']}", head]
     out += [line(f"{a['agency_name']} ({a['level']})", a) for a in report["agencies"]]

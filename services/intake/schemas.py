@@ -54,8 +54,11 @@ class SubmitDossier(CleanText):
     documents: list[DocumentRef] = Field(default_factory=list, max_length=100)
     result_delivery: ResultDelivery = ResultDelivery.counter
     notify_via: list[NotifyChannel] = Field(
-        default_factory=lambda: [NotifyChannel.sms, NotifyChannel.zalo, NotifyChannel.email], min_length=1, max_length=3,
-        description="Channels to tell the citizen on, in order; later ones are fallbacks")
+        default_factory=lambda: [NotifyChannel.sms, NotifyChannel.zalo, NotifyChannel.email],
+        min_length=1,
+        max_length=3,
+        description="Channels to tell the citizen on, in order; later ones are fallbacks",
+    )
     received_at: datetime | None = Field(
         None, description="Counter only: when a dossier received while the system was unavailable was actually received"
     )
@@ -95,8 +98,11 @@ class DossierOut(BaseModel):
     due_at: datetime
     overdue: bool = False
     trace_id: str | None
-    lookup_key: str | None = Field(None, description="Given once, at receipt (and on the slip): with the code, "
-                                                    "it lets the citizen look the dossier up without signing in")
+    lookup_key: str | None = Field(
+        None,
+        description="Given once, at receipt (and on the slip): with the code, "
+        "it lets the citizen look the dossier up without signing in",
+    )
     history: list[HistoryEntry] = Field(default_factory=list)
 
 

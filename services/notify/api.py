@@ -14,8 +14,14 @@ router = APIRouter(prefix="/v1", tags=["notifications"])
 async def notifications(code: DossierCode, request: Request):
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT event_type, channel, status, attempts, address, subject, created_at, sent_at, last_error "
-        "FROM notifications WHERE dossier_code = $1 ORDER BY created_at, position", code,
+        "FROM notifications WHERE dossier_code = $1 ORDER BY created_at, position",
+        code,
     )
     pd = request.app.state.runtime.settings.personal_data
-    return [{**dict(r), "address": mask_personal_data(r["address"] if r["channel"] == "email" else pd.open(r["address"], "phone"))}
-            for r in rows]
+    return [
+        {
+            **dict(r),
+            "address": mask_personal_data(r["address"] if r["channel"] == "email" else pd.open(r["address"], "phone")),
+        }
+        for r in rows
+    ]

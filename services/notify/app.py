@@ -7,14 +7,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.notify import handlers
+from services.notify.api import router
+from services.notify.providers import providers
 from shared.events import DocumentViewOverdue
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.settings import Settings
 from shared.staff import StaffDirectory
-from services.notify import handlers
-from services.notify.api import router
-from services.notify.providers import providers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8084
@@ -34,8 +34,16 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     @runtime.consumer.on(DocumentViewOverdue)
     async def late_document(event, envelope, conn):
         agency = agencies.get(event.recipient_agency)
-        await handlers.tell_staff(event, envelope, conn, directory=directory, settings=settings, now=runtime.clock.now(),
-                                  agency_name=agency.name if agency else event.recipient_agency)
+        await handlers.tell_staff(
+            event,
+            envelope,
+            conn,
+            directory=directory,
+            settings=settings,
+            now=runtime.clock.now(),
+            agency_name=agency.name if agency else event.recipient_agency,
+        )
+
     senders = providers(runtime.http, settings)
 
     async def send() -> bool:
@@ -46,6 +54,12 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return service_app(settings or Settings(service_name="notify", http_port=DEFAULT_PORT), MIGRATIONS,
-                       title="LGSP notify", description="Tells citizens about their dossiers by SMS, Zalo and e-mail.",
-                       router=router, wire=wire, secrets=("pd_keys", "pd_lookup_key"))
+    return service_app(
+        settings or Settings(service_name="notify", http_port=DEFAULT_PORT),
+        MIGRATIONS,
+        title="LGSP notify",
+        description="Tells citizens about their dossiers by SMS, Zalo and e-mail.",
+        router=router,
+        wire=wire,
+        secrets=("pd_keys", "pd_lookup_key"),
+    )

@@ -11,14 +11,14 @@ from datetime import datetime, time, timedelta
 
 import asyncpg
 
+from services.notify.providers import ProviderError
+from services.notify.templates import compose, late_document
 from shared.clock import Clock
 from shared.events import DocumentViewOverdue, DossierReceived, DossierRefused, Envelope, EventData, PickupRequested
 from shared.personal_data import PersonalDataError
 from shared.reference.calendar import LOCAL_TZ
 from shared.settings import Settings
 from shared.staff import StaffDirectory
-from services.notify.providers import ProviderError
-from services.notify.templates import compose, late_document
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -27,14 +27,27 @@ MAX_ATTEMPTS = 3
 SENDS_AT_ONCE = 8
 
 
-async def plan_notifications(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection, *,
-                             settings: Settings, now: datetime) -> None:
+async def plan_notifications(
+    events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection, *, settings: Settings, now: datetime
+) -> None:
     """The messages a batch of events calls for: who the citizens are (kept from their
     submissions), then one row per (event, channel), written with one statement each."""
     await _keep_recipients([e for e, _ in events if isinstance(e, (DossierReceived, PickupRequested))], conn)
-    asked = list({e.dossier_id for e, _ in events if getattr(e, "dossier_id", None) and not isinstance(e, DossierRefused)})
-    recipients = {r["dossier_id"]: r for r in await conn.fetch(
-        "SELECT * FROM recipients WHERE dossier_id = ANY($1::uuid[])", asked)} if asked else {}
+    asked = list(
+        {
+            getattr(e, "dossier_id")
+            for e, _ in events
+            if getattr(e, "dossier_id", None) and not isinstance(e, DossierRefused)
+        }
+    )
+    recipients = (
+        {
+            r["dossier_id"]: r
+            for r in await conn.fetch("SELECT * FROM recipients WHERE dossier_id = ANY($1::uuid[])", asked)
+        }
+        if asked
+        else {}
+    )
     urgent_types = {t.strip() for t in settings.urgent_events.split(",") if t.strip()}
     pd = settings.personal_data
     rows = []
@@ -47,7 +60,13 @@ async def plan_notifications(events: list[tuple[EventData, Envelope]], conn: asy
             r = recipients.get(getattr(event, "dossier_id", None))
             if r is None:
                 continue  # nobody to tell (not a dossier this deployment received)
-            dossier_id, name, phone, email, channels = r["dossier_id"], r["full_name"], r["phone"], r["email"], r["channels"]
+            dossier_id, name, phone, email, channels = (
+                r["dossier_id"],
+                r["full_name"],
+                r["phone"],
+                r["email"],
+                r["channels"],
+            )
             code = getattr(event, "dossier_code", None) or r["dossier_code"]
         message = compose(event, name, code)
         if message is None:
@@ -55,16 +74,33 @@ async def plan_notifications(events: list[tuple[EventData, Envelope]], conn: asy
         for position, channel in enumerate(channels):
             address = email if channel == "email" else phone  # the phone stays sealed; its hash finds it
             body = {"sms": message.sms, "zalo": message.zalo, "email": message.email}[channel]
-            rows.append((uuid.uuid4(), envelope.id, dossier_id, code, envelope.type, channel, position, address,
-                         message.subject, body, "pending" if position == 0 else "standby", envelope.type in urgent_types,
-                         pd.lookup_hash(email if channel == "email" else pd.open(phone, "phone"))))
+            rows.append(
+                (
+                    uuid.uuid4(),
+                    envelope.id,
+                    dossier_id,
+                    code,
+                    envelope.type,
+                    channel,
+                    position,
+                    address,
+                    message.subject,
+                    body,
+                    "pending" if position == 0 else "standby",
+                    envelope.type in urgent_types,
+                    pd.lookup_hash(email if channel == "email" else pd.open(phone, "phone")),
+                )
+            )
     if rows:
         await conn.execute(
             "INSERT INTO notifications (id, event_id, dossier_id, dossier_code, event_type, channel, position, address, "
             "subject, body, status, urgent, address_hash, not_before, created_at) "
             "SELECT *, $14::timestamptz, $14::timestamptz FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], "
             "$5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[], $13::text[]) "
-            "ON CONFLICT (event_id, channel) DO NOTHING", *map(list, zip(*rows)), now)
+            "ON CONFLICT (event_id, channel) DO NOTHING",
+            *map(list, zip(*rows)),
+            now,
+        )
 
 
 async def _keep_recipients(submissions: list[DossierReceived | PickupRequested], conn: asyncpg.Connection) -> None:
@@ -73,8 +109,10 @@ async def _keep_recipients(submissions: list[DossierReceived | PickupRequested],
     merged: dict = {}
     for e in submissions:
         a = e.applicant
-        first = merged.setdefault(e.dossier_id, [e.dossier_id, None, a.full_name, a.phone, a.email,
-                                                 [c for c in e.notify_via if c != "email" or a.email]])
+        first = merged.setdefault(
+            e.dossier_id,
+            [e.dossier_id, None, a.full_name, a.phone, a.email, [c for c in e.notify_via if c != "email" or a.email]],
+        )
         first[1] = getattr(e, "dossier_code", None) or first[1]
     if not merged:
         return
@@ -85,7 +123,9 @@ async def _keep_recipients(submissions: list[DossierReceived | PickupRequested],
         "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) "
         "  AS r(dossier_id, dossier_code, full_name, phone, email, channels) "
         "ON CONFLICT (dossier_id) DO UPDATE SET dossier_code = coalesce(EXCLUDED.dossier_code, recipients.dossier_code)",
-        *map(list, columns[:5]), [",".join(c) for c in columns[5]])  # channel names hold no comma
+        *map(list, columns[:5]),
+        [",".join(c) for c in columns[5]],
+    )  # channel names hold no comma
 
 
 def quiet_window(settings: Settings) -> tuple[time, time]:
@@ -105,8 +145,16 @@ def quiet_until(now: datetime, settings: Settings) -> datetime | None:
     return datetime.combine(day, end, LOCAL_TZ)
 
 
-async def tell_staff(event: DocumentViewOverdue, envelope: Envelope, conn: asyncpg.Connection, *,
-                     directory: StaffDirectory, agency_name: str, settings: Settings, now: datetime) -> int:
+async def tell_staff(
+    event: DocumentViewOverdue,
+    envelope: Envelope,
+    conn: asyncpg.Connection,
+    *,
+    directory: StaffDirectory,
+    agency_name: str,
+    settings: Settings,
+    now: datetime,
+) -> int:
     """An agency has not opened a document in time: its officials and its manager hear of it
     by e-mail (work mailboxes from the staff directory), each once."""
     addresses = directory.mailboxes(event.recipient_agency)
@@ -119,15 +167,25 @@ async def tell_staff(event: DocumentViewOverdue, envelope: Envelope, conn: async
             "VALUES ($1, $2, $3, $4, $5, 'email', 0, $6, $7, $8, 'pending', false, $9, $9, $10) "
             "ON CONFLICT (event_id, channel) DO NOTHING",
             # one row per address: the event id is made unique per recipient so each goes once
-            uuid.uuid4(), f"{envelope.id}#{address}", event.document_id, event.number, envelope.type, address,
-            message.subject, message.email, now, pd.lookup_hash(address))
+            uuid.uuid4(),
+            f"{envelope.id}#{address}",
+            event.document_id,
+            event.number,
+            envelope.type,
+            address,
+            message.subject,
+            message.email,
+            now,
+            pd.lookup_hash(address),
+        )
     if not addresses:
         log.warning("notify.no_staff agency=%s: nobody to tell about a late document", event.recipient_agency)
     return len(addresses)
 
 
-async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, clock: Clock,
-                   batch: int = 20) -> dict[str, int]:
+async def send_due(
+    pool: asyncpg.Pool, providers: dict, settings: Settings, clock: Clock, batch: int = 20
+) -> dict[str, int]:
     """Send pending messages whose time has come. Safe with several notify instances (rows
     are claimed with SKIP LOCKED); a crash after a provider took a message resends it with
     the same idempotency key, which the provider ignores.
@@ -139,15 +197,23 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, cloc
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT * FROM notifications WHERE status = 'pending' AND not_before <= $1 ORDER BY created_at "
-            "LIMIT $2 FOR UPDATE SKIP LOCKED", now, batch,
+            "LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            batch,
         )
         if not rows:
             return counts
         # per recipient, the times of its latest messages within the hour (at most `limit`)
-        recent = {r["address_hash"]: list(r["sent"]) for r in await conn.fetch(
-            "SELECT h AS address_hash, ARRAY(SELECT sent_at FROM notifications WHERE address_hash = h AND status = 'sent' "
-            "AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3) AS sent FROM unnest($1::text[]) AS h",
-            list({n["address_hash"] for n in rows} - {None}), now - timedelta(hours=1), settings.rate_limit_per_hour)}
+        recent = {
+            r["address_hash"]: list(r["sent"])
+            for r in await conn.fetch(
+                "SELECT h AS address_hash, ARRAY(SELECT sent_at FROM notifications WHERE address_hash = h AND status = 'sent' "
+                "AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3) AS sent FROM unnest($1::text[]) AS h",
+                list({n["address_hash"] for n in rows} - {None}),
+                now - timedelta(hours=1),
+                settings.rate_limit_per_hour,
+            )
+        }
         outcomes: list[_Outcome] = []
         sending: list[tuple[asyncpg.Record, str]] = []
         for n in rows:
@@ -165,7 +231,11 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, cloc
                 counts["deferred"] += 1
                 continue
             try:
-                address = n["address"] if n["channel"] == "email" else settings.personal_data.open(n["address"], "phone")
+                address = (
+                    n["address"] if n["channel"] == "email" else settings.personal_data.open(n["address"], "phone")
+                )
+                if not address:
+                    raise PersonalDataError("the notification has no address")
             except PersonalDataError as exc:  # a key removed too early: nothing to send to, say so
                 outcomes.append(_Outcome(n, "failed", n["attempts"], error=str(exc)))
                 log.error("notify.unopenable id=%s %s", n["id"], exc)
@@ -179,7 +249,9 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, cloc
             """The provider's answer (its message id, or the error), and when it came."""
             try:
                 async with at_once:
-                    return await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"]), clock.now()
+                    return await providers[n["channel"]].send(
+                        str(n["id"]), address, n["subject"], n["body"]
+                    ), clock.now()
             except ProviderError as exc:
                 return exc, clock.now()
 
@@ -195,8 +267,11 @@ async def send_due(pool: asyncpg.Pool, providers: dict, settings: Settings, cloc
                 log.warning("notify.channel_failed id=%s channel=%s error=%s", n["id"], n["channel"], result)
                 counts["failed"] += 1
             else:
-                outcomes.append(_Outcome(n, "pending", attempts, error=str(result),
-                                         not_before=now + timedelta(seconds=0.5 * 2 ** attempts)))
+                outcomes.append(
+                    _Outcome(
+                        n, "pending", attempts, error=str(result), not_before=now + timedelta(seconds=0.5 * 2**attempts)
+                    )
+                )
                 counts["retry"] += 1
         await _record(conn, outcomes, now)
     return counts
@@ -230,7 +305,14 @@ async def _record(conn: asyncpg.Connection, outcomes: list[_Outcome], now: datet
         "  SELECT DISTINCT ON (event_id) id FROM notifications WHERE event_id = ANY($9::text[]) AND status = 'standby' "
         "  ORDER BY event_id, position)) "
         "SELECT 1",
-        [o.row["id"] for o in outcomes], [o.status for o in outcomes], [o.attempts for o in outcomes],
-        [o.not_before for o in outcomes], [o.error for o in outcomes], [o.provider_id for o in outcomes],
-        [o.sent_at for o in outcomes], sent, failed, now,
+        [o.row["id"] for o in outcomes],
+        [o.status for o in outcomes],
+        [o.attempts for o in outcomes],
+        [o.not_before for o in outcomes],
+        [o.error for o in outcomes],
+        [o.provider_id for o in outcomes],
+        [o.sent_at for o in outcomes],
+        sent,
+        failed,
+        now,
     )

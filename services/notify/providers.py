@@ -20,8 +20,9 @@ class HttpGateway:
 
     async def send(self, notification_id: str, address: str, subject: str, body: str) -> str:
         try:
-            r = await self._http.post(self._url, json={self._field: address, "text": body},
-                                      headers={"Idempotency-Key": notification_id})
+            r = await self._http.post(
+                self._url, json={self._field: address, "text": body}, headers={"Idempotency-Key": notification_id}
+            )
         except httpx.HTTPError as exc:
             raise ProviderError(f"{type(exc).__name__}") from exc
         if r.status_code != 200:

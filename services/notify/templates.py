@@ -19,8 +19,14 @@ from dataclasses import dataclass
 
 from shared.dossier_text import local_text
 from shared.events import (
-    DossierApologised, DossierReceived, DossierRefused, DossierResolved, DossierSupplementRequested, EventData,
-    ShipmentBooked, ShipmentProgressed,
+    DossierApologised,
+    DossierReceived,
+    DossierRefused,
+    DossierResolved,
+    DossierSupplementRequested,
+    EventData,
+    ShipmentBooked,
+    ShipmentProgressed,
 )
 
 SMS_PART_UNITS = 67
@@ -51,7 +57,7 @@ def shorten(text: str, limit: int) -> str:
         return text
     room = limit - utf16_units(ELLIPSIS)
     if room <= 0:
-        return ELLIPSIS[:max(limit, 0)]
+        return ELLIPSIS[: max(limit, 0)]
     cut, used = 0, 0
     for i, ch in enumerate(text):
         width = 2 if ord(ch) > 0xFFFF else 1
@@ -83,36 +89,79 @@ def _parts(event: EventData, code: str | None) -> tuple[str, str, str, str] | No
     """(title, head, detail, tail): ``detail`` is the free text that may be shortened."""
     match event:
         case DossierReceived():
-            return ("Đã tiếp nhận hồ sơ", f"Hồ sơ {event.dossier_code} (", event.procedure_name,
-                    f") đã được tiếp nhận. Hẹn trả kết quả: {local_text(event.due_at)}.")
+            return (
+                "Đã tiếp nhận hồ sơ",
+                f"Hồ sơ {event.dossier_code} (",
+                event.procedure_name,
+                f") đã được tiếp nhận. Hẹn trả kết quả: {local_text(event.due_at)}.",
+            )
         case DossierRefused():
-            return ("Hồ sơ chưa được tiếp nhận", "Hồ sơ chưa được tiếp nhận. Lý do: ",
-                    "; ".join(r.message for r in event.reasons), ".")
+            return (
+                "Hồ sơ chưa được tiếp nhận",
+                "Hồ sơ chưa được tiếp nhận. Lý do: ",
+                "; ".join(r.message for r in event.reasons),
+                ".",
+            )
         case DossierSupplementRequested():
-            return ("Yêu cầu bổ sung hồ sơ", f"Hồ sơ {event.dossier_code} cần bổ sung: ", "; ".join(event.reasons),
-                    ". Thời hạn giải quyết tạm dừng đến khi nhận đủ.")
+            return (
+                "Yêu cầu bổ sung hồ sơ",
+                f"Hồ sơ {event.dossier_code} cần bổ sung: ",
+                "; ".join(event.reasons),
+                ". Thời hạn giải quyết tạm dừng đến khi nhận đủ.",
+            )
         case DossierResolved(outcome="approved") if event.result_document and event.result_document.number:
-            return ("Hồ sơ đã có kết quả", f"Hồ sơ {event.dossier_code} đã có kết quả: văn bản số "
-                    f"{event.result_document.number}.", "", "")
+            return (
+                "Hồ sơ đã có kết quả",
+                f"Hồ sơ {event.dossier_code} đã có kết quả: văn bản số {event.result_document.number}.",
+                "",
+                "",
+            )
         case DossierResolved(outcome="approved"):
             return "Hồ sơ đã có kết quả", f"Hồ sơ {event.dossier_code} đã có kết quả.", "", ""
         case DossierResolved():
-            return ("Hồ sơ không được giải quyết", f"Hồ sơ {event.dossier_code} không được giải quyết. Lý do: ",
-                    "; ".join(event.reasons), ".")
+            return (
+                "Hồ sơ không được giải quyết",
+                f"Hồ sơ {event.dossier_code} không được giải quyết. Lý do: ",
+                "; ".join(event.reasons),
+                ".",
+            )
         case DossierApologised():
-            return ("Thư xin lỗi và hẹn lại ngày trả kết quả", "", event.agency_name,
-                    f" xin lỗi vì hồ sơ {event.dossier_code} chưa có kết quả đúng hẹn. "
-                    f"Ngày hẹn trả mới: {local_text(event.new_due_at)}.")
+            return (
+                "Thư xin lỗi và hẹn lại ngày trả kết quả",
+                "",
+                event.agency_name,
+                f" xin lỗi vì hồ sơ {event.dossier_code} chưa có kết quả đúng hẹn. "
+                f"Ngày hẹn trả mới: {local_text(event.new_due_at)}.",
+            )
         case ShipmentBooked(kind="delivery"):
-            return ("Kết quả đang được chuyển phát",
-                    f"Kết quả hồ sơ {code or ''} đang được Bưu điện chuyển đến địa chỉ của ông/bà.".replace("  ", " "), "", "")
+            return (
+                "Kết quả đang được chuyển phát",
+                f"Kết quả hồ sơ {code or ''} đang được Bưu điện chuyển đến địa chỉ của ông/bà.".replace("  ", " "),
+                "",
+                "",
+            )
         case ShipmentProgressed(kind="pickup", status="picked_up"):
-            return ("Bưu điện đã nhận hồ sơ", "Bưu điện đã nhận hồ sơ của ông/bà để chuyển đến cơ quan giải quyết.", "", "")
+            return (
+                "Bưu điện đã nhận hồ sơ",
+                "Bưu điện đã nhận hồ sơ của ông/bà để chuyển đến cơ quan giải quyết.",
+                "",
+                "",
+            )
         case ShipmentProgressed(kind="delivery", status="delivered"):
-            return "Đã giao kết quả", f"Bưu điện đã giao kết quả hồ sơ {code or ''} cho ông/bà.".replace("  ", " "), "", ""
+            return (
+                "Đã giao kết quả",
+                f"Bưu điện đã giao kết quả hồ sơ {code or ''} cho ông/bà.".replace("  ", " "),
+                "",
+                "",
+            )
         case ShipmentProgressed(kind="delivery", status="failed"):
-            return ("Chưa giao được kết quả", f"Bưu điện chưa giao được kết quả hồ sơ {code or ''}; "
-                    "ông/bà vui lòng nhận tại Bộ phận Một cửa.".replace("  ", " "), "", "")
+            return (
+                "Chưa giao được kết quả",
+                f"Bưu điện chưa giao được kết quả hồ sơ {code or ''}; "
+                "ông/bà vui lòng nhận tại Bộ phận Một cửa.".replace("  ", " "),
+                "",
+                "",
+            )
     return None
 
 
@@ -135,7 +184,13 @@ URGENCY_VI = {"normal": "thường", "urgent": "khẩn", "very_urgent": "thượ
 
 def late_document(number: str, urgency: str, agency_name: str, view_due_at) -> Message:
     """To an agency's officials and manager: a document nobody there opened in time."""
-    text = (f"Văn bản số {number} (độ khẩn: {URGENCY_VI.get(urgency, urgency)}) gửi đến {agency_name} "
-            f"chưa được cán bộ nào mở xem trước hạn {local_text(view_due_at)}. Đề nghị xem và xử lý ngay.")
-    return Message(subject=f"[LGSP] Văn bản {number} chưa được xem đúng hạn", sms=fit("LGSP: ", text, "", SMS_MAX_UNITS),
-                   zalo=text, email=f"Kính gửi đồng chí,\n\n{text}\n\nTrân trọng,\nNền tảng LGSP")
+    text = (
+        f"Văn bản số {number} (độ khẩn: {URGENCY_VI.get(urgency, urgency)}) gửi đến {agency_name} "
+        f"chưa được cán bộ nào mở xem trước hạn {local_text(view_due_at)}. Đề nghị xem và xử lý ngay."
+    )
+    return Message(
+        subject=f"[LGSP] Văn bản {number} chưa được xem đúng hạn",
+        sms=fit("LGSP: ", text, "", SMS_MAX_UNITS),
+        zalo=text,
+        email=f"Kính gửi đồng chí,\n\n{text}\n\nTrân trọng,\nNền tảng LGSP",
+    )

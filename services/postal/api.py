@@ -7,26 +7,39 @@ import uuid
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
-from shared.events import describe_validation
-from shared.http import problem
 from services.postal import handlers
 from services.postal.schemas import CarrierReport
 from services.postal.webhooks import WebhookRefused, verify
+from shared.events import describe_validation
+from shared.http import problem
 
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/carrier/webhooks", tags=["carrier"], openapi_extra={"requestBody": {
-    "required": True, "content": {"application/json": {"schema": CarrierReport.model_json_schema()}}}})
+@router.post(
+    "/carrier/webhooks",
+    tags=["carrier"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": CarrierReport.model_json_schema()}},
+        }
+    },
+)
 async def carrier_webhook(request: Request):
     """The carrier reports a shipment's progress. The raw body is read here (its HMAC is over
     the exact bytes) and validated against ``CarrierReport`` after the signature."""
     rt = request.app.state.runtime
     body = await request.body()
     try:
-        verify(rt.settings.secrets("carrier_webhook_secret"), request.headers.get("X-Carrier-Timestamp"),
-               request.headers.get("X-Carrier-Signature"), body, rt.settings.webhook_max_skew_s,
-               rt.clock.now().timestamp())
+        verify(
+            rt.settings.secrets("carrier_webhook_secret"),
+            request.headers.get("X-Carrier-Timestamp"),
+            request.headers.get("X-Carrier-Signature"),
+            body,
+            rt.settings.webhook_max_skew_s,
+            rt.clock.now().timestamp(),
+        )
     except WebhookRefused as exc:
         return problem(401, f"webhook refused: {exc}")
     try:
@@ -44,7 +57,8 @@ async def carrier_webhook(request: Request):
 async def shipments(dossier_id: uuid.UUID, request: Request):
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT id, kind, status, contents, carrier_ref, attempts, last_error, created_at, updated_at FROM shipments "
-        "WHERE dossier_id = $1 ORDER BY created_at", dossier_id,
+        "WHERE dossier_id = $1 ORDER BY created_at",
+        dossier_id,
     )
     return [dict(r) for r in rows]
 
@@ -53,13 +67,21 @@ OPEN_STATUSES = ("booking", "accepted", "picked_up", "in_transit")
 
 
 @router.get("/shipments/open", tags=["shipments"])
-async def open_shipments(request: Request, limit: int = Query(50, ge=1, le=500, description="At most this many, oldest first")):
+async def open_shipments(
+    request: Request, limit: int = Query(50, ge=1, le=500, description="At most this many, oldest first")
+):
     """What the carrier still has to do: counts per kind and status, and the oldest open
     shipments (no addresses)."""
     pool = request.app.state.runtime.pool
-    counts = await pool.fetch("SELECT kind, status, count(*) AS n FROM shipments WHERE status = ANY($1::text[]) "
-                              "GROUP BY kind, status ORDER BY kind, status", list(OPEN_STATUSES))
+    counts = await pool.fetch(
+        "SELECT kind, status, count(*) AS n FROM shipments WHERE status = ANY($1::text[]) "
+        "GROUP BY kind, status ORDER BY kind, status",
+        list(OPEN_STATUSES),
+    )
     oldest = await pool.fetch(
         "SELECT dossier_code, kind, status, carrier_ref, attempts, last_error, created_at, updated_at FROM shipments "
-        "WHERE status = ANY($1::text[]) ORDER BY created_at LIMIT $2", list(OPEN_STATUSES), limit)
+        "WHERE status = ANY($1::text[]) ORDER BY created_at LIMIT $2",
+        list(OPEN_STATUSES),
+        limit,
+    )
     return {"counts": [dict(r) for r in counts], "oldest": [dict(r) for r in oldest]}

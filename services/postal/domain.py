@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-RANK = {"booking": 0, "accepted": 1, "picked_up": 2, "in_transit": 3, "delivered": 4, "failed": 4,
-        "returned_to_sender": 5}
+RANK = {
+    "booking": 0,
+    "accepted": 1,
+    "picked_up": 2,
+    "in_transit": 3,
+    "delivered": 4,
+    "failed": 4,
+    "returned_to_sender": 5,
+}
 TERMINAL = {"delivered", "returned_to_sender", "cancelled"}
 REPORTED = {"picked_up", "in_transit", "delivered", "failed", "returned_to_sender"}
 

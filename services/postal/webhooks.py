@@ -11,8 +11,9 @@ class WebhookRefused(Exception):
     pass
 
 
-def verify(secrets: list[str], timestamp: str | None, signature: str | None, body: bytes, max_skew_s: int,
-           now: float) -> None:
+def verify(
+    secrets: list[str], timestamp: str | None, signature: str | None, body: bytes, max_skew_s: int, now: float
+) -> None:
     """``secrets``: the accepted keys (two while one is rotated out); ``now``: the platform
     clock's instant as Unix seconds."""
     if not timestamp or not signature:
@@ -28,6 +29,8 @@ def verify(secrets: list[str], timestamp: str | None, signature: str | None, bod
         raise WebhookRefused("timestamp outside the accepted window (replay?)")
     signed = timestamp.encode() + b"." + body
     # every key is compared, so the time taken does not tell which one matched
-    matches = [hmac.compare_digest(hmac.new(s.encode(), signed, hashlib.sha256).hexdigest(), signature) for s in secrets]
+    matches = [
+        hmac.compare_digest(hmac.new(s.encode(), signed, hashlib.sha256).hexdigest(), signature) for s in secrets
+    ]
     if not any(matches):
         raise WebhookRefused("bad signature")

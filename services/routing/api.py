@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from services.routing import handlers, store
+from services.routing.schemas import (
+    AcceptStep,
+    ForwardStep,
+    RequestSupplement,
+    Resolve,
+    ReturnResult,
+    StepCommand,
+    StopProcessing,
+    Withdraw,
+)
 from shared.access import Caller, Resource
 from shared.events import Actor
-from shared.recent import Recent
 from shared.http import AgencyCode, DossierCode, problem
-from services.routing import handlers
-from services.routing.schemas import (
-    AcceptStep, ForwardStep, RequestSupplement, Resolve, ReturnResult, StepCommand, StopProcessing, Withdraw,
-)
+from shared.recent import Recent
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 
@@ -29,10 +36,14 @@ async def dossier_resource(request: Request, code: str) -> Resource | None:
         return agencies
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT d.receiving_agency, s.agency_code FROM dossiers d LEFT JOIN steps s ON s.dossier_id = d.dossier_id "
-        "WHERE d.code = $1", code)
+        "WHERE d.code = $1",
+        code,
+    )
     if not rows:
         return None
-    return kept.put(code, Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]})))
+    return kept.put(
+        code, Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]}))
+    )
 
 
 def actor_of(caller: Caller) -> Actor:
@@ -48,8 +59,16 @@ async def _act(request: Request, code: str, cmd):
     rt = request.app.state.runtime
     actor = actor_of(request.state.caller) if isinstance(cmd, StepCommand) else None
     async with rt.pool.acquire() as conn, conn.transaction():
-        await handlers.act(conn, code, cmd, outbox=rt.outbox, ref=request.app.state.reference, now=rt.clock.now(),
-                           actor=actor, extension_days=rt.settings.apology_extension_days)
+        await handlers.act(
+            conn,
+            code,
+            cmd,
+            outbox=rt.outbox,
+            ref=request.app.state.reference,
+            now=rt.clock.now(),
+            actor=actor,
+            extension_days=rt.settings.apology_extension_days,
+        )
         return await _dossier(conn, code)
 
 
@@ -98,17 +117,20 @@ async def _dossier(conn, code: str):
         "        ORDER BY idx) s) AS steps, "
         f"  ARRAY(SELECT x FROM (SELECT {', '.join(DOCUMENT_FIELDS)} FROM dossier_documents WHERE dossier_id = d.dossier_id "
         "        ORDER BY sent_at, number) x) AS documents "
-        "FROM dossiers d WHERE code = $1", code,
+        "FROM dossiers d WHERE code = $1",
+        code,
     )
     if d is None:
         return problem(404, f"routing has no dossier {code!r}")
-    return {**dict(d), "steps": [dict(zip(STEP_FIELDS, s)) for s in d["steps"]],
-            "documents": [dict(zip(DOCUMENT_FIELDS, x)) for x in d["documents"]]}
+    return {
+        **dict(d),
+        "steps": [dict(zip(STEP_FIELDS, s)) for s in d["steps"]],
+        "documents": [dict(zip(DOCUMENT_FIELDS, x)) for x in d["documents"]],
+    }
 
 
 # the columns of the rows _dossier reads as arrays: its query selects them in this order
-STEP_FIELDS = ("idx", "name", "kind", "level", "agency_code", "days", "due_at", "status", "assigned_at", "accepted_at",
-               "finished_at")
+STEP_FIELDS = store.STEP_FIELDS
 DOCUMENT_FIELDS = ("document_id", "number", "doc_type", "sender_agency", "version", "state", "reason", "sent_at")
 
 
@@ -123,7 +145,8 @@ async def timeline(code: DossierCode, request: Request):
     """The process-control timeline: every hop, across services, from the events themselves."""
     rows = await request.app.state.runtime.pool.fetch(
         "SELECT at, event_type, source, agency_code, step_index, step_due_at, late, trace_id, summary "
-        "FROM timeline WHERE dossier_code = $1 ORDER BY at, seq", code,
+        "FROM timeline WHERE dossier_code = $1 ORDER BY at, seq",
+        code,
     )
     if not rows:
         return problem(404, f"no timeline for {code!r}")
@@ -137,6 +160,7 @@ async def work_queue(agency_code: AgencyCode, request: Request):
         "SELECT d.code, d.status, s.name AS step, s.status AS step_status, s.due_at AS step_due_at, d.due_at "
         "FROM dossiers d JOIN steps s ON s.dossier_id = d.dossier_id AND s.idx = d.current_step "
         "WHERE s.agency_code = $1 AND d.status IN ('processing', 'supplement_requested', 'resolved') "
-        "ORDER BY s.due_at LIMIT 500", agency_code,
+        "ORDER BY s.due_at LIMIT 500",
+        agency_code,
     )
     return [dict(r) for r in rows]

@@ -22,9 +22,22 @@ from typing import Sequence
 
 from shared.errors import Conflict
 from shared.events import (
-    Actor, DocumentRef, DossierApologised, DossierAssigned, DossierAtRisk, DossierOverdue, DossierResolved,
-    DossierResumed, DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped,
-    DossierSupplementRequested, DossierTransferred, DossierWithdrawn, EventData,
+    Actor,
+    DocumentRef,
+    DossierApologised,
+    DossierAssigned,
+    DossierAtRisk,
+    DossierOverdue,
+    DossierResolved,
+    DossierResumed,
+    DossierReturned,
+    DossierStepAccepted,
+    DossierStepOverdue,
+    DossierStopped,
+    DossierSupplementRequested,
+    DossierTransferred,
+    DossierWithdrawn,
+    EventData,
 )
 from shared.reference.calendar import WorkingCalendar
 from shared.reference.catalogue import RouteStep
@@ -62,6 +75,7 @@ class Step:
 @dataclass(frozen=True)
 class DecisionDocument:
     """A document sent for the dossier, as routing saw it arrive: what an approval may name."""
+
     document_id: uuid.UUID
     dossier_id: uuid.UUID
     sender_agency: str
@@ -101,9 +115,19 @@ class Dossier:
     # ------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, *, dossier_id: uuid.UUID, code: str, procedure_code: str, receiving_agency: str,
-             received_at: datetime, due_at: datetime, route: Sequence[RouteStep], calendar: WorkingCalendar,
-             result_kind: str = "paper") -> tuple["Dossier", list[EventData]]:
+    def open(
+        cls,
+        *,
+        dossier_id: uuid.UUID,
+        code: str,
+        procedure_code: str,
+        receiving_agency: str,
+        received_at: datetime,
+        due_at: datetime,
+        route: Sequence[RouteStep],
+        calendar: WorkingCalendar,
+        result_kind: str = "paper",
+    ) -> tuple["Dossier", list[EventData]]:
         """The workflow of a received dossier: each step's deadline is its cumulative share of
         the time limit, counted from receipt (the return step's is the dossier's own), and the
         first step is assigned at once."""
@@ -112,10 +136,28 @@ class Dossier:
         for s in route:
             elapsed += s.days
             due = due_at if s.kind == "return" else calendar.due_at(received_at, elapsed)
-            steps.append(Step(idx=s.index, name=s.name, kind=s.kind, level=s.level, agency_code=s.agency_code,
-                              days=s.days, due_at=due))
-        d = cls(dossier_id=dossier_id, code=code, procedure_code=procedure_code, receiving_agency=receiving_agency,
-                received_at=received_at, due_at=due_at, steps=steps, result_kind=result_kind, updated_at=received_at)
+            steps.append(
+                Step(
+                    idx=s.index,
+                    name=s.name,
+                    kind=s.kind,
+                    level=s.level,
+                    agency_code=s.agency_code,
+                    days=s.days,
+                    due_at=due,
+                )
+            )
+        d = cls(
+            dossier_id=dossier_id,
+            code=code,
+            procedure_code=procedure_code,
+            receiving_agency=receiving_agency,
+            received_at=received_at,
+            due_at=due_at,
+            steps=steps,
+            result_kind=result_kind,
+            updated_at=received_at,
+        )
         first = steps[0]
         first.status, first.assigned_at = "assigned", received_at
         return d, [d._assigned(first, received_at)]
@@ -136,8 +178,10 @@ class Dossier:
         (``agency_code``), that it holds the step. A withdrawal is the citizen's: no agency."""
         _require(not self.finished, f"dossier {self.code} is already {self.status}")
         step = self.step
-        _require(agency_code is None or step.agency_code == agency_code,
-                 f"step '{step.name}' of {self.code} is held by {step.agency_code}, not {agency_code}")
+        _require(
+            agency_code is None or step.agency_code == agency_code,
+            f"step '{step.name}' of {self.code} is held by {step.agency_code}, not {agency_code}",
+        )
         return step
 
     def agencies(self) -> frozenset[str]:
@@ -151,8 +195,16 @@ class Dossier:
         _require(step.status == "assigned", f"step '{step.name}' is {step.status}, not waiting to be accepted")
         step.status, step.accepted_at = "in_progress", now
         self.updated_at = now
-        return [DossierStepAccepted(dossier_id=self.dossier_id, dossier_code=self.code, at=now, step_index=step.idx,
-                                    agency_code=step.agency_code, actor=actor)]
+        return [
+            DossierStepAccepted(
+                dossier_id=self.dossier_id,
+                dossier_code=self.code,
+                at=now,
+                step_index=step.idx,
+                agency_code=step.agency_code,
+                actor=actor,
+            )
+        ]
 
     def forward(self, agency_code: str, actor: Actor, now: datetime) -> list[EventData]:
         step = self.held_by(agency_code)
@@ -162,21 +214,41 @@ class Dossier:
         self._finish_step(step, now)
         return self._hand_on(step.idx + 1, step, actor, now)
 
-    def request_supplement(self, agency_code: str, reasons: Sequence[str], actor: Actor, now: datetime,
-                           calendar: WorkingCalendar) -> list[EventData]:
+    def request_supplement(
+        self, agency_code: str, reasons: Sequence[str], actor: Actor, now: datetime, calendar: WorkingCalendar
+    ) -> list[EventData]:
         step = self.held_by(agency_code)
         self._require_processing()
         _require(step.kind != "return", "a dossier being returned cannot ask for a supplement")
         remaining = calendar.working_minutes_between(now, self.due_at)
         self.status, self.paused_at, self.updated_at = "supplement_requested", now, now
-        return [DossierSupplementRequested(
-            dossier_id=self.dossier_id, dossier_code=self.code, at=now, agency_code=step.agency_code,
-            step_index=step.idx, reasons=tuple(reasons), remaining_minutes=remaining, actor=actor)]
+        return [
+            DossierSupplementRequested(
+                dossier_id=self.dossier_id,
+                dossier_code=self.code,
+                at=now,
+                agency_code=step.agency_code,
+                step_index=step.idx,
+                reasons=tuple(reasons),
+                remaining_minutes=remaining,
+                actor=actor,
+            )
+        ]
 
-    def resolve(self, agency_code: str, outcome: str, actor: Actor, now: datetime, calendar: WorkingCalendar, *,
-                extension_days: float, result_document: DocumentRef | None = None,
-                decision: DecisionDocument | None = None, decision_named: bool = False,
-                reasons: Sequence[str] = ()) -> list[EventData]:
+    def resolve(
+        self,
+        agency_code: str,
+        outcome: str,
+        actor: Actor,
+        now: datetime,
+        calendar: WorkingCalendar,
+        *,
+        extension_days: float,
+        result_document: DocumentRef | None = None,
+        decision: DecisionDocument | None = None,
+        decision_named: bool = False,
+        reasons: Sequence[str] = (),
+    ) -> list[EventData]:
         """Decide the dossier. An approval of a procedure whose result is a decision names the
         decision the deciding agency signed and sent (``decision``: as routing saw it arrive,
         None when it has not; ``decision_named``: the approval named one). Decided after the
@@ -188,10 +260,12 @@ class Dossier:
         _require(step.status == "in_progress", f"step '{step.name}' must be accepted before deciding")
         result = result_document
         if outcome == "approved":
-            _require(self.result_kind != "decision" or decision_named,
-                     f"the result of {self.procedure_code} is a decision: the deciding agency signs it, sends it "
-                     f"through the documents service with dossier_code {self.code}, and names it here in "
-                     "decision_document_id")
+            _require(
+                self.result_kind != "decision" or decision_named,
+                f"the result of {self.procedure_code} is a decision: the deciding agency signs it, sends it "
+                f"through the documents service with dossier_code {self.code}, and names it here in "
+                "decision_document_id",
+            )
             if decision_named:
                 result = self._decision_as_result(decision, step.agency_code)
         events: list[EventData] = []
@@ -200,43 +274,84 @@ class Dossier:
             events += self._apologise(step, now, calendar, extension_days)
         self._finish_step(step, now)
         last = self.steps[-1]
-        for s in self.steps[step.idx + 1:last.idx]:
+        for s in self.steps[step.idx + 1 : last.idx]:
             s.status = "skipped"  # a decision ends the work; a refusal needs no more handling
         self.status, self.outcome, self.resolved_at = "resolved", outcome, now
-        events.append(DossierResolved(
-            dossier_id=self.dossier_id, dossier_code=self.code, at=now, outcome=outcome, agency_code=step.agency_code,
-            result_document=result, reasons=tuple(reasons), due_at=due, on_time=now <= due,
-            actor=actor))
+        events.append(
+            DossierResolved(
+                dossier_id=self.dossier_id,
+                dossier_code=self.code,
+                at=now,
+                outcome=outcome,
+                agency_code=step.agency_code,
+                result_document=result,
+                reasons=tuple(reasons),
+                due_at=due,
+                on_time=now <= due,
+                actor=actor,
+            )
+        )
         return events + self._hand_on(last.idx, step, actor, now)
 
     def _decision_as_result(self, doc: DecisionDocument | None, decider: str) -> DocumentRef:
-        _require(doc is not None and doc.dossier_id == self.dossier_id,
-                 f"no such document sent for dossier {self.code} has reached routing: send it through the documents "
-                 "service with this dossier_code, then approve once it has arrived")
+        _require(
+            doc is not None and doc.dossier_id == self.dossier_id,
+            f"no such document sent for dossier {self.code} has reached routing: send it through the documents "
+            "service with this dossier_code, then approve once it has arrived",
+        )
         assert doc is not None
-        _require(doc.sender_agency == decider,
-                 f"document {doc.number} was sent by {doc.sender_agency}; the decision must come from {decider}")
-        _require(doc.state == "valid", {
-            "checking": f"document {doc.number} has not arrived yet: its signatures are being checked; try again shortly",
-            "refused": f"document {doc.number} was refused on arrival: {doc.reason}",
-            "recalled": f"document {doc.number} was recalled by its sender",
-        }.get(doc.state, f"document {doc.number} is {doc.state}"))
-        return DocumentRef(name=f"{doc.doc_type} {doc.number}.pdf"[:255], media_type="application/pdf", size=doc.size,
-                           sha256=doc.sha256, number=doc.number, document_id=doc.document_id)
+        _require(
+            doc.sender_agency == decider,
+            f"document {doc.number} was sent by {doc.sender_agency}; the decision must come from {decider}",
+        )
+        _require(
+            doc.state == "valid",
+            {
+                "checking": f"document {doc.number} has not arrived yet: its signatures are being checked; try again shortly",
+                "refused": f"document {doc.number} was refused on arrival: {doc.reason}",
+                "recalled": f"document {doc.number} was recalled by its sender",
+            }.get(doc.state, f"document {doc.number} is {doc.state}"),
+        )
+        return DocumentRef(
+            name=f"{doc.doc_type} {doc.number}.pdf"[:255],
+            media_type="application/pdf",
+            size=doc.size,
+            sha256=doc.sha256,
+            number=doc.number,
+            document_id=doc.document_id,
+        )
 
     def return_result(self, agency_code: str, method: str, actor: Actor, now: datetime) -> list[EventData]:
         step = self.held_by(agency_code)
-        _require(self.status == "resolved", f"dossier {self.code} is {self.status}; only a resolved dossier is returned")
+        _require(
+            self.status == "resolved", f"dossier {self.code} is {self.status}; only a resolved dossier is returned"
+        )
         self._finish_step(step, now)
         self.status, self.finished_at, self.updated_at = "returned", now, now
-        return [DossierReturned(dossier_id=self.dossier_id, dossier_code=self.code, at=now,
-                                agency_code=step.agency_code, method=method, actor=actor)]
+        return [
+            DossierReturned(
+                dossier_id=self.dossier_id,
+                dossier_code=self.code,
+                at=now,
+                agency_code=step.agency_code,
+                method=method,
+                actor=actor,
+            )
+        ]
 
     def stop(self, agency_code: str, reasons: Sequence[str], actor: Actor, now: datetime) -> list[EventData]:
         step = self.held_by(agency_code)
         self._end_early("stopped", now)
-        return [DossierStopped(dossier_id=self.dossier_id, dossier_code=self.code, at=now,
-                               agency_code=step.agency_code, reasons=tuple(reasons), actor=actor)]
+        return [
+            DossierStopped(
+                dossier_id=self.dossier_id,
+                dossier_code=self.code,
+                at=now,
+                agency_code=step.agency_code,
+                reasons=tuple(reasons),
+                actor=actor,
+            )
+        ]
 
     def withdraw(self, reasons: Sequence[str], now: datetime) -> list[EventData]:
         self.held_by(None)
@@ -262,9 +377,18 @@ class Dossier:
         self.due_at = shifted(previous_due)
         self.status, self.paused_at, self.updated_at = "processing", None, now
         step = self.step
-        return [DossierResumed(dossier_id=self.dossier_id, dossier_code=self.code, at=resumed_at,
-                               agency_code=step.agency_code, step_index=step.idx, previous_due_at=previous_due,
-                               due_at=self.due_at, step_due_at=step.due_at)]
+        return [
+            DossierResumed(
+                dossier_id=self.dossier_id,
+                dossier_code=self.code,
+                at=resumed_at,
+                agency_code=step.agency_code,
+                step_index=step.idx,
+                previous_due_at=previous_due,
+                due_at=self.due_at,
+                step_due_at=step.due_at,
+            )
+        ]
 
     # ------------------------------------------------------------ deadlines
 
@@ -279,19 +403,44 @@ class Dossier:
         step = self.step
         if self.due_at < now and self.overdue_for != self.due_at:
             events += self._apologise(step, now, calendar, extension_days)
-        elif (self.due_at >= now and self.at_risk_for != self.due_at
-              and calendar.working_minutes_between(now, self.due_at) <= calendar.office.minutes_per_day):
+        elif (
+            self.due_at >= now
+            and self.at_risk_for != self.due_at
+            and calendar.working_minutes_between(now, self.due_at) <= calendar.office.minutes_per_day
+        ):
             self.at_risk_for = self.due_at
-            events.append(DossierAtRisk(dossier_id=self.dossier_id, dossier_code=self.code, at=now,
-                                        agency_code=step.agency_code, due_at=self.due_at))
+            events.append(
+                DossierAtRisk(
+                    dossier_id=self.dossier_id,
+                    dossier_code=self.code,
+                    at=now,
+                    agency_code=step.agency_code,
+                    due_at=self.due_at,
+                )
+            )
         for s in self.steps:
-            if s.status in ("assigned", "in_progress") and not s.overdue_flagged and s.due_at < now and s.kind != "return":
+            if (
+                s.status in ("assigned", "in_progress")
+                and not s.overdue_flagged
+                and s.due_at < now
+                and s.kind != "return"
+            ):
                 s.overdue_flagged = True
-                events.append(DossierStepOverdue(dossier_id=self.dossier_id, dossier_code=self.code, at=now,
-                                                 step_index=s.idx, agency_code=s.agency_code, step_due_at=s.due_at))
+                events.append(
+                    DossierStepOverdue(
+                        dossier_id=self.dossier_id,
+                        dossier_code=self.code,
+                        at=now,
+                        step_index=s.idx,
+                        agency_code=s.agency_code,
+                        step_due_at=s.due_at,
+                    )
+                )
         return events
 
-    def _apologise(self, step: Step, now: datetime, calendar: WorkingCalendar, extension_days: float) -> list[EventData]:
+    def _apologise(
+        self, step: Step, now: datetime, calendar: WorkingCalendar, extension_days: float
+    ) -> list[EventData]:
         """Past its due moment: the agency holding the dossier apologises with a new
         appointment date; the open steps' deadlines move no earlier than it."""
         previous, new_due = self.due_at, calendar.due_at(now, extension_days)
@@ -302,10 +451,14 @@ class Dossier:
         common = dict(dossier_id=self.dossier_id, dossier_code=self.code, at=now)
         return [
             DossierOverdue(**common, agency_code=step.agency_code, due_at=previous),
-            DossierApologised(**common, agency_code=step.agency_code,
-                              agency_name=self.agency_names.get(step.agency_code, step.agency_code),
-                              previous_due_at=previous, new_due_at=new_due,
-                              reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {step.idx + 1}"),
+            DossierApologised(
+                **common,
+                agency_code=step.agency_code,
+                agency_name=self.agency_names.get(step.agency_code, step.agency_code),
+                previous_due_at=previous,
+                new_due_at=new_due,
+                reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {step.idx + 1}",
+            ),
         ]
 
     # ------------------------------------------------------------ moving between steps
@@ -332,15 +485,34 @@ class Dossier:
         self.current_step, self.updated_at = idx, now
         events: list[EventData] = []
         if from_step.agency_code != to.agency_code:
-            events.append(DossierTransferred(
-                dossier_id=self.dossier_id, dossier_code=self.code, at=now, from_agency=from_step.agency_code,
-                from_level=from_step.level, to_agency=to.agency_code, to_level=to.level, step_index=idx, actor=actor))
+            events.append(
+                DossierTransferred(
+                    dossier_id=self.dossier_id,
+                    dossier_code=self.code,
+                    at=now,
+                    from_agency=from_step.agency_code,
+                    from_level=from_step.level,
+                    to_agency=to.agency_code,
+                    to_level=to.level,
+                    step_index=idx,
+                    actor=actor,
+                )
+            )
         return events + [self._assigned(to, now)]
 
     def _assigned(self, step: Step, now: datetime) -> DossierAssigned:
-        return DossierAssigned(dossier_id=self.dossier_id, dossier_code=self.code, at=now, step_index=step.idx,
-                               step_name=step.name, step_kind=step.kind, level=step.level,
-                               agency_code=step.agency_code, step_due_at=step.due_at, due_at=self.due_at)
+        return DossierAssigned(
+            dossier_id=self.dossier_id,
+            dossier_code=self.code,
+            at=now,
+            step_index=step.idx,
+            step_name=step.name,
+            step_kind=step.kind,
+            level=step.level,
+            agency_code=step.agency_code,
+            step_due_at=step.due_at,
+            due_at=self.due_at,
+        )
 
 
 def document_state_after(state: str, status: str, *, checked_by_platform: bool) -> str:

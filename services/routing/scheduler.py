@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 
+from services.routing.handlers import scan_deadlines
 from shared.clock import Clock
 from shared.outbox import Outbox
 from shared.reference import Reference
 from shared.settings import Settings
-from services.routing.handlers import scan_deadlines
 
 log = logging.getLogger(__name__)
 
@@ -18,5 +18,9 @@ log = logging.getLogger(__name__)
 async def scheduler_pass(settings: Settings, pool, outbox: Outbox, ref: Reference, clock: Clock) -> None:
     counts = await scan_deadlines(pool, outbox, ref, extension_days=settings.apology_extension_days, now=clock.now())
     if any(counts.values()):
-        log.info("scheduler.pass overdue=%d at_risk=%d step_overdue=%d",
-                 counts["overdue"], counts["at_risk"], counts["step_overdue"])
+        log.info(
+            "scheduler.pass overdue=%d at_risk=%d step_overdue=%d",
+            counts["overdue"],
+            counts["at_risk"],
+            counts["step_overdue"],
+        )

@@ -15,7 +15,9 @@ class StepCommand(CleanText):
     named as the identity provider has them; a body naming an actor is refused."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    agency_code: str = Field(min_length=1, max_length=35, description="The agency acting; it must hold the current step")
+    agency_code: str = Field(
+        min_length=1, max_length=35, description="The agency acting; it must hold the current step"
+    )
 
 
 class AcceptStep(StepCommand):
@@ -46,14 +48,17 @@ class Resolve(StepCommand):
     outcome: Outcome
     result_document: DocumentRef | None = None
     decision_document_id: uuid.UUID | None = Field(
-        None, description="The signed decision, as the documents service's POST /v1/documents returned it")
+        None, description="The signed decision, as the documents service's POST /v1/documents returned it"
+    )
     reasons: list[ReasonText] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _evidence(self) -> "Resolve":
         if self.outcome is Outcome.approved and (self.result_document is None) == (self.decision_document_id is None):
-            raise ValueError("an approval needs its result: either decision_document_id (a signed decision sent through "
-                             "the documents service) or result_document (name, media type, size, sha256), not both")
+            raise ValueError(
+                "an approval needs its result: either decision_document_id (a signed decision sent through "
+                "the documents service) or result_document (name, media type, size, sha256), not both"
+            )
         if self.outcome is Outcome.refused and not self.reasons:
             raise ValueError("a refusal needs its reasons")
         return self

@@ -11,17 +11,49 @@ import asyncpg
 
 from services.routing.dossier import DecisionDocument, Dossier, Step
 
-_DOSSIER_FIELDS = ("dossier_id", "code", "procedure_code", "receiving_agency", "received_at", "due_at", "status",
-                   "current_step", "result_kind", "outcome", "paused_at", "at_risk_for", "overdue_for", "apologies",
-                   "resolved_at", "finished_at", "updated_at", "trace_id", "traceparent")
-_STEP_FIELDS = ("idx", "name", "kind", "level", "agency_code", "days", "due_at", "status", "assigned_at",
-                "accepted_at", "finished_at", "overdue_flagged")
-_SELECT = ("SELECT d.*, ARRAY(SELECT s FROM steps s WHERE s.dossier_id = d.dossier_id ORDER BY s.idx) AS steps "
-           "FROM dossiers d ")
+_DOSSIER_FIELDS = (
+    "dossier_id",
+    "code",
+    "procedure_code",
+    "receiving_agency",
+    "received_at",
+    "due_at",
+    "status",
+    "current_step",
+    "result_kind",
+    "outcome",
+    "paused_at",
+    "at_risk_for",
+    "overdue_for",
+    "apologies",
+    "resolved_at",
+    "finished_at",
+    "updated_at",
+    "trace_id",
+    "traceparent",
+)
+STEP_FIELDS = (
+    "idx",
+    "name",
+    "kind",
+    "level",
+    "agency_code",
+    "days",
+    "due_at",
+    "status",
+    "assigned_at",
+    "accepted_at",
+    "finished_at",
+    "overdue_flagged",
+)
+_SELECT = (
+    "SELECT d.*, ARRAY(SELECT s FROM steps s WHERE s.dossier_id = d.dossier_id ORDER BY s.idx) AS steps "
+    "FROM dossiers d "
+)
 
 
 def _dossier(row: asyncpg.Record, agency_names: dict[str, str]) -> Dossier:
-    steps = [Step(**{f: s[f] for f in _STEP_FIELDS}) for s in row["steps"]]
+    steps = [Step(**{f: s[f] for f in STEP_FIELDS}) for s in row["steps"]]
     return Dossier(**{f: row[f] for f in _DOSSIER_FIELDS}, steps=steps, agency_names=agency_names)
 
 
@@ -36,8 +68,9 @@ async def load_by_id(conn: asyncpg.Connection, dossier_id: uuid.UUID, agency_nam
     return None if row is None else _dossier(row, agency_names)
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime, soon: datetime, batch: int,
-                    agency_names: dict[str, str]) -> list[Dossier]:
+async def claim_due(
+    conn: asyncpg.Connection, now: datetime, soon: datetime, batch: int, agency_names: dict[str, str]
+) -> list[Dossier]:
     """The processing dossiers the passing of time may concern at ``now``, locked, skipping
     those another instance holds: past due and not apologised for, due before ``soon`` and not
     warned about, or with an open step past its own deadline. Each kind has its own share of
@@ -51,29 +84,51 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, soon: datetime, bat
         "  UNION (SELECT s.dossier_id FROM steps s JOIN dossiers d USING (dossier_id) WHERE d.status = 'processing' "
         "     AND s.status IN ('assigned', 'in_progress') AND NOT s.overdue_flagged AND s.due_at < $1 "
         "     AND s.kind <> 'return' LIMIT $3)) "
-        + _SELECT + "WHERE d.dossier_id IN (SELECT dossier_id FROM candidates) FOR UPDATE OF d SKIP LOCKED",
-        now, soon, batch)
+        + _SELECT
+        + "WHERE d.dossier_id IN (SELECT dossier_id FROM candidates) FOR UPDATE OF d SKIP LOCKED",
+        now,
+        soon,
+        batch,
+    )
     return [_dossier(r, agency_names) for r in rows]
 
 
 async def insert(conn: asyncpg.Connection, d: Dossier) -> bool:
     """A new dossier with its steps; False when it exists already (its event came again)."""
     steps = d.steps
-    return bool(await conn.fetchval(
-        "WITH dossier AS (INSERT INTO dossiers (dossier_id, code, procedure_code, receiving_agency, status, current_step, "
-        "  received_at, due_at, trace_id, traceparent, updated_at, result_kind) "
-        "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (dossier_id) DO NOTHING RETURNING true), "
-        "steps AS (INSERT INTO steps (dossier_id, idx, name, kind, level, agency_code, days, due_at, status, assigned_at) "
-        "  SELECT $1, s.* FROM unnest($13::int[], $14::text[], $15::text[], $16::text[], $17::text[], $18::numeric[], "
-        "    $19::timestamptz[], $20::text[], $21::timestamptz[]) "
-        "    AS s(idx, name, kind, level, agency_code, days, due_at, status, assigned_at) WHERE EXISTS (SELECT 1 FROM dossier)) "
-        "SELECT true FROM dossier",
-        d.dossier_id, d.code, d.procedure_code, d.receiving_agency, d.status, d.current_step, d.received_at, d.due_at,
-        d.trace_id, d.traceparent, d.updated_at, d.result_kind,
-        [s.idx for s in steps], [s.name for s in steps], [s.kind for s in steps], [s.level for s in steps],
-        [s.agency_code for s in steps], [s.days for s in steps], [s.due_at for s in steps], [s.status for s in steps],
-        [s.assigned_at for s in steps],
-    ))
+    return bool(
+        await conn.fetchval(
+            "WITH dossier AS (INSERT INTO dossiers (dossier_id, code, procedure_code, receiving_agency, status, current_step, "
+            "  received_at, due_at, trace_id, traceparent, updated_at, result_kind) "
+            "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (dossier_id) DO NOTHING RETURNING true), "
+            "steps AS (INSERT INTO steps (dossier_id, idx, name, kind, level, agency_code, days, due_at, status, assigned_at) "
+            "  SELECT $1, s.* FROM unnest($13::int[], $14::text[], $15::text[], $16::text[], $17::text[], $18::numeric[], "
+            "    $19::timestamptz[], $20::text[], $21::timestamptz[]) "
+            "    AS s(idx, name, kind, level, agency_code, days, due_at, status, assigned_at) WHERE EXISTS (SELECT 1 FROM dossier)) "
+            "SELECT true FROM dossier",
+            d.dossier_id,
+            d.code,
+            d.procedure_code,
+            d.receiving_agency,
+            d.status,
+            d.current_step,
+            d.received_at,
+            d.due_at,
+            d.trace_id,
+            d.traceparent,
+            d.updated_at,
+            d.result_kind,
+            [s.idx for s in steps],
+            [s.name for s in steps],
+            [s.kind for s in steps],
+            [s.level for s in steps],
+            [s.agency_code for s in steps],
+            [s.days for s in steps],
+            [s.due_at for s in steps],
+            [s.status for s in steps],
+            [s.assigned_at for s in steps],
+        )
+    )
 
 
 async def save(conn: asyncpg.Connection, dossiers: list[Dossier]) -> None:
@@ -96,12 +151,25 @@ async def save(conn: asyncpg.Connection, dossiers: list[Dossier]) -> None:
         "  $19::timestamptz[], $20::boolean[]) "
         "  AS u(dossier_id, idx, status, due_at, assigned_at, accepted_at, finished_at, overdue_flagged) "
         "WHERE x.dossier_id = u.dossier_id AND x.idx = u.idx",
-        [d.dossier_id for d in dossiers], [d.status for d in dossiers], [d.current_step for d in dossiers],
-        [d.due_at for d in dossiers], [d.paused_at for d in dossiers], [d.at_risk_for for d in dossiers],
-        [d.overdue_for for d in dossiers], [d.apologies for d in dossiers], [d.outcome for d in dossiers],
-        [d.resolved_at for d in dossiers], [d.finished_at for d in dossiers], [d.updated_at for d in dossiers],
-        [i for i, _ in steps], [s.idx for _, s in steps], [s.status for _, s in steps], [s.due_at for _, s in steps],
-        [s.assigned_at for _, s in steps], [s.accepted_at for _, s in steps], [s.finished_at for _, s in steps],
+        [d.dossier_id for d in dossiers],
+        [d.status for d in dossiers],
+        [d.current_step for d in dossiers],
+        [d.due_at for d in dossiers],
+        [d.paused_at for d in dossiers],
+        [d.at_risk_for for d in dossiers],
+        [d.overdue_for for d in dossiers],
+        [d.apologies for d in dossiers],
+        [d.outcome for d in dossiers],
+        [d.resolved_at for d in dossiers],
+        [d.finished_at for d in dossiers],
+        [d.updated_at for d in dossiers],
+        [i for i, _ in steps],
+        [s.idx for _, s in steps],
+        [s.status for _, s in steps],
+        [s.due_at for _, s in steps],
+        [s.assigned_at for _, s in steps],
+        [s.accepted_at for _, s in steps],
+        [s.finished_at for _, s in steps],
         [s.overdue_flagged for _, s in steps],
     )
 
@@ -110,5 +178,7 @@ async def decision_document(conn: asyncpg.Connection, document_id: uuid.UUID) ->
     """A document sent for a dossier, as routing saw it arrive."""
     row = await conn.fetchrow(
         "SELECT document_id, dossier_id, sender_agency, number, doc_type, sha256, size, state, reason "
-        "FROM dossier_documents WHERE document_id = $1", document_id)
+        "FROM dossier_documents WHERE document_id = $1",
+        document_id,
+    )
     return None if row is None else DecisionDocument(**dict(row))

@@ -35,8 +35,13 @@ class OfficeHours:
 
 
 class WorkingCalendar:
-    def __init__(self, holidays: dict[date, str], makeup_days: dict[date, str], years: set[int],
-                 office: OfficeHours = OfficeHours()) -> None:
+    def __init__(
+        self,
+        holidays: dict[date, str],
+        makeup_days: dict[date, str],
+        years: set[int],
+        office: OfficeHours = OfficeHours(),
+    ) -> None:
         self.holidays = holidays
         self.makeup_days = makeup_days
         self.years = years
@@ -85,7 +90,9 @@ class WorkingCalendar:
     # ---------------------------------------------------------------- moments
 
     def _sessions_of(self, day: date) -> list[tuple[datetime, datetime]]:
-        return [(datetime.combine(day, s, LOCAL_TZ), datetime.combine(day, e, LOCAL_TZ)) for s, e in self.office.sessions]
+        return [
+            (datetime.combine(day, s, LOCAL_TZ), datetime.combine(day, e, LOCAL_TZ)) for s, e in self.office.sessions
+        ]
 
     def add_working_minutes(self, start: datetime, minutes: int) -> datetime:
         """The moment ``minutes`` of office time after ``start`` (an aware datetime)."""

@@ -65,7 +65,9 @@ class Procedure(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "Procedure":
         if sum(s.days for s in self.workflow) != self.time_limit_days:
-            raise ValueError(f"{self.code}: step days add up to {sum(s.days for s in self.workflow)}, not {self.time_limit_days}")
+            raise ValueError(
+                f"{self.code}: step days add up to {sum(s.days for s in self.workflow)}, not {self.time_limit_days}"
+            )
         if not self.workflow or self.workflow[-1].kind != "return":
             raise ValueError(f"{self.code}: the last step must return the result")
         if not any(s.kind == "decide" for s in self.workflow):
@@ -151,7 +153,10 @@ def load_catalogue(variant: str) -> Catalogue:
     try:
         tree = json.loads((folder / "agencies.json").read_text(encoding="utf-8"))
         agencies = {a["code"]: Agency(**a) for a in tree["agencies"]}
-        procedures = {p["code"]: Procedure(**p) for p in json.loads((folder / "procedures.json").read_text(encoding="utf-8"))["procedures"]}
+        procedures = {
+            p["code"]: Procedure(**p)
+            for p in json.loads((folder / "procedures.json").read_text(encoding="utf-8"))["procedures"]
+        }
     except (ValueError, KeyError) as exc:
         raise ReferenceError_(f"reference data {variant}: {exc}") from exc
     levels = tuple(tree["levels"])

@@ -8,14 +8,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.routing.dossier import DecisionDocument, Dossier, document_state_after
 from shared.errors import Conflict
 from shared.events import (
-    Actor, DossierApologised, DossierAssigned, DossierAtRisk, DossierOverdue, DossierResolved, DossierResumed,
-    DossierReturned, DossierStepAccepted, DossierStepOverdue, DossierStopped, DossierSupplementRequested,
-    DossierTransferred, DossierWithdrawn,
+    Actor,
+    DossierApologised,
+    DossierAssigned,
+    DossierAtRisk,
+    DossierOverdue,
+    DossierResolved,
+    DossierResumed,
+    DossierReturned,
+    DossierStepAccepted,
+    DossierStepOverdue,
+    DossierStopped,
+    DossierSupplementRequested,
+    DossierTransferred,
+    DossierWithdrawn,
 )
 from shared.reference import load_reference
-from services.routing.dossier import DecisionDocument, Dossier, document_state_after
 from tests.helpers import RESULT
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -29,9 +40,16 @@ MON_9 = datetime(2026, 3, 2, 9, 0, tzinfo=VN)
 def received(procedure: str = "1.000894", at: datetime = MON_9, agency: str = COMMUNE) -> Dossier:
     p = REF.catalogue.procedures[procedure]
     d, events = Dossier.open(
-        dossier_id=uuid.uuid4(), code=f"{agency}-260302-0001", procedure_code=p.code, receiving_agency=agency,
-        received_at=at, due_at=CAL.due_at(at, p.time_limit_days), route=REF.catalogue.route(p, agency),
-        calendar=CAL, result_kind=p.result_kind)
+        dossier_id=uuid.uuid4(),
+        code=f"{agency}-260302-0001",
+        procedure_code=p.code,
+        receiving_agency=agency,
+        received_at=at,
+        due_at=CAL.due_at(at, p.time_limit_days),
+        route=REF.catalogue.route(p, agency),
+        calendar=CAL,
+        result_kind=p.result_kind,
+    )
     d.agency_names = {c: a.name for c, a in REF.catalogue.agencies.items()}
     assert [type(e) for e in events] == [DossierAssigned]
     return d
@@ -49,8 +67,11 @@ def to_decision(d: Dossier, now: datetime) -> None:
 def test_opening_gives_each_step_its_cumulative_share_of_the_time_limit_and_assigns_the_first():
     d = received("1.004227")  # land certificate: commune 10 days, land office 12, district 8, then the return
     assert [s.due_at.astimezone(VN).date().isoformat() for s in d.steps] == [
-        CAL.due_at(MON_9, 10).astimezone(VN).date().isoformat(), CAL.due_at(MON_9, 22).astimezone(VN).date().isoformat(),
-        CAL.due_at(MON_9, 30).astimezone(VN).date().isoformat(), d.due_at.astimezone(VN).date().isoformat()]
+        CAL.due_at(MON_9, 10).astimezone(VN).date().isoformat(),
+        CAL.due_at(MON_9, 22).astimezone(VN).date().isoformat(),
+        CAL.due_at(MON_9, 30).astimezone(VN).date().isoformat(),
+        d.due_at.astimezone(VN).date().isoformat(),
+    ]
     assert [s.status for s in d.steps] == ["assigned", "pending", "pending", "pending"]
     assert d.steps[0].assigned_at == MON_9 and d.status == "processing"
 
@@ -72,7 +93,12 @@ def test_forwarding_to_another_agency_transfers_the_dossier_between_levels():
     events = d.forward(COMMUNE, ACTOR, MON_9)
     assert [type(e) for e in events] == [DossierTransferred, DossierAssigned]
     moved = events[0]
-    assert (moved.from_agency, moved.from_level, moved.to_agency, moved.to_level) == (COMMUNE, "commune", LAND_OFFICE, "district")
+    assert (moved.from_agency, moved.from_level, moved.to_agency, moved.to_level) == (
+        COMMUNE,
+        "commune",
+        LAND_OFFICE,
+        "district",
+    )
     assert d.current_step == 1 and [s.status for s in d.steps[:2]] == ["done", "assigned"]
     # within one agency there is no transfer
     same = received("1.000894")
@@ -136,8 +162,16 @@ def test_a_decision_result_must_be_the_signed_decision_of_the_deciding_agency_th
     to_decision(d, now)
 
     def doc(**changes) -> DecisionDocument:
-        base = dict(document_id=uuid.uuid4(), dossier_id=d.dossier_id, sender_agency=DISTRICT, number="12/QĐ-UBND",
-                    doc_type="Quyết định", sha256="a" * 64, size=2048, state="valid")
+        base = dict(
+            document_id=uuid.uuid4(),
+            dossier_id=d.dossier_id,
+            sender_agency=DISTRICT,
+            number="12/QĐ-UBND",
+            doc_type="Quyết định",
+            sha256="a" * 64,
+            size=2048,
+            state="valid",
+        )
         return DecisionDocument(**{**base, **changes})
 
     def approve(**kw):

@@ -18,14 +18,22 @@ from axe_playwright_python.async_playwright import Axe
 
 from ops.identity import local_secret
 from ops.processes import console as console_process
-from ops.stack import REPO_ROOT
 from ops.signing import document_pdf, sign_twice
+from ops.stack import REPO_ROOT
 from tests.helpers import COMMUNE, IDENTITIES, eventually, kafka_operator, platform_http, submission
 
 PORT = 18085  # registered as a redirect target of the lgsp-console client (ops/identity.py)
 ARTIFACTS = REPO_ROOT / ".lgsp" / "artifacts" / "console"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 BIRTH = "1.001193"  # Đăng ký khai sinh: its name carries the diacritics checked below
 BIRTH_NAME = "Đăng ký khai sinh"
 
@@ -44,8 +52,9 @@ async def browser():
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.fail("Debian's chromium is required for the console's browser tests: `make setup` installs it",
-                    pytrace=False)
+        pytest.fail(
+            "Debian's chromium is required for the console's browser tests: `make setup` installs it", pytrace=False
+        )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -68,8 +77,9 @@ async def signed_in(browser, console, username: str, path: str = "/", width: int
 
 async def accessibility_problems(page) -> list[str]:
     results = await Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {len(v['nodes'])} element(s)"
-            for v in results.response["violations"]]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {len(v['nodes'])} element(s)" for v in results.response["violations"]
+    ]
 
 
 async def test_an_operator_signs_in_finds_a_dossier_and_sees_its_timeline_and_trace(console, browser, platform):
@@ -114,8 +124,12 @@ async def test_an_operator_redrives_a_dead_letter_and_it_leaves_the_list(console
     producer = AIOKafkaProducer(**kafka_operator().options())
     await producer.start()
     try:
-        sent = await producer.send_and_wait(f"{test_env['LGSP_TOPIC_PREFIX']}.dossier", b"{not json",
-                                            key=b"console-test", headers=[("ce_type", b"vn.lgsp.dossier.submitted.v1")])
+        sent = await producer.send_and_wait(
+            f"{test_env['LGSP_TOPIC_PREFIX']}.dossier",
+            b"{not json",
+            key=b"console-test",
+            headers=[("ce_type", b"vn.lgsp.dossier.submitted.v1")],
+        )
     finally:
         await producer.stop()
     assert sent.offset >= 0
@@ -154,7 +168,8 @@ async def test_an_operator_redrives_a_dead_letter_and_it_leaves_the_list(console
     try:
         row = await conn.fetchrow(
             f"SELECT username, status, route FROM {test_env['LGSP_SCHEMA_PREFIX']}notify.audit_log "
-            "WHERE route = '/v1/operations/dead-letters/redrive' ORDER BY at DESC LIMIT 1")
+            "WHERE route = '/v1/operations/dead-letters/redrive' ORDER BY at DESC LIMIT 1"
+        )
     finally:
         await conn.close()
     assert row is not None and (row["username"], row["status"]) == ("operator", 200)
@@ -162,17 +177,19 @@ async def test_an_operator_redrives_a_dead_letter_and_it_leaves_the_list(console
 
 
 async def test_a_manager_sees_an_overdue_dossier_appear_on_the_overview_once_the_scheduler_apologises(
-        console, browser, platform, clock):
+    console, browser, platform, clock
+):
     page = await signed_in(browser, console, "manager-province")
     await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
     assert await accessibility_problems(page) == []
     # entered at the counter after an outage: received 25 days ago, a 3-day procedure (older than
     # any other test's late entries, so first on the list of the most late)
     async with platform_http(timeout=15) as http:
-        r = await http.post(f"{platform['intake'].url}/v1/dossiers",
-                            json=submission("1.000894", channel="counter",
-                                            received_at=(clock.now() - timedelta(days=25)).isoformat()),
-                            auth=IDENTITIES.counter(COMMUNE))
+        r = await http.post(
+            f"{platform['intake'].url}/v1/dossiers",
+            json=submission("1.000894", channel="counter", received_at=(clock.now() - timedelta(days=25)).isoformat()),
+            auth=IDENTITIES.counter(COMMUNE),
+        )
         assert r.status_code == 201, r.text
         code = r.json()["code"]
 
@@ -193,15 +210,27 @@ async def test_a_manager_sees_an_overdue_dossier_appear_on_the_overview_once_the
 
 async def test_each_person_sees_what_their_roles_and_agency_allow(console, browser, platform, pki):
     # the district sends the commune a document signed twice: it shows in the commune's incoming list
-    pdf = await sign_twice(document_pdf("77/UBND-VP", "Về việc kiểm tra", ["x"]),
-                           pki.credential("official-000.00.12.H40"), pki.credential("agency-000.00.12.H40"))
+    pdf = await sign_twice(
+        document_pdf("77/UBND-VP", "Về việc kiểm tra", ["x"]),
+        pki.credential("official-000.00.12.H40"),
+        pki.credential("agency-000.00.12.H40"),
+    )
     async with platform_http(IDENTITIES.official("000.00.12.H40"), timeout=15) as http:
-        up = await http.post(f"{platform['documents'].url}/v1/documents/files", content=pdf,
-                             headers={"content-type": "application/pdf"})
-        sent = await http.post(f"{platform['documents'].url}/v1/documents", json={
-            "agency_code": "000.00.12.H40", "number": "77/UBND-VP", "issued_on": "2026-11-24",
-            "summary": "V/v kiểm tra việc tiếp nhận hồ sơ", "doc_type": "Công văn", "recipients": ["000.21.12.H40"],
-            "file_sha256": up.json()["sha256"]})
+        up = await http.post(
+            f"{platform['documents'].url}/v1/documents/files", content=pdf, headers={"content-type": "application/pdf"}
+        )
+        sent = await http.post(
+            f"{platform['documents'].url}/v1/documents",
+            json={
+                "agency_code": "000.00.12.H40",
+                "number": "77/UBND-VP",
+                "issued_on": "2026-11-24",
+                "summary": "V/v kiểm tra việc tiếp nhận hồ sơ",
+                "doc_type": "Công văn",
+                "recipients": ["000.21.12.H40"],
+                "file_sha256": up.json()["sha256"],
+            },
+        )
         assert sent.status_code == 201, sent.text
 
         async def arrived():
@@ -236,8 +265,9 @@ async def test_each_person_sees_what_their_roles_and_agency_allow(console, brows
 async def test_the_callback_address_comes_from_configuration_and_the_realm_takes_no_other(console, local_stack):
     """A crafted Host header used to choose where the identity provider sent the code, and the
     realm accepted any port on loopback."""
-    import httpx
     from urllib.parse import parse_qs, urlsplit
+
+    import httpx
 
     async with httpx.AsyncClient(timeout=15) as http:
         r = await http.get(f"{console.url}/sign-in", headers={"Host": "127.0.0.1:9999"})
@@ -253,8 +283,9 @@ async def test_the_callback_address_comes_from_configuration_and_the_realm_takes
 async def test_a_sign_in_is_finished_only_by_the_browser_that_started_it(console):
     """The callback used to accept any pending state from any browser: an attacker's state
     and code, carried into a victim's browser (or the other way round), made a session."""
-    import httpx
     from urllib.parse import parse_qs, urlsplit
+
+    import httpx
 
     async with httpx.AsyncClient(timeout=15) as started, httpx.AsyncClient(timeout=15) as other:
         r = await started.get(f"{console.url}/sign-in")
@@ -269,16 +300,32 @@ def test_people_sign_in_by_password_only_on_the_identity_provider_s_page(local_s
     import httpx
 
     token_url = f"{local_stack.issuer}/protocol/openid-connect/token"
-    r = httpx.post(token_url, data={"grant_type": "password", "client_id": "lgsp-console", "username": "operator",
-                                    "password": local_secret("operator")})
+    r = httpx.post(
+        token_url,
+        data={
+            "grant_type": "password",
+            "client_id": "lgsp-console",
+            "username": "operator",
+            "password": local_secret("operator"),
+        },
+    )
     assert r.status_code in (400, 401) and r.json()["error"] in ("unauthorized_client", "invalid_client"), r.text
     # brute-force protection: an account nobody else uses in the tests, guessed at
     target = "official-000.05.13.h40"
     for _ in range(11):
-        httpx.post(token_url, data={"grant_type": "password", "client_id": "lgsp-local-tools", "username": target,
-                                    "password": "guess"})
-    r = httpx.post(token_url, data={"grant_type": "password", "client_id": "lgsp-local-tools", "username": target,
-                                    "password": local_secret(target)})
+        httpx.post(
+            token_url,
+            data={"grant_type": "password", "client_id": "lgsp-local-tools", "username": target, "password": "guess"},
+        )
+    r = httpx.post(
+        token_url,
+        data={
+            "grant_type": "password",
+            "client_id": "lgsp-local-tools",
+            "username": target,
+            "password": local_secret(target),
+        },
+    )
     assert r.status_code in (400, 401), "the right password still worked after eleven wrong guesses in a row"
 
 
@@ -293,6 +340,7 @@ async def test_the_command_line_signs_a_person_in_with_the_device_grant(browser,
     told: list[str] = []
     source = DeviceSignIn(local_stack.issuer, say=told.append, wait_s=120)
     waiting = asyncio.create_task(source.token())
+
     async def said():
         return told
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.reference import load_reference
 from services.console import views
 from services.console.signin import safe_next
+from shared.reference import load_reference
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 CAL = load_reference("three_level").calendar
@@ -15,15 +15,39 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=VN)  # a Tuesday
 
 
 def counts(**kw) -> dict:
-    base = dict.fromkeys(("received", "carried_over", "resolved_early", "resolved_on_time", "resolved_late",
-                          "in_progress_on_time", "in_progress_due_soon", "in_progress_overdue", "online", "bcci",
-                          "apologies_owed", "apologies_sent"), 0)
+    base = dict.fromkeys(
+        (
+            "received",
+            "carried_over",
+            "resolved_early",
+            "resolved_on_time",
+            "resolved_late",
+            "in_progress_on_time",
+            "in_progress_due_soon",
+            "in_progress_overdue",
+            "online",
+            "bcci",
+            "apologies_owed",
+            "apologies_sent",
+        ),
+        0,
+    )
     return {**base, **kw}
 
 
 def test_on_time_rate_is_indicator_2_1_and_shares_are_of_received():
-    f = views.figures(counts(received=10, resolved_early=2, resolved_on_time=3, resolved_late=1,
-                             in_progress_on_time=3, in_progress_overdue=1, online=4, bcci=1))
+    f = views.figures(
+        counts(
+            received=10,
+            resolved_early=2,
+            resolved_on_time=3,
+            resolved_late=1,
+            in_progress_on_time=3,
+            in_progress_overdue=1,
+            online=4,
+            bcci=1,
+        )
+    )
     assert f["on_time_rate"] == 80.0  # (2 + 3 + 3) / 10 handled
     assert (f["online_share"], f["bcci_share"]) == (40.0, 10.0)
     assert (f["resolved"], f["in_progress"]) == (6, 4)
@@ -60,28 +84,59 @@ def test_an_agencys_lists_put_the_most_late_first_and_the_least_time_left_first(
 def test_at_risk_counts_working_time_over_a_weekend():
     friday_afternoon = datetime(2026, 11, 27, 16, 0, tzinfo=VN)
     monday_morning = datetime(2026, 11, 30, 9, 0, tzinfo=VN)  # 3 days away, 1.5 working hours
-    lists = views.work_list([{"code": "W", "status": "processing", "step_due_at": monday_morning}], friday_afternoon, CAL)
+    lists = views.work_list(
+        [{"code": "W", "status": "processing", "step_due_at": monday_morning}], friday_afternoon, CAL
+    )
     assert [r["code"] for r in lists["at_risk"]] == ["W"]
 
 
 def test_the_waterfall_places_spans_by_start_and_length_and_nests_children():
     ms = 1_000_000
     spans = [
-        {"span_id": "a", "parent_id": None, "service": "intake", "name": "POST /v1/dossiers", "start": 0, "end": 100 * ms, "status": "OK"},
-        {"span_id": "b", "parent_id": "a", "service": "intake", "name": "outbox", "start": 10 * ms, "end": 20 * ms, "status": "OK"},
-        {"span_id": "c", "parent_id": "b", "service": "routing", "name": "consume", "start": 50 * ms, "end": 200 * ms, "status": "ERROR"},
+        {
+            "span_id": "a",
+            "parent_id": None,
+            "service": "intake",
+            "name": "POST /v1/dossiers",
+            "start": 0,
+            "end": 100 * ms,
+            "status": "OK",
+        },
+        {
+            "span_id": "b",
+            "parent_id": "a",
+            "service": "intake",
+            "name": "outbox",
+            "start": 10 * ms,
+            "end": 20 * ms,
+            "status": "OK",
+        },
+        {
+            "span_id": "c",
+            "parent_id": "b",
+            "service": "routing",
+            "name": "consume",
+            "start": 50 * ms,
+            "end": 200 * ms,
+            "status": "ERROR",
+        },
     ]
     w = views.waterfall(list(reversed(spans)))
     assert w["total_ms"] == 200.0
     assert [(r["name"], r["depth"], r["left"], r["width"]) for r in w["rows"]] == [
-        ("POST /v1/dossiers", 0, 0.0, 50.0), ("outbox", 1, 5.0, 5.0), ("consume", 2, 25.0, 75.0)]
+        ("POST /v1/dossiers", 0, 0.0, 50.0),
+        ("outbox", 1, 5.0, 5.0),
+        ("consume", 2, 25.0, 75.0),
+    ]
     assert [r["error"] for r in w["rows"]] == [False, False, True]
     assert views.waterfall([]) == {"rows": [], "total_ms": 0}
 
 
 def test_the_trend_chart_scales_to_the_busiest_day():
-    trend = [{"day": date(2026, 11, 23), "received": 4, "resolved_in_time": 1, "resolved_late": 1},
-             {"day": date(2026, 11, 24), "received": 2, "resolved_in_time": 0, "resolved_late": 0}]
+    trend = [
+        {"day": date(2026, 11, 23), "received": 4, "resolved_in_time": 1, "resolved_late": 1},
+        {"day": date(2026, 11, 24), "received": 2, "resolved_in_time": 0, "resolved_late": 0},
+    ]
     chart = views.trend_chart(trend, width=200, height=120)
     first, second = chart["days"]
     assert (first["recv_h"], second["recv_h"]) == (100.0, 50.0)  # height minus the label band

@@ -25,16 +25,26 @@ def documents(platform) -> str:
 
 async def signed_by(pki, agency: str, number: str, person: str | None = None, agency_cred: str | None = None) -> bytes:
     pdf = document_pdf(number, SUMMARY, ["Kinh gui: cac co quan lien quan"])
-    return await sign_twice(pdf, pki.credential(person or f"official-{agency}"), pki.credential(agency_cred or f"agency-{agency}"))
+    return await sign_twice(
+        pdf, pki.credential(person or f"official-{agency}"), pki.credential(agency_cred or f"agency-{agency}")
+    )
 
 
 async def send(base: str, agency: str, pdf: bytes, number: str, recipients: list[str], **extra) -> httpx.Response:
     async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(agency)) as http:
         up = await http.post(f"{base}/v1/documents/files", content=pdf, headers={"content-type": "application/pdf"})
         assert up.status_code == 201, up.text
-        body = {"agency_code": agency, "number": number, "issued_on": "2026-11-24", "summary": SUMMARY,
-                "doc_type": "Công văn", "urgency": "urgent", "recipients": recipients, "file_sha256": up.json()["sha256"],
-                **extra}
+        body = {
+            "agency_code": agency,
+            "number": number,
+            "issued_on": "2026-11-24",
+            "summary": SUMMARY,
+            "doc_type": "Công văn",
+            "urgency": "urgent",
+            "recipients": recipients,
+            "file_sha256": up.json()["sha256"],
+            **extra,
+        }
         return await http.post(f"{base}/v1/documents", json=body)
 
 
@@ -47,6 +57,7 @@ async def view(base: str, agency: str, document_id: str) -> dict:
 
 async def settled(base: str, agency: str, document_id: str) -> dict:
     """The document once no delivery is still being sent."""
+
     async def probe():
         doc = await view(base, agency, document_id)
         return doc if all(d["status"] != "sending" for d in doc["deliveries"]) else None
@@ -56,8 +67,10 @@ async def settled(base: str, agency: str, document_id: str) -> dict:
 
 async def act(base: str, agency: str, document_id: str, status: str, reason: str | None = None) -> httpx.Response:
     async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(agency)) as http:
-        return await http.post(f"{base}/v1/documents/{document_id}/deliveries/{agency}/status",
-                               json={"status": status, **({"reason": reason} if reason else {})})
+        return await http.post(
+            f"{base}/v1/documents/{document_id}/deliveries/{agency}/status",
+            json={"status": status, **({"reason": reason} if reason else {})},
+        )
 
 
 def trail(doc: dict, agency: str) -> list[tuple[str, str]]:
@@ -67,7 +80,11 @@ def trail(doc: dict, agency: str) -> list[tuple[str, str]]:
 
 async def test_a_document_signed_twice_goes_up_two_levels_and_back_with_every_status_once_in_order(documents, pki):
     # the commune asks the district, the district reports to the province, the province answers the commune
-    chain = [(COMMUNE, DISTRICT, "15/UBND-VP"), (DISTRICT, PROVINCE, "230/UBND-QLĐT"), (PROVINCE, COMMUNE, "4120/UBND-XD")]
+    chain = [
+        (COMMUNE, DISTRICT, "15/UBND-VP"),
+        (DISTRICT, PROVINCE, "230/UBND-QLĐT"),
+        (PROVINCE, COMMUNE, "4120/UBND-XD"),
+    ]
     for sender, recipient, number in chain:
         pdf = await signed_by(pki, sender, number)
         r = await send(documents, sender, pdf, number, [recipient])
@@ -90,18 +107,26 @@ async def test_a_document_signed_twice_goes_up_two_levels_and_back_with_every_st
             opened = await http.get(f"{documents}/v1/documents/{document_id}/deliveries/{recipient}/file")
         assert opened.status_code == 200 and opened.content == pdf
         doc = await view(documents, sender, document_id)
-        assert trail(doc, recipient) == [("arrived", "01"), ("accepted", "03"), ("assigned", "04"),
-                                         ("in_processing", "05"), ("done", "06")]
+        assert trail(doc, recipient) == [
+            ("arrived", "01"),
+            ("accepted", "03"),
+            ("assigned", "04"),
+            ("in_processing", "05"),
+            ("done", "06"),
+        ]
         [seen] = next(d for d in doc["deliveries"] if d["recipient_agency"] == recipient)["views"]
         assert seen["username"] == f"official-{recipient.lower()}"
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("tampered", "the signed content was changed after signing"),
-    ("person only", "the agency's signature (ký số cơ quan) is missing"),
-    ("revoked", "the certificate is revoked"),
-    ("untrusted", "the certificate does not chain to a trusted root"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("tampered", "the signed content was changed after signing"),
+        ("person only", "the agency's signature (ký số cơ quan) is missing"),
+        ("revoked", "the certificate is revoked"),
+        ("untrusted", "the certificate does not chain to a trusted root"),
+    ],
+)
 async def test_a_bad_document_is_refused_with_its_reason_and_never_opens(documents, pki, case, expected):
     number = f"9{len(case)}/UBND-{case[:3].upper()}"
     if case == "tampered":
@@ -125,15 +150,21 @@ async def test_a_bad_document_is_refused_with_its_reason_and_never_opens(documen
 
 
 async def test_the_sender_recalls_one_document_and_updates_another(documents, pki):
-    first = await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "31/UBND-VP"), "31/UBND-VP", [DISTRICT, PROVINCE])
+    first = await send(
+        documents, COMMUNE, await signed_by(pki, COMMUNE, "31/UBND-VP"), "31/UBND-VP", [DISTRICT, PROVINCE]
+    )
     doc_id = first.json()["id"]
     await settled(documents, COMMUNE, doc_id)
     async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(COMMUNE)) as http:
-        assert (await http.post(f"{documents}/v1/documents/{doc_id}/recall", json={"agency_code": COMMUNE})).status_code == 200
+        assert (
+            await http.post(f"{documents}/v1/documents/{doc_id}/recall", json={"agency_code": COMMUNE})
+        ).status_code == 200
     doc = await view(documents, COMMUNE, doc_id)
     assert doc["status"] == "recalled"
-    assert {d["recipient_agency"]: trail(doc, d["recipient_agency"])[-1] for d in doc["deliveries"]} == \
-        {DISTRICT: ("recalled", "13"), PROVINCE: ("recalled", "13")}
+    assert {d["recipient_agency"]: trail(doc, d["recipient_agency"])[-1] for d in doc["deliveries"]} == {
+        DISTRICT: ("recalled", "13"),
+        PROVINCE: ("recalled", "13"),
+    }
     async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(DISTRICT)) as http:
         assert (await http.get(f"{documents}/v1/documents/{doc_id}/deliveries/{DISTRICT}/file")).status_code == 409
 
@@ -142,9 +173,13 @@ async def test_the_sender_recalls_one_document_and_updates_another(documents, pk
     await settled(documents, COMMUNE, doc_id)
     corrected = await signed_by(pki, COMMUNE, "32/UBND-VP (sửa)")
     async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(COMMUNE)) as http:
-        up = await http.post(f"{documents}/v1/documents/files", content=corrected, headers={"content-type": "application/pdf"})
-        r = await http.post(f"{documents}/v1/documents/{doc_id}/update",
-                            json={"agency_code": COMMUNE, "file_sha256": up.json()["sha256"]})
+        up = await http.post(
+            f"{documents}/v1/documents/files", content=corrected, headers={"content-type": "application/pdf"}
+        )
+        r = await http.post(
+            f"{documents}/v1/documents/{doc_id}/update",
+            json={"agency_code": COMMUNE, "file_sha256": up.json()["sha256"]},
+        )
     assert r.status_code == 200 and r.json() == {"version": 2}
     doc = await settled(documents, COMMUNE, doc_id)
     assert trail(doc, DISTRICT) == [("arrived", "01"), ("updated", "15"), ("arrived", "01")]
@@ -159,15 +194,35 @@ async def test_what_is_never_sent(documents, pki):
     classified = await send(documents, COMMUNE, pdf, "40/UBND-VP", [DISTRICT], classification="secret")
     assert classified.status_code == 422 and "may not be exchanged electronically" in classified.json()["title"]
     async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(COMMUNE)) as http:
-        not_pdf = await http.post(f"{documents}/v1/documents/files", content=b"hello", headers={"content-type": "application/pdf"})
+        not_pdf = await http.post(
+            f"{documents}/v1/documents/files", content=b"hello", headers={"content-type": "application/pdf"}
+        )
         assert not_pdf.status_code == 422
-        unknown = await http.post(f"{documents}/v1/documents", json={
-            "agency_code": COMMUNE, "number": "41/UBND-VP", "issued_on": "2026-11-24", "summary": SUMMARY,
-            "doc_type": "Công văn", "recipients": [DISTRICT], "file_sha256": "0" * 64})
+        unknown = await http.post(
+            f"{documents}/v1/documents",
+            json={
+                "agency_code": COMMUNE,
+                "number": "41/UBND-VP",
+                "issued_on": "2026-11-24",
+                "summary": SUMMARY,
+                "doc_type": "Công văn",
+                "recipients": [DISTRICT],
+                "file_sha256": "0" * 64,
+            },
+        )
         assert unknown.status_code == 409 and "POST it to /v1/documents/files" in unknown.json()["title"]
-        other_agency = await http.post(f"{documents}/v1/documents", json={
-            "agency_code": DISTRICT, "number": "42/UBND-VP", "issued_on": "2026-11-24", "summary": SUMMARY,
-            "doc_type": "Công văn", "recipients": [PROVINCE], "file_sha256": "0" * 64})
+        other_agency = await http.post(
+            f"{documents}/v1/documents",
+            json={
+                "agency_code": DISTRICT,
+                "number": "42/UBND-VP",
+                "issued_on": "2026-11-24",
+                "summary": SUMMARY,
+                "doc_type": "Công văn",
+                "recipients": [PROVINCE],
+                "file_sha256": "0" * 64,
+            },
+        )
         assert other_agency.status_code == 403
 
 
@@ -187,8 +242,13 @@ async def test_a_document_for_another_province_goes_through_the_axis_until_it_la
         # the axis refuses the first two pushes, then lists every status twice and newest first
         await sim.post(f"{axis}/control", json={"fail_next": 2, "duplicate": True, "reorder": True})
         try:
-            r = await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "60/UBND-VP"), "60/UBND-VP",
-                           [OTHER_PROVINCE, DISTRICT])
+            r = await send(
+                documents,
+                COMMUNE,
+                await signed_by(pki, COMMUNE, "60/UBND-VP"),
+                "60/UBND-VP",
+                [OTHER_PROVINCE, DISTRICT],
+            )
             assert r.status_code == 201, r.text
             document_id = r.json()["id"]
 
@@ -215,24 +275,36 @@ async def test_a_recall_and_an_update_reach_the_other_province_through_the_axis(
         return {k: v for k, v in held[what].items() if k.startswith(document_id)}
 
     async with httpx.AsyncClient(timeout=10) as sim:
-        recalled = (await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "61/UBND-VP"), "61/UBND-VP",
-                               [OTHER_PROVINCE])).json()["id"]
-        updated = (await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "62/UBND-VP"), "62/UBND-VP",
-                              [OTHER_PROVINCE])).json()["id"]
+        recalled = (
+            await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "61/UBND-VP"), "61/UBND-VP", [OTHER_PROVINCE])
+        ).json()["id"]
+        updated = (
+            await send(documents, COMMUNE, await signed_by(pki, COMMUNE, "62/UBND-VP"), "62/UBND-VP", [OTHER_PROVINCE])
+        ).json()["id"]
         for document_id in (recalled, updated):
             await eventually(lambda: at_axis(document_id, "delivered"), what="the axis to take the copy", timeout=60)
         await sim.post(f"{axis}/control", json={"fail_next": 1})  # the first call after this is refused
         async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(COMMUNE)) as http:
-            assert (await http.post(f"{documents}/v1/documents/{recalled}/recall", json={"agency_code": COMMUNE})).status_code == 200
+            assert (
+                await http.post(f"{documents}/v1/documents/{recalled}/recall", json={"agency_code": COMMUNE})
+            ).status_code == 200
             corrected = await signed_by(pki, COMMUNE, "62/UBND-VP (sửa)")
-            up = await http.post(f"{documents}/v1/documents/files", content=corrected, headers={"content-type": "application/pdf"})
-            r = await http.post(f"{documents}/v1/documents/{updated}/update",
-                                json={"agency_code": COMMUNE, "file_sha256": up.json()["sha256"]})
+            up = await http.post(
+                f"{documents}/v1/documents/files", content=corrected, headers={"content-type": "application/pdf"}
+            )
+            r = await http.post(
+                f"{documents}/v1/documents/{updated}/update",
+                json={"agency_code": COMMUNE, "file_sha256": up.json()["sha256"]},
+            )
             assert r.status_code == 200, r.text
 
-        [first] = (await eventually(lambda: at_axis(recalled, "recalled"), what="the recall at the axis", timeout=60)).values()
+        [first] = (
+            await eventually(lambda: at_axis(recalled, "recalled"), what="the recall at the axis", timeout=60)
+        ).values()
         assert first == "recalled by the sender"
-        [old] = (await eventually(lambda: at_axis(updated, "recalled"), what="version 1 taken back", timeout=60)).values()
+        [old] = (
+            await eventually(lambda: at_axis(updated, "recalled"), what="version 1 taken back", timeout=60)
+        ).values()
         assert old == "replaced by version 2"
 
         async def second_version_answered():
@@ -244,22 +316,32 @@ async def test_a_recall_and_an_update_reach_the_other_province_through_the_axis(
         recalls = await at_axis(updated, "recalls")
     assert sorted(delivered) == [f"{updated}:{OTHER_PROVINCE}:v1", f"{updated}:{OTHER_PROVINCE}:v2"]
     assert recalls == {f"{updated}:{OTHER_PROVINCE}:v1": 1}  # told once, though one call was refused
-    assert trail(doc, OTHER_PROVINCE) == [("arrived", "01"), ("accepted", "03"), ("updated", "15"), ("arrived", "01"),
-                                          ("accepted", "03")]
+    assert trail(doc, OTHER_PROVINCE) == [
+        ("arrived", "01"),
+        ("accepted", "03"),
+        ("updated", "15"),
+        ("arrived", "01"),
+        ("accepted", "03"),
+    ]
     assert trail(await view(documents, COMMUNE, recalled), OTHER_PROVINCE)[-1] == ("recalled", "13")
 
 
 async def test_a_copy_nobody_opens_in_time_is_flagged_and_its_official_and_manager_are_told(
-        documents, pki, platform, local_stack, test_env, clock):
-    r = await send(documents, DISTRICT, await signed_by(pki, DISTRICT, "70/UBND-VP"), "70/UBND-VP", [COMMUNE],
-                   urgency="express")
+    documents, pki, platform, local_stack, test_env, clock
+):
+    r = await send(
+        documents, DISTRICT, await signed_by(pki, DISTRICT, "70/UBND-VP"), "70/UBND-VP", [COMMUNE], urgency="express"
+    )
     document_id = r.json()["id"]
     await settled(documents, DISTRICT, document_id)
     # the deadline passes (an office hour for an express document): moved on the platform's clock, not waited for
     conn = await asyncpg.connect(local_stack.database_url)
     try:
-        await conn.execute(f"UPDATE {test_env['LGSP_SCHEMA_PREFIX']}documents.deliveries SET view_due_at = $2 "
-                           "WHERE document_id = $1", uuid.UUID(document_id), clock.now() - timedelta(minutes=1))
+        await conn.execute(
+            f"UPDATE {test_env['LGSP_SCHEMA_PREFIX']}documents.deliveries SET view_due_at = $2 WHERE document_id = $1",
+            uuid.UUID(document_id),
+            clock.now() - timedelta(minutes=1),
+        )
     finally:
         await conn.close()
 
@@ -270,9 +352,16 @@ async def test_a_copy_nobody_opens_in_time_is_flagged_and_its_official_and_manag
         return mails if len(mails) >= 2 else None
 
     mails = await eventually(told, what="the e-mails about the unopened document", timeout=30)
-    assert sorted(m["to"] for m in mails) == ["manager-district@lgsp.example.vn", "official-000.21.12.h40@lgsp.example.vn"]
-    assert all("chưa được cán bộ nào mở xem" in m["text"] and "hỏa tốc" in m["text"] and
-               "Ủy ban nhân dân xã Ninh Hải" in m["text"] for m in mails)
+    assert sorted(m["to"] for m in mails) == [
+        "manager-district@lgsp.example.vn",
+        "official-000.21.12.h40@lgsp.example.vn",
+    ]
+    assert all(
+        "chưa được cán bộ nào mở xem" in m["text"]
+        and "hỏa tốc" in m["text"]
+        and "Ủy ban nhân dân xã Ninh Hải" in m["text"]
+        for m in mails
+    )
     async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(COMMUNE)) as http:
         incoming = (await http.get(f"{documents}/v1/agencies/{COMMUNE}/documents")).json()
     assert next(d for d in incoming if d["id"] == document_id)["unviewed_overdue"] is True

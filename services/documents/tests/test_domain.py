@@ -15,10 +15,17 @@ def test_a_receiver_walks_the_statuses_in_order():
     assert domain.receiver_move("accepted", "in_processing") == "in_processing"  # assigning may be skipped
 
 
-@pytest.mark.parametrize("current, wanted", [
-    ("arrived", "done"), ("sending", "accepted"), ("refused", "accepted"), ("done", "done"), ("recalled", "accepted"),
-    ("assigned", "accepted"),
-])
+@pytest.mark.parametrize(
+    "current, wanted",
+    [
+        ("arrived", "done"),
+        ("sending", "accepted"),
+        ("refused", "accepted"),
+        ("done", "done"),
+        ("recalled", "accepted"),
+        ("assigned", "accepted"),
+    ],
+)
 def test_moves_out_of_order_are_refused_with_what_is_allowed(current, wanted):
     with pytest.raises(domain.MoveRefused) as refused:
         domain.receiver_move(current, wanted)

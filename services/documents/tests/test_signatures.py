@@ -7,8 +7,8 @@ import datetime as dt
 from io import BytesIO
 
 import pytest
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from ops.pki import TestPki
 from ops.signing import document_pdf, sign, sign_twice
@@ -21,8 +21,11 @@ TITLE = "Công văn về việc đề nghị cấp giấy phép xây dựng nhà
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> TestPki:
-    return TestPki.create(tmp_path_factory.mktemp("pki"), MOMENT,
-                          {COMMUNE: "Ủy ban nhân dân xã Ninh Hải", DISTRICT: "Ủy ban nhân dân huyện Hoa Lư"})
+    return TestPki.create(
+        tmp_path_factory.mktemp("pki"),
+        MOMENT,
+        {COMMUNE: "Ủy ban nhân dân xã Ninh Hải", DISTRICT: "Ủy ban nhân dân huyện Hoa Lư"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +62,11 @@ async def test_one_signature_is_not_enough(pki, trust, pdf):
 
 
 async def test_the_agency_signs_last(pki, trust, pdf):
-    reversed_order = await sign(await sign(pdf, pki.credential(f"agency-{COMMUNE}"), "KySoCoQuan"),
-                                pki.credential(f"official-{COMMUNE}"), "KySoCaNhan")
+    reversed_order = await sign(
+        await sign(pdf, pki.credential(f"agency-{COMMUNE}"), "KySoCoQuan"),
+        pki.credential(f"official-{COMMUNE}"),
+        "KySoCaNhan",
+    )
     assert await refusal(reversed_order, trust) == "the agency's signature must be the last one"
 
 
@@ -77,11 +83,18 @@ async def test_a_changed_document_is_refused(pki, trust, pdf):
     assert (await refusal(b"%PDF-1.7 not really", trust)).startswith("not a readable PDF")
 
 
-@pytest.mark.parametrize("person, agency, reason", [
-    ("revoked-official", f"agency-{COMMUNE}", "the certificate is revoked"),
-    ("expired-official", f"agency-{COMMUNE}", "the certificate is not valid at this moment (expired or not yet valid)"),
-    (f"official-{COMMUNE}", "untrusted-agency", "the certificate does not chain to a trusted root"),
-])
+@pytest.mark.parametrize(
+    "person, agency, reason",
+    [
+        ("revoked-official", f"agency-{COMMUNE}", "the certificate is revoked"),
+        (
+            "expired-official",
+            f"agency-{COMMUNE}",
+            "the certificate is not valid at this moment (expired or not yet valid)",
+        ),
+        (f"official-{COMMUNE}", "untrusted-agency", "the certificate does not chain to a trusted root"),
+    ],
+)
 async def test_revoked_expired_and_untrusted_certificates_are_refused_by_name(pki, trust, pdf, person, agency, reason):
     signed = await sign_twice(pdf, pki.credential(person), pki.credential(agency))
     assert (await refusal(signed, trust)).endswith(reason)
@@ -95,8 +108,10 @@ async def test_without_the_crl_nothing_is_received(pki, trust, pdf):
 
 async def test_the_agency_signature_must_be_the_senders(pki, trust, pdf):
     signed = await sign_twice(pdf, pki.credential(f"official-{COMMUNE}"), pki.credential(f"agency-{COMMUNE}"))
-    assert await refusal(signed, trust, sender=DISTRICT) == \
-        f"the agency's signature is {COMMUNE}'s, not the sender {DISTRICT}'s"
+    assert (
+        await refusal(signed, trust, sender=DISTRICT)
+        == f"the agency's signature is {COMMUNE}'s, not the sender {DISTRICT}'s"
+    )
 
 
 async def test_validity_is_judged_at_the_platforms_moment(pki, trust, pdf):
@@ -111,8 +126,10 @@ async def test_validity_is_judged_at_the_platforms_moment(pki, trust, pdf):
 async def test_the_personal_signer_must_be_an_official_of_the_sending_agency(pki, trust, pdf):
     """Another agency's official, then the sender's agency: it used to arrive."""
     signed = await sign_twice(pdf, pki.credential(f"official-{DISTRICT}"), pki.credential(f"agency-{COMMUNE}"))
-    assert await refusal(signed, trust) == \
-        f"the personal signature is by Cán bộ Ủy ban nhân dân huyện Hoa Lư of {DISTRICT}, not an official of the sender {COMMUNE}"
+    assert (
+        await refusal(signed, trust)
+        == f"the personal signature is by Cán bộ Ủy ban nhân dân huyện Hoa Lư of {DISTRICT}, not an official of the sender {COMMUNE}"
+    )
 
 
 async def test_a_change_between_the_two_signatures_is_refused(pki, trust, pdf):
@@ -129,4 +146,5 @@ async def test_a_change_between_the_two_signatures_is_refused(pki, trust, pdf):
     signed = await sign(out.getvalue(), pki.credential(f"agency-{COMMUNE}"), "KySoCoQuan")
     assert await refusal(signed, trust) == (
         "the person signature of Cán bộ Ủy ban nhân dân xã Ninh Hải: "
-        "the document was changed after this signature, before the next one")
+        "the document was changed after this signature, before the next one"
+    )

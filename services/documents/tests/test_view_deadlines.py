@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.outbox import Outbox
 from services.documents import handlers
 from services.documents.app import MIGRATIONS
+from shared.outbox import Outbox
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 ARRIVED = datetime(2026, 11, 24, 8, 0, tzinfo=VN)
@@ -25,14 +25,27 @@ async def test_an_unopened_copy_is_flagged_once_and_an_opened_one_never(service_
     await pool.execute(
         "INSERT INTO documents (id, sender_agency, number, issued_on, summary, doc_type, urgency, file_sha256, created_at, "
         "updated_at) VALUES ($1, '000.21.12.H40', '7/UBND-VP', $2, 'Trích yếu khẩn', 'Công văn', 'express', $3, $4, $4)",
-        doc, ARRIVED.date(), sha, ARRIVED)
+        doc,
+        ARRIVED.date(),
+        sha,
+        ARRIVED,
+    )
     for agency in (DISTRICT, PROVINCE):
         await pool.execute(
             "INSERT INTO deliveries (document_id, recipient_agency, version, status, updated_at, arrived_at, view_due_at, "
             "process_due_at) VALUES ($1, $2, 1, 'arrived', $3, $3, $4, $5)",
-            doc, agency, ARRIVED, ARRIVED + timedelta(hours=1), ARRIVED + timedelta(hours=4))
-    await pool.execute("INSERT INTO views VALUES ($1, $2, 'official-000.00.12.h40', $3)", doc, DISTRICT,
-                       ARRIVED + timedelta(minutes=30))
+            doc,
+            agency,
+            ARRIVED,
+            ARRIVED + timedelta(hours=1),
+            ARRIVED + timedelta(hours=4),
+        )
+    await pool.execute(
+        "INSERT INTO views VALUES ($1, $2, 'official-000.00.12.h40', $3)",
+        doc,
+        DISTRICT,
+        ARRIVED + timedelta(minutes=30),
+    )
 
     assert await handlers.flag_unviewed(pool, outbox, ARRIVED + timedelta(minutes=59)) == 0  # not due yet
     assert await handlers.flag_unviewed(pool, outbox, ARRIVED + timedelta(hours=2)) == 1  # the province's copy

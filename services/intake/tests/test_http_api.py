@@ -14,6 +14,8 @@ import pytest
 from shared.reference.calendar import LOCAL_TZ
 from tests.helpers import COMMUNE, platform_http, submission
 
+pytestmark = pytest.mark.instants  # its outcome depends on the platform's clock: run at every awkward instant
+
 APPLICANT = {
     "full_name": "Trần Văn Đức",
     "id_number": "025090001234",
@@ -52,8 +54,9 @@ async def test_submit_read_back_and_slip(http):
     assert slip["title"] == "Giấy tiếp nhận hồ sơ và hẹn trả kết quả"
     assert slip["applicant_name"] == "Trần Văn Đức"
     assert slip["procedure"]["name"] == "Đăng ký khai sinh"
-    assert slip["due_at"].endswith(datetime.fromisoformat(d["due_at"]).astimezone(
-        timezone(timedelta(hours=7))).strftime("%d/%m/%Y"))
+    assert slip["due_at"].endswith(
+        datetime.fromisoformat(d["due_at"]).astimezone(timezone(timedelta(hours=7))).strftime("%d/%m/%Y")
+    )
     missing = await http.get("/v1/dossiers/000.00.12.H41-991231-9999")
     assert missing.status_code == 404 and "no dossier" in missing.json()["title"]
 
@@ -64,15 +67,18 @@ async def test_malformed_json_is_400(http):
     assert r.json()["title"] == "request body is not valid JSON"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({k: v for k, v in GOOD.items() if k != "applicant"}, "applicant"),
-    ({**GOOD, "channel": "fax"}, "channel"),
-    ({**GOOD, "procedure_code": 12345}, "procedure_code"),
-    ({**GOOD, "applicant": "Trần Văn Đức"}, "applicant"),
-    ({**GOOD, "documents": [{"name": "x.pdf"}]}, "documents.0.media_type"),
-    ({**GOOD, "documents": [{**GOOD["documents"][0], "sha256": "not-a-digest"}]}, "documents.0.sha256"),
-    ({**GOOD, "unexpected": True}, "unexpected"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({k: v for k, v in GOOD.items() if k != "applicant"}, "applicant"),
+        ({**GOOD, "channel": "fax"}, "channel"),
+        ({**GOOD, "procedure_code": 12345}, "procedure_code"),
+        ({**GOOD, "applicant": "Trần Văn Đức"}, "applicant"),
+        ({**GOOD, "documents": [{"name": "x.pdf"}]}, "documents.0.media_type"),
+        ({**GOOD, "documents": [{**GOOD["documents"][0], "sha256": "not-a-digest"}]}, "documents.0.sha256"),
+        ({**GOOD, "unexpected": True}, "unexpected"),
+    ],
+)
 async def test_wrong_shapes_are_422_with_the_field_named(http, body, field):
     r = await http.post("/v1/dossiers", json=body)
     assert r.status_code == 422, r.text
@@ -80,8 +86,13 @@ async def test_wrong_shapes_are_422_with_the_field_named(http, body, field):
 
 
 async def test_every_refusal_reason_is_reported_at_once_and_recorded(http):
-    body = {**submission("1.001193", channel="counter", applicant={**APPLICANT, "id_number": "12345", "phone": "+1 555"}),
-            "documents": [], "result_delivery": "postal", "procedure_code": "9.999999", "agency_code": "000.99.99.H40"}
+    body = {
+        **submission("1.001193", channel="counter", applicant={**APPLICANT, "id_number": "12345", "phone": "+1 555"}),
+        "documents": [],
+        "result_delivery": "postal",
+        "procedure_code": "9.999999",
+        "agency_code": "000.99.99.H40",
+    }
     r = await http.post("/v1/dossiers", json=body)
     assert r.status_code == 422
     assert r.json()["title"] == "dossier refused at receipt"
@@ -89,14 +100,23 @@ async def test_every_refusal_reason_is_reported_at_once_and_recorded(http):
     assert uuid.UUID(r.json()["refusal_id"])
 
 
-@pytest.mark.parametrize("body, codes", [
-    (submission("1.001193", agency_code="000.00.12.H40"), {"agency_does_not_handle"}),  # a district cannot register births
-    (submission("2.000908", channel="online"), {"channel_not_allowed"}),  # certified copies: counter only
-    (submission("1.000894", channel="counter", result_delivery="postal"), {"postal_result_not_allowed"}),
-    ({**submission("1.004227"), "documents": submission("1.004227")["documents"][:1]}, {"missing_component"}),
-    (submission("1.001193", channel="online", received_at="2026-01-05T09:00:00+07:00"), {"received_at_not_allowed"}),
-    (submission("1.001193", applicant={**APPLICANT, "email": "not-an-email"}), {"malformed_email"}),
-])
+@pytest.mark.parametrize(
+    "body, codes",
+    [
+        (
+            submission("1.001193", agency_code="000.00.12.H40"),
+            {"agency_does_not_handle"},
+        ),  # a district cannot register births
+        (submission("2.000908", channel="online"), {"channel_not_allowed"}),  # certified copies: counter only
+        (submission("1.000894", channel="counter", result_delivery="postal"), {"postal_result_not_allowed"}),
+        ({**submission("1.004227"), "documents": submission("1.004227")["documents"][:1]}, {"missing_component"}),
+        (
+            submission("1.001193", channel="online", received_at="2026-01-05T09:00:00+07:00"),
+            {"received_at_not_allowed"},
+        ),
+        (submission("1.001193", applicant={**APPLICANT, "email": "not-an-email"}), {"malformed_email"}),
+    ],
+)
 async def test_each_rule_of_receipt(http, body, codes):
     r = await http.post("/v1/dossiers", json=body)
     assert r.status_code == 422, r.text
@@ -117,7 +137,7 @@ async def test_oversize_body_is_413_declared_or_chunked(http):
 
     async def chunks():  # no Content-Length: Transfer-Encoding: chunked
         for i in range(0, len(big), 65536):
-            yield big[i:i + 65536]
+            yield big[i : i + 65536]
 
     r = await http.post("/v1/dossiers", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and "larger than" in r.json()["title"]
@@ -129,13 +149,16 @@ async def test_oversize_body_is_413_declared_or_chunked(http):
     assert r.status_code == 201, r.text  # a chunked body within the limit is read as usual
 
 
-@pytest.mark.parametrize("document, field", [
-    ({"name": "Đ" * 100_000}, "documents.0.name"),
-    ({"media_type": "application/" + "x" * 100_000}, "documents.0.media_type"),
-    ({"size": 10 ** 30}, "documents.0.size"),
-    ({"size": -1}, "documents.0.size"),
-    ({"component": "c" * 1000}, "documents.0.component"),
-])
+@pytest.mark.parametrize(
+    "document, field",
+    [
+        ({"name": "Đ" * 100_000}, "documents.0.name"),
+        ({"media_type": "application/" + "x" * 100_000}, "documents.0.media_type"),
+        ({"size": 10**30}, "documents.0.size"),
+        ({"size": -1}, "documents.0.size"),
+        ({"component": "c" * 1000}, "documents.0.component"),
+    ],
+)
 async def test_unbounded_document_fields_are_422_with_the_field_named(http, document, field):
     body = {**GOOD, "documents": [{**GOOD["documents"][0], **document}]}
     r = await http.post("/v1/dossiers", json=body)
@@ -146,7 +169,9 @@ async def test_an_idempotency_key_reused_for_another_request_is_422(http):
     key = f"portal-{uuid.uuid4()}"
     first = await http.post("/v1/dossiers", json=GOOD, headers={"Idempotency-Key": key})
     assert first.status_code == 201
-    other = await http.post("/v1/dossiers", json=with_applicant(full_name="Lê Thị Ánh Tuyết"), headers={"Idempotency-Key": key})
+    other = await http.post(
+        "/v1/dossiers", json=with_applicant(full_name="Lê Thị Ánh Tuyết"), headers={"Idempotency-Key": key}
+    )
     assert other.status_code == 422 and "Idempotency-Key" in fields(other)
     assert "different request" in other.json()["title"]
     # the same request again, with its keys in another order, is still a retry
@@ -155,24 +180,32 @@ async def test_an_idempotency_key_reused_for_another_request_is_422(http):
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     pickup = {**GOOD, "channel": "postal"}
     p1 = await http.post("/v1/pickups", json=pickup, headers={"Idempotency-Key": key + "-p"})
-    p2 = await http.post("/v1/pickups", json={**pickup, "result_delivery": "postal"}, headers={"Idempotency-Key": key + "-p"})
+    p2 = await http.post(
+        "/v1/pickups", json={**pickup, "result_delivery": "postal"}, headers={"Idempotency-Key": key + "-p"}
+    )
     assert p1.status_code == 202 and p2.status_code == 422 and "Idempotency-Key" in fields(p2)
 
 
-@pytest.mark.parametrize("params, name", [
-    ({"from": "2026-11-01T00:00:00+07:00", "to": "9999-12-31T23:59:59-12:00"}, "to"),
-    ({"from": "0001-01-01T00:00:00+14:00", "to": "2026-11-01T00:00:00+07:00"}, "from"),
-    ({"from": "2026-11-01T00:00:00", "to": "2026-12-01T00:00:00+07:00"}, "from"),
-    ({"from": "2026-11-01T00:00:00+07:00", "to": "2026-10-01T00:00:00+07:00"}, "to"),
-])
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"from": "2026-11-01T00:00:00+07:00", "to": "9999-12-31T23:59:59-12:00"}, "to"),
+        ({"from": "0001-01-01T00:00:00+14:00", "to": "2026-11-01T00:00:00+07:00"}, "from"),
+        ({"from": "2026-11-01T00:00:00", "to": "2026-12-01T00:00:00+07:00"}, "from"),
+        ({"from": "2026-11-01T00:00:00+07:00", "to": "2026-10-01T00:00:00+07:00"}, "to"),
+    ],
+)
 async def test_report_periods_out_of_range_are_422_naming_the_parameter(http, params, name):
     r = await http.get("/v1/reports", params=params)
     assert r.status_code == 422 and name in fields(r), r.text
 
 
 async def test_non_json_content_and_empty_body_are_4xx(http):
-    for kwargs in ({"content": b""}, {"content": "chỉ là chữ".encode(), "headers": {"content-type": "text/plain"}},
-                   {"content": b"\xff\xfe\x00", "headers": {"content-type": "application/json"}}):
+    for kwargs in (
+        {"content": b""},
+        {"content": "chỉ là chữ".encode(), "headers": {"content-type": "text/plain"}},
+        {"content": b"\xff\xfe\x00", "headers": {"content-type": "application/json"}},
+    ):
         r = await http.post("/v1/dossiers", **kwargs)
         assert 400 <= r.status_code < 500, (kwargs, r.status_code, r.text)
 
@@ -180,7 +213,9 @@ async def test_non_json_content_and_empty_body_are_4xx(http):
 async def test_retry_with_same_idempotency_key_returns_the_same_dossier(http):
     key = f"portal-{uuid.uuid4()}"
     first = await http.post("/v1/dossiers", json=GOOD, headers={"Idempotency-Key": key})
-    again = await asyncio.gather(*[http.post("/v1/dossiers", json=GOOD, headers={"Idempotency-Key": key}) for _ in range(5)])
+    again = await asyncio.gather(
+        *[http.post("/v1/dossiers", json=GOOD, headers={"Idempotency-Key": key}) for _ in range(5)]
+    )
     assert first.status_code == 201
     assert {r.status_code for r in again} == {200}
     assert {r.json()["id"] for r in again} == {first.json()["id"]}
@@ -207,7 +242,7 @@ async def test_concurrent_submissions_get_unique_codes(http):
         _, day, seq = c.rsplit("-", 2)
         by_day.setdefault(day, []).append(int(seq))
     for seqs in by_day.values():
-        assert sorted(seqs)[-len(seqs):] == list(range(max(seqs) - len(seqs) + 1, max(seqs) + 1))
+        assert sorted(seqs)[-len(seqs) :] == list(range(max(seqs) - len(seqs) + 1, max(seqs) + 1))
 
 
 async def test_text_that_cannot_be_stored_is_a_4xx(http):
@@ -237,7 +272,9 @@ async def test_a_citizen_looks_up_a_dossier_with_the_key_on_the_slip_not_the_cod
     async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as citizen:  # no token at all
         seen = await citizen.get(f"/v1/lookup/{code}", params={"key": key.lower()})
         assert seen.status_code == 200, seen.text
-        assert seen.json()["status"] in ("received", "processing") and seen.json()["code"] == code  # routing may be quick
+        assert (
+            seen.json()["status"] in ("received", "processing") and seen.json()["code"] == code
+        )  # routing may be quick
         assert APPLICANT["full_name"] not in seen.text and APPLICANT["phone"] not in seen.text
         wrong = await citizen.get(f"/v1/lookup/{code}", params={"key": "ABCDEFGH" if key != "ABCDEFGH" else "HGFEDCBA"})
         unknown = await citizen.get(f"/v1/lookup/{code[:-4]}9999", params={"key": key})
@@ -255,20 +292,29 @@ async def test_an_agency_out_of_numbers_for_the_day_gets_409_and_others_go_on(ht
     table = f'"{test_env["LGSP_SCHEMA_PREFIX"]}intake".daily_sequences'
     before = await conn.fetchval(f"SELECT last_value FROM {table} WHERE agency_code = $1 AND day = $2", agency, day)
     try:
-        await conn.execute(f"INSERT INTO {table} VALUES ($1, $2, 9999) ON CONFLICT (agency_code, day) DO UPDATE "
-                           "SET last_value = 9999", agency, day)
+        await conn.execute(
+            f"INSERT INTO {table} VALUES ($1, $2, 9999) ON CONFLICT (agency_code, day) DO UPDATE SET last_value = 9999",
+            agency,
+            day,
+        )
         r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", agency_code=agency))
         assert r.status_code == 409, r.text
         assert "9999" in r.json()["title"] and r.json()["errors"] == [
-            {"field": "agency_code", "reason": "no dossier number left today"}]
-        assert await conn.fetchval(f"SELECT last_value FROM {table} WHERE agency_code = $1 AND day = $2", agency, day) == 9999
+            {"field": "agency_code", "reason": "no dossier number left today"}
+        ]
+        assert (
+            await conn.fetchval(f"SELECT last_value FROM {table} WHERE agency_code = $1 AND day = $2", agency, day)
+            == 9999
+        )
         other = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193"))
         assert other.status_code == 201, other.text
     finally:
         if before is None:
             await conn.execute(f"DELETE FROM {table} WHERE agency_code = $1 AND day = $2", agency, day)
         else:
-            await conn.execute(f"UPDATE {table} SET last_value = $3 WHERE agency_code = $1 AND day = $2", agency, day, before)
+            await conn.execute(
+                f"UPDATE {table} SET last_value = $3 WHERE agency_code = $1 AND day = $2", agency, day, before
+            )
         await conn.close()
 
 

@@ -51,17 +51,27 @@ async def test_updates_arrive_in_order_through_an_outage(platform):
 
 async def test_counter_dossiers_are_not_pushed(platform):
     async with platform_http(timeout=15) as http:
-        d = (await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", channel="counter"))).json()
+        d = (
+            await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", channel="counter"))
+        ).json()
         online = (await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193"))).json()
         await eventually(lambda: portal_updates(http, platform, online["code"]), what="the online dossier's update")
         assert await portal_updates(http, platform, d["code"]) == []
 
 
 def test_mapping_speaks_the_portal_vocabulary():
-    row = {"code": "000.21.12.H40-261123-0001", "procedure_code": "1.001193", "procedure_name": "Đăng ký khai sinh",
-           "applicant": json.dumps({"full_name": "Ngô Thị Hoa", "phone": "0912345678"}), "status": "supplement_requested",
-           "channel": "postal", "received_at": datetime(2026, 11, 23, 1, 30, tzinfo=timezone.utc),
-           "due_at": datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc), "current_agency": None, "agency_code": "000.21.12.H40"}
+    row = {
+        "code": "000.21.12.H40-261123-0001",
+        "procedure_code": "1.001193",
+        "procedure_name": "Đăng ký khai sinh",
+        "applicant": json.dumps({"full_name": "Ngô Thị Hoa", "phone": "0912345678"}),
+        "status": "supplement_requested",
+        "channel": "postal",
+        "received_at": datetime(2026, 11, 23, 1, 30, tzinfo=timezone.utc),
+        "due_at": datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc),
+        "current_agency": None,
+        "agency_code": "000.21.12.H40",
+    }
     body = to_portal(row, 3, "Hộ tịch", None)
     assert body["TrangThaiHoSo"] == 5 and body["HinhThuc"] == 3 and body["SoThuTu"] == 3
     assert body["NgayTiepNhan"] == "20261123083000" and body["NgayHenTra"] == "20261124170000"

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import RUN_ID
-from shared.db import create_pool, migrate
-from shared.reference import load_reference
 from services.intake import report
 from services.intake.app import MIGRATIONS
+from shared.db import create_pool, migrate
+from shared.reference import load_reference
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 REF = load_reference("three_level")
@@ -28,15 +28,15 @@ def vn(day, hour=9):
 
 # (agency, channel, result_delivery, status, received, legal due, resolved, apologies)
 KNOWN = [
-    (COMMUNE, "online", "counter", "returned", vn(2), vn(12, 17), vn(10), 0),       # carried over, resolved early
-    (COMMUNE, "counter", "postal", "resolved", vn(9), vn(11, 17), vn(11, 16), 0),   # received, on time, BCCI
-    (COMMUNE, "postal", "counter", "returned", vn(9), vn(10, 17), vn(12), 1),       # received, late, apologised
-    (COMMUNE, "online", "counter", "processing", vn(10), vn(20, 17), None, 0),      # in progress on time
-    (COMMUNE, "counter", "counter", "processing", vn(10), vn(12, 17), None, 0),     # overdue, no apology yet
+    (COMMUNE, "online", "counter", "returned", vn(2), vn(12, 17), vn(10), 0),  # carried over, resolved early
+    (COMMUNE, "counter", "postal", "resolved", vn(9), vn(11, 17), vn(11, 16), 0),  # received, on time, BCCI
+    (COMMUNE, "postal", "counter", "returned", vn(9), vn(10, 17), vn(12), 1),  # received, late, apologised
+    (COMMUNE, "online", "counter", "processing", vn(10), vn(20, 17), None, 0),  # in progress on time
+    (COMMUNE, "counter", "counter", "processing", vn(10), vn(12, 17), None, 0),  # overdue, no apology yet
     (PROVINCE_CENTRE, "online", "postal", "returned", vn(11), vn(13, 17), vn(13, 10), 0),  # on time (same day)
-    (PROVINCE_CENTRE, "counter", "counter", "withdrawn", vn(11), vn(13, 17), None, 0),     # withdrawn: not counted
-    (COMMUNE, "online", "counter", "returned", vn(1), vn(3, 17), vn(4), 0),         # finished before the period
-    (COMMUNE, "online", "counter", "processing", vn(16), vn(18, 17), None, 0),      # after the period
+    (PROVINCE_CENTRE, "counter", "counter", "withdrawn", vn(11), vn(13, 17), None, 0),  # withdrawn: not counted
+    (COMMUNE, "online", "counter", "returned", vn(1), vn(3, 17), vn(4), 0),  # finished before the period
+    (COMMUNE, "online", "counter", "processing", vn(16), vn(18, 17), None, 0),  # after the period
 ]
 
 
@@ -50,8 +50,17 @@ async def pool(settings_for):
             "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
             "result_delivery, status, received_at, due_at, legal_due_at, resolved_at, apologies, updated_at) "
             "VALUES ($1, $2, '1.001193', 'Đăng ký khai sinh', $3, $4, $5, '[]', $6, $7, $8, $9, $9, $10, $11, $8)",
-            uuid.uuid4(), f"{agency}-2603{next(_n):02d}-0001", agency, channel, json.dumps({"full_name": "x"}),
-            delivery, status, received, due, resolved, apologies,
+            uuid.uuid4(),
+            f"{agency}-2603{next(_n):02d}-0001",
+            agency,
+            channel,
+            json.dumps({"full_name": "x"}),
+            delivery,
+            status,
+            received,
+            due,
+            resolved,
+            apologies,
         )
     yield pool
     await pool.close()
@@ -61,9 +70,18 @@ async def test_report_figures(pool):
     r = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(20))
     commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)
     assert {k: commune[k] for k in report.FIELDS} == {
-        "received": 4, "carried_over": 1, "resolved_early": 1, "resolved_on_time": 1, "resolved_late": 1,
-        "in_progress_on_time": 1, "in_progress_due_soon": 0, "in_progress_overdue": 1, "online": 1, "bcci": 2,
-        "apologies_owed": 2, "apologies_sent": 1,
+        "received": 4,
+        "carried_over": 1,
+        "resolved_early": 1,
+        "resolved_on_time": 1,
+        "resolved_late": 1,
+        "in_progress_on_time": 1,
+        "in_progress_due_soon": 0,
+        "in_progress_overdue": 1,
+        "online": 1,
+        "bcci": 2,
+        "apologies_owed": 2,
+        "apologies_sent": 1,
     }
     centre = next(a for a in r["agencies"] if a["agency_code"] == PROVINCE_CENTRE)
     assert (centre["received"], centre["resolved_on_time"], centre["online"], centre["bcci"]) == (2, 1, 1, 1)
@@ -75,7 +93,9 @@ async def test_report_figures(pool):
     assert (by_day[10]["resolved_in_time"], by_day[11]["resolved_in_time"], by_day[12]["resolved_late"]) == (1, 1, 1)
     assert by_day[13]["resolved_in_time"] == 1
     # the late one still in progress, with its code; nothing personal
-    overdue_code = await pool.fetchval("SELECT code FROM dossiers WHERE status = 'processing' AND legal_due_at = $1", vn(12, 17))
+    overdue_code = await pool.fetchval(
+        "SELECT code FROM dossiers WHERE status = 'processing' AND legal_due_at = $1", vn(12, 17)
+    )
     assert [d["code"] for d in r["late_in_progress"]] == [overdue_code]
     assert "applicant" not in r["late_in_progress"][0]
     table = report.render(r)

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.outbox import Outbox
-from shared.reference import load_reference
-from shared.reference.calendar import CalendarNotCovered
 from services.intake import handlers
 from services.intake.app import MIGRATIONS
 from services.intake.schemas import SubmitDossier
+from shared.outbox import Outbox
+from shared.reference import load_reference
+from shared.reference.calendar import CalendarNotCovered
 from tests.helpers import submission
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -31,8 +31,9 @@ async def intake(service_db):
 async def submit(intake, now: datetime, **extra):
     pool, outbox, settings = intake
     cmd = SubmitDossier.model_validate(submission("1.001193", agency_code=AGENCY, channel="counter", **extra))
-    outcome, _ = await handlers.submit_dossier(cmd, pool=pool, outbox=outbox, ref=REF, settings=settings,
-                                               idempotency_key=None, now=now)
+    outcome, _ = await handlers.submit_dossier(
+        cmd, pool=pool, outbox=outbox, ref=REF, settings=settings, idempotency_key=None, now=now
+    )
     return outcome
 
 

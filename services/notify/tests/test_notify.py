@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import RUN_ID
-from shared.clock import FixedClock
-from shared.db import create_pool, migrate
-from shared.events import Applicant, DossierReceived, Envelope
 from services.notify import handlers
 from services.notify.app import MIGRATIONS
 from services.notify.providers import providers
+from shared.clock import FixedClock
+from shared.db import create_pool, migrate
+from shared.events import Applicant, DossierReceived, Envelope
 from tests.helpers import APPLICANT, eventually, platform_http, submission
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -31,7 +31,9 @@ async def delivered(http, platform, needle: str) -> list[dict]:
 
 async def test_receipt_message_in_vietnamese_on_the_first_channel(platform):
     async with platform_http(timeout=15) as http:
-        r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", notify_via=["email", "sms"]))
+        r = await http.post(
+            f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", notify_via=["email", "sms"])
+        )
         d = r.json()
         [mail] = await eventually(lambda: delivered(http, platform, d["code"]), what="the receipt e-mail")
     assert mail["channel"] == "email" and mail["to"] == APPLICANT["email"]
@@ -43,7 +45,9 @@ async def test_failing_provider_falls_back_to_the_next_channel(platform):
     async with platform_http(timeout=15) as http:
         await http.post(f"{platform['messaging'].url}/control", json={"down": ["sms"]})
         try:
-            r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.000656", notify_via=["sms", "zalo"]))
+            r = await http.post(
+                f"{platform['intake'].url}/v1/dossiers", json=submission("1.000656", notify_via=["sms", "zalo"])
+            )
             code = r.json()["code"]
             [msg] = await eventually(lambda: delivered(http, platform, code), what="the fallback message")
             assert msg["channel"] == "zalo" and msg["text"].startswith("Kính gửi ông/bà")
@@ -59,7 +63,9 @@ async def test_exactly_once_across_a_notify_crash(platform):
     async with platform_http(timeout=15) as http:
         codes = []
         for i in range(12):
-            r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", notify_via=["sms"]))
+            r = await http.post(
+                f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", notify_via=["sms"])
+            )
             codes.append(r.json()["code"])
             if i == 4:
                 notify.kill()  # SIGKILL mid-stream
@@ -86,15 +92,24 @@ async def notify_db(settings_for):
 
 async def plan_receipt(pool, settings, now: datetime, phone="0901234567"):
     event = DossierReceived(
-        dossier_id=uuid.uuid4(), dossier_code=f"000.21.12.H40-{now.astimezone(VN):%y%m%d}-{next(_n):04d}", at=now,
-        procedure_code="1.001193", procedure_name="Đăng ký khai sinh", agency_code="000.21.12.H40", channel="online",
+        dossier_id=uuid.uuid4(),
+        dossier_code=f"000.21.12.H40-{now.astimezone(VN):%y%m%d}-{next(_n):04d}",
+        at=now,
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        agency_code="000.21.12.H40",
+        channel="online",
         applicant=Applicant(full_name="Bùi Thị Mơ", id_number="036190000999", phone=phone, address="Xã Cúc Phương"),
-        result_delivery="counter", due_at=now + timedelta(days=3), notify_via=("sms",),
+        result_delivery="counter",
+        due_at=now + timedelta(days=3),
+        notify_via=("sms",),
     )
     env = Envelope.new(event, "/lgsp/intake")
     async with pool.acquire() as conn, conn.transaction():
         await handlers.plan_notifications([(event, env)], conn, settings=settings, now=now)
-        await handlers.plan_notifications([(event, env)], conn, settings=settings, now=now)  # redelivered: still one row
+        await handlers.plan_notifications(
+            [(event, env)], conn, settings=settings, now=now
+        )  # redelivered: still one row
     return event, env
 
 
@@ -112,11 +127,19 @@ async def test_quiet_hours_defer_until_morning_unless_urgent(notify_db, platform
         senders = providers(http, settings)
         assert (await handlers.send_due(pool, senders, settings, FixedClock(night)))["deferred"] == 1
         row = await pool.fetchrow("SELECT status, not_before FROM notifications")
-        assert row["status"] == "pending" and row["not_before"].astimezone(VN) == datetime(2026, 11, 24, 7, 0, tzinfo=VN)
+        assert row["status"] == "pending" and row["not_before"].astimezone(VN) == datetime(
+            2026, 11, 24, 7, 0, tzinfo=VN
+        )
         one_minute_early = datetime(2026, 11, 24, 6, 59, tzinfo=VN)
         assert (await handlers.send_due(pool, senders, settings, FixedClock(one_minute_early))) == {
-            "sent": 0, "deferred": 0, "retry": 0, "failed": 0}
-        assert (await handlers.send_due(pool, senders, settings, FixedClock(datetime(2026, 11, 24, 7, 0, tzinfo=VN))))["sent"] == 1
+            "sent": 0,
+            "deferred": 0,
+            "retry": 0,
+            "failed": 0,
+        }
+        assert (await handlers.send_due(pool, senders, settings, FixedClock(datetime(2026, 11, 24, 7, 0, tzinfo=VN))))[
+            "sent"
+        ] == 1
 
         urgent = settings.model_copy(update={"urgent_events": "vn.lgsp.dossier.received.v1"})
         await plan_receipt(pool, urgent, EVENING)
@@ -126,8 +149,9 @@ async def test_quiet_hours_defer_until_morning_unless_urgent(notify_db, platform
 
 async def test_rate_limit_per_recipient(notify_db, platform):
     settings, pool = notify_db
-    settings = settings.model_copy(update={"quiet_hours": "00:00-00:00", "rate_limit_per_hour": 3,
-                                           "sms_url": platform["messaging"].url})
+    settings = settings.model_copy(
+        update={"quiet_hours": "00:00-00:00", "rate_limit_per_hour": 3, "sms_url": platform["messaging"].url}
+    )
     noon = datetime(2026, 11, 24, 12, 0, tzinfo=VN)
     for _ in range(5):
         await plan_receipt(pool, settings, noon, phone="0977000111")
@@ -137,4 +161,6 @@ async def test_rate_limit_per_recipient(notify_db, platform):
         assert counts["sent"] == 3 and counts["deferred"] == 2
         # the first of the three leaves the hour's window at 13:00: the held-back ones go then
         assert (await handlers.send_due(pool, senders, settings, FixedClock(noon + timedelta(minutes=59))))["sent"] == 0
-        assert (await handlers.send_due(pool, senders, settings, FixedClock(noon + timedelta(hours=1, seconds=1))))["sent"] == 2
+        assert (await handlers.send_due(pool, senders, settings, FixedClock(noon + timedelta(hours=1, seconds=1))))[
+            "sent"
+        ] == 2

@@ -7,22 +7,31 @@ import unicodedata
 import uuid
 from datetime import datetime, timezone
 
-from shared.events import Actor, DossierSupplementRequested
 from services.notify.templates import SMS_MAX_UNITS, ZALO_MAX_UNITS, compose, shorten, utf16_units
+from shared.events import Actor, DossierSupplementRequested
 
 CODE = "000.21.12.H40-261124-0007"
 
 
 def supplement(reasons: list[str]) -> DossierSupplementRequested:
     return DossierSupplementRequested(
-        dossier_id=uuid.uuid4(), dossier_code=CODE, at=datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc),
-        agency_code="000.21.12.H40", step_index=0, reasons=tuple(reasons), remaining_minutes=600,
-        actor=Actor(name="Phạm Minh Tuấn"))
+        dossier_id=uuid.uuid4(),
+        dossier_code=CODE,
+        at=datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc),
+        agency_code="000.21.12.H40",
+        step_index=0,
+        reasons=tuple(reasons),
+        remaining_minutes=600,
+        actor=Actor(name="Phạm Minh Tuấn"),
+    )
 
 
 def test_a_short_message_is_left_whole():
     m = compose(supplement(["Thiếu bản sao Giấy khai sinh"]), "Bùi Thị Mơ", CODE)
-    assert m.sms == f"DVC: Hồ sơ {CODE} cần bổ sung: Thiếu bản sao Giấy khai sinh. Thời hạn giải quyết tạm dừng đến khi nhận đủ."
+    assert (
+        m.sms
+        == f"DVC: Hồ sơ {CODE} cần bổ sung: Thiếu bản sao Giấy khai sinh. Thời hạn giải quyết tạm dừng đến khi nhận đủ."
+    )
     assert "…" not in m.zalo and m.zalo.startswith("Kính gửi ông/bà Bùi Thị Mơ.")
 
 

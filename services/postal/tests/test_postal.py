@@ -10,7 +10,9 @@ import pytest
 
 from ops.simulators.carrier import sign
 from shared.topic_reader import all_records
-from tests.helpers import IDENTITIES, COMMUNE, eventually, header, kafka_operator, platform_http, submission
+from tests.helpers import COMMUNE, IDENTITIES, eventually, header, kafka_operator, platform_http, submission
+
+pytestmark = pytest.mark.instants  # its outcome depends on the platform's clock: run at every awkward instant
 
 
 @pytest.fixture
@@ -28,8 +30,11 @@ async def shipments(http, platform, dossier_id):
 
 async def shipment_events(test_env, dossier_id):
     records = await all_records(kafka_operator(), f"{test_env['LGSP_TOPIC_PREFIX']}.dossier")
-    return [json.loads(r.value) for r in records if header(r, "ce_subject") == dossier_id
-            and header(r, "ce_type") == "vn.lgsp.postal.shipment_progressed.v1"]
+    return [
+        json.loads(r.value)
+        for r in records
+        if header(r, "ce_subject") == dossier_id and header(r, "ce_type") == "vn.lgsp.postal.shipment_progressed.v1"
+    ]
 
 
 async def test_pickup_becomes_a_received_dossier(ctx):
@@ -50,7 +55,9 @@ async def test_pickup_becomes_a_received_dossier(ctx):
 
 async def test_pickup_with_a_bad_request_is_refused_before_the_post_goes(ctx):
     http, platform, _ = ctx
-    r = await http.post(f"{platform['intake'].url}/v1/pickups", json={**submission("1.001193", channel="postal"), "documents": []})
+    r = await http.post(
+        f"{platform['intake'].url}/v1/pickups", json={**submission("1.001193", channel="postal"), "documents": []}
+    )
     assert r.status_code == 422 and "missing_component" in [x["code"] for x in r.json()["reasons"]]
     online = await http.post(f"{platform['intake'].url}/v1/pickups", json=submission("1.001193", channel="online"))
     assert online.status_code == 422
@@ -96,7 +103,11 @@ async def test_carrier_down_then_back_books_once(ctx, test_env):
     bookings = (await http.get(f"{carrier}/control/bookings")).json()["requests"]
     assert bookings[s["id"]] >= 3  # tried while down, then once more
     records = await all_records(kafka_operator(), f"{test_env['LGSP_TOPIC_PREFIX']}.dossier")
-    booked = [r for r in records if header(r, "ce_subject") == pickup and header(r, "ce_type") == "vn.lgsp.postal.shipment_booked.v1"]
+    booked = [
+        r
+        for r in records
+        if header(r, "ce_subject") == pickup and header(r, "ce_type") == "vn.lgsp.postal.shipment_booked.v1"
+    ]
     assert len(booked) == 1
 
 
@@ -124,7 +135,9 @@ async def test_forged_replayed_and_malformed_webhooks_are_refused(ctx, clock):
     async with platform_http(IDENTITIES.carrier) as http:  # the carrier's own token: the HMAC is still checked
         await _webhooks_refused(http, url, body, now, clock)
     async with platform_http(IDENTITIES.driver) as http:  # a signed webhook from a caller that is not the carrier
-        signed = await http.post(url, content=body, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": sign(now, body)})
+        signed = await http.post(
+            url, content=body, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": sign(now, body)}
+        )
         assert signed.status_code == 403 and "carrier" in signed.json()["title"]
 
 
@@ -132,17 +145,24 @@ async def _webhooks_refused(http, url: str, body: bytes, now: str, clock) -> Non
     forged = await http.post(url, content=body, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": "00" * 32})
     assert forged.status_code == 401 and "bad signature" in forged.json()["title"]
     old = str(int(clock.now().timestamp()) - 3600)
-    replay = await http.post(url, content=body, headers={"X-Carrier-Timestamp": old, "X-Carrier-Signature": sign(old, body)})
+    replay = await http.post(
+        url, content=body, headers={"X-Carrier-Timestamp": old, "X-Carrier-Signature": sign(old, body)}
+    )
     assert replay.status_code == 401 and "replay" in replay.json()["title"]
     bare = await http.post(url, content=body)
     assert bare.status_code == 401
-    wrong_secret = await http.post(url, content=body, headers={"X-Carrier-Timestamp": now,
-                                                               "X-Carrier-Signature": sign(now, body, b"guess")})
+    wrong_secret = await http.post(
+        url, content=body, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": sign(now, body, b"guess")}
+    )
     assert wrong_secret.status_code == 401
     garbage = b"{not json"
-    bad = await http.post(url, content=garbage, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": sign(now, garbage)})
+    bad = await http.post(
+        url, content=garbage, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": sign(now, garbage)}
+    )
     assert bad.status_code == 400
-    unknown = await http.post(url, content=body, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": sign(now, body)})
+    unknown = await http.post(
+        url, content=body, headers={"X-Carrier-Timestamp": now, "X-Carrier-Signature": sign(now, body)}
+    )
     assert unknown.status_code == 404
 
 

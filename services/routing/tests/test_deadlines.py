@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.events import Actor, Applicant, DossierReceived
-from shared.outbox import Outbox
-from shared.reference import load_reference
 from services.routing import handlers
 from services.routing.app import MIGRATIONS
 from services.routing.schemas import AcceptStep, ForwardStep, Resolve
+from shared.events import Actor, Applicant, DossierReceived
+from shared.outbox import Outbox
+from shared.reference import load_reference
 from tests.helpers import RESULT
 
 ACTOR = Actor(name="Vũ Văn Nam", title="Công chức", account="official-000.21.12.h40")
@@ -37,11 +37,18 @@ async def db(service_db):
 async def receive(pool, outbox, received_at: datetime, procedure: str = "1.000894") -> DossierReceived:
     p = REF.catalogue.procedures[procedure]
     event = DossierReceived(
-        dossier_id=uuid.uuid4(), dossier_code=f"000.21.12.H40-{received_at:%y%m%d}-{next(_n):04d}", at=received_at,
-        procedure_code=p.code, procedure_name=p.name, agency_code="000.21.12.H40", channel="counter",
-        applicant=Applicant(full_name="Đinh Thị Lan", id_number="037185000111", phone="0912000111",
-                            address="Xóm Đồng, xã Ninh Hải"),
-        result_delivery="counter", due_at=REF.calendar.due_at(received_at, p.time_limit_days),
+        dossier_id=uuid.uuid4(),
+        dossier_code=f"000.21.12.H40-{received_at:%y%m%d}-{next(_n):04d}",
+        at=received_at,
+        procedure_code=p.code,
+        procedure_name=p.name,
+        agency_code="000.21.12.H40",
+        channel="counter",
+        applicant=Applicant(
+            full_name="Đinh Thị Lan", id_number="037185000111", phone="0912000111", address="Xóm Đồng, xã Ninh Hải"
+        ),
+        result_delivery="counter",
+        due_at=REF.calendar.due_at(received_at, p.time_limit_days),
     )
     async with pool.acquire() as conn, conn.transaction():
         await handlers.start_workflow(event, conn, outbox=outbox, ref=REF, now=received_at)
@@ -51,7 +58,8 @@ async def receive(pool, outbox, received_at: datetime, procedure: str = "1.00089
 async def emitted(pool, dossier_id, event: str) -> int:
     return await pool.fetchval(
         "SELECT count(*) FROM outbox WHERE key = $1 AND headers @> $2::jsonb",
-        str(dossier_id).encode(), f'[["ce_type", "vn.lgsp.dossier.{event}.v1"]]',
+        str(dossier_id).encode(),
+        f'[["ce_type", "vn.lgsp.dossier.{event}.v1"]]',
     )
 
 
@@ -102,15 +110,24 @@ async def decide(pool, outbox, d: DossierReceived, now: datetime) -> None:
     """Every agency on the route accepts and forwards at ``now``, and the last one approves."""
     async with pool.acquire() as conn, conn.transaction():
         while True:
-            step = await conn.fetchrow("SELECT s.* FROM steps s JOIN dossiers d USING (dossier_id) "
-                                       "WHERE d.dossier_id = $1 AND s.idx = d.current_step", d.dossier_id)
+            step = await conn.fetchrow(
+                "SELECT s.* FROM steps s JOIN dossiers d USING (dossier_id) "
+                "WHERE d.dossier_id = $1 AND s.idx = d.current_step",
+                d.dossier_id,
+            )
             cmd = {"agency_code": step["agency_code"]}
             await act(d.dossier_code, AcceptStep(**cmd), conn=conn, outbox=outbox, now=now)
             if step["kind"] == "decide":
                 break
             await act(d.dossier_code, ForwardStep(**cmd), conn=conn, outbox=outbox, now=now)
-        await act(d.dossier_code, Resolve(**cmd, outcome="approved", result_document=RESULT),
-                  conn=conn, outbox=outbox, extension_days=2, now=now)
+        await act(
+            d.dossier_code,
+            Resolve(**cmd, outcome="approved", result_document=RESULT),
+            conn=conn,
+            outbox=outbox,
+            extension_days=2,
+            now=now,
+        )
 
 
 async def test_decided_late_before_the_scheduler_looked_still_apologises_once(db):

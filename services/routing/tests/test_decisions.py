@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.traceview import load_trace
+from shared.traceview import load_trace
 from tests.helpers import COMMUNE, RESULT, eventually, platform_http, submission
 
 DECISION_PROCEDURE = "1.003596"  # Chuyển mục đích sử dụng đất: the district's people's committee decides
@@ -50,13 +50,17 @@ async def test_only_a_valid_decision_of_the_deciding_agency_approves(clients, pl
 
     # a valid document, but the commune's, not the deciding agency's
     commune_doc = await agencies.decisions.issue(d, COMMUNE, number=f"{code}/UBND-VP")
-    await eventually(lambda: _document_state(agencies, code, commune_doc, "valid"), what="the commune's document checked")
+    await eventually(
+        lambda: _document_state(agencies, code, commune_doc, "valid"), what="the commune's document checked"
+    )
     r = await agencies.act(code, "resolve", decider, outcome="approved", decision_document_id=commune_doc)
     assert r.status_code == 409 and f"must come from {decider}" in r.json()["title"], r.text
 
     # the deciding agency's, but changed after signing: refused on arrival, with the reason
     tampered = await agencies.decisions.issue(d, decider, number=f"{code}/QĐ-sai", tamper=True)
-    refused = await eventually(lambda: _document_state(agencies, code, tampered, "refused"), what="the tampered one refused")
+    refused = await eventually(
+        lambda: _document_state(agencies, code, tampered, "refused"), what="the tampered one refused"
+    )
     r = await agencies.act(code, "resolve", decider, outcome="approved", decision_document_id=tampered)
     assert r.status_code == 409 and "refused on arrival" in r.json()["title"] and refused["reason"] in r.json()["title"]
 
@@ -103,7 +107,9 @@ async def test_the_decision_reaches_the_citizen_the_post_the_timeline_and_the_tr
     async def documents_on_timeline():
         rows = await agencies.timeline(code)
         sent = [t for t in rows if t["event_type"] == "vn.lgsp.document.sent.v1"]
-        arrived = [t for t in rows if t["event_type"] == "vn.lgsp.document.status_changed.v1" and "Đã đến" in t["summary"]]
+        arrived = [
+            t for t in rows if t["event_type"] == "vn.lgsp.document.status_changed.v1" and "Đã đến" in t["summary"]
+        ]
         return (sent, arrived) if sent and arrived else None
 
     sent, arrived = await eventually(documents_on_timeline, what="the decision on the dossier's timeline")
@@ -114,6 +120,10 @@ async def test_the_decision_reaches_the_citizen_the_post_the_timeline_and_the_tr
     async def in_trace():
         spans = load_trace(run_dir / "traces", d["trace_id"])
         names = [s["name"] for s in spans if s["service"] == "routing"]
-        return names if "routing document for dossier" in names and "routing document status for dossier" in names else None
+        return (
+            names
+            if "routing document for dossier" in names and "routing document status for dossier" in names
+            else None
+        )
 
     await eventually(in_trace, what="the decision's spans in the dossier's trace")

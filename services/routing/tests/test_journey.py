@@ -7,9 +7,11 @@ from datetime import datetime
 
 import pytest
 
-from shared.reference.catalogue import catalogue_for
 from services.notify.templates import SMS_MAX_UNITS
+from shared.reference.catalogue import catalogue_for
 from tests.helpers import COMMUNE, RESULT, eventually, platform_http, submission
+
+pytestmark = pytest.mark.instants  # its outcome depends on the platform's clock: run at every awkward instant
 
 
 @pytest.fixture
@@ -56,7 +58,9 @@ async def test_commune_district_province_commune_journey(clients):
     assert events.count("transferred") == 4  # commune -> district -> province dept -> province -> commune
     assert any("Liên thông" in h["summary"] for h in view["history"])
 
-    timeline = await eventually(lambda: _has(agencies.timeline(code), "vn.lgsp.dossier.returned.v1"), what="the timeline")
+    timeline = await eventually(
+        lambda: _has(agencies.timeline(code), "vn.lgsp.dossier.returned.v1"), what="the timeline"
+    )
     types = [t["event_type"] for t in timeline]
     assert types[0] == "vn.lgsp.dossier.received.v1" and timeline[0]["source"] == "/lgsp/intake"
     assert "vn.lgsp.dossier.resolved.v1" in types
@@ -122,12 +126,16 @@ async def test_refusal_withdrawal_and_stop(clients):
     r = await agencies.act(refused, "resolve", COMMUNE, outcome="refused", reasons=["Giấy báo tử không hợp lệ"])
     assert r.status_code == 200 and r.json()["outcome"] == "refused"
 
-    assert (await agencies.act(withdrawn, "withdraw", as_agency=COMMUNE, reasons=["Công dân xin rút hồ sơ"])).json()["status"] == "withdrawn"
+    assert (await agencies.act(withdrawn, "withdraw", as_agency=COMMUNE, reasons=["Công dân xin rút hồ sơ"])).json()[
+        "status"
+    ] == "withdrawn"
     assert (await agencies.act(withdrawn, "withdraw", as_agency=COMMUNE, reasons=["lần nữa"])).status_code == 409
     r = await agencies.act(stopped, "stop", COMMUNE, reasons=["Người yêu cầu không đủ điều kiện"])
     assert r.json()["status"] == "stopped"
     assert all(s["status"] == "skipped" for s in r.json()["steps"])
-    assert (await agencies.act("000.21.12.H40-000000-0000", "withdraw", as_agency=COMMUNE, reasons=["x"])).status_code == 404
+    assert (
+        await agencies.act("000.21.12.H40-000000-0000", "withdraw", as_agency=COMMUNE, reasons=["x"])
+    ).status_code == 404
 
 
 async def test_reasons_are_bounded_and_the_citizen_gets_a_message_that_fits(clients, platform):
@@ -138,7 +146,9 @@ async def test_reasons_are_bounded_and_the_citizen_gets_a_message_that_fits(clie
     for action in ("request-supplement", "stop"):
         r = await agencies.act(code, action, COMMUNE, reasons=["Thiếu giấy tờ " * 10_000])
         assert r.status_code == 422 and "reasons.0" in str(r.json()["errors"]), r.text
-    r = await agencies.act(code, "request-supplement", COMMUNE, reasons=["Bổ sung bản sao có chứng thực sổ hộ khẩu " * 12] * 20)
+    r = await agencies.act(
+        code, "request-supplement", COMMUNE, reasons=["Bổ sung bản sao có chứng thực sổ hộ khẩu " * 12] * 20
+    )
     assert r.status_code == 200, r.text
 
     async def sms():
