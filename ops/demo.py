@@ -164,7 +164,7 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
         say(
             render_tree(
                 load_trace(trace_dir, housing["trace_id"]),
-                keep=lambda s: s["name"].startswith(("POST", "routing ", "handle ")),
+                keep=lambda s: s["name"].startswith(("POST", "routing ")) or s["name"].endswith(" process"),
             )
         )
         say("  (publish and consume spans hidden; `lgsp trace` shows them all)")

@@ -49,7 +49,12 @@ async def test_dossier_crosses_intake_and_routing_in_one_trace(platform, test_en
 
     async def both_services_spans():
         spans = load_trace(traces, trace_id)
-        handled = any(s["name"] == "handle vn.lgsp.dossier.received.v1" for s in spans)
+        handled = any(
+            s["name"].endswith(".dossier process")
+            and s["kind"] == "CONSUMER"
+            and s["attributes"].get("cloudevents.event_type") == "vn.lgsp.dossier.received.v1"
+            for s in spans
+        )
         published = {s["span_id"] for s in spans if s["service"] == "intake" and s["kind"] == "PRODUCER"}
         consumed = any(s["service"] == "routing" and s["parent_id"] in published for s in spans)
         return spans if handled and consumed else None

@@ -3,12 +3,14 @@
 HTTP: ``POST /sms/send`` {to, text} and ``POST /zalo/send`` {phone, text}, each with an
 ``Idempotency-Key`` header: a repeated key returns the first message id and sends nothing new.
 SMTP on ``--smtp-port``: messages are kept; a repeated Message-ID is stored once.
-``POST /control`` {"down": ["sms", "zalo", "email"]} makes those fail (HTTP 503, SMTP 451).
+``POST /control`` {"down": ["sms", "zalo", "email"], "delay_s": 2} makes those fail (HTTP 503,
+SMTP 451), and the HTTP gateways answer only after the delay (a slow provider).
 ``GET /control/messages`` lists what was delivered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -17,12 +19,13 @@ import uuid
 from aiosmtpd.controller import Controller
 from fastapi import Header
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ops.simulators.common import make_app, run
 
 app = make_app("messaging")
 DOWN: set[str] = set()
+SLOW = {"delay_s": 0.0}
 DELIVERED: list[dict] = []
 BY_KEY: dict[str, str] = {}
 REQUESTS: dict[str, int] = {}
@@ -53,23 +56,27 @@ def _accept(channel: str, to: str, text: str, key: str | None):
 
 @app.post("/sms/send")
 async def send_sms(msg: Sms, idempotency_key: str | None = Header(None)):
+    await asyncio.sleep(SLOW["delay_s"])
     return _accept("sms", msg.to, msg.text, idempotency_key)
 
 
 @app.post("/zalo/send")
 async def send_zalo(msg: Zalo, idempotency_key: str | None = Header(None)):
+    await asyncio.sleep(SLOW["delay_s"])
     return _accept("zalo", msg.phone, msg.text, idempotency_key)
 
 
 class Control(BaseModel):
     down: list[str] = []
+    delay_s: float = Field(0.0, ge=0, le=30)
 
 
 @app.post("/control")
 async def control(c: Control) -> dict:
     DOWN.clear()
     DOWN.update(c.down)
-    return {"down": sorted(DOWN)}
+    SLOW["delay_s"] = c.delay_s
+    return {"down": sorted(DOWN), "delay_s": c.delay_s}
 
 
 @app.get("/control/messages")

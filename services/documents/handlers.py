@@ -535,60 +535,76 @@ def axis_id(document_id: uuid.UUID, agency: str, version: int) -> str:
     return f"{document_id}:{agency}:v{version}"
 
 
+# How long a copy claimed for a call to the axis stays out of other instances' reach. The call
+# runs with no row locked (claim, commit, call, record): were the instance to die mid-call,
+# another takes the copy up after this; the axis ignores a second push of the same id.
+AXIS_LEASE = timedelta(seconds=60)
+
+
 async def push_to_axis(pool: asyncpg.Pool, http, axis_url: str, key: str, now: datetime, batch: int = 20) -> int:
     """Pushes due copies to the axis, each until it takes it: a failure waits longer each time
     (up to 5 minutes) and is recorded with its reason. Returns how many were taken."""
-    taken = 0
     async with pool.acquire() as conn, conn.transaction():
         due = await conn.fetch(
-            "SELECT a.*, doc.sender_agency, doc.number, doc.issued_on, doc.summary, doc.urgency, doc.file_sha256, f.content "
-            "FROM axis_deliveries a JOIN documents doc ON doc.id = a.document_id JOIN files f ON f.sha256 = doc.file_sha256 "
-            "WHERE a.state = 'pending' AND a.next_attempt_at <= $1 AND a.version = doc.version AND doc.status = 'sent' "
-            "ORDER BY a.next_attempt_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED",
+            "WITH claimed AS (UPDATE axis_deliveries a SET next_attempt_at = $1 + $3::interval "
+            "  FROM documents doc WHERE doc.id = a.document_id AND (a.document_id, a.recipient_agency, a.version) IN ("
+            "    SELECT a2.document_id, a2.recipient_agency, a2.version FROM axis_deliveries a2 "
+            "    JOIN documents d2 ON d2.id = a2.document_id "
+            "    WHERE a2.state = 'pending' AND a2.next_attempt_at <= $1 AND a2.version = d2.version AND d2.status = 'sent' "
+            "    ORDER BY a2.next_attempt_at LIMIT $2 FOR UPDATE OF a2 SKIP LOCKED) "
+            "  RETURNING a.*, doc.sender_agency, doc.number, doc.issued_on, doc.summary, doc.urgency, doc.file_sha256) "
+            "SELECT c.*, f.content FROM claimed c JOIN files f ON f.sha256 = c.file_sha256",
             now,
             batch,
+            AXIS_LEASE,
         )
-        for a in due:
-            body = {
-                "id": axis_id(a["document_id"], a["recipient_agency"], a["version"]),
-                "from": a["sender_agency"],
-                "to": a["recipient_agency"],
-                "number": a["number"],
-                "issued_on": a["issued_on"].isoformat(),
-                "summary": a["summary"],
-                "urgency": a["urgency"],
-                "sha256": a["file_sha256"],
-                "pdf_base64": base64.b64encode(a["content"]).decode(),
-            }
-            _, error = await _axis_call(http, "POST", f"{axis_url}/api/edocs", key, json=body)
-            if error is None:
-                taken += 1
-                await conn.execute(
-                    "UPDATE axis_deliveries SET state = 'pushed', pushed_at = $4, next_poll_at = $4, "
-                    "attempts = attempts + 1, last_error = NULL "
-                    "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
-                    a["document_id"],
-                    a["recipient_agency"],
-                    a["version"],
-                    now,
-                )
-            else:
-                await _axis_later(conn, a, error, now)
-        taken += await _recall_at_axis(conn, http, axis_url, key, now, batch)
-    return taken
+    taken = 0
+    for a in due:
+        body = {
+            "id": axis_id(a["document_id"], a["recipient_agency"], a["version"]),
+            "from": a["sender_agency"],
+            "to": a["recipient_agency"],
+            "number": a["number"],
+            "issued_on": a["issued_on"].isoformat(),
+            "summary": a["summary"],
+            "urgency": a["urgency"],
+            "sha256": a["file_sha256"],
+            "pdf_base64": base64.b64encode(a["content"]).decode(),
+        }
+        _, error = await _axis_call(http, "POST", f"{axis_url}/api/edocs", key, json=body)
+        async with pool.acquire() as conn:
+            if error is not None:
+                await _axis_later(conn, a, error, now, only_in="pending")
+                continue
+            taken += 1
+            # Taken back while the push was on its way (withdrawn): the axis has it now, so
+            # it is recalled there like any copy the axis took.
+            await conn.execute(
+                "UPDATE axis_deliveries SET pushed_at = $4, next_poll_at = $4, attempts = attempts + 1, last_error = NULL, "
+                "  state = CASE state WHEN 'withdrawn' THEN 'recalling' ELSE 'pushed' END, "
+                "  next_attempt_at = CASE state WHEN 'withdrawn' THEN $4 ELSE next_attempt_at END "
+                "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3 AND state IN ('pending', 'withdrawn')",
+                a["document_id"],
+                a["recipient_agency"],
+                a["version"],
+                now,
+            )
+    return taken + await _recall_at_axis(pool, http, axis_url, key, now, batch)
 
 
-async def _axis_later(conn, a, error: str, now: datetime) -> None:
-    """The axis did not take it: tried again after a wait that doubles, up to 5 minutes."""
+async def _axis_later(conn, a, error: str, now: datetime, *, only_in: str) -> None:
+    """The axis did not take it: tried again after a wait that doubles, up to 5 minutes (if
+    the copy is still ``only_in`` the state it was claimed in)."""
     wait = timedelta(seconds=min(300, 2 ** min(a["attempts"], 8)))
     await conn.execute(
         "UPDATE axis_deliveries SET attempts = attempts + 1, last_error = $4, next_attempt_at = $5 "
-        "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
+        "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3 AND state = $6",
         a["document_id"],
         a["recipient_agency"],
         a["version"],
         error,
         now + wait,
+        only_in,
     )
 
 
@@ -602,10 +618,12 @@ async def _axis_call(http, method: str, url: str, key: str, **options) -> tuple[
 
 async def _take_back_from_axis(conn, document_id: uuid.UUID, reason: str, now: datetime) -> None:
     """The document is recalled or replaced: its copies for other provinces not pushed yet never
-    go, and those the axis took are recalled there. (Withdrawn first: a push in flight that
-    lands meanwhile is then caught as pushed by the second statement.)"""
+    go, and those the axis took are recalled there. (A push on its way meanwhile finds its copy
+    withdrawn when it lands, and turns it to recalling: see push_to_axis.)"""
     await conn.execute(
-        "UPDATE axis_deliveries SET state = 'withdrawn' WHERE document_id = $1 AND state = 'pending'", document_id
+        "UPDATE axis_deliveries SET state = 'withdrawn', recall_reason = $2 WHERE document_id = $1 AND state = 'pending'",
+        document_id,
+        reason,
     )
     await conn.execute(
         "UPDATE axis_deliveries SET state = 'recalling', recall_reason = $3, attempts = 0, last_error = NULL, "
@@ -616,15 +634,18 @@ async def _take_back_from_axis(conn, document_id: uuid.UUID, reason: str, now: d
     )
 
 
-async def _recall_at_axis(conn, http, axis_url: str, key: str, now: datetime, batch: int) -> int:
+async def _recall_at_axis(pool: asyncpg.Pool, http, axis_url: str, key: str, now: datetime, batch: int) -> int:
     """Tells the axis of each copy taken back, until it confirms (an id it does not know has
-    nothing to take back). Returns how many it confirmed."""
-    due = await conn.fetch(
-        "SELECT * FROM axis_deliveries WHERE state = 'recalling' AND next_attempt_at <= $1 ORDER BY next_attempt_at "
-        "LIMIT $2 FOR UPDATE SKIP LOCKED",
-        now,
-        batch,
-    )
+    nothing to take back). Returns how many it confirmed. Claim, commit, call, record."""
+    async with pool.acquire() as conn, conn.transaction():
+        due = await conn.fetch(
+            "UPDATE axis_deliveries SET next_attempt_at = $1 + $3::interval WHERE (document_id, recipient_agency, version) IN ("
+            "  SELECT document_id, recipient_agency, version FROM axis_deliveries WHERE state = 'recalling' "
+            "  AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *",
+            now,
+            batch,
+            AXIS_LEASE,
+        )
     confirmed = 0
     for a in due:
         edoc = axis_id(a["document_id"], a["recipient_agency"], a["version"])
@@ -633,17 +654,18 @@ async def _recall_at_axis(conn, http, axis_url: str, key: str, now: datetime, ba
         )
         if r is not None and r.status_code == 404:
             error = None
-        if error is None:
+        async with pool.acquire() as conn:
+            if error is not None:
+                await _axis_later(conn, a, error, now, only_in="recalling")
+                continue
             confirmed += 1
             await conn.execute(
                 "UPDATE axis_deliveries SET state = 'recalled', last_error = NULL "
-                "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",
+                "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3 AND state = 'recalling'",
                 a["document_id"],
                 a["recipient_agency"],
                 a["version"],
             )
-        else:
-            await _axis_later(conn, a, error, now)
     return confirmed
 
 
@@ -652,26 +674,41 @@ async def poll_axis(
 ) -> int:
     """Applies what the axis reports for each copy it took: by the axis' sequence, each new
     status once and in order, whatever order or repetition the axis answers with. A copy is
-    asked again after 1 s, and twice as late each time nothing new came (up to 10 minutes)."""
-    applied = 0
+    asked again after 1 s, and twice as late each time nothing new came (up to 10 minutes).
+    Claim, commit, call, record: no row is locked while the axis is asked."""
     async with pool.acquire() as conn, conn.transaction():
         pushed = await conn.fetch(
-            "SELECT a.document_id, a.recipient_agency, a.version, a.seen_seq, a.poll_every_s FROM axis_deliveries a "
-            "JOIN deliveries d ON d.document_id = a.document_id AND d.recipient_agency = a.recipient_agency "
-            "WHERE a.state = 'pushed' AND a.next_poll_at <= $2 AND a.version = d.version "
-            "AND d.status NOT IN ('refused', 'done', 'recalled') "
-            "ORDER BY a.next_poll_at LIMIT $1 FOR UPDATE OF a SKIP LOCKED",
+            "UPDATE axis_deliveries SET next_poll_at = $2 + $3::interval WHERE (document_id, recipient_agency, version) IN ("
+            "  SELECT a.document_id, a.recipient_agency, a.version FROM axis_deliveries a "
+            "  JOIN deliveries d ON d.document_id = a.document_id AND d.recipient_agency = a.recipient_agency "
+            "  WHERE a.state = 'pushed' AND a.next_poll_at <= $2 AND a.version = d.version "
+            "  AND d.status NOT IN ('refused', 'done', 'recalled') "
+            "  ORDER BY a.next_poll_at LIMIT $1 FOR UPDATE OF a SKIP LOCKED) "
+            "RETURNING document_id, recipient_agency, version",
             batch,
             now,
+            AXIS_LEASE,
         )
-        for a in pushed:
-            edoc = axis_id(a["document_id"], a["recipient_agency"], a["version"])
-            r, error = await _axis_call(http, "GET", f"{axis_url}/api/edocs/{edoc}/statuses", key)
-            try:
-                reported = r.json()["statuses"] if r is not None and error is None and r.status_code == 200 else []
-            except (ValueError, KeyError):
-                reported = []  # asked again later, like a poll with nothing new
-            seen = a["seen_seq"]
+    applied = 0
+    for a in pushed:
+        edoc = axis_id(a["document_id"], a["recipient_agency"], a["version"])
+        r, error = await _axis_call(http, "GET", f"{axis_url}/api/edocs/{edoc}/statuses", key)
+        try:
+            reported = r.json()["statuses"] if r is not None and error is None and r.status_code == 200 else []
+        except (ValueError, KeyError):
+            reported = []  # asked again later, like a poll with nothing new
+        async with pool.acquire() as conn, conn.transaction():
+            # read again, locked: what another poll may have applied since the claim
+            row = await conn.fetchrow(
+                "SELECT seen_seq, poll_every_s FROM axis_deliveries "
+                "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3 AND state = 'pushed' FOR UPDATE",
+                a["document_id"],
+                a["recipient_agency"],
+                a["version"],
+            )
+            if row is None:  # taken back meanwhile
+                continue
+            seen = row["seen_seq"]
             for st in sorted(
                 {s["seq"]: s for s in reported if s.get("status") in domain.AXIS_STATUSES}.values(),
                 key=lambda s: s["seq"],
@@ -690,7 +727,7 @@ async def poll_axis(
                     now,
                 )
                 seen = st["seq"]
-            every = 1 if seen != a["seen_seq"] else min(600, a["poll_every_s"] * 2)
+            every = 1 if seen != row["seen_seq"] else min(600, row["poll_every_s"] * 2)
             await conn.execute(
                 "UPDATE axis_deliveries SET seen_seq = $4, poll_every_s = $5, next_poll_at = $6 "
                 "WHERE document_id = $1 AND recipient_agency = $2 AND version = $3",

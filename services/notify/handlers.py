@@ -22,6 +22,9 @@ from shared.staff import StaffDirectory
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
+# A claimed message no other instance sends meanwhile: three times the longest a provider is
+# given to answer (10 s), so a live call is never doubled, and one cut by a crash goes soon.
+SEND_LEASE = timedelta(seconds=30)
 # Sends in flight at once: a few hide the providers' latency; more would only grow the HTTP
 # client's pool, whose every connection httpcore checks before each request.
 SENDS_AT_ONCE = 8
@@ -190,8 +193,10 @@ async def send_due(
     are claimed with SKIP LOCKED); a crash after a provider took a message resends it with
     the same idempotency key, which the provider ignores.
 
-    A batch costs three statements whatever its size: claim the rows with what the rate limit
-    needs to know, send what may go concurrently, record every outcome in one statement."""
+    Claim, commit, call, record: one transaction claims the rows (with what the rate limit
+    needs to know), defers what quiet hours or the limit hold back, and leases the rest for
+    ``SEND_LEASE``; the providers are called with no row locked, concurrently; one statement
+    records every outcome. A message whose instance died mid-call goes again after the lease."""
     counts = {"sent": 0, "deferred": 0, "retry": 0, "failed": 0}
     now = clock.now()
     async with pool.acquire() as conn, conn.transaction():
@@ -242,38 +247,45 @@ async def send_due(
                 counts["failed"] += 1
                 continue
             sending.append((n, address))
-
-        at_once = asyncio.Semaphore(SENDS_AT_ONCE)
-
-        async def attempt(n: asyncpg.Record, address: str) -> tuple[str | ProviderError, datetime]:
-            """The provider's answer (its message id, or the error), and when it came."""
-            try:
-                async with at_once:
-                    return await providers[n["channel"]].send(
-                        str(n["id"]), address, n["subject"], n["body"]
-                    ), clock.now()
-            except ProviderError as exc:
-                return exc, clock.now()
-
-        results = await asyncio.gather(*(attempt(n, address) for n, address in sending))
-        for (n, _), (result, answered_at) in zip(sending, results):
-            attempts = n["attempts"] + 1
-            if not isinstance(result, ProviderError):
-                outcomes.append(_Outcome(n, "sent", attempts, provider_id=result, sent_at=answered_at))
-                log.info("notify.sent id=%s channel=%s type=%s", n["id"], n["channel"], n["event_type"])
-                counts["sent"] += 1
-            elif attempts >= MAX_ATTEMPTS:
-                outcomes.append(_Outcome(n, "failed", attempts, error=str(result)))
-                log.warning("notify.channel_failed id=%s channel=%s error=%s", n["id"], n["channel"], result)
-                counts["failed"] += 1
-            else:
-                outcomes.append(
-                    _Outcome(
-                        n, "pending", attempts, error=str(result), not_before=now + timedelta(seconds=0.5 * 2**attempts)
-                    )
-                )
-                counts["retry"] += 1
+        if sending:
+            await conn.execute(
+                "UPDATE notifications SET not_before = $2 WHERE id = ANY($1::uuid[])",
+                [n["id"] for n, _ in sending],
+                now + SEND_LEASE,
+            )
         await _record(conn, outcomes, now)
+
+    at_once = asyncio.Semaphore(SENDS_AT_ONCE)
+
+    async def attempt(n: asyncpg.Record, address: str) -> tuple[str | ProviderError, datetime]:
+        """The provider's answer (its message id, or the error), and when it came."""
+        try:
+            async with at_once:
+                return await providers[n["channel"]].send(str(n["id"]), address, n["subject"], n["body"]), clock.now()
+        except ProviderError as exc:
+            return exc, clock.now()
+
+    answered: list[_Outcome] = []
+    results = await asyncio.gather(*(attempt(n, address) for n, address in sending))
+    for (n, _), (result, answered_at) in zip(sending, results):
+        attempts = n["attempts"] + 1
+        if not isinstance(result, ProviderError):
+            answered.append(_Outcome(n, "sent", attempts, provider_id=result, sent_at=answered_at))
+            log.info("notify.sent id=%s channel=%s type=%s", n["id"], n["channel"], n["event_type"])
+            counts["sent"] += 1
+        elif attempts >= MAX_ATTEMPTS:
+            answered.append(_Outcome(n, "failed", attempts, error=str(result)))
+            log.warning("notify.channel_failed id=%s channel=%s error=%s", n["id"], n["channel"], result)
+            counts["failed"] += 1
+        else:
+            answered.append(
+                _Outcome(
+                    n, "pending", attempts, error=str(result), not_before=now + timedelta(seconds=0.5 * 2**attempts)
+                )
+            )
+            counts["retry"] += 1
+    async with pool.acquire() as conn:
+        await _record(conn, answered, now)
     return counts
 
 

@@ -4,6 +4,7 @@ receivers through the edXML statuses, each once and in order, as the sender sees
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -324,6 +325,54 @@ async def test_a_recall_and_an_update_reach_the_other_province_through_the_axis(
         ("accepted", "03"),
     ]
     assert trail(await view(documents, COMMUNE, recalled), OTHER_PROVINCE)[-1] == ("recalled", "13")
+
+
+async def test_no_copy_is_locked_while_the_axis_is_called_and_a_recall_meanwhile_still_reaches_it(
+    documents, pki, platform, local_stack, test_env
+):
+    """Claim, commit, call, record: while a push is on its way to a slow axis, its copy's row
+    is not locked (another transaction takes it at once), and a recall sent meanwhile is told
+    to the axis once the push has landed there."""
+    axis, table = platform["axis"].url, f"{test_env['LGSP_SCHEMA_PREFIX']}documents.axis_deliveries"
+    conn = await asyncpg.connect(local_stack.database_url)
+    async with httpx.AsyncClient(timeout=10) as sim:
+        await sim.post(f"{axis}/control", json={"delay_s": 3})
+        try:
+            pdf = await signed_by(pki, COMMUNE, "63/UBND-VP")
+            document_id = (await send(documents, COMMUNE, pdf, "63/UBND-VP", [OTHER_PROVINCE])).json()["id"]
+            locked_out = in_flight_seen = 0
+            for _ in range(150):  # up to ~15 s
+                async with conn.transaction():
+                    try:
+                        row = await conn.fetchrow(
+                            f"SELECT state, next_attempt_at > now() + interval '30 seconds' AS claimed FROM {table} "
+                            "WHERE document_id = $1 FOR UPDATE NOWAIT",
+                            uuid.UUID(document_id),
+                        )
+                    except asyncpg.LockNotAvailableError:
+                        locked_out += 1
+                        row = None
+                if row is not None and row["state"] == "pending" and row["claimed"] and not in_flight_seen:
+                    in_flight_seen = 1  # the push is on its way: the sender recalls the document now
+                    async with httpx.AsyncClient(timeout=20, auth=IDENTITIES.official(COMMUNE)) as http:
+                        r = await http.post(
+                            f"{documents}/v1/documents/{document_id}/recall", json={"agency_code": COMMUNE}
+                        )
+                        assert r.status_code == 200, r.text
+                if row is not None and row["state"] != "pending":
+                    break
+                await asyncio.sleep(0.1)
+
+            async def recalled_at_axis():
+                held = (await sim.get(f"{axis}/control/edocs")).json()
+                return {k: v for k, v in held["recalled"].items() if k.startswith(document_id)} or None
+
+            recalled = await eventually(recalled_at_axis, what="the recall told to the axis", timeout=60)
+        finally:
+            await sim.post(f"{axis}/control", json={})
+            await conn.close()
+    assert in_flight_seen and locked_out == 0
+    assert list(recalled.values()) == ["recalled by the sender"]
 
 
 async def test_a_copy_nobody_opens_in_time_is_flagged_and_its_official_and_manager_are_told(

@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 
 from conftest import RUN_ID
@@ -145,6 +146,44 @@ async def test_quiet_hours_defer_until_morning_unless_urgent(notify_db, platform
         await plan_receipt(pool, urgent, EVENING)
         assert (await handlers.send_due(pool, senders, urgent, FixedClock(night)))["sent"] == 1
     assert await pool.fetchval("SELECT count(*) FROM notifications") == 2
+
+
+async def test_no_message_is_locked_while_its_provider_is_called(notify_db, platform):
+    """Claim, commit, call, record: while a slow SMS gateway answers, the message's row is not
+    locked (another transaction takes it at once); the answer is recorded after, once."""
+    settings, pool = notify_db
+    settings = settings.model_copy(update={"quiet_hours": "00:00-00:00", "sms_url": platform["messaging"].url})
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=VN)
+    event, _ = await plan_receipt(pool, settings, noon, phone="0977000222")
+    async with platform_http(timeout=20) as http:
+        await http.post(f"{platform['messaging'].url}/control", json={"delay_s": 2})
+        try:
+            sending = asyncio.create_task(
+                handlers.send_due(pool, providers(http, settings), settings, FixedClock(noon))
+            )
+            # probe only once the claim is committed (the lease set): a probe holding the row
+            # as send_due claims would make it skip the row
+            await eventually(
+                lambda: pool.fetchval("SELECT true FROM notifications WHERE not_before > $1", noon),
+                what="the message claimed",
+                timeout=5,
+            )
+            locked_out = looked = 0
+            while not sending.done():
+                async with pool.acquire() as conn, conn.transaction():
+                    try:
+                        await conn.fetchval("SELECT status FROM notifications FOR UPDATE NOWAIT")
+                    except asyncpg.LockNotAvailableError:
+                        locked_out += 1
+                looked += 1
+                await asyncio.sleep(0.1)
+            counts = await sending
+        finally:
+            await http.post(f"{platform['messaging'].url}/control", json={})
+    assert counts["sent"] == 1 and looked >= 10, (counts, looked)  # the call took its two seconds, watched
+    assert locked_out == 0
+    row = await pool.fetchrow("SELECT status, attempts FROM notifications")
+    assert (row["status"], row["attempts"]) == ("sent", 1)
 
 
 async def test_rate_limit_per_recipient(notify_db, platform):
