@@ -72,7 +72,9 @@ class RunningPlatform:
         if instances < 1:
             raise ValueError("instances must be at least 1")
         # every broker of the local stack as bootstrap: a service restarted while one is down still connects
-        self.env = {**LOCAL_PROFILE, "LGSP_KAFKA_BOOTSTRAP": stack.StackConfig.from_env().bootstrap, **env}
+        cfg = stack.StackConfig.from_env()
+        # the stack's own addresses, so that one on other ports (LGSP_KAFKA_PORT, LGSP_KEYCLOAK_PORT…) is used whole
+        self.env = {**LOCAL_PROFILE, "LGSP_KAFKA_BOOTSTRAP": cfg.bootstrap, "LGSP_OIDC_ISSUER": cfg.issuer, **env}
         self.log_dir = log_dir
         self.instances = instances
         self.with_console = with_console
