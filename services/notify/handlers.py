@@ -7,21 +7,20 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.notify import rules
 from services.notify.providers import ProviderError
 from services.notify.templates import compose, late_document
 from shared.clock import Clock
 from shared.events import DocumentViewOverdue, DossierReceived, DossierRefused, Envelope, EventData, PickupRequested
 from shared.personal_data import PersonalDataError
-from shared.reference.calendar import LOCAL_TZ
 from shared.settings import Settings
 from shared.staff import StaffDirectory
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
 # A claimed message no other instance sends meanwhile: three times the longest a provider is
 # given to answer (10 s), so a live call is never doubled, and one cut by a crash goes soon.
 SEND_LEASE = timedelta(seconds=30)
@@ -131,23 +130,6 @@ async def _keep_recipients(submissions: list[DossierReceived | PickupRequested],
     )  # channel names hold no comma
 
 
-def quiet_window(settings: Settings) -> tuple[time, time]:
-    start, end = settings.quiet_hours.split("-")
-    return time.fromisoformat(start), time.fromisoformat(end)
-
-
-def quiet_until(now: datetime, settings: Settings) -> datetime | None:
-    """The end of the quiet hours ``now`` falls in, or None outside them."""
-    start, end = quiet_window(settings)
-    local = now.astimezone(LOCAL_TZ)
-    t = local.time()
-    in_quiet = (t >= start or t < end) if start > end else (start <= t < end)
-    if not in_quiet:
-        return None
-    day = local.date() if t < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, LOCAL_TZ)
-
-
 async def tell_staff(
     event: DocumentViewOverdue,
     envelope: Envelope,
@@ -222,15 +204,14 @@ async def send_due(
         outcomes: list[_Outcome] = []
         sending: list[tuple[asyncpg.Record, str]] = []
         for n in rows:
-            later = None if n["urgent"] else quiet_until(now, settings)
-            if later is None and n["address_hash"] is not None:  # (rows older than the hash have no limit)
-                # the recipient's limit-th most recent message, if there is one: a slot frees
-                # when it leaves the hour's window (messages of this batch count too)
-                times = recent.setdefault(n["address_hash"], [])
-                if len(times) >= settings.rate_limit_per_hour:
-                    later = times[settings.rate_limit_per_hour - 1] + timedelta(hours=1)
-                else:
-                    times.insert(0, now)
+            later = rules.held_until(
+                now,
+                urgent=n["urgent"],
+                quiet_hours=settings.quiet_hours,
+                # (rows older than the address hash have no limit)
+                recent=None if n["address_hash"] is None else recent.setdefault(n["address_hash"], []),
+                limit_per_hour=settings.rate_limit_per_hour,
+            )
             if later is not None:
                 outcomes.append(_Outcome(n, "pending", n["attempts"], not_before=later))
                 counts["deferred"] += 1
@@ -273,16 +254,12 @@ async def send_due(
             answered.append(_Outcome(n, "sent", attempts, provider_id=result, sent_at=answered_at))
             log.info("notify.sent id=%s channel=%s type=%s", n["id"], n["channel"], n["event_type"])
             counts["sent"] += 1
-        elif attempts >= MAX_ATTEMPTS:
+        elif (again := rules.after_refusal(attempts, now)) is None:
             answered.append(_Outcome(n, "failed", attempts, error=str(result)))
             log.warning("notify.channel_failed id=%s channel=%s error=%s", n["id"], n["channel"], result)
             counts["failed"] += 1
         else:
-            answered.append(
-                _Outcome(
-                    n, "pending", attempts, error=str(result), not_before=now + timedelta(seconds=0.5 * 2**attempts)
-                )
-            )
+            answered.append(_Outcome(n, "pending", attempts, error=str(result), not_before=again))
             counts["retry"] += 1
     async with pool.acquire() as conn:
         await _record(conn, answered, now)
