@@ -20,7 +20,8 @@ from services.documents.schemas import (
     SenderAct,
     UpdateDocument,
 )
-from shared.access import Resource
+from shared.access import Caller, Resource
+from shared.deps import CallerDep, ReferenceDep, RuntimeDep
 from shared.http import AgencyCode, problem
 
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -32,9 +33,8 @@ async def document_resource(request: Request, key: str) -> Resource | None:
     return Resource(agencies=agencies) if agencies else None
 
 
-def _who(request: Request) -> str | None:
-    caller = getattr(request.state, "caller", None)
-    return caller.username if caller else None
+def _who(caller: Caller) -> str | None:
+    return caller.username
 
 
 @router.post(
@@ -48,12 +48,10 @@ def _who(request: Request) -> str | None:
         }
     },
 )
-async def upload_file(request: Request):
+async def upload_file(request: Request, rt: RuntimeDep, caller: CallerDep):
     """The signed PDF, stored once under its SHA-256 (uploading it again changes nothing).
     Sending a document then names it by that hash: events carry the hash, never the bytes."""
-    rt = request.app.state.runtime
     limit, quota = rt.settings.documents_max_file_bytes, rt.settings.documents_agency_quota_bytes
-    caller = request.state.caller
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/pdf":
         return problem(415, "send the document as application/pdf")
     # read as it arrives: hashed on the way, refused as soon as it passes the limit
@@ -71,7 +69,7 @@ async def upload_file(request: Request):
         rt.pool,
         content,
         "application/pdf",
-        _who(request),
+        _who(caller),
         rt.clock.now(),
         sha=digest.hexdigest(),
         agency=caller.agency,
@@ -81,12 +79,11 @@ async def upload_file(request: Request):
 
 
 @router.post("/documents", status_code=201, response_model=DocumentCreated)
-async def send_document(cmd: SendDocument, request: Request):
+async def send_document(cmd: SendDocument, rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep):
     """Registers an outgoing document (văn bản đi) and sends it to its recipients. Each
     recipient's copy arrives only once both signatures check out on its side."""
-    rt = request.app.state.runtime
     now = rt.clock.now()
-    _, unknown = domain.split_recipients(cmd.recipients, request.app.state.reference.catalogue.agencies)
+    _, unknown = domain.split_recipients(cmd.recipients, ref.catalogue.agencies)
     if unknown:
         return problem(
             422,
@@ -94,37 +91,36 @@ async def send_document(cmd: SendDocument, request: Request):
             "of another province, which the national document-exchange axis reaches)",
             [{"field": "recipients", "reason": "unknown agency"}],
         )
-    document_id = await handlers.send(rt.pool, rt.outbox, cmd, _who(request), now)
+    document_id = await handlers.send(rt.pool, rt.outbox, cmd, _who(caller), now)
     return DocumentCreated(id=document_id, version=1, at=now)
 
 
 @router.get("/documents/{document_id}")
-async def get_document(document_id: DocumentId, request: Request):
+async def get_document(document_id: DocumentId, rt: RuntimeDep):
     """The document and, per recipient, every status it went through, in order."""
-    return await handlers.get(request.app.state.runtime.pool, document_id)
+    return await handlers.get(rt.pool, document_id)
 
 
 @router.post("/documents/{document_id}/recall")
-async def recall_document(document_id: DocumentId, cmd: SenderAct, request: Request):
-    rt = request.app.state.runtime
-    await handlers.recall(rt.pool, rt.outbox, document_id, cmd.agency_code, _who(request), rt.clock.now())
+async def recall_document(document_id: DocumentId, cmd: SenderAct, rt: RuntimeDep, caller: CallerDep):
+    await handlers.recall(rt.pool, rt.outbox, document_id, cmd.agency_code, _who(caller), rt.clock.now())
     return {"status": "recalled"}
 
 
 @router.post("/documents/{document_id}/update")
-async def update_document(document_id: DocumentId, cmd: UpdateDocument, request: Request):
+async def update_document(document_id: DocumentId, cmd: UpdateDocument, rt: RuntimeDep, caller: CallerDep):
     """A corrected file (signed again): every recipient gets the new version, checked again."""
-    rt = request.app.state.runtime
-    version = await handlers.update(rt.pool, rt.outbox, document_id, cmd, _who(request), rt.clock.now())
+    version = await handlers.update(rt.pool, rt.outbox, document_id, cmd, _who(caller), rt.clock.now())
     return {"version": version}
 
 
 @router.post("/documents/{document_id}/deliveries/{agency_code}/status")
-async def move_delivery(document_id: DocumentId, agency_code: AgencyCode, cmd: MoveDelivery, request: Request):
+async def move_delivery(
+    document_id: DocumentId, agency_code: AgencyCode, cmd: MoveDelivery, rt: RuntimeDep, caller: CallerDep
+):
     """The receiving agency accepts or refuses its copy, assigns it, processes it, finishes it."""
-    rt = request.app.state.runtime
     await handlers.move(
-        rt.pool, rt.outbox, document_id, agency_code, cmd.status, cmd.reason, _who(request), rt.clock.now()
+        rt.pool, rt.outbox, document_id, agency_code, cmd.status, cmd.reason, _who(caller), rt.clock.now()
     )
     return {"status": cmd.status}
 
@@ -134,40 +130,36 @@ async def move_delivery(document_id: DocumentId, agency_code: AgencyCode, cmd: M
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-async def open_document(document_id: DocumentId, agency_code: AgencyCode, request: Request):
+async def open_document(document_id: DocumentId, agency_code: AgencyCode, rt: RuntimeDep, caller: CallerDep):
     """The document as received, for an official of the receiving agency, who is recorded as
     having viewed it."""
-    rt = request.app.state.runtime
-    content = await handlers.open_file(rt.pool, document_id, agency_code, _who(request) or "?", rt.clock.now())
+    content = await handlers.open_file(rt.pool, document_id, agency_code, _who(caller) or "?", rt.clock.now())
     return Response(content, media_type="application/pdf")
 
 
 @router.get("/reports/documents", tags=["operations"])
 async def monthly_report(
     request: Request,
+    rt: RuntimeDep,
+    ref: ReferenceDep,
+    caller: CallerDep,
     month: str = Query(pattern=r"^20\d\d-(0[1-9]|1[0-2])$", max_length=7, description="YYYY-MM", examples=["2026-11"]),
 ):
     """Per agency and per official for the month: documents received, viewed, viewed on time,
     finished on time, the viewing rate (under 75% flagged); per sender, outgoing documents sent
     electronically and signed with both signatures."""
-    rt = request.app.state.runtime
     year, mon = (int(x) for x in month.split("-"))
-    whole = await report.monthly(
-        rt.pool, request.app.state.reference, date(year, mon, 1), rt.clock.now(), request.app.state.staff
-    )
-    caller = request.state.caller
+    whole = await report.monthly(rt.pool, ref, date(year, mon, 1), rt.clock.now(), request.app.state.staff)
     if "operator" in caller.roles:
         return whole
     # a manager sees their own area: their agency and the agencies below it
-    return report.within(
-        whole, request.app.state.reference.catalogue.area(caller.agency) if caller.agency else frozenset()
-    )
+    return report.within(whole, ref.catalogue.area(caller.agency) if caller.agency else frozenset())
 
 
 @router.get("/agencies/{agency_code}/documents")
 async def agency_documents(
     agency_code: AgencyCode,
-    request: Request,
+    rt: RuntimeDep,
     box: str = Query(
         "incoming",
         pattern="^(incoming|outgoing)$",
@@ -178,5 +170,4 @@ async def agency_documents(
 ):
     """An agency's incoming copies, the most pressing viewing deadline first, those unopened
     past it flagged; or its outgoing documents with each recipient's status."""
-    rt = request.app.state.runtime
     return await handlers.agency_documents(rt.pool, agency_code, box, rt.clock.now(), limit)

@@ -11,8 +11,11 @@ from fastapi.responses import JSONResponse
 from services.intake import handlers, portal, report
 from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 from shared.access import Caller, Resource
+from shared.deps import CallerDep, ReferenceDep, RuntimeDep
 from shared.http import DossierCode, problem
+from shared.reference import Reference
 from shared.reference.calendar import CalendarNotCovered
+from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 REPORT_YEARS = (2000, 2100)  # a report period lies within these years (the upper one excluded)
@@ -37,38 +40,44 @@ def _is_own_counter(caller: Caller, agency_code: str) -> bool:
 )
 async def submit_dossier(
     cmd: SubmitDossier,
-    request: Request,
+    rt: RuntimeDep,
+    ref: ReferenceDep,
+    caller: CallerDep,
     response: Response,
     idempotency_key: str | None = Header(
         None, min_length=1, max_length=200, description="Makes a retried submission return the same outcome"
     ),
 ):
-    state = request.app.state
     try:
         outcome, created = await handlers.submit_dossier(
-            cmd,
-            pool=state.runtime.pool,
-            outbox=state.runtime.outbox,
-            ref=state.reference,
-            settings=state.runtime.settings,
-            idempotency_key=_scoped(request, idempotency_key),
-            now=state.runtime.clock.now(),
-            submitted_by=request.state.caller.client_id,
-            may_backdate=_is_own_counter(request.state.caller, cmd.agency_code),
+            cmd, **_receipt(rt, ref, caller, idempotency_key), may_backdate=_is_own_counter(caller, cmd.agency_code)
         )
     except CalendarNotCovered as exc:
         return problem(503, f"cannot compute a due date: {exc}")
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
-    state.runtime.wake_workers()  # the portal's update is waiting
+    rt.wake_workers()  # the portal's update is waiting
     if not created:
         response.status_code = 200
     return outcome
 
 
-def _scoped(request: Request, idempotency_key: str | None) -> str | None:
+def _receipt(rt: ServiceRuntime, ref: Reference, caller: Caller, idempotency_key: str | None) -> dict:
+    """What a submission and a pickup request both need from the service and the caller."""
+    return dict(
+        pool=rt.pool,
+        outbox=rt.outbox,
+        ref=ref,
+        settings=rt.settings,
+        idempotency_key=_scoped(caller, idempotency_key),
+        now=rt.clock.now(),
+        submitted_by=caller.client_id,
+    )
+
+
+def _scoped(caller: Caller, idempotency_key: str | None) -> str | None:
     """Idempotency keys belong to the client that sent them: two portals may use the same one."""
-    return f"{request.state.caller.client_id}/{idempotency_key}" if idempotency_key else None
+    return f"{caller.client_id}/{idempotency_key}" if idempotency_key else None
 
 
 async def dossier_resource(request: Request, code: str) -> Resource | None:
@@ -99,7 +108,9 @@ async def pickup_resource(request: Request, pickup_id: str) -> Resource | None:
 )
 async def request_pickup(
     cmd: SubmitDossier,
-    request: Request,
+    rt: RuntimeDep,
+    ref: ReferenceDep,
+    caller: CallerDep,
     response: Response,
     idempotency_key: str | None = Header(None, min_length=1, max_length=200),
 ):
@@ -107,28 +118,18 @@ async def request_pickup(
     The dossier is received, and gets its code, when the post hands it to the counter."""
     if cmd.channel.value != "postal":
         return problem(422, "a pickup is a postal submission: channel must be 'postal'")
-    state = request.app.state
-    outcome, created = await handlers.request_pickup(
-        cmd,
-        pool=state.runtime.pool,
-        outbox=state.runtime.outbox,
-        ref=state.reference,
-        settings=state.runtime.settings,
-        idempotency_key=_scoped(request, idempotency_key),
-        now=state.runtime.clock.now(),
-        submitted_by=request.state.caller.client_id,
-    )
+    outcome, created = await handlers.request_pickup(cmd, **_receipt(rt, ref, caller, idempotency_key))
     if isinstance(outcome, RefusalOut):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=422, media_type="application/problem+json")
-    state.runtime.wake_workers()  # the portal's update is waiting
+    rt.wake_workers()  # the portal's update is waiting
     if not created:
         response.status_code = 200
     return {"pickup_id": str(outcome), "status": "pickup_requested"}
 
 
 @router.get("/pickups/{pickup_id}")
-async def pickup_status(pickup_id: uuid.UUID, request: Request):
-    row = await request.app.state.runtime.pool.fetchrow(
+async def pickup_status(pickup_id: uuid.UUID, rt: RuntimeDep):
+    row = await rt.pool.fetchrow(
         "SELECT p.status, d.code FROM pickups p LEFT JOIN dossiers d ON d.id = p.dossier_id WHERE p.dossier_id = $1",
         pickup_id,
     )
@@ -139,7 +140,8 @@ async def pickup_status(pickup_id: uuid.UUID, request: Request):
 
 @router.get("/reports", tags=["operations"])
 async def management_report(
-    request: Request,
+    rt: RuntimeDep,
+    ref: ReferenceDep,
     start: datetime = Query(
         alias="from", description=f"ISO 8601 with a zone, within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}"
     ),
@@ -163,8 +165,7 @@ async def management_report(
         return problem(
             422, "'to' must be after 'from' and at most 10 years later", [{"field": "to", "reason": "bad period"}]
         )
-    rt = request.app.state.runtime
-    return await report.compute(rt.pool, request.app.state.reference, start, end, rt.clock.now())
+    return await report.compute(rt.pool, ref, start, end, rt.clock.now())
 
 
 def _utc_year(moment: datetime) -> int:
@@ -175,39 +176,34 @@ def _utc_year(moment: datetime) -> int:
 
 
 @router.get("/portal-sync", tags=["operations"])
-async def portal_sync(request: Request):
+async def portal_sync(rt: RuntimeDep):
     """What the national portal still has to be told, and what it refused."""
-    return await portal.overview(request.app.state.runtime.pool)
+    return await portal.overview(rt.pool)
 
 
 @router.get("/dossiers/{code}", response_model=DossierOut)
-async def get_dossier(code: DossierCode, request: Request):
-    return await handlers.get_dossier(code, pool=request.app.state.runtime.pool)
+async def get_dossier(code: DossierCode, rt: RuntimeDep):
+    return await handlers.get_dossier(code, pool=rt.pool)
 
 
 @router.get("/dossiers/{code}/slip")
-async def appointment_slip(code: DossierCode, request: Request):
+async def appointment_slip(code: DossierCode, rt: RuntimeDep, ref: ReferenceDep):
     """The receipt-and-appointment slip (Giấy tiếp nhận hồ sơ và hẹn trả kết quả)."""
-    rt = request.app.state.runtime
-    return await handlers.appointment_slip(
-        code, pool=rt.pool, ref=request.app.state.reference, pd=rt.settings.personal_data
-    )
+    return await handlers.appointment_slip(code, pool=rt.pool, ref=ref, pd=rt.settings.personal_data)
 
 
 @router.get("/lookup/{code}", response_model=CitizenLookupOut, tags=["citizens"])
 async def citizen_lookup(
     code: DossierCode,
-    request: Request,
+    rt: RuntimeDep,
     key: str = Query(min_length=1, max_length=16, description="The lookup key printed on the slip (Mã tra cứu)"),
 ):
     """A citizen follows their dossier with its code and the lookup key from the slip, without
     signing in. An unknown code and a wrong key get the same 404."""
-    rt = request.app.state.runtime
     return await handlers.citizen_lookup(code, key, pool=rt.pool, pd=rt.settings.personal_data)
 
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierOut)
-async def supplement_dossier(code: DossierCode, cmd: SupplementDossier, request: Request):
+async def supplement_dossier(code: DossierCode, cmd: SupplementDossier, rt: RuntimeDep):
     """The citizen brings what a supplement request asked for; routing resumes the clock."""
-    rt = request.app.state.runtime
     return await handlers.supplement_dossier(code, cmd, pool=rt.pool, outbox=rt.outbox, now=rt.clock.now())

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from services.postal import handlers
 from services.postal.schemas import CarrierReport
 from services.postal.webhooks import WebhookRefused, verify
+from shared.deps import RuntimeDep
 from shared.events import describe_validation
 from shared.http import problem
 
@@ -26,10 +27,9 @@ router = APIRouter(prefix="/v1")
         }
     },
 )
-async def carrier_webhook(request: Request):
+async def carrier_webhook(request: Request, rt: RuntimeDep):
     """The carrier reports a shipment's progress. The raw body is read here (its HMAC is over
     the exact bytes) and validated against ``CarrierReport`` after the signature."""
-    rt = request.app.state.runtime
     body = await request.body()
     try:
         verify(
@@ -54,8 +54,8 @@ async def carrier_webhook(request: Request):
 
 
 @router.get("/dossiers/{dossier_id}/shipments", tags=["shipments"])
-async def shipments(dossier_id: uuid.UUID, request: Request):
-    rows = await request.app.state.runtime.pool.fetch(
+async def shipments(dossier_id: uuid.UUID, rt: RuntimeDep):
+    rows = await rt.pool.fetch(
         "SELECT id, kind, status, contents, carrier_ref, attempts, last_error, created_at, updated_at FROM shipments "
         "WHERE dossier_id = $1 ORDER BY created_at",
         dossier_id,
@@ -68,11 +68,11 @@ OPEN_STATUSES = ("booking", "accepted", "picked_up", "in_transit")
 
 @router.get("/shipments/open", tags=["shipments"])
 async def open_shipments(
-    request: Request, limit: int = Query(50, ge=1, le=500, description="At most this many, oldest first")
+    rt: RuntimeDep, limit: int = Query(50, ge=1, le=500, description="At most this many, oldest first")
 ):
     """What the carrier still has to do: counts per kind and status, and the oldest open
     shipments (no addresses)."""
-    pool = request.app.state.runtime.pool
+    pool = rt.pool
     counts = await pool.fetch(
         "SELECT kind, status, count(*) AS n FROM shipments WHERE status = ANY($1::text[]) "
         "GROUP BY kind, status ORDER BY kind, status",

@@ -17,9 +17,12 @@ from services.routing.schemas import (
     Withdraw,
 )
 from shared.access import Caller, Resource
+from shared.deps import CallerDep, ReferenceDep, RuntimeDep
 from shared.events import Actor
 from shared.http import AgencyCode, DossierCode, problem
 from shared.recent import Recent
+from shared.reference import Reference
+from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 
@@ -53,18 +56,17 @@ def actor_of(caller: Caller) -> Actor:
     return Actor(name=caller.display_name, title="", account=caller.username if caller.is_person else caller.client_id)
 
 
-async def _act(request: Request, code: str, cmd):
+async def _act(rt: ServiceRuntime, ref: Reference, caller: Caller, code: str, cmd):
     """Run an action in the dossier's own trace (see handlers.act), and read the result back
     in the same transaction: one commit per action."""
-    rt = request.app.state.runtime
-    actor = actor_of(request.state.caller) if isinstance(cmd, StepCommand) else None
+    actor = actor_of(caller) if isinstance(cmd, StepCommand) else None
     async with rt.pool.acquire() as conn, conn.transaction():
         await handlers.act(
             conn,
             code,
             cmd,
             outbox=rt.outbox,
-            ref=request.app.state.reference,
+            ref=ref,
             now=rt.clock.now(),
             actor=actor,
             extension_days=rt.settings.apology_extension_days,
@@ -73,38 +75,40 @@ async def _act(request: Request, code: str, cmd):
 
 
 @router.post("/dossiers/{code}/accept")
-async def accept(code: DossierCode, cmd: AcceptStep, request: Request):
-    return await _act(request, code, cmd)
+async def accept(code: DossierCode, cmd: AcceptStep, rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep):
+    return await _act(rt, ref, caller, code, cmd)
 
 
 @router.post("/dossiers/{code}/forward")
-async def forward(code: DossierCode, cmd: ForwardStep, request: Request):
-    return await _act(request, code, cmd)
+async def forward(code: DossierCode, cmd: ForwardStep, rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep):
+    return await _act(rt, ref, caller, code, cmd)
 
 
 @router.post("/dossiers/{code}/request-supplement")
-async def request_supplement(code: DossierCode, cmd: RequestSupplement, request: Request):
-    return await _act(request, code, cmd)
+async def request_supplement(
+    code: DossierCode, cmd: RequestSupplement, rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep
+):
+    return await _act(rt, ref, caller, code, cmd)
 
 
 @router.post("/dossiers/{code}/resolve")
-async def resolve(code: DossierCode, cmd: Resolve, request: Request):
-    return await _act(request, code, cmd)
+async def resolve(code: DossierCode, cmd: Resolve, rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep):
+    return await _act(rt, ref, caller, code, cmd)
 
 
 @router.post("/dossiers/{code}/return")
-async def return_result(code: DossierCode, cmd: ReturnResult, request: Request):
-    return await _act(request, code, cmd)
+async def return_result(code: DossierCode, cmd: ReturnResult, rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep):
+    return await _act(rt, ref, caller, code, cmd)
 
 
 @router.post("/dossiers/{code}/stop")
-async def stop(code: DossierCode, cmd: StopProcessing, request: Request):
-    return await _act(request, code, cmd)
+async def stop(code: DossierCode, cmd: StopProcessing, rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep):
+    return await _act(rt, ref, caller, code, cmd)
 
 
 @router.post("/dossiers/{code}/withdraw")
-async def withdraw(code: DossierCode, cmd: Withdraw, request: Request):
-    return await _act(request, code, cmd)
+async def withdraw(code: DossierCode, cmd: Withdraw, rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep):
+    return await _act(rt, ref, caller, code, cmd)
 
 
 async def _dossier(conn, code: str):
@@ -135,15 +139,15 @@ DOCUMENT_FIELDS = ("document_id", "number", "doc_type", "sender_agency", "versio
 
 
 @router.get("/dossiers/{code}")
-async def get_dossier(code: DossierCode, request: Request):
-    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction(readonly=True):
+async def get_dossier(code: DossierCode, rt: RuntimeDep):
+    async with rt.pool.acquire() as conn, conn.transaction(readonly=True):
         return await _dossier(conn, code)
 
 
 @router.get("/dossiers/{code}/timeline")
-async def timeline(code: DossierCode, request: Request):
+async def timeline(code: DossierCode, rt: RuntimeDep):
     """The process-control timeline: every hop, across services, from the events themselves."""
-    rows = await request.app.state.runtime.pool.fetch(
+    rows = await rt.pool.fetch(
         "SELECT at, event_type, source, agency_code, step_index, step_due_at, late, trace_id, summary "
         "FROM timeline WHERE dossier_code = $1 ORDER BY at, seq",
         code,
@@ -154,9 +158,9 @@ async def timeline(code: DossierCode, request: Request):
 
 
 @router.get("/agencies/{agency_code}/dossiers")
-async def work_queue(agency_code: AgencyCode, request: Request):
+async def work_queue(agency_code: AgencyCode, rt: RuntimeDep):
     """Dossiers whose current step this agency holds."""
-    rows = await request.app.state.runtime.pool.fetch(
+    rows = await rt.pool.fetch(
         "SELECT d.code, d.status, s.name AS step, s.status AS step_status, s.due_at AS step_due_at, d.due_at "
         "FROM dossiers d JOIN steps s ON s.dossier_id = d.dossier_id AND s.idx = d.current_step "
         "WHERE s.agency_code = $1 AND d.status IN ('processing', 'supplement_requested', 'resolved') "

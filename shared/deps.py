@@ -1,0 +1,30 @@
+"""What a route may ask for, as typed dependencies: the service's runtime (pool, outbox,
+clock, settings), its reference data, and the caller the access policy let in. A route names
+them in its signature (``rt: RuntimeDep``) instead of reaching into ``request.app.state``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shared.access import Caller
+from shared.reference import Reference
+from shared.runtime import ServiceRuntime
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+def _reference(request: Request) -> Reference:
+    return request.app.state.reference
+
+
+def _caller(request: Request) -> Caller:
+    return request.state.caller  # set by the access policy before any route runs
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
+ReferenceDep = Annotated[Reference, Depends(_reference)]
+CallerDep = Annotated[Caller, Depends(_caller)]
