@@ -12,7 +12,7 @@ too). At the end:
 - no receipt message, carrier booking, apology or portal update happened twice;
 - every document sent arrived at each recipient, with one "arrived" status and one event each;
 - the dead-letter topics hold exactly the poison, each with its reason (none for documents).
-The same engine runs smaller inside ``make test`` (tests/test_zz_chaos.py).
+The same engine runs smaller inside ``make test`` (tests/test_chaos_small.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """The broker restarts (cleanly, and by SIGKILL) under running services: nothing already
-acknowledged is lost, and what was submitted while it was down flows once it is back.
-
-Named to run last: it takes the shared broker down for a while.
-"""
+acknowledged is lost, and what was submitted while it was down flows once it is back. The
+broker is up again when it ends, so it may run anywhere in the suite."""
 
 from __future__ import annotations
 

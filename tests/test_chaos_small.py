@@ -1,7 +1,8 @@
 """The chaos run, small: every service SIGKILLed and restarted, the broker SIGKILLed, the
 database restarted, poison injected, all under load, then reconciled (see ops/chaos.py).
 
-Named to run last: it takes the shared broker and database down.
+It takes the shared broker and database down, and leaves them up again: the tests after it
+find the platform as before.
 """
 
 from __future__ import annotations
