@@ -362,6 +362,8 @@ async def test_no_copy_is_locked_while_the_axis_is_called_and_a_recall_meanwhile
                 if row is not None and row["state"] != "pending":
                     break
                 await asyncio.sleep(0.1)
+            assert locked_out == 0  # no probe found the copy locked while the axis took its time
+            assert in_flight_seen  # and the recall went while the push was on its way
 
             async def recalled_at_axis():
                 held = (await sim.get(f"{axis}/control/edocs")).json()
@@ -371,7 +373,6 @@ async def test_no_copy_is_locked_while_the_axis_is_called_and_a_recall_meanwhile
         finally:
             await sim.post(f"{axis}/control", json={})
             await conn.close()
-    assert in_flight_seen and locked_out == 0
     assert list(recalled.values()) == ["recalled by the sender"]
 
 
