@@ -22,7 +22,7 @@ import pytest
 from ops import stack
 from ops.processes import edge_env
 from shared.clock import SystemClock, clock_from_env
-from shared.settings import Settings
+from shared.settings import Settings, settings_class
 
 RUN_ID = uuid.uuid4().hex[:8]
 # Runs side by side (ops/instants.py) each listen on their own ports: this run's are shifted by it.
@@ -124,7 +124,7 @@ def settings_for(test_env, topics):
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
-            return Settings(service_name=service_name, **overrides)
+            return settings_class(service_name)(service_name=service_name, **overrides)
         finally:
             for k, v in old.items():
                 if v is None:

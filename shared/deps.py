@@ -4,7 +4,7 @@ them in its signature (``rt: RuntimeDep``) instead of reaching into ``request.ap
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -13,7 +13,7 @@ from shared.reference import Reference
 from shared.runtime import ServiceRuntime
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+def _runtime(request: Request) -> ServiceRuntime[Any]:
     return request.app.state.runtime
 
 
@@ -25,6 +25,7 @@ def _caller(request: Request) -> Caller:
     return request.state.caller  # set by the access policy before any route runs
 
 
-RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
+# its settings are the service's own class (services/<name>/settings.py)
+RuntimeDep = Annotated[ServiceRuntime[Any], Depends(_runtime)]
 ReferenceDep = Annotated[Reference, Depends(_reference)]
 CallerDep = Annotated[Caller, Depends(_caller)]

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import httpx
@@ -61,9 +62,15 @@ async def run_periodically(
         wake.clear()
 
 
-class ServiceRuntime:
-    def __init__(self, settings: Settings, migrations_dir: Path | None, clock: Clock | None = None) -> None:
-        self.settings = settings
+S = TypeVar("S", bound=Settings)
+
+
+class ServiceRuntime(Generic[S]):
+    """A service's process: its settings (the service's own class, ``services/<name>/settings.py``),
+    clock, pool, outbox, consumer, relay, workers and HTTP client."""
+
+    def __init__(self, settings: S, migrations_dir: Path | None, clock: Clock | None = None) -> None:
+        self.settings: S = settings
         # The one clock of this process: handlers, workers and reports get "now" from it.
         self.clock: Clock = clock or clock_from_env()
         self._migrations_dir = migrations_dir
@@ -167,7 +174,7 @@ class ServiceRuntime:
         shutdown_tracing()
 
 
-Wiring = Callable[[FastAPI, ServiceRuntime], Awaitable[None]]
+Wiring = Callable[[FastAPI, ServiceRuntime[Any]], Awaitable[None]]
 
 
 def service_app(

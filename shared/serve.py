@@ -6,11 +6,11 @@ import sys
 
 import uvicorn
 
-from shared.settings import MissingSecret, Settings
+from shared.settings import MissingSecret, settings_class
 
 
 def serve(app_factory, service_name: str, default_port: int) -> None:
-    settings = Settings(service_name=service_name)
+    settings = settings_class(service_name)(service_name=service_name)
     settings = settings.model_copy(update={"http_port": settings.http_port or default_port})
     try:
         app = app_factory(settings)

@@ -36,6 +36,9 @@ def env_name(field: str) -> str:
 
 
 class Settings(BaseSettings):
+    """What every service reads. Each service's own settings extend these in
+    ``services/<name>/settings.py``; ``settings_class`` finds them by the service's name."""
+
     model_config = SettingsConfigDict(env_prefix="LGSP_", extra="ignore")
 
     service_name: str = Field(
@@ -78,8 +81,6 @@ class Settings(BaseSettings):
     retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each time")
     reference_variant: str = Field("three_level", description="Agency tree and catalogue: three_level or two_level")
     scheduler_interval_s: float = Field(30.0, gt=0, description="How often routing looks for late dossiers")
-    apology_extension_days: float = Field(2.0, gt=0, description="Working days asked for in an apology")
-    backdate_max_days: int = Field(30, ge=0, description="How far back a counter may record a receipt time")
     oidc_issuer: str = Field(
         "http://127.0.0.1:58080/realms/lgsp",
         description="The identity provider whose access tokens the services accept",
@@ -103,67 +104,21 @@ class Settings(BaseSettings):
         pattern=r"^\d+(\.\d+)?(/\d+)?$",
         description="Requests a second per caller and burst, e.g. '50/200'; default: the access policy's",
     )
-    # official documents (services/documents)
-    documents_pki_dir: Path | None = Field(
-        None,
-        description="The receivers' trust: root.pem, issuing-ca.pem and "
-        "crls/*.crl (`lgsp pki` makes a test one); default <state_dir>/pki",
-    )
-    documents_max_file_bytes: int = Field(
-        20_000_000, ge=1, le=200_000_000, description="Largest document file accepted"
-    )
-    documents_agency_quota_bytes: int = Field(
-        5_000_000_000, ge=1, le=10**13, description="Storage for the files an agency's officials upload, in bytes"
-    )
     staff_directory: Path = Field(
         REPO_ROOT / "shared/reference/identity/staff.json",
         description="Who notify tells at each agency about its late documents (officials, managers)",
     )
-    axis_url: str = Field("http://127.0.0.1:8094", description="The national document-exchange axis (other provinces)")
-    axis_key: SecretStr | None = Field(None, description="Our key at the national document-exchange axis (secret)")
-    # where the console reads the services' HTTP APIs
-    intake_url: str = "http://127.0.0.1:8081"
-    routing_url: str = "http://127.0.0.1:8082"
-    postal_url: str = "http://127.0.0.1:8083"
-    notify_url: str = "http://127.0.0.1:8084"
-    documents_url: str = "http://127.0.0.1:8086"
-    console_url: str | None = Field(
-        None,
-        max_length=300,
-        pattern=r"^https?://[^/?#]+$",
-        description="The console's public address (scheme, host, port), where the identity "
-        "provider sends people back; default http://127.0.0.1:<http_port>",
-    )
-    console_sessions_max: int = Field(5000, ge=1, le=1_000_000, description="Signed-in console sessions kept at once")
-    # edges to third parties (simulators on loopback in tests and the demo)
     profile: Literal["local", "deployed"] = Field(
         "deployed",
         description="'local' lets the local stack's built-in secrets stand in for unset ones; "
         "anywhere else every secret a service needs must be set",
     )
-    carrier_url: str = "http://127.0.0.1:8091"
-    carrier_webhook_secret: SecretStr | None = Field(None, description="HMAC key of the carrier's webhooks")
-    carrier_webhook_secret_previous: SecretStr | None = Field(
-        None,
-        description="The key being rotated out, still accepted: set it to the old key, switch the carrier, then unset it",
-    )
-    webhook_max_skew_s: int = Field(300, description="Webhooks older or newer than this are refused as replays")
-    sms_url: str = "http://127.0.0.1:8092"
-    zalo_url: str = "http://127.0.0.1:8092"
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 8025
-    portal_url: str = "http://127.0.0.1:8093"
-    portal_client_id: str = "lgsp-ninh-binh"
-    portal_client_secret: SecretStr | None = Field(None, description="Our secret at the national portal")
     pd_keys: SecretStr | None = Field(
         None, description="Keys sealing ID and phone numbers: 'kid:base64,…', the first seals"
     )
     pd_lookup_key: SecretStr | None = Field(
         None, description="Key of the hash that stands in for a sealed value in lookups"
     )
-    quiet_hours: str = Field("21:00-07:00", description="No non-urgent message in this local time window")
-    urgent_events: str = Field("", description="Comma-separated event types sent even in quiet hours")
-    rate_limit_per_hour: int = Field(6, ge=1, description="Messages per recipient per hour; more wait")
     worker_interval_s: float = Field(0.5, gt=0, description="Poll interval of booking, sending and sync workers")
     consume_batch: int = Field(200, ge=1, description="Most records handled in one transaction")
     relay_batch: int = Field(500, ge=1)
@@ -257,3 +212,15 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
+
+
+def settings_class(service_name: str) -> type[Settings]:
+    """The settings of ``service_name`` (its own fields besides the shared ones), or the shared
+    ones for a name that has none of its own (the tools: bench, chaos, demo)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"services.{service_name}.settings")
+    except ModuleNotFoundError:
+        return Settings
+    return module.SETTINGS

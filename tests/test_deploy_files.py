@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from shared.settings import Settings
+from shared.settings import settings_class
 from shared.topics import definitions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,8 +21,10 @@ def test_compose_runs_every_built_service_with_known_settings():
     services = compose["services"]
     built = {p.name for p in (ROOT / "services").iterdir() if (p / "__main__.py").exists()}
     assert built <= set(services), f"docker-compose.yml lacks {built - set(services)}"
-    known = {f"LGSP_{name.upper()}" for name in Settings.model_fields} | {"DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"}
     for name in built:
+        # each service is given only settings it reads: the shared ones and its own
+        known = {f"LGSP_{field.upper()}" for field in settings_class(name).model_fields}
+        known |= {"DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"}
         env = services[name]["environment"]
         assert set(env) <= known, f"{name}: unknown settings {set(env) - known}"
         assert services[name]["command"][-1] == f"services.{name}"

@@ -15,25 +15,26 @@ import pytest
 from ops.processes import service
 from ops.simulators.carrier import sign
 from ops.stack import REPO_ROOT
+from services.postal.settings import PostalSettings
 from services.postal.webhooks import WebhookRefused, verify
-from shared.settings import MissingSecret, Settings
+from shared.settings import MissingSecret
 from tests.helpers import IDENTITIES, platform_http
 
 
 def test_no_secret_has_a_default_outside_the_local_profile():
-    deployed = Settings(service_name="postal", profile="deployed", carrier_webhook_secret=None)
+    deployed = PostalSettings(service_name="postal", profile="deployed", carrier_webhook_secret=None)
     with pytest.raises(MissingSecret, match="LGSP_CARRIER_WEBHOOK_SECRET is not set"):
         deployed.secret("carrier_webhook_secret")
-    with pytest.raises(MissingSecret, match="LGSP_CARRIER_WEBHOOK_SECRET.*LGSP_PORTAL_CLIENT_SECRET"):
-        deployed.require("carrier_webhook_secret", "portal_client_secret")
-    copied = Settings(service_name="postal", profile="deployed", carrier_webhook_secret="local-carrier-secret")
+    with pytest.raises(MissingSecret, match="LGSP_CARRIER_WEBHOOK_SECRET.*LGSP_PD_KEYS"):
+        deployed.require("carrier_webhook_secret", "pd_keys")  # one error names every missing secret
+    copied = PostalSettings(service_name="postal", profile="deployed", carrier_webhook_secret="local-carrier-secret")
     with pytest.raises(MissingSecret, match="public value"):
         copied.secret("carrier_webhook_secret")
     assert (
-        Settings(profile="local", carrier_webhook_secret=None).secret("carrier_webhook_secret")
+        PostalSettings(profile="local", carrier_webhook_secret=None).secret("carrier_webhook_secret")
         == "local-carrier-secret"
     )
-    real = Settings(profile="deployed", carrier_webhook_secret="k-2026", carrier_webhook_secret_previous="k-2025")
+    real = PostalSettings(profile="deployed", carrier_webhook_secret="k-2026", carrier_webhook_secret_previous="k-2025")
     assert real.secrets("carrier_webhook_secret") == ["k-2026", "k-2025"]
     assert "k-2026" not in repr(real)  # never printed with the settings
 
@@ -57,7 +58,7 @@ def test_a_service_without_its_secret_refuses_to_start_and_names_it(name, variab
 
 def test_the_previous_webhook_key_may_not_be_the_public_local_one_outside_the_local_profile():
     """Rotating "from" the local stack's public key used to leave it accepted for good."""
-    deployed = Settings(
+    deployed = PostalSettings(
         service_name="postal",
         profile="deployed",
         carrier_webhook_secret="k-2026",
@@ -69,7 +70,7 @@ def test_the_previous_webhook_key_may_not_be_the_public_local_one_outside_the_lo
         deployed.secrets("carrier_webhook_secret")
     with pytest.raises(MissingSecret, match="LGSP_CARRIER_WEBHOOK_SECRET_PREVIOUS"):
         deployed.require("carrier_webhook_secret")  # the service refuses to start
-    local = Settings(
+    local = PostalSettings(
         profile="local", carrier_webhook_secret=None, carrier_webhook_secret_previous="local-carrier-secret"
     )
     assert local.secrets("carrier_webhook_secret") == ["local-carrier-secret", "local-carrier-secret"]

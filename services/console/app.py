@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.console import views
 from services.console.pages import router
+from services.console.settings import ConsoleSettings
 from services.console.signin import COOKIE, OidcClient, Sessions
 from services.console.sources import Platform
 from shared.access import (
@@ -32,7 +33,6 @@ from shared.access import (
 from shared.clock import Clock, clock_from_env
 from shared.http import install_edges
 from shared.reference import Reference, load_reference
-from shared.settings import Settings
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
 
 HERE = Path(__file__).parent
@@ -41,7 +41,7 @@ DEFAULT_PORT = 8085
 
 @dataclass
 class Console:
-    settings: Settings
+    settings: ConsoleSettings
     clock: Clock
     reference: Reference
     templates: Jinja2Templates
@@ -101,8 +101,8 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
-    settings = settings or Settings(service_name="console", http_port=DEFAULT_PORT)
+def create_app(settings: ConsoleSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings(service_name="console", http_port=DEFAULT_PORT)
     http = httpx.AsyncClient(timeout=10)
     discovery = settings.oidc_discovery_url or f"{settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
     urls = {

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 
 from services.documents import domain, handlers
 from services.documents.api import document_resource, router
+from services.documents.settings import DocumentsSettings
 from services.documents.signatures import Trust
 from shared.events import DocumentSent
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
-from shared.settings import Settings
 from shared.staff import StaffDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,7 +22,7 @@ FLAG_BATCH = 200
 AXIS_BATCH = 20
 
 
-def load_trust(settings: Settings) -> Trust:
+def load_trust(settings: DocumentsSettings) -> Trust:
     """What the receivers trust, from LGSP_DOCUMENTS_PKI_DIR (default <state_dir>/pki)."""
     folder = settings.documents_pki_dir or settings.state_dir / "pki"
     root = folder / "root.pem"
@@ -69,8 +69,8 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     runtime.start_worker("documents.axis", axis_pass)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings(service_name="documents", http_port=DEFAULT_PORT)
+def create_app(settings: DocumentsSettings | None = None) -> FastAPI:
+    settings = settings or DocumentsSettings(service_name="documents", http_port=DEFAULT_PORT)
     return service_app(
         settings,
         MIGRATIONS,

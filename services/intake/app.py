@@ -9,10 +9,10 @@ from fastapi import FastAPI
 
 from services.intake import handlers, portal
 from services.intake.api import dossier_resource, pickup_resource, router
+from services.intake.settings import IntakeSettings
 from shared.events import ShipmentProgressed
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
-from shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8081
@@ -42,9 +42,9 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     runtime.start_worker("portal.sync", lambda: portal.sync_due(runtime.pool, client, runtime.clock.now()))
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     return service_app(
-        settings or Settings(service_name="intake", http_port=DEFAULT_PORT),
+        settings or IntakeSettings(service_name="intake", http_port=DEFAULT_PORT),
         MIGRATIONS,
         title="LGSP intake",
         description="Takes dossiers from portals and one-stop counters.",

@@ -22,6 +22,7 @@ from services.intake.schemas import (
     SubmitDossier,
     SupplementDossier,
 )
+from services.intake.settings import IntakeSettings
 from shared.dossier_text import local_text, summarise
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events import (
@@ -48,7 +49,6 @@ from shared.events import (
 from shared.outbox import Outbox
 from shared.personal_data import PersonalDataKeys
 from shared.reference import Reference
-from shared.settings import Settings
 from shared.telemetry import current_trace_id
 
 _COLUMNS = (
@@ -111,7 +111,7 @@ async def submit_dossier(
     pool: asyncpg.Pool,
     outbox: Outbox,
     ref: Reference,
-    settings: Settings,
+    settings: IntakeSettings,
     idempotency_key: str | None,
     now: datetime,
     submitted_by: str | None = None,
@@ -299,7 +299,7 @@ async def request_pickup(
     pool: asyncpg.Pool,
     outbox: Outbox,
     ref: Reference,
-    settings: Settings,
+    settings: IntakeSettings,
     idempotency_key: str | None,
     now: datetime,
     submitted_by: str | None = None,
@@ -358,7 +358,7 @@ async def request_pickup(
 
 
 async def receive_picked_up(
-    event: ShipmentProgressed, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference, settings: Settings
+    event: ShipmentProgressed, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference, settings: IntakeSettings
 ) -> None:
     """The post handed the package to the counter: the dossier is received (or refused) now."""
     if event.kind != "pickup" or event.status != "delivered":

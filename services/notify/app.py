@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from services.notify import handlers
 from services.notify.api import router
 from services.notify.providers import providers
+from services.notify.settings import NotifySettings
 from shared.events import DocumentViewOverdue
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
-from shared.settings import Settings
 from shared.staff import StaffDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -53,9 +53,9 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     runtime.start_worker("notify.sender", send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: NotifySettings | None = None) -> FastAPI:
     return service_app(
-        settings or Settings(service_name="notify", http_port=DEFAULT_PORT),
+        settings or NotifySettings(service_name="notify", http_port=DEFAULT_PORT),
         MIGRATIONS,
         title="LGSP notify",
         description="Tells citizens about their dossiers by SMS, Zalo and e-mail.",

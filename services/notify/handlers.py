@@ -13,11 +13,11 @@ import asyncpg
 
 from services.notify import rules
 from services.notify.providers import ProviderError
+from services.notify.settings import NotifySettings
 from services.notify.templates import compose, late_document
 from shared.clock import Clock
 from shared.events import DocumentViewOverdue, DossierReceived, DossierRefused, Envelope, EventData, PickupRequested
 from shared.personal_data import PersonalDataError
-from shared.settings import Settings
 from shared.staff import StaffDirectory
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ SENDS_AT_ONCE = 8
 
 
 async def plan_notifications(
-    events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection, *, settings: Settings, now: datetime
+    events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection, *, settings: NotifySettings, now: datetime
 ) -> None:
     """The messages a batch of events calls for: who the citizens are (kept from their
     submissions), then one row per (event, channel), written with one statement each."""
@@ -137,7 +137,7 @@ async def tell_staff(
     *,
     directory: StaffDirectory,
     agency_name: str,
-    settings: Settings,
+    settings: NotifySettings,
     now: datetime,
 ) -> int:
     """An agency has not opened a document in time: its officials and its manager hear of it
@@ -169,7 +169,7 @@ async def tell_staff(
 
 
 async def send_due(
-    pool: asyncpg.Pool, providers: dict, settings: Settings, clock: Clock, batch: int = 20
+    pool: asyncpg.Pool, providers: dict, settings: NotifySettings, clock: Clock, batch: int = 20
 ) -> dict[str, int]:
     """Send pending messages whose time has come. Safe with several notify instances (rows
     are claimed with SKIP LOCKED); a crash after a provider took a message resends it with

@@ -9,9 +9,9 @@ from fastapi import FastAPI
 
 from services.postal import handlers
 from services.postal.api import router
+from services.postal.settings import PostalSettings
 from shared.events import DossierReceived, DossierResolved, PickupRequested
 from shared.runtime import ServiceRuntime, service_app
-from shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8083
@@ -35,9 +35,9 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: PostalSettings | None = None) -> FastAPI:
     return service_app(
-        settings or Settings(service_name="postal", http_port=DEFAULT_PORT),
+        settings or PostalSettings(service_name="postal", http_port=DEFAULT_PORT),
         MIGRATIONS,
         title="LGSP postal",
         description="BCCI shipments: pickups from home and results delivered by post.",

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from services.routing import handlers
 from services.routing.api import ROUTES_KEPT, dossier_resource, router
 from services.routing.scheduler import scheduler_pass
+from services.routing.settings import RoutingSettings
 from shared.recent import Recent
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
-from shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PORT = 8082
@@ -31,9 +31,9 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     return service_app(
-        settings or Settings(service_name="routing", http_port=DEFAULT_PORT),
+        settings or RoutingSettings(service_name="routing", http_port=DEFAULT_PORT),
         MIGRATIONS,
         title="LGSP routing",
         description="Moves each dossier through its workflow across agencies and levels.",

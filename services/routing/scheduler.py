@@ -7,15 +7,15 @@ from __future__ import annotations
 import logging
 
 from services.routing.handlers import scan_deadlines
+from services.routing.settings import RoutingSettings
 from shared.clock import Clock
 from shared.outbox import Outbox
 from shared.reference import Reference
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def scheduler_pass(settings: Settings, pool, outbox: Outbox, ref: Reference, clock: Clock) -> None:
+async def scheduler_pass(settings: RoutingSettings, pool, outbox: Outbox, ref: Reference, clock: Clock) -> None:
     counts = await scan_deadlines(pool, outbox, ref, extension_days=settings.apology_extension_days, now=clock.now())
     if any(counts.values()):
         log.info(
