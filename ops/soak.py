@@ -122,6 +122,25 @@ def growth(samples: list[tuple[float, dict]], warm_up_s: float) -> dict[str, dic
     return out
 
 
+def service_sockets_growth(samples: list[tuple[float, dict]], warm_up_s: float) -> dict[str, float | None]:
+    """Per service: the growth of the open sockets of all its processes together, after the
+    warm-up (medians of the first and last quarters, as ``growth``). The instances of a
+    service share its partitions: when a rebalance moves a partition from one to the other,
+    the connections to that partition's leader move with it, so one instance's count can rise
+    by a quarter while the other's falls as much. A leak raises the total; a move does not."""
+    totals: dict[str, list[int]] = {}
+    for t, s in samples:
+        if t < warm_up_s:
+            continue
+        by_service: dict[str, int] = {}
+        for name, v in s.items():
+            service = name.split("-", 1)[0]
+            by_service[service] = by_service.get(service, 0) + v["sockets"]
+        for service, n in by_service.items():
+            totals.setdefault(service, []).append(n)
+    return {service: _window_change(values) if len(values) >= 4 else None for service, values in sorted(totals.items())}
+
+
 def plot(samples: list[tuple[float, dict]], warm_up_s: float, path: Path) -> Path:
     import matplotlib
 
@@ -129,18 +148,25 @@ def plot(samples: list[tuple[float, dict]], warm_up_s: float, path: Path) -> Pat
     from matplotlib import pyplot as plt
 
     names = sorted({n for _, s in samples for n in s})
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 10), sharex=True)
     for name in names:
         points = [(t / 60, s[name]) for t, s in samples if name in s]
         top.plot([t for t, _ in points], [v["rss_kb"] / 1024 for _, v in points], label=name)
-        bottom.plot([t for t, _ in points], [v["sockets"] for _, v in points], label=name)
-    for axis in (top, bottom):
+        middle.plot([t for t, _ in points], [v["sockets"] for _, v in points], label=name)
+    for service in sorted({n.split("-", 1)[0] for n in names}):
+        totals = [
+            (t / 60, sum(v["sockets"] for n, v in s.items() if n.split("-", 1)[0] == service)) for t, s in samples
+        ]
+        bottom.plot([t for t, _ in totals], [n for _, n in totals], label=service)
+    for axis in (top, middle, bottom):
         axis.axvline(warm_up_s / 60, color="grey", linestyle=":")
         axis.grid(alpha=0.3)
     top.set_ylabel("RSS (MB)")
-    bottom.set_ylabel("open sockets")
+    middle.set_ylabel("open sockets, per process")
+    bottom.set_ylabel("open sockets, per service")
     bottom.set_xlabel("minutes (dotted: end of warm-up)")
     top.legend(fontsize=7, ncol=3)
+    bottom.legend(fontsize=7, ncol=5)
     top.set_title("soak: each service process's memory and connections")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +245,6 @@ async def soak(
         submit_s = time.perf_counter() - t0
         result = await reconcile(http, urls, cfg, settings, driver, 0, timeout, documents, earlier)
     warm_up_s = warm_up_min * 60
-    result["growth"] = growth(samples, warm_up_s)
     result["samples"] = [{"t_s": round(t, 1), **s} for t, s in samples]
     result["faults"] = [label for label, _, _ in struck]
     result["recovery_s"] = {
@@ -233,16 +258,38 @@ async def soak(
         "late": driver.late,
         "failed": driver.failures,
     }
-    grown = {
-        f"{name} {m}": g
-        for name, measures in result["growth"].items()
-        for m, g in measures.items()
-        if m in MEASURES and g is not None and g > GROWTH_LIMIT
-    }
-    if grown:
-        result["problems"].append(f"grew more than {GROWTH_LIMIT:.0%} after warm-up: {grown}")
+    judged = judge(samples, warm_up_s)
+    result["problems"] += judged.pop("judged")
+    result.update(judged)
     result["plot"] = str(plot(samples, warm_up_s, settings.state_dir / "soak" / "soak.png"))
     return result
+
+
+def judge(samples: list[tuple[float, dict]], warm_up_s: float) -> dict:
+    """Flat or not, after the warm-up: each process's resident memory (its longest judged
+    life), and each service's open sockets, all its instances together (see
+    ``service_sockets_growth``; each process's own socket growth is reported beside it)."""
+    growth_ = growth(samples, warm_up_s)
+    services = service_sockets_growth(samples, warm_up_s)
+    grown = {f"{n} rss_kb": m["rss_kb"] for n, m in growth_.items() if (m["rss_kb"] or 0) > GROWTH_LIMIT}
+    grown |= {f"{n} sockets (all instances)": g for n, g in services.items() if (g or 0) > GROWTH_LIMIT}
+    problems = [f"grew more than {GROWTH_LIMIT:.0%} after warm-up: {grown}"] if grown else []
+    return {"growth": growth_, "service_sockets_growth": services, "judged": problems}
+
+
+def rejudge(recorded: Path, warm_up_s: float, out: Path | None) -> int:
+    """The judgement of a recorded soak (its reconciliation is what it recorded)."""
+    result = json.loads(recorded.read_text(encoding="utf-8"))
+    samples = [(s.pop("t_s"), s) for s in (dict(s) for s in result["samples"])]
+    judged = judge(samples, warm_up_s)
+    reconciled = [p for p in result["problems"] if not str(p).startswith("grew more than")]
+    problems = reconciled + judged.pop("judged")
+    print(json.dumps({**judged, "reconciliation_problems": reconciled, "problems": problems}, indent=2))
+    if out is not None:
+        plot(samples, warm_up_s, out)
+        say(f"plot written to {out}")
+    say("SOAKED: flat and reconciled" if not problems else "PROBLEMS: " + "; ".join(map(str, problems)))
+    return 0 if not problems else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,7 +305,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=1, help="processes per service")
     parser.add_argument("--brokers", type=int, choices=[1, 3], default=None)
     parser.add_argument("--out", type=Path, default=None, help="also write the plot here (e.g. docs/soak.png)")
+    parser.add_argument(
+        "--judge",
+        type=Path,
+        default=None,
+        metavar="SOAK_JSON",
+        help="run nothing: judge the samples a soak recorded (its soak.json) again, and draw them",
+    )
     args = parser.parse_args(argv)
+    if args.judge is not None:
+        return rejudge(args.judge, args.warm_up * 60, args.out)
     prepared = throwaway_platform("soak", args.brokers, args.instances)
     if prepared is None:
         return 1

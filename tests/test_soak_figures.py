@@ -63,3 +63,24 @@ def test_the_recovery_after_a_fault_is_the_longest_pause_in_acceptances_around_i
     # a fault another instance carried: acceptances never stopped for long
     assert driver.recovery_after(2.0, 4.0) < 0.11
     assert driver.recovery_after(25.0, 26.0) is None  # nothing accepted after it
+
+
+def test_sockets_moving_between_two_instances_of_a_service_are_flat_a_leak_is_not():
+    from ops.soak import judge, service_sockets_growth
+
+    # a rebalance at minute 30 moves six connections from documents to documents-2
+    moved = [
+        (
+            t,
+            {
+                "documents": {"pid": 1, "rss_kb": 100_000, "sockets": 20 if t < 1800 else 14},
+                "documents-2": {"pid": 2, "rss_kb": 100_000, "sockets": 12 if t < 1800 else 18},
+            },
+        )
+        for t in range(0, 3600, 30)
+    ]
+    assert service_sockets_growth(moved, warm_up_s=300) == {"documents": 0.0}
+    assert judge(moved, warm_up_s=300)["judged"] == []  # each instance alone moved by a quarter or more
+    leaking = [(t, {"notify": {"pid": 1, "rss_kb": 90_000, "sockets": 12 + t // 300}}) for t in range(0, 3600, 30)]
+    judged = judge(leaking, warm_up_s=300)
+    assert judged["service_sockets_growth"]["notify"] > GROWTH_LIMIT and "notify sockets" in judged["judged"][0]
