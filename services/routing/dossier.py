@@ -111,6 +111,9 @@ class Dossier:
     traceparent: str | None = None
     # the agency names apologies are made in, as the catalogue has them (code -> name)
     agency_names: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # what the store held of each step when it was loaded (store.py), so a save writes only
+    # the steps an action changed; the rules never read it
+    as_loaded: dict[int, tuple] = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------ opening
 

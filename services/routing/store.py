@@ -52,9 +52,18 @@ _SELECT = (
 )
 
 
+_SAVED_STEP_FIELDS = ("status", "due_at", "assigned_at", "accepted_at", "finished_at", "overdue_flagged")
+
+
+def _as_saved(step: Step) -> tuple:
+    return tuple(getattr(step, f) for f in _SAVED_STEP_FIELDS)
+
+
 def _dossier(row: asyncpg.Record, agency_names: dict[str, str]) -> Dossier:
     steps = [Step(**{f: s[f] for f in STEP_FIELDS}) for s in row["steps"]]
-    return Dossier(**{f: row[f] for f in _DOSSIER_FIELDS}, steps=steps, agency_names=agency_names)
+    d = Dossier(**{f: row[f] for f in _DOSSIER_FIELDS}, steps=steps, agency_names=agency_names)
+    d.as_loaded = {s.idx: _as_saved(s) for s in steps}
+    return d
 
 
 async def load(conn: asyncpg.Connection, code: str, agency_names: dict[str, str]) -> Dossier | None:
@@ -135,7 +144,8 @@ async def save(conn: asyncpg.Connection, dossiers: list[Dossier]) -> None:
     """Write what the model may have changed, for every dossier and step given, in one statement."""
     if not dossiers:
         return
-    steps = [(d.dossier_id, s) for d in dossiers for s in d.steps]
+    # only the steps that changed since they were loaded: an action touches one or two
+    steps = [(d.dossier_id, s) for d in dossiers for s in d.steps if d.as_loaded.get(s.idx) != _as_saved(s)]
     await conn.execute(
         "WITH saved AS (UPDATE dossiers x SET status = u.status, current_step = u.current_step, due_at = u.due_at, "
         "  paused_at = u.paused_at, at_risk_for = u.at_risk_for, overdue_for = u.overdue_for, apologies = u.apologies, "
@@ -172,6 +182,8 @@ async def save(conn: asyncpg.Connection, dossiers: list[Dossier]) -> None:
         [s.finished_at for _, s in steps],
         [s.overdue_flagged for _, s in steps],
     )
+    for d in dossiers:
+        d.as_loaded = {s.idx: _as_saved(s) for s in d.steps}
 
 
 async def decision_document(conn: asyncpg.Connection, document_id: uuid.UUID) -> DecisionDocument | None:
