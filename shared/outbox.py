@@ -315,6 +315,11 @@ class OutboxRelay:
 
 async def scan_event_ids(kafka: KafkaAccess, starts: dict[TopicPartition, int], wanted: set[str]) -> set[str]:
     """Read partitions from the given offsets to their current end; return the wanted ce_ids seen."""
+    if not starts:
+        # nothing to read (an attempt made before the relay knew any partition). Not even a
+        # consumer: one stopped after assign([]) raises CancelledError from its coordinator,
+        # which ended the relay's task without a word.
+        return set()
     consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False)
     await consumer.start()
     found: set[str] = set()

@@ -191,3 +191,20 @@ async def test_a_relay_in_this_process_is_woken_without_notify(relay_rig):
         await asyncio.gather(task, return_exceptions=True)
         listener.terminate()  # (a graceful close of a listening connection can wait on a fresh server)
     assert active == [True, False]
+
+
+async def test_an_attempt_made_before_the_relay_knew_any_partition_is_settled_and_the_relay_goes_on(relay_rig):
+    """Found by `lgsp chaos --dossiers 3000`: a relay killed during its first batch, before it
+    had learnt any partition, leaves an attempt with no offsets. The next relay's recovery
+    stopped a consumer it had assigned nothing, which raised CancelledError and ended the
+    relay's task silently: the documents service never published again."""
+    settings, pool, outbox = relay_rig
+    event = await write_event(pool, outbox)
+    await pool.execute("INSERT INTO outbox_relay_attempt (max_seq, offsets) SELECT max(seq), '{}' FROM outbox")
+    async with running_relay(settings):
+        await eventually(lambda: published_at(pool, event.id), what="the unsettled event to be published")
+        later = await write_event(pool, outbox)
+        await eventually(lambda: published_at(pool, later.id), what="the relay to go on after recovery")
+    # it could not be looked for on the topic, so it went again: consumers drop the copy by its id
+    assert await copies_on_topic(settings, event.id) == 1
+    assert await copies_on_topic(settings, later.id) == 1
