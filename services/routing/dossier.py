@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from shared.errors import Conflict
 from shared.events import (
@@ -40,7 +40,7 @@ from shared.events import (
     EventData,
 )
 from shared.reference.calendar import WorkingCalendar
-from shared.reference.catalogue import RouteStep
+from shared.reference.catalogue import Agency, RouteStep
 
 FINISHED = ("returned", "withdrawn", "stopped")
 OPEN_STEP = ("pending", "assigned", "in_progress")
@@ -109,8 +109,8 @@ class Dossier:
     updated_at: datetime | None = None
     trace_id: str | None = None
     traceparent: str | None = None
-    # the agency names apologies are made in, as the catalogue has them (code -> name)
-    agency_names: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # the catalogue's agencies (code -> agency): an apology names the agency at fault
+    catalogue_agencies: Mapping[str, Agency] = field(default_factory=dict, repr=False, compare=False)
     # what the store held of each step when it was loaded (store.py), so a save writes only
     # the steps an action changed; the rules never read it
     as_loaded: dict[int, tuple] = field(default_factory=dict, repr=False, compare=False)
@@ -186,10 +186,6 @@ class Dossier:
             f"step '{step.name}' of {self.code} is held by {step.agency_code}, not {agency_code}",
         )
         return step
-
-    def agencies(self) -> frozenset[str]:
-        """Every agency on the dossier's route, the receiving one included."""
-        return frozenset({self.receiving_agency, *(s.agency_code for s in self.steps)})
 
     # ------------------------------------------------------------ agencies' actions
 
@@ -457,7 +453,9 @@ class Dossier:
             DossierApologised(
                 **common,
                 agency_code=step.agency_code,
-                agency_name=self.agency_names.get(step.agency_code, step.agency_code),
+                agency_name=agency.name
+                if (agency := self.catalogue_agencies.get(step.agency_code))
+                else step.agency_code,
                 previous_due_at=previous,
                 new_due_at=new_due,
                 reason=f"Hồ sơ chưa được giải quyết đúng hạn tại bước {step.idx + 1}",

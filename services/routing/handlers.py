@@ -52,10 +52,6 @@ from shared.telemetry import context_from_headers, current_trace_headers, curren
 log = logging.getLogger(__name__)
 
 
-def agency_names(ref: Reference) -> dict[str, str]:
-    return {code: a.name for code, a in ref.catalogue.agencies.items()}
-
-
 # ------------------------------------------------------------------ starting the workflow
 
 
@@ -108,11 +104,11 @@ async def act(
     ref: Reference,
     now: datetime,
     actor: Actor | None = None,
-    extension_days: float = 2,
+    extension_days: float,
 ) -> Dossier:
     """An agency's action on the step it holds (or the citizen's withdrawal), in the dossier's
     own trace: load and lock the dossier, let the model decide, save it, add its events."""
-    d = await store.load(conn, code, agency_names(ref))
+    d = await store.load(conn, ref.catalogue.agencies, code=code)
     if d is None:
         raise NotFound(f"no dossier with code {code!r}")
     with in_dossier_trace(d.traceparent, f"routing {ACTIONS[type(cmd)]}", link_here=True):
@@ -168,7 +164,7 @@ async def resume_after_supplement(
     event: DossierSupplemented, conn, *, outbox: Outbox, ref: Reference, now: datetime
 ) -> None:
     """The supplement arrived: the remaining time of the dossier and its open steps runs again."""
-    d = await store.load_by_id(conn, event.dossier_id, agency_names(ref))
+    d = await store.load(conn, ref.catalogue.agencies, dossier_id=event.dossier_id)
     events = d.resume(event.at, now, ref.calendar) if d else []
     if d is None or not events:
         log.info("routing.supplement_ignored dossier=%s status=%s", event.dossier_code, d.status if d else None)
@@ -200,7 +196,7 @@ async def scan_deadlines(
     counts = {"overdue": 0, "at_risk": 0, "step_overdue": 0}
     kinds = {DossierOverdue: "overdue", DossierAtRisk: "at_risk", DossierStepOverdue: "step_overdue"}
     async with pool.acquire() as conn, conn.transaction():
-        claimed = await store.claim_due(conn, now, now + AT_RISK_WITHIN, batch, agency_names(ref))
+        claimed = await store.claim_due(conn, now, now + AT_RISK_WITHIN, batch, ref.catalogue.agencies)
         changed = []
         for d in claimed:
             events = d.deadlines(now, ref.calendar, extension_days=extension_days)
@@ -342,7 +338,7 @@ async def delivered_by_post(event: ShipmentProgressed, conn, *, outbox: Outbox, 
     return step with the receiving agency, so the citizen collects it at the counter."""
     if event.kind != "delivery" or event.status != "delivered":
         return
-    d = await store.load_by_id(conn, event.dossier_id, agency_names(ref))
+    d = await store.load(conn, ref.catalogue.agencies, dossier_id=event.dossier_id)
     if d is None or d.status != "resolved":
         return
     events = d.return_result(d.step.agency_code, "postal", Actor(name="Bưu điện", title="BCCI"), event.at)

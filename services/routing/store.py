@@ -5,11 +5,13 @@ so two actions on one dossier take turns."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 import asyncpg
 
 from services.routing.dossier import DecisionDocument, Dossier, Step
+from shared.reference.catalogue import Agency
 
 _DOSSIER_FIELDS = (
     "dossier_id",
@@ -59,26 +61,28 @@ def _as_saved(step: Step) -> tuple:
     return tuple(getattr(step, f) for f in _SAVED_STEP_FIELDS)
 
 
-def _dossier(row: asyncpg.Record, agency_names: dict[str, str]) -> Dossier:
+def _dossier(row: asyncpg.Record, agencies: Mapping[str, Agency]) -> Dossier:
     steps = [Step(**{f: s[f] for f in STEP_FIELDS}) for s in row["steps"]]
-    d = Dossier(**{f: row[f] for f in _DOSSIER_FIELDS}, steps=steps, agency_names=agency_names)
+    d = Dossier(**{f: row[f] for f in _DOSSIER_FIELDS}, steps=steps, catalogue_agencies=agencies)
     d.as_loaded = {s.idx: _as_saved(s) for s in steps}
     return d
 
 
-async def load(conn: asyncpg.Connection, code: str, agency_names: dict[str, str]) -> Dossier | None:
-    """The dossier with this code, locked for the transaction."""
-    row = await conn.fetchrow(_SELECT + "WHERE d.code = $1 FOR UPDATE OF d", code)
-    return None if row is None else _dossier(row, agency_names)
-
-
-async def load_by_id(conn: asyncpg.Connection, dossier_id: uuid.UUID, agency_names: dict[str, str]) -> Dossier | None:
-    row = await conn.fetchrow(_SELECT + "WHERE d.dossier_id = $1 FOR UPDATE OF d", dossier_id)
-    return None if row is None else _dossier(row, agency_names)
+async def load(
+    conn: asyncpg.Connection,
+    agencies: Mapping[str, Agency],
+    *,
+    code: str | None = None,
+    dossier_id: uuid.UUID | None = None,
+) -> Dossier | None:
+    """The dossier with this code (or id), locked for the transaction."""
+    where, value = ("d.code", code) if code is not None else ("d.dossier_id", dossier_id)
+    row = await conn.fetchrow(_SELECT + f"WHERE {where} = $1 FOR UPDATE OF d", value)
+    return None if row is None else _dossier(row, agencies)
 
 
 async def claim_due(
-    conn: asyncpg.Connection, now: datetime, soon: datetime, batch: int, agency_names: dict[str, str]
+    conn: asyncpg.Connection, now: datetime, soon: datetime, batch: int, agencies: Mapping[str, Agency]
 ) -> list[Dossier]:
     """The processing dossiers the passing of time may concern at ``now``, locked, skipping
     those another instance holds: past due and not apologised for, due before ``soon`` and not
@@ -99,7 +103,7 @@ async def claim_due(
         soon,
         batch,
     )
-    return [_dossier(r, agency_names) for r in rows]
+    return [_dossier(r, agencies) for r in rows]
 
 
 async def insert(conn: asyncpg.Connection, d: Dossier) -> bool:

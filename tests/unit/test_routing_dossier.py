@@ -50,7 +50,7 @@ def received(procedure: str = "1.000894", at: datetime = MON_9, agency: str = CO
         calendar=CAL,
         result_kind=p.result_kind,
     )
-    d.agency_names = {c: a.name for c, a in REF.catalogue.agencies.items()}
+    d.catalogue_agencies = REF.catalogue.agencies
     assert [type(e) for e in events] == [DossierAssigned]
     return d
 

@@ -101,9 +101,9 @@ async def test_two_schedulers_at_once_send_one_apology(db):
         assert await emitted(pool, d.dossier_id, "apologised") == 1
 
 
-async def act(code: str, cmd, *, conn, outbox, now, **deps) -> None:
+async def act(code: str, cmd, *, conn, outbox, now, extension_days: float = 2) -> None:
     """An agency's action, as routing's HTTP route runs it."""
-    await handlers.act(conn, code, cmd, outbox=outbox, ref=REF, now=now, actor=ACTOR, **deps)
+    await handlers.act(conn, code, cmd, outbox=outbox, ref=REF, now=now, actor=ACTOR, extension_days=extension_days)
 
 
 async def decide(pool, outbox, d: DossierReceived, now: datetime) -> None:
