@@ -69,6 +69,7 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_KAFKA_BOOTSTRAP": local_stack.bootstrap,
         "LGSP_OIDC_ISSUER": local_stack.issuer,
         "DATABASE_URL": local_stack.database_url,
+        **local_stack.files_env(),  # the stack's S3 API: every platform test runs the S3 back end
         "LGSP_TOPIC_PREFIX": f"t{RUN_ID}",
         "LGSP_SCHEMA_PREFIX": f"t{RUN_ID}_",
         "LGSP_TRACE_DIR": str(run_dir / "traces"),
@@ -194,6 +195,17 @@ def pki(test_env, clock):
     return TestPki.create(Path(test_env["LGSP_DOCUMENTS_PKI_DIR"]), clock.now(), agency_names())
 
 
+async def _upload_samples(intake_url: str) -> None:
+    """The component files ``ops.clients.documents_for`` names, uploaded once as the platform's
+    driver (the portal most tests submit as); a test that submits as another system uploads
+    its own."""
+    from ops.clients import platform_http, upload_component_files
+
+    async with platform_http() as http:
+        for variant in ("three_level", "two_level"):
+            await upload_component_files(http, intake_url, variant)
+
+
 @pytest.fixture(scope="session")
 def platform(test_env, topics, run_dir, pki):
     """Every service (shared/services.py) and the third-party simulators, each its own process."""
@@ -215,6 +227,7 @@ def platform(test_env, topics, run_dir, pki):
             procs[name] = simulator(name, test_env, run_dir / "logs", port=port).start()
         for name in SERVICES:
             procs[name] = service(name, test_env, run_dir / "logs", port=TEST_PORTS[name]).start()
+        asyncio.run(_upload_samples(procs["intake"].url))
         yield Platform(procs, Path(test_env["LGSP_DOCUMENTS_PKI_DIR"]))
     finally:
         for p in procs.values():

@@ -9,6 +9,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import cache
 from typing import TypeVar
 
 import httpx
@@ -52,19 +53,45 @@ def platform_http(identity: TokenSource | None = None, **options) -> httpx.Async
     return httpx.AsyncClient(auth=identity or IDENTITIES.driver, **options)
 
 
+@cache
+def component_file(code: str, name: str) -> bytes:
+    """The sample scan of a component (a one-page PDF), the same bytes for the whole process."""
+    from ops.signing import document_pdf
+
+    return document_pdf(code, name, [f"Ban chup thanh phan ho so {code}"])
+
+
 def documents_for(procedure_code: str, variant: str = "three_level") -> list[dict]:
-    """One document per required component of the procedure, as a portal would send them."""
+    """One document per required component of the procedure, as a portal would send them:
+    each names its file by the hash the upload returned (``upload_component_files``)."""
     procedure = catalogue_for(variant).procedures[procedure_code]
     return [
         {
             "component": c.code,
             "name": f"{c.name}.pdf",
             "media_type": "application/pdf",
-            "size": 102_400,
-            "sha256": hashlib.sha256(c.name.encode("utf-8")).hexdigest(),
+            "size": len(component_file(c.code, c.name)),
+            "sha256": hashlib.sha256(component_file(c.code, c.name)).hexdigest(),
         }
         for c in procedure.required_components()
     ]
+
+
+async def upload_component_files(
+    http: httpx.AsyncClient, intake_url: str, variant: str = "three_level", auth: httpx.Auth | None = None
+) -> int:
+    """What a portal does before submitting: upload the component files ``documents_for``
+    names (every procedure's of the catalogue), as ``auth`` (default: the client's own)."""
+    seen = {(c.code, c.name) for p in catalogue_for(variant).procedures.values() for c in p.required_components()}
+    for code, name in sorted(seen):
+        resp = await http.post(
+            f"{intake_url}/v1/files",
+            content=component_file(code, name),
+            headers={"content-type": "application/pdf"},
+            **({"auth": auth} if auth is not None else {}),
+        )
+        ok(resp, 201)
+    return len(seen)
 
 
 def submission(

@@ -74,7 +74,13 @@ class RunningPlatform:
         # every broker of the local stack as bootstrap: a service restarted while one is down still connects
         cfg = stack.StackConfig.from_env()
         # the stack's own addresses, so that one on other ports (LGSP_KAFKA_PORT, LGSP_KEYCLOAK_PORT…) is used whole
-        self.env = {**LOCAL_PROFILE, "LGSP_KAFKA_BOOTSTRAP": cfg.bootstrap, "LGSP_OIDC_ISSUER": cfg.issuer, **env}
+        self.env = {
+            **LOCAL_PROFILE,
+            "LGSP_KAFKA_BOOTSTRAP": cfg.bootstrap,
+            "LGSP_OIDC_ISSUER": cfg.issuer,
+            **cfg.files_env(),
+            **env,
+        }
         self.log_dir = log_dir
         self.instances = instances
         self.with_console = with_console

@@ -37,6 +37,10 @@ from shared.kafka_access import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+S3_BUCKET = "lgsp-files"
+S3_ACCESS_KEY = "lgsp"
+
+
 class StackError(RuntimeError):
     """The stack cannot start; the message says what to install or fix."""
 
@@ -52,6 +56,7 @@ class StackConfig:
     kafka_bootstrap: str | None = None  # a broker elsewhere (compose), for `lgsp kafka-access`
     keycloak_port: int = 58080
     kafka_brokers: int = 1  # 1, or a KRaft cluster of 3 on this machine (`lgsp stack start --brokers 3`)
+    s3_port: int = 58333
 
     @classmethod
     def from_env(cls, brokers: int | None = None) -> "StackConfig":
@@ -76,6 +81,7 @@ class StackConfig:
             kafka_heap=os.environ.get("LGSP_KAFKA_HEAP", "512m"),
             kafka_bootstrap=os.environ.get("LGSP_KAFKA_BOOTSTRAP") or None,
             keycloak_port=int(os.environ.get("LGSP_KEYCLOAK_PORT", "58080")),
+            s3_port=int(os.environ.get("LGSP_S3_PORT", "58333")),
         )
 
     @property
@@ -138,6 +144,27 @@ class StackConfig:
     def operator(self) -> KafkaAccess:
         """The operator's tools, with the same password ``prepare_namespace`` gives them."""
         return KafkaAccess(self.bootstrap, OPERATOR, _principal_password(OPERATOR))
+
+    @property
+    def s3_dir(self) -> Path:
+        return self.state_dir / "s3"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def s3_secret(self) -> str:
+        """The local S3 API's secret key (access key ``lgsp``): made once per local stack."""
+        return _kept_secret(self.s3_dir / "s3.secret")
+
+    def files_env(self) -> dict[str, str]:
+        """How the services reach the file store of this stack (shared/files.py)."""
+        return {
+            "LGSP_FILES_URL": f"s3://{S3_BUCKET}?endpoint={self.s3_endpoint}",
+            "LGSP_S3_ACCESS_KEY": S3_ACCESS_KEY,
+            "LGSP_S3_SECRET_KEY": self.s3_secret,
+        }
 
     @property
     def keycloak_dir(self) -> Path:
@@ -852,6 +879,99 @@ def stop_keycloak(cfg: StackConfig, timeout: float = 30.0) -> None:
     say("keycloak stopped")
 
 
+# ---------------------------------------------------------------- S3Proxy: the S3 API
+
+
+def _s3proxy_jar(cfg: StackConfig) -> Path:
+    """S3Proxy's self-contained jar, fetched from Maven Central once."""
+    jar = cfg.s3_dir / "s3proxy.jar"
+    if jar.is_file():
+        return jar
+    mvn = _require("mvn", "Maven fetches S3Proxy from Maven Central: install it, e.g. 'apt-get install -y maven'.")
+    say("fetching S3Proxy from Maven Central (first run only, about 40 MB)…")
+    cfg.s3_dir.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(REPO_ROOT / "deploy/s3proxy/pom.xml"),
+            "dependency:copy",
+            f"-DoutputDirectory={cfg.s3_dir}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0 or not jar.is_file():
+        raise StackError(f"Maven could not fetch S3Proxy:\n{result.stdout}\n{result.stderr}")
+    return jar
+
+
+def s3_pid(cfg: StackConfig) -> int | None:
+    return _read_pid(cfg.s3_dir / "s3proxy.pid")
+
+
+def start_s3(cfg: StackConfig, timeout: float = 60.0) -> None:
+    """S3Proxy on loopback, keeping its objects in a folder of the state directory; it checks
+    every request's AWS signature against the stack's own key."""
+    if s3_pid(cfg) and _port_open(cfg.s3_port):
+        say(f"s3 already running: {cfg.s3_endpoint}")
+        return
+    if _port_open(cfg.s3_port):
+        raise StackError(f"port {cfg.s3_port} is taken by another process; set LGSP_S3_PORT")
+    jar = _s3proxy_jar(cfg)
+    data = cfg.s3_dir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    conf = cfg.s3_dir / "s3proxy.conf"
+    conf.write_text(
+        f"s3proxy.endpoint={cfg.s3_endpoint}\n"
+        "s3proxy.authorization=aws-v2-or-v4\n"
+        f"s3proxy.identity={S3_ACCESS_KEY}\n"
+        f"s3proxy.credential={cfg.s3_secret}\n"
+        "jclouds.provider=filesystem-nio2\n"
+        f"jclouds.identity={S3_ACCESS_KEY}\n"
+        f"jclouds.credential={cfg.s3_secret}\n"
+        f"jclouds.filesystem.basedir={data}\n"
+    )
+    conf.chmod(0o600)
+    out = open(cfg.s3_dir / "s3proxy.log", "ab")
+    proc = subprocess.Popen(
+        [java_bin(), "-Xms32m", "-Xmx192m", "-jar", str(jar), "--properties", str(conf)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    (cfg.s3_dir / "s3proxy.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while not _port_open(cfg.s3_port):
+        if proc.poll() is not None:
+            tail = (cfg.s3_dir / "s3proxy.log").read_text(errors="replace")[-2000:]
+            raise StackError(f"s3proxy exited with code {proc.returncode}:\n{tail}")
+        if time.monotonic() > deadline:
+            raise StackError(f"s3proxy did not listen within {timeout:.0f}s; see {cfg.s3_dir}/s3proxy.log")
+        time.sleep(0.3)
+    (data / S3_BUCKET).mkdir(exist_ok=True)  # the bucket: a folder to this back end
+    say(f"s3 ready (pid {proc.pid}): {cfg.s3_endpoint}, bucket {S3_BUCKET}")
+
+
+def stop_s3(cfg: StackConfig, timeout: float = 20.0, kill: bool = False) -> None:
+    pid = s3_pid(cfg)
+    if not pid:
+        say("s3 not running")
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _port_open(cfg.s3_port):
+        time.sleep(0.2)
+    (cfg.s3_dir / "s3proxy.pid").unlink(missing_ok=True)
+    say("s3 stopped")
+
+
 # ---------------------------------------------------------------- the whole stack
 
 
@@ -861,6 +981,7 @@ def start(cfg: StackConfig | None = None) -> StackConfig:
     start_postgres(cfg)
     start_kafka(cfg)
     prepare_namespace(cfg, "lgsp", "")
+    start_s3(cfg)
     start_keycloak(cfg)
     return cfg
 
@@ -982,6 +1103,7 @@ def drop_namespace(
 def stop(cfg: StackConfig | None = None) -> None:
     cfg = cfg or StackConfig.from_env()
     stop_keycloak(cfg)
+    stop_s3(cfg)
     stop_kafka(cfg)
     stop_postgres(cfg)
 
@@ -999,7 +1121,8 @@ def status(cfg: StackConfig | None = None) -> dict[str, str]:
     else:
         pg = f"running, 127.0.0.1:{cfg.pg_port}" if pg_running(cfg) else "stopped"
     keycloak = f"running, {cfg.issuer}" if keycloak_pid(cfg) and _keycloak_answers(cfg) else "stopped"
-    return {"kafka": kafka, "postgres": pg, "keycloak": keycloak, "state": str(cfg.state_dir)}
+    s3 = f"running, {cfg.s3_endpoint}" if s3_pid(cfg) and _port_open(cfg.s3_port) else "stopped"
+    return {"kafka": kafka, "postgres": pg, "keycloak": keycloak, "s3": s3, "state": str(cfg.state_dir)}
 
 
 def reset(cfg: StackConfig | None = None) -> None:
@@ -1014,6 +1137,7 @@ def reset(cfg: StackConfig | None = None) -> None:
         cfg.pg_data,
         cfg.state_dir / "traces",
         cfg.keycloak_dir / "realm.sha256",
+        cfg.s3_dir / "data",
         *keycloak_data,
     ):
         if path.is_dir():
@@ -1046,6 +1170,10 @@ def main(argv: list[str]) -> int:
             stop_kafka(cfg, kill=True)
         elif action == "start-kafka":
             start_kafka(cfg)
+        elif action == "kill-s3":
+            stop_s3(cfg, kill=True)
+        elif action == "start-s3":
+            start_s3(cfg)
         elif action == "status":
             for name, value in status(cfg).items():
                 print(f"{name:9} {value}")

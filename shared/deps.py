@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from shared.access import Caller
+from shared.events import Actor
 from shared.reference import Reference
 from shared.runtime import ServiceRuntime
 
@@ -29,3 +30,10 @@ def _caller(request: Request) -> Caller:
 RuntimeDep = Annotated[ServiceRuntime[Any], Depends(_runtime)]
 ReferenceDep = Annotated[Reference, Depends(_reference)]
 CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+def actor_of(caller: Caller) -> Actor:
+    """Who acted, from the access token alone: the person's name as the identity provider
+    has it (or the connected system), and their account, so nothing in a body can name
+    someone else."""
+    return Actor(name=caller.display_name, title="", account=caller.username if caller.is_person else caller.client_id)

@@ -13,6 +13,7 @@ from shared.events import (
     DossierAssigned,
     DossierAtRisk,
     DossierEvent,
+    DossierFileOpened,
     DossierOverdue,
     DossierReceived,
     DossierResolved,
@@ -70,6 +71,9 @@ def summarise(event: DossierEvent) -> str:
             return f"Hồ sơ quá hạn (hẹn {local_text(event.due_at)})"
         case DossierApologised():
             return f"{event.agency_name} xin lỗi, hẹn lại {local_text(event.new_due_at)}"
+        case DossierFileOpened():
+            where = f" ({event.agency_code})" if event.agency_code else ""
+            return f"{event.actor.name}{where} mở tệp {event.name}"
     return event.ce_type
 
 

@@ -12,6 +12,11 @@ class DomainError(Exception):
     status = 400
     errors: tuple[dict[str, str], ...] = ()
 
+    def __init__(self, message: str = "", errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        if errors is not None:
+            self.errors = tuple(errors)
+
 
 class NotFound(DomainError, LookupError):
     status = 404

@@ -114,23 +114,43 @@ DOSSIER_CODE_MAX = 60
 
 
 class DocumentRef(CleanText):
-    """A document's identity; the bytes live elsewhere."""
+    """A document's claim check: its bytes are in the file store under ``sha256`` (shared/files.py);
+    events carry this, never the bytes. A component brought on paper and not scanned has no
+    ``sha256`` (it is not digitised). At receipt a portal may name the dossier whose digitised
+    result it reuses (``reused_from``) instead of uploading the paper again."""
 
     model_config = ConfigDict(frozen=True)
     component: str | None = Field(None, max_length=50, description="The procedure's component code it satisfies")
     name: str = Field(min_length=1, max_length=255, description="File name as shown to people")
-    media_type: str = Field(
+    media_type: str | None = Field(
+        None,
         min_length=3,
         max_length=127,
-        description="MIME type (RFC 6838 limits it to 127 characters)",
+        description="MIME type (RFC 6838 limits it to 127 characters); judged from the stored file's bytes",
         examples=["application/pdf"],
     )
-    size: int = Field(ge=0, le=MAX_DOCUMENT_BYTES, description="Bytes; at most 1 GiB")
-    sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+    size: int | None = Field(None, ge=0, le=MAX_DOCUMENT_BYTES, description="Bytes; at most 1 GiB")
+    sha256: str | None = Field(
+        None,
+        min_length=64,
+        max_length=64,
+        pattern=r"^[0-9a-f]{64}$",
+        description="The file's SHA-256 as the file store returned it at upload; absent: on paper only",
+    )
     number: str | None = Field(
         None, min_length=1, max_length=60, description="Số, ký hiệu, when the document is an official one (a decision)"
     )
     document_id: uuid.UUID | None = Field(None, description="The official document in the documents service, if one")
+    reused_from: str | None = Field(
+        None,
+        min_length=1,
+        max_length=DOSSIER_CODE_MAX,
+        description="The applicant's earlier dossier whose digitised result this component reuses",
+    )
+
+    @property
+    def digitised(self) -> bool:
+        return self.sha256 is not None
 
 
 class Reason(CleanText):
@@ -289,6 +309,19 @@ class DossierReturned(DossierEvent):
 class DossierWithdrawn(DossierEvent):
     ce_type: ClassVar[str] = "vn.lgsp.dossier.withdrawn.v1"
     reasons: tuple[str, ...]
+
+
+@event_type
+class DossierFileOpened(DossierEvent):
+    """Someone opened one of the dossier's files: who, when, which (the dossier's timeline
+    shows every opening)."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.file_opened.v1"
+    sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+    name: str = Field(min_length=1, max_length=255)
+    role: str = Field(pattern="^(component|supplement|result)$")
+    agency_code: str | None = Field(None, max_length=35, description="The reader's agency; none for a portal")
+    actor: Actor
 
 
 @event_type

@@ -27,6 +27,10 @@ DossierCode = Annotated[
     str, Path(min_length=1, max_length=DOSSIER_CODE_MAX, description="The dossier code, e.g. 000.21.12.H40-261124-0001")
 ]
 AgencyCode = Annotated[str, Path(min_length=1, max_length=35, description="An agency's electronic identifier code")]
+FileHash = Annotated[
+    str,
+    Path(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$", description="The file's SHA-256 (lower-case hex)"),
+]
 
 
 def problem(status: int, title: str, errors: list[dict] | None = None) -> JSONResponse:

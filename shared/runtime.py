@@ -24,6 +24,7 @@ from shared.audit import AnonymousRefusals, AuditLog
 from shared.clock import Clock, clock_from_env
 from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
+from shared.files import BlobStore
 from shared.http import install_edges
 from shared.outbox import Outbox, OutboxRelay, kafka_producer
 from shared.settings import Settings
@@ -85,6 +86,13 @@ class ServiceRuntime(Generic[S]):
         self._wakes: list[asyncio.Event] = []
         self.http: httpx.AsyncClient  # for the service's third parties (carrier, providers, portal)
         self.topics: tuple[Topic, ...] = consumed_topics(settings.service_name)  # shared/topics.py
+        self._stores: dict[str, BlobStore] = {}
+
+    def files(self, kind: str = "dossiers") -> BlobStore:
+        """A namespace of the file store, opened once per process and closed with it."""
+        if kind not in self._stores:
+            self._stores[kind] = self.settings.file_store(kind)
+        return self._stores[kind]
 
     async def open(self) -> None:
         """Everything but consumption: handlers are registered between open() and consume()."""
@@ -169,6 +177,8 @@ class ServiceRuntime(Generic[S]):
             await self._dlq_producer.stop()
         if getattr(self, "http", None) is not None:
             await self.http.aclose()
+        for store in self._stores.values():
+            await store.close()
         if getattr(self, "pool", None) is not None:
             await self.pool.close()
         shutdown_tracing()

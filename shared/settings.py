@@ -35,6 +35,12 @@ def env_name(field: str) -> str:
     return f"LGSP_{field.upper()}"
 
 
+def _file_store(url: str, prefix: str):
+    from shared.files import open_store
+
+    return open_store(url, prefix)
+
+
 class Settings(BaseSettings):
     """What every service reads. Each service's own settings extend these in
     ``services/<name>/settings.py``; ``settings_class`` finds them by the service's name."""
@@ -70,6 +76,12 @@ class Settings(BaseSettings):
         None, description="How others reach this service (webhook callbacks); default http://host:port"
     )
     max_body_bytes: int = Field(1_000_000, description="Largest HTTP request body accepted")
+    files_url: str | None = Field(
+        None,
+        max_length=500,
+        description="The file store (shared/files.py): file:///path, default <state_dir>/files; or s3://bucket?endpoint=…",
+    )
+    file_max_bytes: int = Field(20_000_000, ge=1, le=1 << 30, description="Largest file one upload may store")
     state_dir: Path = REPO_ROOT / ".lgsp"
     trace_dir: Path | None = Field(
         None, description="Where spans are written as JSON lines when no OTLP endpoint is set"
@@ -209,6 +221,11 @@ class Settings(BaseSettings):
     @property
     def traces_path(self) -> Path:
         return self.trace_dir or self.state_dir / "traces"
+
+    def file_store(self, kind: str):
+        """One namespace of the file store (``dossiers``, ``documents``), under this
+        deployment's schema prefix so that test runs sharing a bucket never meet."""
+        return _file_store(self.files_url or f"file://{self.state_dir / 'files'}", f"{self.schema_prefix}{kind}")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"

@@ -8,11 +8,13 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.intake import handlers, portal, report
+from services.intake import files, handlers, portal, report
 from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, SubmitDossier, SupplementDossier
 from shared.access import Caller, Resource
 from shared.deps import CallerDep, ReferenceDep, RuntimeDep
-from shared.http import DossierCode, problem
+from shared.dossier_files import list_files, open_file
+from shared.files import UPLOAD_BODY, FileOut, FileStored, upload
+from shared.http import DossierCode, FileHash, problem
 from shared.reference import Reference
 from shared.reference.calendar import CalendarNotCovered
 from shared.runtime import ServiceRuntime
@@ -204,6 +206,38 @@ async def citizen_lookup(
 
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierOut)
-async def supplement_dossier(code: DossierCode, cmd: SupplementDossier, rt: RuntimeDep):
+async def supplement_dossier(code: DossierCode, cmd: SupplementDossier, rt: RuntimeDep, caller: CallerDep):
     """The citizen brings what a supplement request asked for; routing resumes the clock."""
-    return await handlers.supplement_dossier(code, cmd, pool=rt.pool, outbox=rt.outbox, now=rt.clock.now())
+    return await handlers.supplement_dossier(
+        code,
+        cmd,
+        pool=rt.pool,
+        outbox=rt.outbox,
+        now=rt.clock.now(),
+        settings=rt.settings,
+        uploaded_by=caller.client_id,
+    )
+
+
+@router.post("/files", status_code=201, response_model=FileStored, openapi_extra=UPLOAD_BODY, tags=["files"])
+async def upload_file(request: Request, rt: RuntimeDep, caller: CallerDep):
+    """A component's file (the applicant's paper scanned, or a file they sent), stored once
+    under its SHA-256 and streamed in as it arrives. Its type is judged by its bytes (PDF,
+    JPEG, PNG); at most ``LGSP_FILE_MAX_BYTES``. A dossier then names it by that hash: only
+    files this same system uploaded can be bound to its dossiers."""
+    blob = await upload(request, rt.files(), rt.settings.file_max_bytes)
+    if not await files.record_upload(rt.pool, rt.files(), blob, caller.client_id, rt.clock.now()):
+        return problem(503, "the file was being collected as unused at that moment: upload it again")
+    return FileStored(sha256=blob.sha256, size=blob.size, media_type=blob.media_type)
+
+
+@router.get("/dossiers/{code}/files", response_model=list[FileOut], tags=["files"])
+async def dossier_files(code: DossierCode, rt: RuntimeDep):
+    """The dossier's files: components, supplements and its result."""
+    return await list_files(rt, "id", code)
+
+
+@router.get("/dossiers/{code}/files/{sha256}", tags=["files"], response_class=Response)
+async def dossier_file(code: DossierCode, sha256: FileHash, rt: RuntimeDep, caller: CallerDep):
+    """One of the dossier's files, streamed; the opening is recorded on the dossier's timeline."""
+    return await open_file(rt, "id", code, sha256, caller)

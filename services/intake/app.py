@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import handlers, portal
+from services.intake import files, handlers, portal
 from services.intake.api import dossier_resource, pickup_resource, router
 from services.intake.settings import IntakeSettings
 from shared.events import ShipmentProgressed
@@ -23,7 +24,9 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     reference = app.state.reference = load_reference(settings.reference_variant)
 
     async def follow_dossier(event, envelope, conn):
-        await handlers.follow_dossier(event, envelope, conn, ref=reference, now=runtime.clock.now())
+        await handlers.follow_dossier(
+            event, envelope, conn, ref=reference, now=runtime.clock.now(), retention_days=settings.files_retention_days
+        )
 
     runtime.consumer.on_every_event(follow_dossier)
     runtime.consumer.on_every_batch(handlers.record_history)
@@ -40,11 +43,18 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         settings.personal_data,
     )
     runtime.start_worker("portal.sync", lambda: portal.sync_due(runtime.pool, client, runtime.clock.now()))
+    grace = timedelta(hours=settings.files_unbound_grace_hours)
+    runtime.start_worker(
+        "files.collect",
+        lambda: files.collect(runtime.pool, runtime.files(), runtime.clock.now(), grace),
+        settings.files_gc_interval_s,
+    )
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings(service_name="intake", http_port=DEFAULT_PORT)
     return service_app(
-        settings or IntakeSettings(service_name="intake", http_port=DEFAULT_PORT),
+        settings,
         MIGRATIONS,
         title="LGSP intake",
         description="Takes dossiers from portals and one-stop counters.",
@@ -52,4 +62,5 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         wire=wire,
         secrets=("portal_client_secret", "pd_keys", "pd_lookup_key"),
         resolvers={"dossier": dossier_resource, "pickup": pickup_resource},
+        larger_bodies={"/v1/files": settings.file_max_bytes},
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.intake.schemas import SubmitDossier
-from shared.events import Reason
+from shared.events import DocumentRef, Reason
+from shared.files import ACCEPTED_TYPES
 from shared.reference import Reference
 from shared.reference.catalogue import Procedure
 
@@ -86,3 +88,82 @@ def check_receipt(
                 )
             )
     return procedure, reasons
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What intake knows of an uploaded file: its size and the type its bytes show."""
+
+    size: int
+    media_type: str
+
+
+def check_files(
+    documents: list[DocumentRef],
+    channel: str,
+    uploaded: dict[str, StoredFile],
+    reusable: dict[str, DocumentRef],
+    max_dossier_bytes: int,
+    accepted: frozenset[str] = ACCEPTED_TYPES,
+) -> tuple[list[DocumentRef], list[Reason]]:
+    """The components as they will be bound (size and type from the stored file, a reused
+    result's hash filled in), and every reason to refuse them.
+
+    ``uploaded``: the files the submitting system itself uploaded, by hash; ``reusable``: the
+    applicant's own digitised results, by dossier code. An online dossier has every component
+    as a file (a portal has no paper); at a counter a component may stay on paper."""
+    bound: list[DocumentRef] = []
+    reasons: list[Reason] = []
+    for doc in documents:
+        label = doc.component or doc.name
+        if doc.reused_from is not None:
+            result = reusable.get(doc.reused_from)
+            if result is None:
+                reasons.append(
+                    Reason(
+                        code="reuse_not_found",
+                        message=f"{label}: dossier {doc.reused_from} has no digitised result of this applicant",
+                    )
+                )
+                continue
+            doc = doc.model_copy(update={"sha256": result.sha256, "size": result.size, "media_type": result.media_type})
+        elif doc.sha256 is not None:
+            stored = uploaded.get(doc.sha256)
+            if stored is None:
+                reasons.append(
+                    Reason(
+                        code="file_not_uploaded",
+                        message=f"{label}: no file {doc.sha256[:12]}… uploaded by this system; upload it first (PUT /v1/files)",
+                    )
+                )
+                continue
+            if (doc.size is not None and doc.size != stored.size) or (
+                doc.media_type is not None and doc.media_type != stored.media_type
+            ):
+                reasons.append(
+                    Reason(
+                        code="file_mismatch",
+                        message=f"{label}: the file stored under this hash is {stored.media_type}, {stored.size} bytes",
+                    )
+                )
+                continue
+            if stored.media_type not in accepted:
+                reasons.append(
+                    Reason(code="file_type_not_accepted", message=f"{label}: {stored.media_type} is not accepted")
+                )
+                continue
+            doc = doc.model_copy(update={"size": stored.size, "media_type": stored.media_type})
+        elif channel == "online":
+            reasons.append(
+                Reason(code="file_required", message=f"{label}: an online dossier carries every component as a file")
+            )
+        bound.append(doc)
+    total = sum(d.size or 0 for d in bound if d.digitised)
+    if total > max_dossier_bytes:
+        reasons.append(
+            Reason(
+                code="dossier_too_large",
+                message=f"the dossier's files come to {total} bytes; at most {max_dossier_bytes} are accepted",
+            )
+        )
+    return bound, reasons

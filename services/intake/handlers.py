@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.intake import domain, portal
+from services.intake import domain, files, portal
 from services.intake.checks import check_receipt
 from services.intake.schemas import (
     CitizenLookupOut,
@@ -23,11 +23,13 @@ from services.intake.schemas import (
     SupplementDossier,
 )
 from services.intake.settings import IntakeSettings
+from shared import dossier_files
 from shared.dossier_text import local_text, summarise
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events import (
     Applicant,
     Contact,
+    DocumentRef,
     DossierApologised,
     DossierAssigned,
     DossierEvent,
@@ -127,9 +129,17 @@ async def submit_dossier(
             async with conn.transaction():  # one transaction: the retry check, and the receipt or refusal
                 if idempotency_key and (earlier := await _by_idempotency_key(conn, idempotency_key, request_hash)):
                     return earlier, False
-                if reasons:
+                documents, file_reasons = await _resolve_files(conn, cmd, settings, submitted_by)
+                if reasons or file_reasons:
                     return await _refuse(
-                        conn, outbox, cmd, reasons, idempotency_key, now, settings.personal_data, request_hash
+                        conn,
+                        outbox,
+                        cmd,
+                        reasons + file_reasons,
+                        idempotency_key,
+                        now,
+                        settings.personal_data,
+                        request_hash,
                     ), True
                 return await _receive(
                     conn,
@@ -142,6 +152,7 @@ async def submit_dossier(
                     settings.personal_data,
                     request_hash=request_hash,
                     submitted_by=submitted_by,
+                    documents=documents,
                 ), True
         except asyncpg.UniqueViolationError:
             # The same key raced in from a concurrent retry: answer with the winner's outcome.
@@ -149,6 +160,18 @@ async def submit_dossier(
             if earlier is None:
                 raise
             return earlier, False
+
+
+async def _resolve_files(conn, cmd: SubmitDossier, settings: IntakeSettings, submitted_by: str | None):
+    """The submission's files as they will be bound, and the reasons to refuse them."""
+    return await files.resolve(
+        conn,
+        cmd.documents,
+        cmd.channel.value,
+        submitted_by,
+        settings.personal_data.lookup_hash(cmd.applicant.id_number),
+        settings.dossier_max_bytes,
+    )
 
 
 async def _by_idempotency_key(conn: asyncpg.Connection, key: str, request_hash: str) -> DossierOut | RefusalOut | None:
@@ -223,7 +246,11 @@ async def _receive(
     dossier_id: uuid.UUID | None = None,
     request_hash: str | None = None,
     submitted_by: str | None = None,
+    documents: list[DocumentRef] | None = None,
 ) -> DossierOut:
+    """``documents``: the components as ``files.resolve`` bound them (sizes, types and reused
+    results filled in)."""
+    documents = cmd.documents if documents is None else documents
     received_at = cmd.received_at or now
     day = domain.local_day(received_at)
     # One row per agency and day, incremented atomically: concurrent submissions get distinct numbers.
@@ -253,7 +280,8 @@ async def _receive(
     await conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
         "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash, "
-        "submitted_by, lookup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, $18)",
+        "submitted_by, lookup_key, applicant_key) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, $18, $19)",
         dossier.id,
         dossier.code,
         procedure.code,
@@ -261,7 +289,7 @@ async def _receive(
         cmd.agency_code,
         cmd.channel.value,
         applicant.model_dump_json(),
-        json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
+        json.dumps([d.model_dump(mode="json") for d in documents], ensure_ascii=False),
         cmd.result_delivery.value,
         dossier.status,
         received_at,
@@ -272,7 +300,9 @@ async def _receive(
         request_hash,
         submitted_by,
         pd.seal(lookup_key, "lookup_key"),
+        pd.lookup_hash(cmd.applicant.id_number),
     )
+    await dossier_files.bind(conn, dossier.id, documents, "component", now)
     await outbox.add(
         conn,
         DossierReceived(
@@ -284,7 +314,7 @@ async def _receive(
             agency_code=cmd.agency_code,
             channel=cmd.channel.value,
             applicant=applicant,
-            documents=tuple(cmd.documents),
+            documents=tuple(documents),
             result_delivery=cmd.result_delivery.value,
             due_at=due_at,
             notify_via=tuple(c.value for c in cmd.notify_via),
@@ -368,6 +398,8 @@ async def receive_picked_up(
         return
     cmd = opened_command(pickup["command"], settings.personal_data)
     procedure, reasons = check_receipt(cmd, ref, event.at, settings.backdate_max_days)
+    documents, file_reasons = await _resolve_files(conn, cmd, settings, pickup["submitted_by"])
+    reasons += file_reasons
     if reasons:
         await _refuse(conn, outbox, cmd, reasons, None, event.at, settings.personal_data)
         status = "refused"
@@ -383,28 +415,46 @@ async def receive_picked_up(
             settings.personal_data,
             dossier_id=event.dossier_id,
             submitted_by=pickup["submitted_by"],
+            documents=documents,
         )
         status = "received"
     await conn.execute("UPDATE pickups SET status = $2 WHERE dossier_id = $1", event.dossier_id, status)
 
 
 async def supplement_dossier(
-    code: str, cmd: SupplementDossier, *, pool: asyncpg.Pool, outbox: Outbox, now: datetime
+    code: str,
+    cmd: SupplementDossier,
+    *,
+    pool: asyncpg.Pool,
+    outbox: Outbox,
+    now: datetime,
+    settings: IntakeSettings,
+    uploaded_by: str,
 ) -> DossierOut:
+    """The documents a supplement request asked for, their files checked and bound as at receipt."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE code = $1 FOR UPDATE", code)
+        row = await conn.fetchrow(f"SELECT {_COLUMNS}, applicant_key FROM dossiers WHERE code = $1 FOR UPDATE", code)
         if row is None:
             raise NotFound(f"no dossier with code {code!r}")
         if row["status"] != "supplement_requested":
             raise Conflict(f"dossier {code} is '{row['status']}': no supplement was requested")
+        documents, reasons = await files.resolve(
+            conn, cmd.documents, row["channel"], uploaded_by, row["applicant_key"], settings.dossier_max_bytes
+        )
+        if reasons:
+            raise Unprocessable(
+                "the supplement's files cannot be bound: " + "; ".join(r.message for r in reasons),
+                errors=[{"field": "documents", "reason": r.code} for r in reasons],
+            )
         await conn.execute(
             "UPDATE dossiers SET status = 'supplemented', documents = documents || $2::jsonb, updated_at = $3 WHERE id = $1",
             row["id"],
-            json.dumps([d.model_dump() for d in cmd.documents], ensure_ascii=False),
+            json.dumps([d.model_dump(mode="json") for d in documents], ensure_ascii=False),
             now,
         )
+        await dossier_files.bind(conn, row["id"], documents, "supplement", now)
         await outbox.add(
-            conn, DossierSupplemented(dossier_id=row["id"], dossier_code=code, at=now, documents=tuple(cmd.documents))
+            conn, DossierSupplemented(dossier_id=row["id"], dossier_code=code, at=now, documents=tuple(documents))
         )
         return await _dossier_view(conn, code)
 
@@ -480,10 +530,17 @@ async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference, pd:
 
 
 async def follow_dossier(
-    event: EventData, envelope: Envelope, conn: asyncpg.Connection, *, ref: Reference, now: datetime
+    event: EventData,
+    envelope: Envelope,
+    conn: asyncpg.Connection,
+    *,
+    ref: Reference,
+    now: datetime,
+    retention_days: int = 3650,
 ) -> None:
-    """Every dossier event: update the status view, and queue what the national portal must
-    be told."""
+    """Every dossier event: update the status view, keep the result's file with the dossier
+    (and from when its files' retention counts), and queue what the national portal must be
+    told."""
     if not isinstance(event, DossierEvent):
         return
     changes = status_changes(event)
@@ -498,8 +555,17 @@ async def follow_dossier(
         event.at,
         *values.values(),
     )
-    if d is not None:  # None: not a dossier intake received (e.g. from another deployment)
-        await portal.queue_update(conn, d, ref, event.at, now)
+    if d is None:  # not a dossier intake received (e.g. from another deployment)
+        return
+    if isinstance(event, DossierResolved) and event.result_document is not None:
+        await dossier_files.bind(conn, event.dossier_id, [event.result_document], "result", event.at)
+    if d["status"] in files.FINISHED and d["files_kept_until"] is None:
+        await conn.execute(
+            "UPDATE dossiers SET files_kept_until = $2 WHERE id = $1",
+            event.dossier_id,
+            files.keep_until(event.at, retention_days),
+        )
+    await portal.queue_update(conn, d, ref, event.at, now)
 
 
 async def record_history(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection) -> None:

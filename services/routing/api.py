@@ -3,7 +3,7 @@ dossiers, work queues and timelines."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from services.routing import handlers, store
 from services.routing.schemas import (
@@ -17,9 +17,10 @@ from services.routing.schemas import (
     Withdraw,
 )
 from shared.access import Caller, Resource
-from shared.deps import CallerDep, ReferenceDep, RuntimeDep
-from shared.events import Actor
-from shared.http import AgencyCode, DossierCode, problem
+from shared.deps import CallerDep, ReferenceDep, RuntimeDep, actor_of
+from shared.dossier_files import list_files, open_file
+from shared.files import UPLOAD_BODY, FileOut, FileStored, upload
+from shared.http import AgencyCode, DossierCode, FileHash, problem
 from shared.recent import Recent
 from shared.reference import Reference
 from shared.runtime import ServiceRuntime
@@ -47,13 +48,6 @@ async def dossier_resource(request: Request, code: str) -> Resource | None:
     return kept.put(
         code, Resource(frozenset({rows[0]["receiving_agency"]} | {r["agency_code"] for r in rows if r["agency_code"]}))
     )
-
-
-def actor_of(caller: Caller) -> Actor:
-    """Who acted, from the access token alone: the person's name as the identity provider
-    has it (or the connected system), and their account, so nothing in a body can name
-    someone else."""
-    return Actor(name=caller.display_name, title="", account=caller.username if caller.is_person else caller.client_id)
 
 
 async def _act(rt: ServiceRuntime, ref: Reference, caller: Caller, code: str, cmd):
@@ -168,3 +162,34 @@ async def work_queue(agency_code: AgencyCode, rt: RuntimeDep):
         agency_code,
     )
     return [dict(r) for r in rows]
+
+
+@router.get("/dossiers/{code}/files", response_model=list[FileOut], tags=["files"])
+async def dossier_files(code: DossierCode, rt: RuntimeDep):
+    """The dossier's files (components, supplements, result), for the agencies on its route."""
+    return await list_files(rt, "dossier_id", code)
+
+
+@router.get("/dossiers/{code}/files/{sha256}", tags=["files"], response_class=Response)
+async def dossier_file(code: DossierCode, sha256: FileHash, rt: RuntimeDep, caller: CallerDep):
+    """One of the dossier's files, streamed; the opening is recorded on the dossier's timeline."""
+    return await open_file(rt, "dossier_id", code, sha256, caller)
+
+
+@router.post("/files", status_code=201, response_model=FileStored, openapi_extra=UPLOAD_BODY, tags=["files"])
+async def upload_result_scan(request: Request, rt: RuntimeDep, caller: CallerDep):
+    """The scan of a paper result, before resolving with it (``result_document.sha256``): kept
+    for the citizen with the dossier. Judged by its bytes (PDF, JPEG, PNG)."""
+    if caller.agency is None:
+        return problem(403, "an official uploads for the agency in their token, and this token names none")
+    blob = await upload(request, rt.files(), rt.settings.file_max_bytes)
+    await rt.pool.execute(
+        "INSERT INTO uploads (sha256, agency_code, size, media_type, uploaded_at) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (sha256, agency_code) DO UPDATE SET uploaded_at = EXCLUDED.uploaded_at",
+        blob.sha256,
+        caller.agency,
+        blob.size,
+        blob.media_type,
+        rt.clock.now(),
+    )
+    return FileStored(sha256=blob.sha256, size=blob.size, media_type=blob.media_type)

@@ -32,12 +32,14 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 
 
 def create_app(settings: RoutingSettings | None = None) -> FastAPI:
+    settings = settings or RoutingSettings(service_name="routing", http_port=DEFAULT_PORT)
     return service_app(
-        settings or RoutingSettings(service_name="routing", http_port=DEFAULT_PORT),
+        settings,
         MIGRATIONS,
         title="LGSP routing",
         description="Moves each dossier through its workflow across agencies and levels.",
         router=router,
         wire=wire,
         resolvers={"dossier": dossier_resource},
+        larger_bodies={"/v1/files": settings.file_max_bytes},
     )

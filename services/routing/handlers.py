@@ -22,12 +22,14 @@ from services.routing.schemas import (
     StopProcessing,
     Withdraw,
 )
+from shared import dossier_files
 from shared.clock import Clock
 from shared.consumer import EventConsumer, Rejected
 from shared.dossier_text import summarise, summarise_document
-from shared.errors import NotFound
+from shared.errors import NotFound, Unprocessable
 from shared.events import (
     Actor,
+    DocumentRef,
     DocumentSent,
     DocumentStatusChanged,
     DossierApologised,
@@ -78,6 +80,7 @@ async def start_workflow(
     )
     d.trace_id, d.traceparent = current_trace_id(), current_trace_headers().get("traceparent")
     if await store.insert(conn, d):
+        await dossier_files.bind(conn, d.dossier_id, event.documents, "component", event.at)
         await outbox.add_all(conn, events)
 
 
@@ -114,6 +117,9 @@ async def act(
     with in_dossier_trace(d.traceparent, f"routing {ACTIONS[type(cmd)]}", link_here=True):
         events = await _decide(conn, d, cmd, ref=ref, now=now, actor=actor, extension_days=extension_days)
         await store.save(conn, [d])
+        for e in events:
+            if isinstance(e, DossierResolved) and e.result_document is not None:
+                await dossier_files.bind(conn, d.dossier_id, [e.result_document], "result", now)
         await outbox.add_all(conn, events)
     return d
 
@@ -132,6 +138,7 @@ async def _decide(
         case RequestSupplement():
             return d.request_supplement(cmd.agency_code, cmd.reasons, actor, now, ref.calendar)
         case Resolve():
+            result = await _scanned_result(conn, cmd)
             named = cmd.decision_document_id is not None
             decision = (
                 None
@@ -145,7 +152,7 @@ async def _decide(
                 now,
                 ref.calendar,
                 extension_days=extension_days,
-                result_document=cmd.result_document,
+                result_document=result,
                 decision=decision,
                 decision_named=named,
                 reasons=cmd.reasons,
@@ -157,6 +164,23 @@ async def _decide(
     raise TypeError(f"routing has no action for {type(cmd).__name__}")
 
 
+async def _scanned_result(conn, cmd: Resolve) -> DocumentRef | None:
+    """A paper result described by the deciding agency: when it names a file (the scan), the
+    file must be one that agency uploaded here; its size and type are the stored file's."""
+    doc = cmd.result_document
+    if doc is None or doc.sha256 is None:
+        return doc
+    row = await conn.fetchrow(
+        "SELECT size, media_type FROM uploads WHERE sha256 = $1 AND agency_code = $2", doc.sha256, cmd.agency_code
+    )
+    if row is None:
+        raise Unprocessable(
+            f"no file {doc.sha256[:12]}… uploaded by {cmd.agency_code}: upload the result's scan first (POST /v1/files)",
+            errors=[{"field": "result_document.sha256", "reason": "not uploaded"}],
+        )
+    return doc.model_copy(update={"size": row["size"], "media_type": row["media_type"], "document_id": None})
+
+
 # ------------------------------------------------------------------ supplements
 
 
@@ -165,6 +189,8 @@ async def resume_after_supplement(
 ) -> None:
     """The supplement arrived: the remaining time of the dossier and its open steps runs again."""
     d = await store.load(conn, ref.catalogue.agencies, dossier_id=event.dossier_id)
+    if d is not None:
+        await dossier_files.bind(conn, d.dossier_id, event.documents, "supplement", event.at)
     events = d.resume(event.at, now, ref.calendar) if d else []
     if d is None or not events:
         log.info("routing.supplement_ignored dossier=%s status=%s", event.dossier_code, d.status if d else None)
