@@ -61,10 +61,13 @@ def component_file(code: str, name: str) -> bytes:
     return document_pdf(code, name, [f"Ban chup thanh phan ho so {code}"])
 
 
-def documents_for(procedure_code: str, variant: str = "three_level") -> list[dict]:
+def documents_for(procedure_code: str, variant: str = "three_level", on_paper: bool = False) -> list[dict]:
     """One document per required component of the procedure, as a portal would send them:
-    each names its file by the hash the upload returned (``upload_component_files``)."""
+    each names its file by the hash the upload returned (``upload_component_files``).
+    ``on_paper``: as a counter takes them when it does not scan (no file)."""
     procedure = catalogue_for(variant).procedures[procedure_code]
+    if on_paper:
+        return [{"component": c.code, "name": c.name} for c in procedure.required_components()]
     return [
         {
             "component": c.code,
@@ -107,12 +110,24 @@ def submission(
         "procedure_code": procedure_code,
         "agency_code": agency_code,
         "applicant": applicant or APPLICANT,
-        "documents": documents_for(procedure_code, variant),
+        # a portal uploads every component; a counter or the post brings paper (scanning is optional)
+        "documents": documents_for(procedure_code, variant, on_paper=channel != "online"),
         **extra,
     }
 
 
-RESULT = {"name": "Quyết định.pdf", "media_type": "application/pdf", "size": 52_000, "sha256": "ab" * 32}
+# A paper result as the deciding agency describes it, not scanned (no file).
+RESULT = {"name": "Giấy xác nhận kết quả.pdf"}
+
+
+def supplement_documents() -> list[dict]:
+    """What a portal sends when a supplement is asked for: one of the files it uploaded
+    (``upload_component_files``)."""
+    return documents_for("1.001193")[:1]
+
+
+def result_scan(agency: str) -> bytes:
+    return component_file("KQ", f"Kết quả giải quyết của {agency}")
 
 
 class Decisions:
@@ -174,6 +189,23 @@ class Agencies:
         self.http = http
         self.url = routing_url
         self.decisions = decisions
+        self._scans: dict[str, dict] = {}
+
+    async def scanned_result(self, agency: str) -> dict:
+        """The deciding agency scans its paper result and uploads the scan (once per agency
+        here: the same bytes every time); the result then names the file."""
+        if agency not in self._scans:
+            stored = ok(
+                await self.http.post(
+                    f"{self.url}/v1/files",
+                    content=result_scan(agency),
+                    headers={"content-type": "application/pdf"},
+                    auth=IDENTITIES.official(agency),
+                ),
+                201,
+            ).json()
+            self._scans[agency] = {"name": f"Kết quả {agency}.pdf", "sha256": stored["sha256"]}
+        return self._scans[agency]
 
     async def act(self, code: str, action: str, agency: str | None = None, *, as_agency: str | None = None, **body):
         """``action`` as the official of ``agency`` (named in the body too), or of ``as_agency``
@@ -218,7 +250,7 @@ class Agencies:
         elif step["status"] == "in_progress" and d["result_kind"] == "decision":
             action, body = "resolve", {"outcome": "approved", "decision_document_id": await self.decide(d, agency)}
         elif step["status"] == "in_progress":
-            action, body = "resolve", {"outcome": "approved", "result_document": RESULT}
+            action, body = "resolve", {"outcome": "approved", "result_document": await self.scanned_result(agency)}
         else:
             raise RuntimeError(f"{code}: step '{step['name']}' is {step['status']}; no agency action fits")
         ok(await self.act(code, action, agency, **body))

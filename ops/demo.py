@@ -22,7 +22,15 @@ from pathlib import Path
 import httpx
 
 from ops import demo_documents
-from ops.clients import COMMUNE, RESULT, Agencies, Decisions, eventually, platform_http, submission
+from ops.clients import (
+    COMMUNE,
+    Agencies,
+    Decisions,
+    eventually,
+    platform_http,
+    submission,
+    supplement_documents,
+)
 from ops.demo_day import replay_day
 from ops.identity import IDENTITIES, local_secret
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
@@ -137,7 +145,9 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
             what="intake to see the request",
             interval=0.2,
         )
-        await http.post(f"{intake}/v1/dossiers/{marriage['code']}/supplements", json={"documents": [RESULT]})
+        await http.post(
+            f"{intake}/v1/dossiers/{marriage['code']}/supplements", json={"documents": supplement_documents()}
+        )
         await eventually(
             lambda: _routing_status(agencies, marriage["code"], "processing"), what="routing to resume", interval=0.2
         )

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import httpx
 
-from ops.clients import RESULT, Agencies, Decisions, documents_for, eventually, ok, platform_http
+from ops.clients import Agencies, Decisions, documents_for, eventually, ok, platform_http, supplement_documents
 from ops.identity import IDENTITIES, MACHINE_CLIENTS
 from shared.clock import Clock
 from shared.reference.catalogue import catalogue_for
@@ -143,7 +143,11 @@ async def one_dossier(
             return (await http.get(f"{urls['intake']}/v1/dossiers/{code}")).json()["status"] == "supplement_requested"
 
         await eventually(asked, timeout=60, interval=0.25, what="intake to see the supplement request")
-        ok(await http.post(f"{urls['intake']}/v1/dossiers/{code}/supplements", json={"documents": [RESULT]}))
+        ok(
+            await http.post(
+                f"{urls['intake']}/v1/dossiers/{code}/supplements", json={"documents": supplement_documents()}
+            )
+        )
 
         async def resumed():
             return (await agencies.dossier(code))["status"] == "processing"

@@ -3,6 +3,7 @@ console) as separate processes, for the demo, the benchmark and the chaos run.""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -106,7 +107,19 @@ class RunningPlatform:
             say(f"starting the console (log: {self.log_dir / 'console.log'})")
             self.procs["console"] = console(self.env, self.log_dir, {n: self.procs[n].url for n in SERVICES})
             self.procs["console"].start()
+        say("the portal uploads its sample component files (POST /v1/files)")
+        asyncio.run(self._upload_samples())
         return self
+
+    async def _upload_samples(self) -> None:
+        """The files the drivers' submissions name (``ops.clients.documents_for``), uploaded
+        once as the driver's portal, as a portal uploads before it submits."""
+        from ops.clients import platform_http, upload_component_files
+
+        async with platform_http() as http:
+            await upload_component_files(
+                http, self.procs["intake"].url, self.env.get("LGSP_REFERENCE_VARIANT", "three_level")
+            )
 
     @property
     def urls(self) -> dict[str, str]:

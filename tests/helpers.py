@@ -11,6 +11,7 @@ from ops.clients import (  # noqa: F401 - re-exported for tests
     eventually,
     platform_http,
     submission,
+    supplement_documents,
 )
 from ops.identity import IDENTITIES  # noqa: F401
 from ops.stack import StackConfig

@@ -21,7 +21,7 @@ from ops.identity import MACHINE_CLIENTS, REALM_FILE, ROLES, STAFF_FILE, realm_j
 from ops.simulators.carrier import sign
 from shared.access import Policy, api_routes
 from shared.staff import StaffDirectory
-from tests.helpers import COMMUNE, IDENTITIES, RESULT, eventually, submission
+from tests.helpers import COMMUNE, IDENTITIES, RESULT, eventually, submission, supplement_documents
 
 OTHER_COMMUNE = "000.22.12.H40"  # xã Trường Yên: not on the sample dossier's route
 DISTRICT = "000.00.12.H40"  # huyện Hoa Lư, which decides the sample dossier
@@ -135,7 +135,7 @@ def _request(method: str, path: str, sample: Sample, agency: str | None, now: fl
     elif path == "/v1/pickups":
         request["json"] = submission(channel="postal", agency_code=agency or COMMUNE)
     elif path.endswith("/supplements"):
-        request["json"] = {"documents": [RESULT]}
+        request["json"] = {"documents": supplement_documents()}
     elif path.endswith("/withdraw"):
         request["json"] = {"reasons": ["Công dân xin rút hồ sơ"]}
     elif path == "/v1/carrier/webhooks":

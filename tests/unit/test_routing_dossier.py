@@ -123,7 +123,7 @@ def test_a_decision_on_time_resolves_skips_nothing_needed_and_hands_the_result_t
     to_decision(d, noon)
     events = d.resolve(DISTRICT, "approved", ACTOR, noon, CAL, extension_days=2, result_document=RESULT)
     assert [type(e) for e in events] == [DossierResolved, DossierTransferred, DossierAssigned]
-    assert events[0].on_time and events[0].result_document.sha256 == RESULT["sha256"]
+    assert events[0].on_time and events[0].result_document.name == RESULT["name"]
     assert d.status == "resolved" and d.step.kind == "return" and d.step.agency_code == COMMUNE
     with pytest.raises(Conflict, match="is resolved"):
         d.stop(COMMUNE, ["Hồ sơ giả mạo"], ACTOR, noon)

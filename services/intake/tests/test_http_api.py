@@ -74,7 +74,7 @@ async def test_malformed_json_is_400(http):
         ({**GOOD, "channel": "fax"}, "channel"),
         ({**GOOD, "procedure_code": 12345}, "procedure_code"),
         ({**GOOD, "applicant": "Trần Văn Đức"}, "applicant"),
-        ({**GOOD, "documents": [{"name": "x.pdf"}]}, "documents.0.media_type"),
+        ({**GOOD, "documents": [{"name": "x.pdf", "size": -1}]}, "documents.0.size"),
         ({**GOOD, "documents": [{**GOOD["documents"][0], "sha256": "not-a-digest"}]}, "documents.0.sha256"),
         ({**GOOD, "unexpected": True}, "unexpected"),
     ],

@@ -9,7 +9,7 @@ import pytest
 
 from services.notify.templates import SMS_MAX_UNITS
 from shared.reference.catalogue import catalogue_for
-from tests.helpers import COMMUNE, RESULT, eventually, platform_http, submission
+from tests.helpers import COMMUNE, eventually, platform_http, submission, supplement_documents
 
 pytestmark = pytest.mark.instants  # its outcome depends on the platform's clock: run at every awkward instant
 
@@ -79,7 +79,7 @@ async def test_supplement_pauses_and_resumes(clients):
     d = await received(http, intake, submission("1.000894"))
     code = d["code"]
     await eventually(lambda: agencies.dossier(code), what="routing to start the workflow")
-    early = await http.post(f"{intake}/v1/dossiers/{code}/supplements", json={"documents": [RESULT]})
+    early = await http.post(f"{intake}/v1/dossiers/{code}/supplements", json={"documents": supplement_documents()})
     assert early.status_code == 409  # nothing was asked yet
 
     assert (await agencies.act(code, "accept", COMMUNE)).status_code == 200
@@ -92,7 +92,7 @@ async def test_supplement_pauses_and_resumes(clients):
         return r if r["status"] == status else None
 
     await eventually(lambda: intake_status("supplement_requested"), what="intake to see the request")
-    sup = await http.post(f"{intake}/v1/dossiers/{code}/supplements", json={"documents": [RESULT]})
+    sup = await http.post(f"{intake}/v1/dossiers/{code}/supplements", json={"documents": supplement_documents()})
     assert sup.status_code == 200, sup.text
 
     async def resumed():
