@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from ops.clients import component_file, upload_component_files
 from ops.identity import MACHINE_CLIENTS, REALM_FILE, ROLES, STAFF_FILE, realm_json, staff_json
 from ops.simulators.carrier import sign
 from shared.access import Policy, api_routes
@@ -53,6 +54,7 @@ class Sample:
     code: str
     dossier_id: str
     pickup_id: str
+    file_sha256: str  # one of the dossier's component files
 
 
 def test_the_policy_covers_every_route_and_nothing_else():
@@ -103,6 +105,7 @@ async def sample(platform) -> Sample:
     intake, routing = platform["intake"].url, platform["routing"].url
     portal = BY_ROLE["portal"]()
     async with httpx.AsyncClient(timeout=15, auth=portal) as http:
+        await upload_component_files(http, intake)
         r = await http.post(f"{intake}/v1/dossiers", json=submission(SAMPLE_PROCEDURE, agency_code=COMMUNE))
         assert r.status_code == 201, r.text
         dossier = r.json()
@@ -114,7 +117,8 @@ async def sample(platform) -> Sample:
             return (await http.get(f"{routing}/v1/dossiers/{dossier['code']}")).status_code == 200
 
         await eventually(in_routing, what="the sample dossier in routing")
-    return Sample(dossier["code"], dossier["id"], p.json()["pickup_id"])
+    first_file = submission(SAMPLE_PROCEDURE)["documents"][0]["sha256"]
+    return Sample(dossier["code"], dossier["id"], p.json()["pickup_id"], first_file)
 
 
 def _request(method: str, path: str, sample: Sample, agency: str | None, now: float) -> dict:
@@ -124,13 +128,16 @@ def _request(method: str, path: str, sample: Sample, agency: str | None, now: fl
         .replace("{pickup_id}", sample.pickup_id)
         .replace("{dossier_id}", sample.dossier_id)
         .replace("{agency_code}", agency or COMMUNE)
+        .replace("{sha256}", sample.file_sha256)
     )
     request: dict = {"method": method, "url": url}
     if path == "/v1/reports":
         request["params"] = {"from": "2026-01-01T00:00:00+07:00", "to": "2027-01-01T00:00:00+07:00"}
     if method != "POST":
         return request
-    if path == "/v1/dossiers":
+    if path == "/v1/files":
+        request.update(content=component_file("TP1", "Tờ khai"), headers={"content-type": "application/pdf"})
+    elif path == "/v1/dossiers":
         request["json"] = submission(agency_code=agency or COMMUNE)
     elif path == "/v1/pickups":
         request["json"] = submission(channel="postal", agency_code=agency or COMMUNE)
@@ -252,6 +259,10 @@ MUST_REFUSE = [
     ],
     ("routing", "GET", "/v1/dossiers/{code}", "other official", None),
     ("routing", "GET", "/v1/dossiers/{code}/timeline", "other official", None),
+    # an agency off the dossier's route does not read its files, nor another portal
+    ("routing", "GET", "/v1/dossiers/{code}/files", "other official", None),
+    ("routing", "GET", "/v1/dossiers/{code}/files/{sha256}", "other official", None),
+    ("intake", "GET", "/v1/dossiers/{code}/files/{sha256}", "other portal", None),
     ("routing", "GET", "/v1/agencies/{agency_code}/dossiers", "other official", COMMUNE),
     # a portal reads only what it submitted
     ("intake", "GET", "/v1/dossiers/{code}", "other portal", None),

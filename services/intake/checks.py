@@ -133,7 +133,7 @@ def check_files(
                 reasons.append(
                     Reason(
                         code="file_not_uploaded",
-                        message=f"{label}: no file {doc.sha256[:12]}… uploaded by this system; upload it first (PUT /v1/files)",
+                        message=f"{label}: no file {doc.sha256[:12]}… uploaded by this system; upload it first (POST /v1/files)",
                     )
                 )
                 continue
