@@ -138,7 +138,8 @@ class Driver:
                 "phone": f"09{10_000_000 + i:08d}",
                 "address": "Thôn Đông, xã Ninh Hải, huyện Hoa Lư, Ninh Bình",
             },
-            "documents": documents_for("1.001193"),
+            # the portal uploaded its files; a counter's entry and a pickup bring paper
+            "documents": documents_for("1.001193", on_paper=kind != "online"),
             "notify_via": ["sms"],
         }
         if kind == "late":

@@ -14,6 +14,7 @@ terminal the demo then keeps everything running for people to look around until 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -27,6 +28,7 @@ from ops.clients import (
     Agencies,
     Decisions,
     eventually,
+    ok,
     platform_http,
     submission,
     supplement_documents,
@@ -132,6 +134,8 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
         await agencies.step_through(land["code"])
         say(f"  routing  {land['code']}  appraised and signed by the district; result goes back by post")
 
+        await files_travel(http, intake, routing, housing, land, submit)
+
         await agencies.act(marriage["code"], "accept", COMMUNE)
         await agencies.act(
             marriage["code"],
@@ -179,6 +183,47 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
         )
         say("  (publish and consume spans hidden; `lgsp trace` shows them all)")
         say(f"\n[demo] again later with:  .venv/bin/lgsp trace {housing['trace_id']}")
+
+
+async def files_travel(http, intake: str, routing: str, housing: dict, land: dict, submit) -> None:
+    """The dossier's files go where it goes: the district official opens what the citizen
+    uploaded to the commune (an official off the route cannot), and the land certificate the
+    district scanned as its result is reused in the same citizen's next dossier."""
+    say("\n[demo] the dossier's files travel with it (file store: S3 API, content-addressed)\n")
+    steps = (await Agencies(http, routing).dossier(housing["code"]))["steps"]
+    district = next(s["agency_code"] for s in steps if s["level"] == "district")
+    official = IDENTITIES.official(district)
+    listing = ok(await http.get(f"{routing}/v1/dossiers/{housing['code']}/files", auth=official)).json()
+    for f in listing:
+        r = ok(await http.get(f"{routing}{f['url']}", auth=official))
+        checked = hashlib.sha256(r.content).hexdigest() == f["sha256"]
+        say(
+            f"  routing  {district}'s official opened '{f['name']}' ({f['role']}, {f['media_type']}, "
+            f"{len(r.content)} bytes, SHA-256 {'matches' if checked else 'DOES NOT MATCH'})"
+        )
+        if not checked:
+            raise RuntimeError(f"{f['name']}: the bytes read do not match their hash")
+    off_route = await http.get(f"{routing}{listing[0]['url']}", auth=IDENTITIES.official("000.22.12.H40"))
+    say(f"  routing  an official of 000.22.12.H40 (off the route) asks for the same file -> {off_route.status_code}")
+    if off_route.status_code not in (403, 404):
+        raise RuntimeError("an agency off the route read a dossier's file")
+
+    async def result_kept():
+        rows = (await http.get(f"{intake}/v1/dossiers/{land['code']}/files")).json()
+        return next((f for f in rows if f["role"] == "result"), None)
+
+    result = await eventually(result_kept, what=f"the result of {land['code']} kept with it", interval=0.2)
+    say(f"  intake   {land['code']}  result kept for the citizen: '{result['name']}' ({result['size']} bytes)")
+    body = submission("1.009994", applicant=citizen(2))
+    body["documents"] = [
+        *[d for d in body["documents"] if d["component"] != "TP3"],
+        {"component": "TP3", "name": "Giấy chứng nhận quyền sử dụng đất (đã số hóa)", "reused_from": land["code"]},
+    ]
+    permit = await submit("Cấp giấy phép xây dựng: dùng lại GCN đã số hóa, không nộp lại giấy", body)
+    reused = [f for f in (await http.get(f"{intake}/v1/dossiers/{permit['code']}/files")).json() if f["reused_from"]]
+    say(
+        f"  intake   {permit['code']}  component TP3 reuses {reused[0]['reused_from']}'s result (same file, not uploaded again)"
+    )
 
 
 async def _status(http, intake, code, status):

@@ -103,6 +103,9 @@ async def one_dossier(
     # entered after an outage: only a counter's own software may say so, for its own agency
     counters = [a for a in receivers if a in COUNTER_AGENCIES]
     late = channel == "counter" and bool(counters) and rng.random() < 0.2
+    # a portal uploads every file; a counter scans about half its dossiers; the post brings paper
+    if channel == "postal" or late or (channel == "counter" and rng.random() < 0.5):
+        body["documents"] = [{"component": d["component"], "name": d["name"]} for d in body["documents"]]
     auth = httpx.USE_CLIENT_DEFAULT
     if late:
         body.update(

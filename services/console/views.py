@@ -109,12 +109,48 @@ def figures(c: dict) -> dict:
     }
 
 
+# Group 3 of Decision 766 (digitisation, 22 points), as the national portal's formula
+# document gives it (../shared/DOMAIN.md; the README says where the figures come from):
+# (indicator, points, share of dossiers that earns full marks, what the platform measures it by).
+DIGITISATION_766 = (
+    ("Kết quả điện tử", 6, 80.0, ("results_digitised", "approved")),
+    ("Số hóa thành phần hồ sơ", 4, 80.0, ("components_digitised", "received")),
+    ("Tái sử dụng dữ liệu đã số hóa", 2, 80.0, ("reused", "received")),
+    ("Bản sao điện tử chứng thực", 2, None, None),
+    ("Kết nối, chia sẻ dữ liệu", 4, None, None),
+    ("Khai thác CSDL quốc gia về dân cư", 2, None, None),
+    ("Thủ tục kết nối CSDL dân cư", 2, None, None),
+)
+
+
+def points(rate: float | None, maximum: float, full_at: float) -> float | None:
+    """Below the threshold a score is rate × maximum ÷ threshold; at or above it, full marks."""
+    return None if rate is None else round(maximum * min(rate, full_at) / full_at, 2)
+
+
+def digitisation_766(total: dict) -> dict:
+    """Group 3: the indicators the platform measures scored, the others named as not measured
+    (they count as 0 in the score, never as full)."""
+    parts, score, measured = [], 0.0, 0
+    for name, maximum, full_at, source in DIGITISATION_766:
+        if source is None or full_at is None:
+            parts.append(f"{name}: chưa đo (0/{maximum})")
+            continue
+        rate = share(total.get(source[0], 0), total.get(source[1], 0))
+        got = points(rate, maximum, full_at)
+        measured += maximum
+        score += got or 0.0
+        parts.append(f"{name}: {percent(rate)} → {got if got is not None else 0}/{maximum}")
+    return {"score": round(score, 1), "measured": measured, "basis": "; ".join(parts) + "."}
+
+
 def indicators_766(total: dict) -> list[dict]:
     """The five groups of Decision 766 (100 points): scored where the platform's data supports
     them, and said so where it does not."""
     f = figures(total)
     progress = None if f["on_time_rate"] is None else round(20 * f["on_time_rate"] / 100, 1)
     online = None if f["online_share"] is None else round(22 * f["online_share"] / 100, 1)
+    digitisation = digitisation_766(total)
     return [
         {
             "group": 1,
@@ -134,8 +170,8 @@ def indicators_766(total: dict) -> list[dict]:
             "group": 3,
             "name": "Số hóa hồ sơ",
             "max": 22,
-            "score": None,
-            "basis": "Chưa đo: nền tảng chưa ghi nhận kết quả số hóa giấy tờ.",
+            "score": digitisation["score"],
+            "basis": f"Đo được {digitisation['measured']}/22 điểm. {digitisation['basis']}",
         },
         {
             "group": 4,

@@ -67,6 +67,7 @@ async def upload_file(request: Request, rt: RuntimeDep, caller: CallerDep):
         return problem(422, "the file is not a PDF")
     stored = await handlers.store_file(
         rt.pool,
+        rt.files("documents"),
         content,
         "application/pdf",
         _who(caller),
@@ -133,7 +134,9 @@ async def move_delivery(
 async def open_document(document_id: DocumentId, agency_code: AgencyCode, rt: RuntimeDep, caller: CallerDep):
     """The document as received, for an official of the receiving agency, who is recorded as
     having viewed it."""
-    content = await handlers.open_file(rt.pool, document_id, agency_code, _who(caller) or "?", rt.clock.now())
+    content = await handlers.open_file(
+        rt.pool, rt.files("documents"), document_id, agency_code, _who(caller) or "?", rt.clock.now()
+    )
     return Response(content, media_type="application/pdf")
 
 

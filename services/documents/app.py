@@ -48,7 +48,16 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     @runtime.consumer.on(DocumentSent)
     async def receive(event, envelope, conn):
         external = frozenset(domain.split_recipients(event.recipients, agencies)[0])
-        await handlers.receive(event, conn, runtime.outbox, trust, reference.calendar, runtime.clock.now(), external)
+        await handlers.receive(
+            event,
+            conn,
+            runtime.outbox,
+            trust,
+            reference.calendar,
+            runtime.clock.now(),
+            external,
+            runtime.files("documents"),
+        )
 
     async def flag_pass() -> bool:
         return await handlers.flag_unviewed(runtime.pool, runtime.outbox, runtime.clock.now()) == FLAG_BATCH
@@ -59,7 +68,7 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     async def axis_pass() -> bool:
         now = runtime.clock.now()
         taken = await handlers.push_to_axis(
-            runtime.pool, runtime.http, settings.axis_url, settings.secret("axis_key"), now
+            runtime.pool, runtime.files("documents"), runtime.http, settings.axis_url, settings.secret("axis_key"), now
         )
         await handlers.poll_axis(
             runtime.pool, runtime.outbox, runtime.http, settings.axis_url, settings.secret("axis_key"), now

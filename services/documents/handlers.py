@@ -19,6 +19,7 @@ from services.documents import domain
 from services.documents.signatures import Refused, Trust, verify
 from shared.errors import Conflict, DomainError, NotFound, Unprocessable
 from shared.events import DocumentSent, DocumentStatusChanged, DocumentViewOverdue, StoredFile
+from shared.files import BlobCorrupt, BlobMissing, BlobStore
 from shared.outbox import Outbox
 from shared.topics import DOCUMENT
 
@@ -39,6 +40,7 @@ class OverQuota(DomainError):
 
 async def store_file(
     pool: asyncpg.Pool,
+    store: BlobStore,
     content: bytes,
     media_type: str,
     by: str | None,
@@ -64,18 +66,36 @@ async def store_file(
                     f"{agency} has used {used} of its {quota_bytes} bytes of document storage; "
                     f"this file of {len(content)} bytes would pass it"
                 )
+        # Under the agency's quota lock (an advisory lock, no row held): the bytes are in the
+        # store before the row that counts them commits.
+        stored = await store.put_bytes(content, frozenset({media_type}))
+        if stored.sha256 != sha:
+            raise Conflict("the file changed while it was stored")
         await conn.execute(
             "INSERT INTO files (sha256, size, media_type, content, stored_at, stored_by, agency) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sha256) DO NOTHING",
+            "VALUES ($1, $2, $3, NULL, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
             sha,
             len(content),
             media_type,
-            content,
             now,
             by,
             agency,
         )
     return StoredFile(sha256=sha, size=len(content), media_type=media_type, location=file_location(sha))
+
+
+async def file_content(conn, store: BlobStore, sha256: str) -> bytes | None:
+    """A PDF's bytes: from the file store, or from its row if it was stored before the move.
+    None when neither has it, or the stored bytes no longer match their hash."""
+    row = await conn.fetchrow("SELECT content FROM files WHERE sha256 = $1", sha256)
+    if row is None:
+        return None
+    if row["content"] is not None:
+        return row["content"]
+    try:
+        return await store.read_all(sha256)
+    except (BlobMissing, BlobCorrupt):
+        return None
 
 
 async def _stored(conn, sha256: str) -> StoredFile:
@@ -197,7 +217,8 @@ async def receive(
     trust: Trust,
     calendar,
     now: datetime,
-    external: frozenset[str] = frozenset(),
+    external: frozenset[str],
+    store: BlobStore,
 ) -> None:
     """The document arrives at each recipient: the file's hash is checked before anything
     else, then both signatures; it is received (arrived) or refused with the reason. A copy
@@ -206,7 +227,7 @@ async def receive(
     doc = await conn.fetchrow("SELECT version, status FROM documents WHERE id = $1", event.document_id)
     if doc is None or doc["status"] == "recalled" or doc["version"] > event.version:
         return  # recalled meanwhile, or replaced by an update: that version is what counts
-    content = await conn.fetchval("SELECT content FROM files WHERE sha256 = $1", event.file.sha256)
+    content = await file_content(conn, store, event.file.sha256)
     reason = None
     if content is None:
         reason = "the file is not in the store"
@@ -290,13 +311,15 @@ async def move(
             )
 
 
-async def open_file(pool: asyncpg.Pool, document_id: uuid.UUID, agency: str, username: str, now: datetime) -> bytes:
+async def open_file(
+    pool: asyncpg.Pool, store: BlobStore, document_id: uuid.UUID, agency: str, username: str, now: datetime
+) -> bytes:
     """The document for a receiving official, who is recorded as having viewed it. Only a
     received copy opens: nothing unsigned, refused or recalled is shown."""
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            "SELECT d.status, f.content FROM deliveries d JOIN documents doc ON doc.id = d.document_id "
-            "JOIN files f ON f.sha256 = doc.file_sha256 WHERE d.document_id = $1 AND d.recipient_agency = $2",
+            "SELECT d.status, doc.file_sha256 FROM deliveries d JOIN documents doc ON doc.id = d.document_id "
+            "WHERE d.document_id = $1 AND d.recipient_agency = $2",
             document_id,
             agency,
         )
@@ -312,7 +335,10 @@ async def open_file(pool: asyncpg.Pool, document_id: uuid.UUID, agency: str, use
             username,
             now,
         )
-        return row["content"]
+        content = await file_content(conn, store, row["file_sha256"])
+        if content is None:
+            raise NotFound(f"the file of document {document_id} is not in the file store")
+        return content
 
 
 async def recall(
@@ -541,7 +567,9 @@ def axis_id(document_id: uuid.UUID, agency: str, version: int) -> str:
 AXIS_LEASE = timedelta(seconds=60)
 
 
-async def push_to_axis(pool: asyncpg.Pool, http, axis_url: str, key: str, now: datetime, batch: int = 20) -> int:
+async def push_to_axis(
+    pool: asyncpg.Pool, store: BlobStore, http, axis_url: str, key: str, now: datetime, batch: int = 20
+) -> int:
     """Pushes due copies to the axis, each until it takes it: a failure waits longer each time
     (up to 5 minutes) and is recorded with its reason. Returns how many were taken."""
     async with pool.acquire() as conn, conn.transaction():
@@ -553,13 +581,19 @@ async def push_to_axis(pool: asyncpg.Pool, http, axis_url: str, key: str, now: d
             "    WHERE a2.state = 'pending' AND a2.next_attempt_at <= $1 AND a2.version = d2.version AND d2.status = 'sent' "
             "    ORDER BY a2.next_attempt_at LIMIT $2 FOR UPDATE OF a2 SKIP LOCKED) "
             "  RETURNING a.*, doc.sender_agency, doc.number, doc.issued_on, doc.summary, doc.urgency, doc.file_sha256) "
-            "SELECT c.*, f.content FROM claimed c JOIN files f ON f.sha256 = c.file_sha256",
+            "SELECT c.* FROM claimed c",
             now,
             batch,
             AXIS_LEASE,
         )
     taken = 0
     for a in due:
+        async with pool.acquire() as conn:
+            content = await file_content(conn, store, a["file_sha256"])
+        if content is None:
+            async with pool.acquire() as conn:
+                await _axis_later(conn, a, "the document's file is not in the file store", now, only_in="pending")
+            continue
         body = {
             "id": axis_id(a["document_id"], a["recipient_agency"], a["version"]),
             "from": a["sender_agency"],
@@ -569,7 +603,7 @@ async def push_to_axis(pool: asyncpg.Pool, http, axis_url: str, key: str, now: d
             "summary": a["summary"],
             "urgency": a["urgency"],
             "sha256": a["file_sha256"],
-            "pdf_base64": base64.b64encode(a["content"]).decode(),
+            "pdf_base64": base64.b64encode(content).decode(),
         }
         _, error = await _axis_call(http, "POST", f"{axis_url}/api/edocs", key, json=body)
         async with pool.acquire() as conn:

@@ -9,6 +9,9 @@
   within time, how many are due soon (within one working day: at risk);
 - online share and BCCI share (submitted by post or result sent by post) of those received;
 - apologies owed (late dossiers) and sent;
+- digitisation (Decision 766 group 3): of those received, how many had every component as a
+  file at receipt, and how many reused an earlier digitised result; of those approved in the
+  period, how many have their result as a file;
 - for periods up to 92 days, the trend per local day (received, resolved in time, late);
 - the in-progress dossiers that are late, most late first (codes only, no personal data).
 """
@@ -36,6 +39,10 @@ FIELDS = (
     "bcci",
     "apologies_owed",
     "apologies_sent",
+    "components_digitised",
+    "reused",
+    "approved",
+    "results_digitised",
 )
 TREND_MAX_DAYS = 92
 LATE_LIST_MAX = 20
@@ -45,8 +52,13 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
     judged_at = min(end, now)
     cal = ref.calendar
     rows = await pool.fetch(
-        "SELECT code, procedure_name, agency_code, channel, result_delivery, status, received_at, due_at, legal_due_at, "
-        "resolved_at, apologies, overdue, updated_at "
+        "SELECT code, procedure_name, agency_code, channel, result_delivery, status, outcome, received_at, due_at, legal_due_at, "
+        "resolved_at, apologies, overdue, updated_at, "
+        # every component came as a file (a dossier with no component counts as not digitised)
+        "(jsonb_array_length(documents) > 0 AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(documents) e "
+        "  WHERE e->>'sha256' IS NULL)) AS components_digitised, "
+        "EXISTS (SELECT 1 FROM jsonb_array_elements(documents) e WHERE e->>'reused_from' IS NOT NULL) AS reused, "
+        "EXISTS (SELECT 1 FROM dossier_files f WHERE f.dossier_id = dossiers.id AND f.role = 'result') AS result_file "
         "FROM dossiers WHERE received_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1) "
         "AND NOT (status IN ('withdrawn', 'stopped') AND updated_at < $1)",
         start,
@@ -63,6 +75,8 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
             c["received"] += 1
             c["online"] += r["channel"] == "online"
             c["bcci"] += r["channel"] == "postal" or r["result_delivery"] == "postal"
+            c["components_digitised"] += r["components_digitised"]
+            c["reused"] += r["reused"]
         else:
             c["carried_over"] += 1
         late = False
@@ -74,6 +88,8 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
             else:
                 c["resolved_late"] += 1
                 late = True
+            c["approved"] += r["outcome"] == "approved"
+            c["results_digitised"] += r["outcome"] == "approved" and r["result_file"]
             _count(trend, r["resolved_at"], "resolved_late" if late else "resolved_in_time")
         elif r["status"] not in ("withdrawn", "stopped"):
             if due >= judged_at:

@@ -27,6 +27,10 @@ def counts(**kw) -> dict:
             "in_progress_overdue",
             "online",
             "bcci",
+            "components_digitised",
+            "reused",
+            "approved",
+            "results_digitised",
             "apologies_owed",
             "apologies_sent",
         ),
@@ -60,8 +64,21 @@ def test_the_766_groups_score_only_what_the_data_supports():
     by = {g["group"]: g for g in groups}
     assert by[2]["score"] == 18.0  # 90% on time of 20 points
     assert by[4]["score"] == 11.0  # 50% online of 22 points
-    assert by[1]["score"] is by[3]["score"] is by[5]["score"] is None
+    assert by[1]["score"] is by[5]["score"] is None
     assert "Chưa đo" in by[5]["basis"]
+
+
+def test_digitisation_scores_what_is_measured_with_the_threshold_and_names_the_rest():
+    # 8 of 10 received with every component as a file (80 %: full 4), 2 of 10 reused (20 % of
+    # an 80 % threshold: 0.5 of 2), 3 of 6 approved results as files (50 % of 80 %: 3.75 of 6)
+    group = views.digitisation_766(
+        counts(received=10, components_digitised=8, reused=2, approved=6, results_digitised=3)
+    )
+    assert group["score"] == round(4 + 0.5 + 3.75, 1)
+    assert group["measured"] == 12
+    assert "Bản sao điện tử chứng thực: chưa đo" in group["basis"]
+    nothing = views.digitisation_766(counts())
+    assert nothing["score"] == 0.0  # nothing received: no share, no points
 
 
 def test_an_agencys_lists_put_the_most_late_first_and_the_least_time_left_first():
