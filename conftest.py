@@ -85,6 +85,7 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_AUDIT_ANONYMOUS_PER_MINUTE": "300",
         # small enough for a test to fill one agency's document storage (test_trust_second_pass.py)
         "LGSP_DOCUMENTS_AGENCY_QUOTA_BYTES": "20000000",
+        "LGSP_FILE_MAX_BYTES": "3000000",  # small enough to pass in a test (tests/test_dossier_files.py)
         **edge_env(
             carrier=18191 + PORT_OFFSET,
             messaging=18192 + PORT_OFFSET,

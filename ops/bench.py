@@ -229,9 +229,10 @@ class ClientPool:
 
 
 class Load:
-    def __init__(self, urls: dict, run_id: str) -> None:
+    def __init__(self, urls: dict, run_id: str, file_kb: int = 0) -> None:
         self.urls = urls
         self.run_id = run_id
+        self.file_kb = file_kb  # each component a file of its own of this size, uploaded first (0: shared samples)
         self.submitted: list[str] = []  # dossier codes
         self.failures = 0
         self.body = {
@@ -252,9 +253,16 @@ class Load:
         key = f"bench-{self.run_id}-{phase}-{i}"
         # a citizen each: one phone number for every dossier would make one very busy recipient
         body = {**self.body, "applicant": {**self.body["applicant"], "phone": f"09{i % 10**8:08d}"}}
+        documents = None if self.file_kb else body["documents"]
         for attempt in range(5):
             try:
-                r = await http.post(f"{self.urls['intake']}/v1/dossiers", json=body, headers={"Idempotency-Key": key})
+                if documents is None:  # uploaded once; a retry of the submission names the same files
+                    documents = await self.upload(http, body["documents"])
+                r = await http.post(
+                    f"{self.urls['intake']}/v1/dossiers",
+                    json={**body, "documents": documents},
+                    headers={"Idempotency-Key": key},
+                )
                 if r.status_code in (200, 201):
                     self.submitted.append(r.json()["code"])
                     return
@@ -262,6 +270,19 @@ class Load:
                 pass
             await asyncio.sleep(min(0.1 * 2**attempt, 2))
         self.failures += 1
+
+    async def upload(self, http: httpx.AsyncClient, documents: list[dict]) -> list[dict]:
+        """A scan of each component, ``file_kb`` KB of its own bytes (no two dossiers share a
+        file, as no two citizens share papers), uploaded before the dossier names it."""
+        named = []
+        for d in documents:
+            scan = b"%PDF-1.7\n" + os.urandom(self.file_kb * 1024 - 9)
+            r = await http.post(
+                f"{self.urls['intake']}/v1/files", content=scan, headers={"content-type": "application/pdf"}
+            )
+            r.raise_for_status()
+            named.append({"component": d["component"], "name": d["name"], "sha256": r.json()["sha256"]})
+        return named
 
     async def fixed_rate(self, rate: float, seconds: float, max_in_flight: int = 64) -> tuple[float, int]:
         """Offer ``rate`` dossiers/s (open loop). When ``max_in_flight`` are already waiting,
@@ -505,7 +526,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
         f"postgres {ceilings['postgres']['commits_per_s']:.0f} commits/s"
     )
 
-    load = Load(running.urls, uuid.uuid4().hex[:6])
+    load = Load(running.urls, uuid.uuid4().hex[:6], args.file_kb)
     stop = asyncio.Event()
     lag: list = []
     robot = asyncio.create_task(agency_robot(running.urls["routing"], stop))
@@ -603,6 +624,7 @@ async def measure(args, cfg: stack.StackConfig, running: RunningPlatform, settin
         "targets": TARGETS,
         "brokers": cfg.kafka_brokers,
         "instances": running.instances,
+        "file_kb": args.file_kb,
         "ceilings": ceilings,
         "phases": phases,
         "rss_mb": rss,
@@ -630,6 +652,11 @@ def render(r: dict) -> str:
     lines = [
         "",
         f"{r.get('brokers', 1)} Kafka broker(s), {r.get('instances', 1)} instance(s) of each service, {r['machine']['cpus']} CPUs",
+        (
+            f"each dossier uploads its components first: one file of {r['file_kb']} KB each"
+            if r.get("file_kb")
+            else "no upload: the dossiers name files uploaded once before the run"
+        ),
         f"{'figure':<52} {'measured':>22}   target",
         f"{'full speed: dossiers/s, submit to receipt+return':<52} {fs['dossiers_per_s']:>22.1f}   >= {TARGETS['dossiers_per_s']}",
         f"{'full speed: submissions accepted/s (HTTP)':<52} {fs['submitted_per_s']:>22.1f}",
@@ -731,6 +758,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sweep-seconds", type=float, default=8, help="length of each rate of the sweep")
     parser.add_argument("--drain-timeout", type=float, default=300)
+    parser.add_argument(
+        "--file-kb",
+        type=int,
+        default=200,
+        help="each component a scan of this many KB of its own, uploaded before the dossier (0: no upload)",
+    )
     parser.add_argument("--message-bytes", type=int, default=1500)
     parser.add_argument("--ceiling-messages", type=int, default=50_000)
     parser.add_argument("--ceiling-commits", type=int, default=3_000)

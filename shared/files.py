@@ -380,14 +380,16 @@ class S3Store(_Common):
             await stack.aclose()
 
 
-def open_store(url: str, prefix: str) -> BlobStore:
-    """``file:///abs/path`` or ``s3://bucket?endpoint=http://127.0.0.1:58333``."""
+def open_store(url: str, prefix: str, access_key: str | None = None, secret_key: str | None = None) -> BlobStore:
+    """``file:///abs/path`` or ``s3://bucket?endpoint=http://127.0.0.1:58333`` (with its keys,
+    else ``LGSP_S3_ACCESS_KEY`` / ``LGSP_S3_SECRET_KEY``)."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalStore(Path(parsed.path), prefix)
     if parsed.scheme == "s3" and parsed.netloc:
         endpoint = parse_qs(parsed.query).get("endpoint", [None])[0]
-        access, secret = os.environ.get("LGSP_S3_ACCESS_KEY"), os.environ.get("LGSP_S3_SECRET_KEY")
+        access = access_key or os.environ.get("LGSP_S3_ACCESS_KEY")
+        secret = secret_key or os.environ.get("LGSP_S3_SECRET_KEY")
         if not access or not secret:
             raise ValueError("an s3:// file store needs LGSP_S3_ACCESS_KEY and LGSP_S3_SECRET_KEY")
         return S3Store(parsed.netloc, prefix, endpoint, access, secret)
@@ -418,12 +420,13 @@ class FileOut(BaseModel):
     url: str = Field(description="Where to open it (streamed)")
 
 
+# The upload's body in the OpenAPI document: raw bytes, bounded (the service's own limit,
+# LGSP_FILE_MAX_BYTES, may be lower). The declared type is informative: the bytes decide.
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "content": {
-            t: {"schema": {"type": "string", "format": "binary", "maxLength": 1 << 30}} for t in sorted(ACCEPTED_TYPES)
-        },
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary", "maxLength": 20_000_000}}},
+        "description": "The file's bytes: a PDF, or a JPEG or PNG scan",
     }
 }
 

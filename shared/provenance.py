@@ -32,6 +32,7 @@ from shared.events import (
     DossierApologised,
     DossierAssigned,
     DossierAtRisk,
+    DossierFileOpened,
     DossierOverdue,
     DossierReceived,
     DossierRefused,
@@ -54,10 +55,12 @@ from shared.events import (
 
 SIGNATURE_HEADER = "lgsp_signature"
 
-# The one service that emits each event type.
+# The services that emit each event type: one, except the opening of a dossier's file, which
+# each service that serves the files records (intake to portals, routing to agencies).
 PRODUCED_BY: dict[str, tuple[type[EventData], ...]] = {
-    "intake": (DossierReceived, DossierRefused, DossierSupplemented, PickupRequested),
+    "intake": (DossierReceived, DossierRefused, DossierSupplemented, PickupRequested, DossierFileOpened),
     "routing": (
+        DossierFileOpened,
         DossierAssigned,
         DossierTransferred,
         DossierStepAccepted,
@@ -75,7 +78,10 @@ PRODUCED_BY: dict[str, tuple[type[EventData], ...]] = {
     "postal": (ShipmentBooked, ShipmentProgressed),
     "documents": (DocumentSent, DocumentStatusChanged, DocumentViewOverdue),
 }
-OWNER: dict[str, str] = {cls.ce_type: service for service, classes in PRODUCED_BY.items() for cls in classes}
+OWNERS: dict[str, tuple[str, ...]] = {
+    t: tuple(service for service, classes in PRODUCED_BY.items() if any(c.ce_type == t for c in classes))
+    for t in {c.ce_type for classes in PRODUCED_BY.values() for c in classes}
+}
 PRODUCERS = tuple(PRODUCED_BY)
 
 
@@ -133,11 +139,12 @@ class Provenance:
     def refusal(self, envelope: Envelope) -> str | None:
         """Why the event may not be believed, or None: its type is its source's to emit and
         the owner signed it."""
-        owner = OWNER.get(envelope.type)
-        if owner is None:
+        owners = OWNERS.get(envelope.type)
+        if owners is None:
             return f"no service of the platform emits {envelope.type}"
-        if envelope.source != source_of(owner):
-            return f"{envelope.type} is {owner}'s to emit, not {envelope.source}'s"
+        owner = next((o for o in owners if envelope.source == source_of(o)), None)
+        if owner is None:
+            return f"{envelope.type} is {' or '.join(owners)}'s to emit, not {envelope.source}'s"
         if not envelope.signature:
             return f"{envelope.type} from {owner} carries no signature"
         try:

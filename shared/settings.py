@@ -35,10 +35,10 @@ def env_name(field: str) -> str:
     return f"LGSP_{field.upper()}"
 
 
-def _file_store(url: str, prefix: str):
+def _file_store(url: str, prefix: str, keys: tuple[str | None, str | None]):
     from shared.files import open_store
 
-    return open_store(url, prefix)
+    return open_store(url, prefix, *keys)
 
 
 class Settings(BaseSettings):
@@ -82,6 +82,8 @@ class Settings(BaseSettings):
         description="The file store (shared/files.py): file:///path, default <state_dir>/files; or s3://bucket?endpoint=…",
     )
     file_max_bytes: int = Field(20_000_000, ge=1, le=1 << 30, description="Largest file one upload may store")
+    s3_access_key: str | None = Field(None, max_length=200, description="The S3 API's access key (s3:// file store)")
+    s3_secret_key: SecretStr | None = Field(None, description="The S3 API's secret key (secret)")
     state_dir: Path = REPO_ROOT / ".lgsp"
     trace_dir: Path | None = Field(
         None, description="Where spans are written as JSON lines when no OTLP endpoint is set"
@@ -225,7 +227,12 @@ class Settings(BaseSettings):
     def file_store(self, kind: str):
         """One namespace of the file store (``dossiers``, ``documents``), under this
         deployment's schema prefix so that test runs sharing a bucket never meet."""
-        return _file_store(self.files_url or f"file://{self.state_dir / 'files'}", f"{self.schema_prefix}{kind}")
+        secret = self.s3_secret_key.get_secret_value() if self.s3_secret_key else None
+        return _file_store(
+            self.files_url or f"file://{self.state_dir / 'files'}",
+            f"{self.schema_prefix}{kind}",
+            (self.s3_access_key, secret),
+        )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"

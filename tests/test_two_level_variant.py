@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import RUN_ID
+from ops.clients import upload_component_files
 from ops.processes import service
 from tests.helpers import eventually, platform_http, submission
 
@@ -25,6 +26,8 @@ async def two_level(test_env, run_dir, namespace):
         service("intake", env, run_dir / "logs-v2", port=18091).start(),
         service("documents", env, run_dir / "logs-v2", port=18093).start(),
     ]
+    async with platform_http() as http:  # what the portal names, uploaded to this deployment's store
+        await upload_component_files(http, procs[1].url, "two_level")
     yield procs[1].url, procs[0].url, procs[2].url
     for p in procs:
         p.stop()

@@ -15,7 +15,7 @@ from services.console import views
 from services.console.signin import COOKIE, LOGIN_TTL_S, SIGN_IN_COOKIE, SignInFailed
 from services.console.sources import SERVICES
 from shared.access import AccessDenied
-from shared.http import AgencyCode, DossierCode
+from shared.http import AgencyCode, DossierCode, FileHash
 from shared.reference.calendar import LOCAL_TZ
 
 router = APIRouter()
@@ -188,12 +188,13 @@ async def find_dossier(request: Request, code: str = Query(..., min_length=1, ma
 async def dossier_page(request: Request, code: DossierCode):
     console = request.app.state.console
     token = _token(request)
-    intake, routing, timeline, notes, sync = await asyncio.gather(
+    intake, routing, timeline, notes, sync, files = await asyncio.gather(
         console.platform.get("intake", f"/v1/dossiers/{code}", token),
         console.platform.get("routing", f"/v1/dossiers/{code}", token),
         console.platform.get("routing", f"/v1/dossiers/{code}/timeline", token),
         console.platform.get("notify", f"/v1/dossiers/{code}/notifications", token),
         console.platform.get("intake", "/v1/portal-sync", token),
+        console.platform.get("routing", f"/v1/dossiers/{code}/files", token),
     )
     shipments = None
     trace_id = None
@@ -211,6 +212,7 @@ async def dossier_page(request: Request, code: DossierCode):
         intake=intake,
         routing=routing,
         timeline=timeline,
+        files=files,
         notifications=notes,
         shipments=shipments,
         sync=sync,
@@ -218,6 +220,15 @@ async def dossier_page(request: Request, code: DossierCode):
         trace_id=trace_id,
         waterfall=views.waterfall(spans),
         now=console.clock.now(),
+    )
+
+
+@router.get("/dossiers/{code}/files/{sha256}", summary="Opens one of a dossier's files (streamed from routing)")
+async def dossier_file(request: Request, code: DossierCode, sha256: FileHash):
+    """Routing decides, with the person's own token, whether their agency is on the route, and
+    records the opening on the dossier's timeline; the bytes pass through as they come."""
+    return await request.app.state.console.platform.stream(
+        "routing", f"/v1/dossiers/{code}/files/{sha256}", _token(request)
     )
 
 

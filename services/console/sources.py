@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.background import BackgroundTask
+from starlette.responses import Response, StreamingResponse
 
 from shared.services import NAMES
 from shared.traceview import load_trace
@@ -44,6 +46,9 @@ class Answer:
         return f"Dịch vụ trả lời lỗi {self.status}" + (f": {title}" if title else ".")
 
 
+PASSED_HEADERS = ("content-type", "content-length", "content-disposition", "etag", "x-content-sha256", "cache-control")
+
+
 class Platform:
     def __init__(self, http: httpx.AsyncClient, urls: dict[str, str], trace_dir: Path) -> None:
         self.http = http
@@ -62,6 +67,24 @@ class Platform:
         except ValueError:
             body = None
         return Answer(r.status_code, body, (time.perf_counter() - started) * 1000)
+
+    async def stream(self, service: str, path: str, token: str | None) -> Response:
+        """A file from a service, passed through chunk by chunk (never held whole here)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = self.http.build_request("GET", f"{self.urls[service]}{path}", headers=headers)
+        try:
+            upstream = await self.http.send(request, stream=True)
+        except httpx.HTTPError:
+            return Response("Dịch vụ không trả lời.", status_code=502, media_type="text/plain; charset=utf-8")
+        if upstream.status_code != 200:
+            await upstream.aread()
+            await upstream.aclose()
+            answer = Answer(upstream.status_code, None)
+            return Response(
+                answer.problem or "", status_code=upstream.status_code, media_type="text/plain; charset=utf-8"
+            )
+        kept = {k: v for k, v in upstream.headers.items() if k in PASSED_HEADERS}
+        return StreamingResponse(upstream.aiter_bytes(), headers=kept, background=BackgroundTask(upstream.aclose))
 
     async def get(self, service: str, path: str, token: str | None, **params) -> Answer:
         return await self.call("GET", service, path, token, **params)

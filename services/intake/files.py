@@ -12,8 +12,9 @@ collector is removing, and the collector never removes a file a dossier names.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 
@@ -105,11 +106,20 @@ class Collected:
 
 
 async def collect(
-    pool: asyncpg.Pool, store: BlobStore, now: datetime, grace: timedelta, limit: int = 1000
+    pool: asyncpg.Pool,
+    store: BlobStore,
+    now: datetime,
+    grace: timedelta,
+    limit: int = 1000,
+    store_now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> Collected:
     """Unbind the files of dossiers past their retention, then remove the files in the store
     that no dossier names and nobody uploaded within ``grace``. Each removal is decided again
-    under the file's exclusive lock, so a submission binding it at that moment wins."""
+    under the file's exclusive lock, so a submission binding it at that moment wins.
+
+    Two clocks: ``now`` (the platform's) judges retention and the upload rows; a file's time in
+    the store is the store's own, real time, so it is judged against ``store_now`` — a platform
+    clock moved ahead must never make a file uploaded a second ago look old."""
     done = Collected()
     done.unbound = int(
         (
@@ -121,10 +131,10 @@ async def collect(
             )
         ).split()[-1]
     )
-    cutoff = now - grace
+    cutoff, store_cutoff = now - grace, store_now() - grace
     candidates = []
     async for info in store.listing():
-        if info.modified < cutoff:
+        if info.modified < store_cutoff:
             candidates.append(info.sha256)
         if len(candidates) >= limit:
             break
@@ -138,7 +148,7 @@ async def collect(
                 cutoff,
             )
             now_there = await store.stat(sha)
-            if referenced or now_there is None or now_there.modified >= cutoff:
+            if referenced or now_there is None or now_there.modified >= store_cutoff:
                 done.kept += referenced or now_there is not None
                 continue
             await conn.execute("DELETE FROM uploads WHERE sha256 = $1", sha)

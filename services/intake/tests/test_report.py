@@ -26,18 +26,40 @@ def vn(day, hour=9):
     return datetime(2026, 3, day, hour, 0, tzinfo=VN)
 
 
-# (agency, channel, result_delivery, status, received, legal due, resolved, apologies)
+# (agency, channel, result_delivery, status, received, legal due, resolved, apologies,
+#  components: files / paper / reused, outcome, result kept as a file)
 KNOWN = [
-    (COMMUNE, "online", "counter", "returned", vn(2), vn(12, 17), vn(10), 0),  # carried over, resolved early
-    (COMMUNE, "counter", "postal", "resolved", vn(9), vn(11, 17), vn(11, 16), 0),  # received, on time, BCCI
-    (COMMUNE, "postal", "counter", "returned", vn(9), vn(10, 17), vn(12), 1),  # received, late, apologised
-    (COMMUNE, "online", "counter", "processing", vn(10), vn(20, 17), None, 0),  # in progress on time
-    (COMMUNE, "counter", "counter", "processing", vn(10), vn(12, 17), None, 0),  # overdue, no apology yet
-    (PROVINCE_CENTRE, "online", "postal", "returned", vn(11), vn(13, 17), vn(13, 10), 0),  # on time (same day)
-    (PROVINCE_CENTRE, "counter", "counter", "withdrawn", vn(11), vn(13, 17), None, 0),  # withdrawn: not counted
-    (COMMUNE, "online", "counter", "returned", vn(1), vn(3, 17), vn(4), 0),  # finished before the period
-    (COMMUNE, "online", "counter", "processing", vn(16), vn(18, 17), None, 0),  # after the period
+    # carried over, resolved early, approved with its result as a file
+    (COMMUNE, "online", "counter", "returned", vn(2), vn(12, 17), vn(10), 0, "files", "approved", True),
+    # received, on time, BCCI; scanned at the counter; approved, its paper result not scanned
+    (COMMUNE, "counter", "postal", "resolved", vn(9), vn(11, 17), vn(11, 16), 0, "files", "approved", False),
+    # received, late, apologised; brought on paper by the post; refused
+    (COMMUNE, "postal", "counter", "returned", vn(9), vn(10, 17), vn(12), 1, "paper", "refused", False),
+    # in progress on time; one component reused from an earlier result
+    (COMMUNE, "online", "counter", "processing", vn(10), vn(20, 17), None, 0, "reused", None, False),
+    # overdue, no apology yet; scanned
+    (COMMUNE, "counter", "counter", "processing", vn(10), vn(12, 17), None, 0, "files", None, False),
+    # on time (same day)
+    (PROVINCE_CENTRE, "online", "postal", "returned", vn(11), vn(13, 17), vn(13, 10), 0, "files", "approved", True),
+    # withdrawn: not counted
+    (PROVINCE_CENTRE, "counter", "counter", "withdrawn", vn(11), vn(13, 17), None, 0, "paper", None, False),
+    # finished before the period
+    (COMMUNE, "online", "counter", "returned", vn(1), vn(3, 17), vn(4), 0, "files", "approved", True),
+    # after the period
+    (COMMUNE, "online", "counter", "processing", vn(16), vn(18, 17), None, 0, "files", None, False),
 ]
+SHA = "c" * 64
+COMPONENTS = {
+    "files": [
+        {"component": "TP1", "name": "Tờ khai", "sha256": SHA},
+        {"component": "TP2", "name": "Giấy", "sha256": SHA},
+    ],
+    "paper": [{"component": "TP1", "name": "Tờ khai", "sha256": None}, {"component": "TP2", "name": "Giấy"}],
+    "reused": [
+        {"component": "TP1", "name": "Tờ khai", "sha256": SHA},
+        {"component": "TP2", "name": "Giấy", "sha256": SHA, "reused_from": "000.21.12.H40-260101-0001"},
+    ],
+}
 
 
 @pytest.fixture
@@ -45,12 +67,13 @@ async def pool(settings_for):
     settings = settings_for("intake", schema_prefix=f"t{RUN_ID}_r{next(_n)}_")
     pool = await create_pool(settings.database_url, settings.schema)
     await migrate(pool, settings.schema, MIGRATIONS)
-    for agency, channel, delivery, status, received, due, resolved, apologies in KNOWN:
+    for agency, channel, delivery, status, received, due, resolved, apologies, docs, outcome, result in KNOWN:
+        dossier_id = uuid.uuid4()
         await pool.execute(
             "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
-            "result_delivery, status, received_at, due_at, legal_due_at, resolved_at, apologies, updated_at) "
-            "VALUES ($1, $2, '1.001193', 'Đăng ký khai sinh', $3, $4, $5, '[]', $6, $7, $8, $9, $9, $10, $11, $8)",
-            uuid.uuid4(),
+            "result_delivery, status, received_at, due_at, legal_due_at, resolved_at, apologies, updated_at, outcome) "
+            "VALUES ($1, $2, '1.001193', 'Đăng ký khai sinh', $3, $4, $5, $12, $6, $7, $8, $9, $9, $10, $11, $8, $13)",
+            dossier_id,
             f"{agency}-2603{next(_n):02d}-0001",
             agency,
             channel,
@@ -61,7 +84,17 @@ async def pool(settings_for):
             due,
             resolved,
             apologies,
+            json.dumps(COMPONENTS[docs], ensure_ascii=False),
+            outcome,
         )
+        if result:
+            await pool.execute(
+                "INSERT INTO dossier_files (dossier_id, sha256, role, name, media_type, size, bound_at) "
+                "VALUES ($1, $2, 'result', 'Giấy khai sinh.pdf', 'application/pdf', 1000, $3)",
+                dossier_id,
+                SHA,
+                resolved,
+            )
     yield pool
     await pool.close()
 
@@ -82,6 +115,12 @@ async def test_report_figures(pool):
         "bcci": 2,
         "apologies_owed": 2,
         "apologies_sent": 1,
+        # group 3: every component a file (scanned or reused) in 3 of the 4 received; 1 reused;
+        # of the 2 approved in the period, 1 has its result as a file
+        "components_digitised": 3,
+        "reused": 1,
+        "approved": 2,
+        "results_digitised": 1,
     }
     centre = next(a for a in r["agencies"] if a["agency_code"] == PROVINCE_CENTRE)
     assert (centre["received"], centre["resolved_on_time"], centre["online"], centre["bcci"]) == (2, 1, 1, 1)
