@@ -42,6 +42,7 @@ from ops.pki import TestPki
 from ops.processes import ServiceProcess
 from ops.signing import document_pdf, sign_twice
 from shared.clock import clock_from_env
+from shared.files import BlobCorrupt, BlobMissing, open_store
 from shared.reference.catalogue import catalogue_for
 from shared.settings import Settings
 from shared.topic_reader import all_records
@@ -83,6 +84,9 @@ def poison_records() -> list[tuple[str, bytes | None, list[tuple[str, bytes]]]]:
     ]
 
 
+FILE_BYTES = 8 * 1024  # each uploaded component file (a small scan: the run is about faults, not bytes)
+
+
 class Driver:
     """Submits dossiers with idempotency keys through outages, and cannot livelock:
     - at most ``in_flight`` submissions are outstanding: the offered rate is what is accepted,
@@ -103,6 +107,7 @@ class Driver:
         self.in_flight, self.give_up_s = in_flight, give_up_s
         self.keys: dict[str, str] = {}  # idempotency key -> kind (online, late, pickup)
         self.failures = 0
+        self.uploads = 0
         self.offered = self.accepted = self.outstanding = self.late = 0
         self.accepted_spans: list[tuple[float, float]] = []  # (sent, accepted) of each accepted submission
         self.last_errors: dict[str, str] = {}  # entry -> what it last answered
@@ -179,10 +184,15 @@ class Driver:
         auth = IDENTITIES.counter(COMMUNE) if kind == "late" else httpx.USE_CLIENT_DEFAULT
         give_up = time.monotonic() + self.give_up_s
         attempt = 0
+        uploaded: list[dict] = []  # an online dossier's files, each its own, uploaded before it is named
         while time.monotonic() < give_up:
             entry = self._entry(i, attempt)
             sent = time.perf_counter()
             try:
+                if kind == "online":
+                    while len(uploaded) < len(body["documents"]):
+                        uploaded.append(await self._upload(entry, i, body["documents"][len(uploaded)]))
+                    body["documents"] = uploaded
                 r = await self._clients[entry].post(
                     f"{entry}{path}", json=body, headers={"Idempotency-Key": key}, auth=auth
                 )
@@ -202,6 +212,17 @@ class Driver:
             await asyncio.sleep(min(0.1 * 2**attempt, 2.0) * (0.5 + self.rng.random()))
             attempt += 1
         self.failures += 1
+
+    async def _upload(self, entry: str, i: int, document: dict) -> dict:
+        """A scan of the component with bytes of its own (a few KB), as a portal uploads it."""
+        scan = b"%PDF-1.7\n" + f"{self.run_id}-{i}-{document['component']}".encode() + self.rng.randbytes(FILE_BYTES)
+        r = await self._clients[entry].post(
+            f"{entry}/v1/files", content=scan, headers={"content-type": "application/pdf"}
+        )
+        if r.status_code != 201:
+            raise httpx.HTTPStatusError(f"upload answered {r.status_code}", request=r.request, response=r)
+        self.uploads += 1
+        return {"component": document["component"], "name": document["name"], "sha256": r.json()["sha256"]}
 
     def progress(self, n: int) -> str:
         return (
@@ -362,6 +383,12 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
         time.sleep(1.0)
         stack.start_postgres(cfg)
 
+    def file_store():
+        """The S3 server killed with uploads on their way, back 2 s later."""
+        stack.stop_s3(cfg, kill=True)
+        time.sleep(2.0)
+        stack.start_s3(cfg)
+
     names = ("intake", "routing", "postal", "notify", "documents")
     victims = [f"{name}-2" if f"{name}-2" in procs else name for name in names if name in procs]
     plan = [
@@ -375,6 +402,7 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
         plan.append((0.45, "pause Kafka broker node 3 for 15 s (SIGSTOP, SIGCONT)", pause(3, 15.0)))
         plan.append((0.62, "SIGKILL Kafka broker node 2", cluster_node("node 2")))
         plan.append((0.68, "SIGKILL the Kafka broker leading the dossier topic's partition 0", cluster_node("leader")))
+    plan.append((0.31, "SIGKILL the S3 server (file store)", file_store))
     plan.sort(key=lambda fault: fault[0])
     if not cfg.external_database_url:
         plan.append((0.75, "restart PostgreSQL", database))
@@ -514,12 +542,51 @@ async def reconcile(
             break
         say("waiting: " + "; ".join(problems[:3]))
         await asyncio.sleep(3)
+    file_counts, file_problems = await check_files(cfg, settings, online_keys)
+    counts.update(file_counts)
+    problems += file_problems
     counts["submit_failures"] = driver.failures
     if driver.failures:
         problems.append(f"{driver.failures} submissions never accepted")
     if documents is not None and documents.failures:
         problems.append(f"{documents.failures} documents never accepted")
     return {"counts": counts, "problems": problems}
+
+
+async def check_files(cfg: stack.StackConfig, settings: Settings, online_keys: list[str]) -> tuple[dict, list[str]]:
+    """Every file an online dossier names is in the store, whole: read back through the store's
+    own client and hashed. An online dossier names two files of its own."""
+    prefix = settings.schema_prefix
+    conn = await asyncpg.connect(cfg.database_url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT f.sha256 FROM {prefix}intake.dossier_files f JOIN {prefix}intake.dossiers d ON d.id = f.dossier_id "
+            "WHERE f.store = 'dossiers' AND f.role = 'component' AND substr(d.idempotency_key, "
+            "strpos(d.idempotency_key, '/') + 1) = ANY($1)",
+            online_keys,
+        )
+    finally:
+        await conn.close()
+    env = cfg.files_env()
+    store = open_store(env["LGSP_FILES_URL"], f"{prefix}dossiers", env["LGSP_S3_ACCESS_KEY"], env["LGSP_S3_SECRET_KEY"])
+    missing = corrupt = 0
+    try:
+        for r in rows:
+            try:
+                await store.read_all(r["sha256"])
+            except BlobMissing:
+                missing += 1
+            except BlobCorrupt:
+                corrupt += 1
+    finally:
+        await store.close()
+    counts = {"files_bound": len(rows), "files_missing": missing, "files_corrupt": corrupt}
+    problems = []
+    if len(rows) != 2 * len(online_keys):
+        problems.append(f"{len(rows)} files bound to {len(online_keys)} online dossiers, want two each")
+    if missing or corrupt:
+        problems.append(f"{missing} files named by a dossier are missing and {corrupt} do not match their hash")
+    return counts, problems
 
 
 async def check(

@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +56,12 @@ class UnsupportedType(DomainError):
 
 class BlobMissing(NotFound):
     """No file is stored under that hash (never uploaded, or removed by the collector)."""
+
+
+class StoreUnavailable(DomainError):
+    """The file store does not answer (an S3 server down, a timeout): try again later."""
+
+    status = 503
 
 
 class BlobCorrupt(RuntimeError):
@@ -333,6 +340,10 @@ class S3Store(_Common):
                 pass
 
     async def _commit(self, spooled: Spooled) -> None:
+        async with unavailable_as_503("store"):
+            await self._put(spooled)
+
+    async def _put(self, spooled: Spooled) -> None:
         client = await self.client()
         await client.put_object(
             Bucket=self.bucket,
@@ -345,12 +356,13 @@ class S3Store(_Common):
 
     async def stat(self, sha256: str) -> BlobInfo | None:
         client = await self.client()
-        try:
-            head = await client.head_object(Bucket=self.bucket, Key=self.key(sha256))
-        except client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        async with unavailable_as_503("read"):
+            try:
+                head = await client.head_object(Bucket=self.bucket, Key=self.key(sha256))
+            except client.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
         return BlobInfo(sha256, head["ContentLength"], head["LastModified"])
 
     async def _raw(self, sha256: str) -> AsyncIterator[bytes]:
@@ -378,6 +390,24 @@ class S3Store(_Common):
         if self._stack is not None:
             stack, self._stack, self._client = self._stack, None, None
             await stack.aclose()
+
+
+@asynccontextmanager
+async def unavailable_as_503(what: str):
+    """The S3 API not answering, or answering with a server error, is the store being
+    unavailable (503, retried by callers), not a bug of the request (500)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"the file store cannot {what} now ({type(exc).__name__}); try again shortly") from exc
+    except ClientError as exc:
+        if int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500:
+            raise StoreUnavailable(f"the file store cannot {what} now; try again shortly") from exc
+        raise
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise StoreUnavailable(f"the file store cannot {what} now ({type(exc).__name__}); try again shortly") from exc
 
 
 def open_store(url: str, prefix: str, access_key: str | None = None, secret_key: str | None = None) -> BlobStore:

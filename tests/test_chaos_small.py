@@ -1,5 +1,6 @@
-"""The chaos run, small: every service SIGKILLed and restarted, the broker SIGKILLed, the
-database restarted, poison injected, all under load, then reconciled (see ops/chaos.py).
+"""The chaos run, small: every service SIGKILLed and restarted, the broker SIGKILLed, the S3
+server SIGKILLed with uploads on their way, the database restarted, poison injected, all under
+load, then reconciled, files read back and hashed (see ops/chaos.py).
 
 It takes the shared broker and database down, and leaves them up again: the tests after it
 find the platform as before.
@@ -18,6 +19,7 @@ async def test_nothing_lost_nothing_twice_under_faults(platform, local_stack, te
     assert result["faults"] == [
         "SIGKILL intake",
         "SIGKILL routing",
+        "SIGKILL the S3 server (file store)",
         "SIGKILL postal",
         "pause the Kafka broker for 5 s (SIGSTOP, SIGCONT)",
         "SIGKILL notify",
@@ -31,6 +33,8 @@ async def test_nothing_lost_nothing_twice_under_faults(platform, local_stack, te
     assert result["problems"] == []
     assert counts["received"] == counts["submitted"] == 120
     assert counts["receipt_messages_doubled"] == 0
+    # every file an online dossier names is in the store and hashes to its name, S3 killed mid-upload
+    assert counts["files_bound"] > 0 and counts["files_missing"] == counts["files_corrupt"] == 0
     assert counts["apologies"] == counts["late_dossiers"] > 0
     assert all(n == 4 for n in counts["dead_letters"].values())
     # official documents through the same faults: each arrived once, none parked
