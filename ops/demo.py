@@ -38,6 +38,7 @@ from ops.identity import IDENTITIES, local_secret
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from ops.report import fetch_report, period
 from ops.timeline import format_timeline
+from services.console.views import digitisation_766
 from services.intake.report import render
 from shared.clock import Clock, clock_from_env
 from shared.reference.calendar import LOCAL_TZ
@@ -290,7 +291,13 @@ def main(dossiers: int = 300, instances: int = 1, stay: bool | None = None) -> i
         start, end = period((now.astimezone(LOCAL_TZ) - timedelta(days=30)).date().isoformat(), None, now)
         end = start + timedelta(days=32)
         say("\n[demo] the managers' report (lgsp report --from <30 days ago> --to <tomorrow>):\n")
-        say(render(fetch_report(urls["intake"], start, end, auth=IDENTITIES.driver)))
+        report = fetch_report(urls["intake"], start, end, auth=IDENTITIES.driver)
+        say(render(report))
+        digitisation = digitisation_766(report["total"])
+        say(
+            f"\n[demo] Decision 766, group 3 (digitisation): {digitisation['score']} / 22 "
+            f"({digitisation['measured']} of the 22 points measurable here)\n  {digitisation['basis']}"
+        )
         sync = httpx.get(f"{urls['intake']}/v1/portal-sync", auth=IDENTITIES.driver).json()
         say(
             f"\n[demo] national portal sync: {sync['sent']} updates sent, {sync['pending']} pending, {sync['rejected']} rejected"

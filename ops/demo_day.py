@@ -146,11 +146,13 @@ async def one_dossier(
             return (await http.get(f"{urls['intake']}/v1/dossiers/{code}")).json()["status"] == "supplement_requested"
 
         await eventually(asked, timeout=60, interval=0.25, what="intake to see the supplement request")
-        ok(
-            await http.post(
-                f"{urls['intake']}/v1/dossiers/{code}/supplements", json={"documents": supplement_documents()}
-            )
+        # brought by whoever submitted it: the portal uploads a file, a counter takes paper
+        brought = (
+            supplement_documents()
+            if auth is httpx.USE_CLIENT_DEFAULT
+            else [{"component": "TP1", "name": "Bản sao có chứng thực"}]
         )
+        ok(await http.post(f"{urls['intake']}/v1/dossiers/{code}/supplements", json={"documents": brought}, auth=auth))
 
         async def resumed():
             return (await agencies.dossier(code))["status"] == "processing"

@@ -163,7 +163,7 @@ def render(report: dict) -> str:
     """The report as a table, with the shares and the on-time rate the seeds quote."""
     head = (
         f"{'':<48} {'recv':>5} {'carry':>5} {'early':>5} {'ontime':>6} {'late':>5} {'open':>5} {'overdue':>7} "
-        f"{'online%':>7} {'BCCI%':>6} {'ontime%':>7} {'apology owed/sent':>17}"
+        f"{'online%':>7} {'BCCI%':>6} {'ontime%':>7} {'apology owed/sent':>17} {'files%':>6} {'result%':>7} {'reuse':>5}"
     )
 
     def line(label: str, c: dict) -> str:
@@ -177,11 +177,13 @@ def render(report: dict) -> str:
         )
         good = c["resolved_early"] + c["resolved_on_time"] + c["in_progress_on_time"]
         rate = f"{100 * good / handled:.1f}" if handled else "-"
+        results = f"{100 * c['results_digitised'] / c['approved']:.1f}" if c["approved"] else "-"
         return (
             f"{label[:48]:<48} {c['received']:>5} {c['carried_over']:>5} {c['resolved_early']:>5} {c['resolved_on_time']:>6} "
             f"{c['resolved_late']:>5} {c['in_progress_on_time']:>5} {c['in_progress_overdue']:>7} "
             f"{100 * c['online'] / received:>7.1f} {100 * c['bcci'] / received:>6.1f} {rate:>7} "
-            f"{c['apologies_owed']:>8}/{c['apologies_sent']:<8}"
+            f"{c['apologies_owed']:>8}/{c['apologies_sent']:<8} "
+            f"{100 * c['components_digitised'] / received:>6.1f} {results:>7} {c['reused']:>5}"
         )
 
     out = [f"Report {report['from']} .. {report['to']}", head]
