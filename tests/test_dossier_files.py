@@ -126,6 +126,13 @@ async def test_a_scanned_result_is_kept_for_the_citizen_and_reused_by_them_only(
         r = await http.get(f"{intake}{kept['url']}")
         assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == kept["sha256"]
 
+        async def portal_told():  # the national portal's update points to the result file
+            held = (await http.get(f"{platform['portal'].url}/control/updates")).json().get(first["code"], [])
+            return next((u["DanhSachGiayToKetQua"] for u in held if "DanhSachGiayToKetQua" in u), None)
+
+        [told] = await eventually(portal_told, what="the portal told of the result file")
+        assert (told["DuongDanTepTinKetQua"], told["MaBamTepTin"]) == (kept["url"], kept["sha256"])
+
         def reusing(n: int) -> dict:
             body = submission("1.009994", applicant=applicant(n))
             body["documents"][2] = {"component": "TP3", "name": "GCN đã số hóa", "reused_from": first["code"]}

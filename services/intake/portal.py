@@ -41,8 +41,11 @@ def portal_time(moment: datetime | None) -> str | None:
     return moment.astimezone(LOCAL_TZ).strftime("%Y%m%d%H%M%S") if moment else None
 
 
-def to_portal(d: asyncpg.Record, seq: int, procedure_field: str, finished_at: datetime | None) -> dict:
-    """One status update of dossier ``d`` (a row of ``dossiers``) in the portal's words."""
+def to_portal(
+    d: asyncpg.Record, seq: int, procedure_field: str, finished_at: datetime | None, results: list | None = None
+) -> dict:
+    """One status update of dossier ``d`` (a row of ``dossiers``) in the portal's words;
+    ``results``: its result files (name, hash), each pointed to where intake serves it."""
     applicant = json.loads(d["applicant"])
     status = STATUS_CODES[d["status"]]
     body = {
@@ -66,6 +69,15 @@ def to_portal(d: asyncpg.Record, seq: int, procedure_field: str, finished_at: da
         body["NgayKetThucXuLy"] = portal_time(finished_at)
     if status == 10 and finished_at:
         body["NgayTra"] = portal_time(finished_at)
+    if results:
+        body["DanhSachGiayToKetQua"] = [
+            {
+                "TenGiayTo": r["name"],
+                "DuongDanTepTinKetQua": f"/v1/dossiers/{d['code']}/files/{r['sha256']}",
+                "MaBamTepTin": r["sha256"],  # SHA-256: what the portal checks the file it fetches against
+            }
+            for r in results
+        ]
     return body
 
 
@@ -84,7 +96,10 @@ async def queue_update(
         dossier_id,
     )
     seq = (last["seq"] + 1) if last else 1
-    payload = to_portal(d, seq, procedure_field, at)
+    results = await conn.fetch(
+        "SELECT name, sha256 FROM dossier_files WHERE dossier_id = $1 AND role = 'result' ORDER BY bound_at", dossier_id
+    )
+    payload = to_portal(d, seq, procedure_field, at, list(results))
     if (
         last
         and last["status_code"] == payload["TrangThaiHoSo"]

@@ -48,8 +48,12 @@ async def _new_shipment(
 def result_contents(event: DossierResolved) -> str:
     """What the delivery carries, as the carrier's slip shows it."""
     what = f"Kết quả hồ sơ {event.dossier_code}"
-    if event.result_document is not None and event.result_document.number:
-        what += f": văn bản số {event.result_document.number}"
+    result = event.result_document
+    if result is not None and result.number:
+        what += f": văn bản số {result.number}"
+    if result is not None and result.sha256:
+        # the printed copy names the file kept for the citizen, so either can be checked against the other
+        what += f" (bản điện tử SHA-256 {result.sha256[:16]}…)"
     return what
 
 

@@ -135,3 +135,27 @@ def test_a_reused_result_must_be_the_applicants_own():
     assert (bound[0].sha256, bound[0].reused_from) == (SHA_A, "000.21.12.H40-261130-0001")
     _, reasons = check_files([ref(reused_from="000.21.12.H40-261130-0002")], "online", {}, {}, 10_000)
     assert [r.code for r in reasons] == ["reuse_not_found"]
+
+
+def test_the_postal_slip_names_the_result_file_kept_for_the_citizen():
+    import uuid
+    from datetime import datetime, timezone
+
+    from services.postal.handlers import result_contents
+    from shared.events import Actor, DossierResolved
+
+    at = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
+    event = DossierResolved(
+        dossier_id=uuid.uuid4(),
+        dossier_code="000.21.12.H40-261130-0001",
+        at=at,
+        outcome="approved",
+        agency_code="000.00.12.H40",
+        result_document=DocumentRef(name="Giấy chứng nhận.pdf", sha256=SHA_A, number="12/GCN"),
+        due_at=at,
+        on_time=True,
+        actor=Actor(name="Cán bộ"),
+    )
+    assert result_contents(event) == (
+        "Kết quả hồ sơ 000.21.12.H40-261130-0001: văn bản số 12/GCN (bản điện tử SHA-256 aaaaaaaaaaaaaaaa…)"
+    )

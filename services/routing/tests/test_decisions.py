@@ -100,7 +100,8 @@ async def test_the_decision_reaches_the_citizen_the_post_the_timeline_and_the_tr
         return [s for s in rows if s["kind"] == "delivery" and s["carrier_ref"]]
 
     [shipment] = await eventually(delivery, what="the delivery booked with the carrier")
-    assert shipment["contents"] == f"Kết quả hồ sơ {code}: văn bản số {number}"
+    # the slip names the decision and the file kept for the citizen (its hash's first 16 digits)
+    assert shipment["contents"].startswith(f"Kết quả hồ sơ {code}: văn bản số {number} (bản điện tử SHA-256 ")
     carried = (await http.get(f"{platform['carrier'].url}/v1/shipments/{shipment['carrier_ref']}")).json()
     assert carried["contents"] == shipment["contents"]  # Vietnamese intact on the carrier's side
 
