@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ops import stack
-from ops.clients import documents_for, platform_http
+from ops.clients import documents_for, platform_http, result_scan
 from ops.identity import IDENTITIES
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from shared.clock import clock_from_env
@@ -338,10 +338,15 @@ class Load:
 async def agency_robot(routing_url: str, stop: asyncio.Event) -> int:
     """An agency's system: take every dossier in the commune's queue to its return."""
     done = 0
-    result = {"name": "Bản sao.pdf", "media_type": "application/pdf", "size": 1000, "sha256": "cd" * 32}
     # the commune's official, through the agency's system
     official = IDENTITIES.official(AGENCY)
     async with platform_http(official, timeout=30) as http, ClientPool(24, official, timeout=30) as clients:
+        # the result's scan, uploaded once: every approval names it (the same paper form each time)
+        scan = await http.post(
+            f"{routing_url}/v1/files", content=result_scan(AGENCY), headers={"content-type": "application/pdf"}
+        )
+        scan.raise_for_status()
+        result = {"name": "Bản sao.pdf", "sha256": scan.json()["sha256"]}
 
         async def finish(d: dict) -> None:
             nonlocal done
