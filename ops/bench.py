@@ -108,9 +108,11 @@ def _cpu_ticks(pid: int, with_children: bool = False) -> int:
 
 def cpu_snapshot(cfg: stack.StackConfig, running: RunningPlatform) -> dict[str, int]:
     """CPU ticks used so far by every process of the run: services, simulators, this driver,
-    Kafka, and PostgreSQL (the postmaster, its live backends, and those already reaped)."""
+    the S3 server, Kafka, and PostgreSQL (the postmaster, its live backends, and those already reaped)."""
     snap = {name: _cpu_ticks(p.proc.pid) for name, p in running.procs.items() if p.proc}
     snap["driver (bench)"] = _cpu_ticks(os.getpid())
+    if pid := stack.s3_pid(cfg):
+        snap["s3 (S3Proxy)"] = _cpu_ticks(pid)
     for node, pid in stack.kafka_pids(cfg).items():
         snap["kafka" if cfg.kafka_brokers == 1 else f"kafka-{node}"] = _cpu_ticks(pid)
     pidfile = cfg.pg_data / "postmaster.pid"

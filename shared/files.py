@@ -150,6 +150,10 @@ class BlobStore(Protocol):
 
     async def put_bytes(self, data: bytes, accepted: frozenset[str] = ACCEPTED_TYPES) -> Blob: ...
 
+    async def put_spooled(self, spooled: Spooled) -> Blob:
+        """Store an upload already read and checked (``spool``)."""
+        ...
+
     async def stat(self, sha256: str) -> BlobInfo | None: ...
 
     def read(self, sha256: str) -> AsyncIterator[bytes]:
@@ -177,9 +181,12 @@ class _Common:
     async def put(self, chunks: AsyncIterator[bytes], limit: int, accepted: frozenset[str] = ACCEPTED_TYPES) -> Blob:
         spooled = await spool(chunks, limit, accepted)
         try:
-            await self._commit(spooled)
+            return await self.put_spooled(spooled)
         finally:
             spooled.close()
+
+    async def put_spooled(self, spooled: Spooled) -> Blob:
+        await self._commit(spooled)
         return spooled.blob
 
     async def put_bytes(self, data: bytes, accepted: frozenset[str] = ACCEPTED_TYPES) -> Blob:

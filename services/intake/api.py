@@ -13,7 +13,7 @@ from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, Su
 from shared.access import Caller, Resource
 from shared.deps import CallerDep, ReferenceDep, RuntimeDep
 from shared.dossier_files import list_files, open_file
-from shared.files import UPLOAD_BODY, FileOut, FileStored, upload
+from shared.files import UPLOAD_BODY, FileOut, FileStored
 from shared.http import DossierCode, FileHash, problem
 from shared.reference import Reference
 from shared.reference.calendar import CalendarNotCovered
@@ -225,9 +225,9 @@ async def upload_file(request: Request, rt: RuntimeDep, caller: CallerDep):
     under its SHA-256 and streamed in as it arrives. Its type is judged by its bytes (PDF,
     JPEG, PNG); at most ``LGSP_FILE_MAX_BYTES``. A dossier then names it by that hash: only
     files this same system uploaded can be bound to its dossiers."""
-    blob = await upload(request, rt.files(), rt.settings.file_max_bytes)
-    if not await files.record_upload(rt.pool, rt.files(), blob, caller.client_id, rt.clock.now()):
-        return problem(503, "the file was being collected as unused at that moment: upload it again")
+    blob = await files.store_upload(
+        rt.pool, rt.files(), request.stream(), rt.settings.file_max_bytes, caller.client_id, rt.clock.now()
+    )
     return FileStored(sha256=blob.sha256, size=blob.size, media_type=blob.media_type)
 
 

@@ -12,7 +12,7 @@ collector is removing, and the collector never removes a file a dossier names.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -20,7 +20,7 @@ import asyncpg
 
 from services.intake.checks import StoredFile, check_files
 from shared.events import DocumentRef, Reason
-from shared.files import Blob, BlobStore
+from shared.files import Blob, BlobStore, spool
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +38,31 @@ async def _lock(conn: asyncpg.Connection, shas: list[str], *, exclusive: bool) -
         await conn.execute(f"SELECT {fn}($1)", key)
 
 
-async def record_upload(pool: asyncpg.Pool, store: BlobStore, blob: Blob, uploaded_by: str, now: datetime) -> bool:
-    """After the bytes are stored: remember who uploaded them. False when the collector
-    removed the same (older) bytes between the store's write and this lock: upload again."""
-    async with pool.acquire() as conn, conn.transaction():
-        await _lock(conn, [blob.sha256], exclusive=False)
-        if await store.stat(blob.sha256) is None:
-            return False
-        await conn.execute(
-            "INSERT INTO uploads (sha256, uploaded_by, size, media_type, uploaded_at) VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT (sha256, uploaded_by) DO UPDATE SET uploaded_at = EXCLUDED.uploaded_at",
-            blob.sha256,
-            uploaded_by,
-            blob.size,
-            blob.media_type,
-            now,
-        )
-    return True
+async def store_upload(
+    pool: asyncpg.Pool, store: BlobStore, chunks: AsyncIterator[bytes], limit: int, uploaded_by: str, now: datetime
+) -> Blob:
+    """An upload: read and checked first (the client's pace holds nothing here), then stored
+    and recorded as ``uploaded_by``'s under the file's shared lock. The lock is held across the
+    store's write (a server-side call, not the client's), so the collector, which decides under
+    the exclusive one, sees either no file or a fresh one with its upload row: it never removes
+    a file between its write and its record."""
+    spooled = await spool(chunks, limit)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await _lock(conn, [spooled.blob.sha256], exclusive=False)
+            blob = await store.put_spooled(spooled)
+            await conn.execute(
+                "INSERT INTO uploads (sha256, uploaded_by, size, media_type, uploaded_at) VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (sha256, uploaded_by) DO UPDATE SET uploaded_at = EXCLUDED.uploaded_at",
+                blob.sha256,
+                uploaded_by,
+                blob.size,
+                blob.media_type,
+                now,
+            )
+    finally:
+        spooled.close()
+    return blob
 
 
 async def resolve(

@@ -16,6 +16,7 @@ from services.intake import files, handlers
 from services.intake.app import MIGRATIONS
 from services.intake.schemas import SubmitDossier
 from shared.events import DocumentRef
+from shared.files import chunks_of
 from shared.outbox import Outbox
 from shared.reference import load_reference
 from tests.helpers import submission
@@ -44,9 +45,7 @@ async def intake(service_db):
 
 async def upload(intake, data: bytes, by: str, at: datetime):
     pool, _, _, store = intake
-    blob = await store.put_bytes(data)
-    assert await files.record_upload(pool, store, blob, by, at)
-    return blob
+    return await files.store_upload(pool, store, chunks_of(data), len(data), by, at)
 
 
 async def submit_with(intake, sha256: str, at: datetime, by: str = "portal-a"):
