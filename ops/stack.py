@@ -505,14 +505,16 @@ def _kafka_cluster_id(cfg: StackConfig) -> str:
 
 
 def _wait_kafka_ready(cfg: StackConfig, proc: subprocess.Popen | None, timeout: float) -> None:
-    """Until every broker of the stack is in the cluster's metadata."""
+    """Until every broker of the stack is in the cluster's metadata and listens: a KRaft
+    broker registers with the controllers a moment before its own listener opens, so the
+    metadata alone once let the access set-up (and clients) reach a node not yet there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             logs = sorted(cfg.kafka_dir.glob("**/stdout.log"), key=lambda p: p.stat().st_mtime)
             tail = logs[-1].read_text(errors="replace")[-3000:] if logs else ""
             raise StackError(f"kafka exited with code {proc.returncode}:\n{tail}")
-        if any(_port_open(cfg.broker_port(n)) for n in cfg.nodes) and _kafka_answers(cfg):
+        if all(_port_open(cfg.broker_port(n)) for n in cfg.nodes) and _kafka_answers(cfg):
             return
         time.sleep(0.5)
     raise StackError(
