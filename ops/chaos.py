@@ -669,6 +669,11 @@ async def check(
         problems.append(f"portal has {counts['portal_dossiers_synced']} of {len(online_codes)} online dossiers")
     if repeated:
         problems.append(f"{repeated} dossiers got a portal status twice")
+    # every channel is synced: each dossier's first update is its receipt
+    everyone = [updates.get(c, []) for c in code_of.values()]
+    counts["portal_dossiers_synced_every_channel"] = sum(1 for u in everyone if u and u[0]["TrangThaiHoSo"] == 2)
+    if counts["portal_dossiers_synced_every_channel"] != len(intake):
+        problems.append(f"portal has {counts['portal_dossiers_synced_every_channel']} of {len(intake)} dossiers")
 
     dlq = {}
     for service in SERVICES:

@@ -5,7 +5,7 @@ lgsp run SERVICE                                   run one service in the foregr
 lgsp demo                                          the platform on its local stack, watched
 lgsp topics [--json]                               the declared topics
 lgsp timeline CODE                                 a dossier's process-control timeline
-lgsp report [--from D --to D]                      the managers' report per agency and level
+lgsp report [--from D --to D | --period P]         the managers' report per agency and level
 lgsp trace TRACE_ID                                one trace across services, as a tree
 lgsp dlq list SERVICE | lgsp dlq redrive SERVICE   dead letters: read them, send them back
 lgsp kafka-access [--topic-prefix P]               Kafka users, topics, ACLs; schemas and DB roles
@@ -104,6 +104,11 @@ def _main(argv: list[str] | None = None) -> int:
     rp.add_argument("--documents-url", default=os.environ.get("LGSP_DOCUMENTS_URL", "http://127.0.0.1:8086"))
     rp.add_argument("--from", dest="start", help="ISO date or time (Vietnam time if no zone); default: today")
     rp.add_argument("--to", dest="end", help="ISO date or time, exclusive; default: the day after --from")
+    rp.add_argument(
+        "--period",
+        help="instead of --from/--to: a period as the reporting regime closes it (15th of the month before "
+        "to the 14th): YYYY-MM, YYYY-Qn or YYYY",
+    )
     rp.add_argument("--intake-url", default=os.environ.get("LGSP_INTAKE_URL", "http://127.0.0.1:8081"))
     tr = sub.add_parser("trace", help="print one trace from the local span files")
     tr.add_argument("trace_id")
@@ -181,7 +186,7 @@ def _main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from ops.report import print_report
 
-        return print_report(args.intake_url, args.start, args.end, clock.now())
+        return print_report(args.intake_url, args.start, args.end, clock.now(), args.period)
     if args.command == "trace":
         from shared.traceview import load_trace, render_tree
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime, time, timedelta
 
 import httpx
 
 from ops.identity import IDENTITIES, TokenRefused
-from services.intake.report import render
+from services.intake.report import PERIOD_PATTERN, regime_period, render
 from shared.reference.calendar import LOCAL_TZ
 
 
@@ -39,8 +40,15 @@ def fetch_report(intake_url: str, start: datetime, end: datetime, auth: httpx.Au
     return r.json()
 
 
-def print_report(intake_url: str, start: str | None, end: str | None, now: datetime) -> int:
-    s, e = period(start, end, now)
+def print_report(intake_url: str, start: str | None, end: str | None, now: datetime, regime: str | None = None) -> int:
+    """``regime``: a period as the reporting regime closes it (``2026-11``, ``2026-Q4``, ``2026``)."""
+    if regime is not None:
+        if not re.match(PERIOD_PATTERN, regime):
+            print(f"--period {regime!r}: expected YYYY-MM, YYYY-Qn or YYYY", file=sys.stderr)
+            return 2
+        s, e = regime_period(regime)
+    else:
+        s, e = period(start, end, now)
     try:
         print(render(fetch_report(intake_url, s, e)))
     except (httpx.HTTPError, TokenRefused) as exc:

@@ -144,14 +144,36 @@ async def pickup_status(pickup_id: uuid.UUID, rt: RuntimeDep):
 async def management_report(
     rt: RuntimeDep,
     ref: ReferenceDep,
-    start: datetime = Query(
-        alias="from", description=f"ISO 8601 with a zone, within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}"
+    start: datetime | None = Query(
+        None, alias="from", description=f"ISO 8601 with a zone, within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}"
     ),
-    end: datetime = Query(alias="to", description="ISO 8601 with a zone, after `from`, at most 10 years later"),
+    end: datetime | None = Query(
+        None, alias="to", description="ISO 8601 with a zone, after `from`, at most 10 years later"
+    ),
+    period: str | None = Query(
+        None,
+        min_length=4,
+        max_length=7,
+        pattern=report.PERIOD_PATTERN,
+        description="Instead of from/to: a period as the reporting regime closes it (Decree 09/2019: the 15th "
+        "of the month before to the 14th): `2026-11`, `2026-Q4` or `2026`",
+        examples=["2026-11"],
+    ),
 ):
-    """Per agency and level for [from, to): received, carried over, resolved early / on time /
-    late, in progress on time / overdue, online and BCCI shares, apologies owed and sent.
-    Lateness is judged at the end of the period, or now if that is earlier."""
+    """Per agency and level for [from, to) (or the regime's ``period``): received, carried
+    over, resolved early / on time / late, in progress on time / overdue, online and BCCI
+    shares, apologies owed and sent, digitisation. Lateness is judged at the end of the period,
+    or now if that is earlier."""
+    if period is not None:
+        if start is not None or end is not None:
+            return problem(422, "give either 'period' or 'from' and 'to'", [{"field": "period", "reason": "both"}])
+        start, end = report.regime_period(period)
+    if start is None or end is None:
+        return problem(
+            422,
+            "give 'from' and 'to', or 'period'",
+            [{"field": "from" if start is None else "to", "reason": "missing"}],
+        )
     for name, value in (("from", start), ("to", end)):
         if value.tzinfo is None:
             return problem(

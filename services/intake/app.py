@@ -32,8 +32,8 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     runtime.consumer.on_every_batch(handlers.record_history)
 
     @runtime.consumer.on(ShipmentProgressed)
-    async def pickup_arrived(event, envelope, conn):
-        await handlers.receive_picked_up(event, conn, outbox=runtime.outbox, ref=reference, settings=settings)
+    async def shipment_progressed(event, envelope, conn):
+        await handlers.follow_shipment(event, conn, outbox=runtime.outbox, ref=reference, settings=settings)
 
     client = portal.PortalClient(
         runtime.http,

@@ -387,10 +387,18 @@ async def request_pickup(
             return earlier, False
 
 
-async def receive_picked_up(
+async def follow_shipment(
     event: ShipmentProgressed, conn: asyncpg.Connection, *, outbox: Outbox, ref: Reference, settings: IntakeSettings
 ) -> None:
-    """The post handed the package to the counter: the dossier is received (or refused) now."""
+    """The post handed the package to the counter: the dossier is received (or refused) now.
+    The post handed the result to the citizen: the dossier's result was carried by post."""
+    if event.kind == "delivery" and event.status == "delivered":
+        await conn.execute(
+            "UPDATE dossiers SET result_delivered_by_post_at = $2 WHERE id = $1 AND result_delivered_by_post_at IS NULL",
+            event.dossier_id,
+            event.at,
+        )
+        return
     if event.kind != "pickup" or event.status != "delivered":
         return
     pickup = await conn.fetchrow("SELECT * FROM pickups WHERE dossier_id = $1 FOR UPDATE", event.dossier_id)

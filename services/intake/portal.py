@@ -33,8 +33,10 @@ STATUS_CODES = {
     "resolved": 9,
     "returned": 10,
 }
+# Every channel is synced: the national portal computes its indicators (and its per-channel
+# sums, KenhThucHien / HinhThuc) from what provinces send, so a dossier received at a counter
+# or by post counts only if it is sent too.
 CHANNEL_CODES = {"counter": 1, "online": 2, "postal": 3}
-SYNCED_CHANNELS = {"online"}  # dossiers that came from the portal
 
 
 def portal_time(moment: datetime | None) -> str | None:
@@ -86,7 +88,7 @@ async def queue_update(
 ) -> None:
     """Queue dossier ``d``'s current state (a ``dossiers`` row) for the portal if it changed
     what the portal shows."""
-    if d["channel"] not in SYNCED_CHANNELS or d["status"] not in STATUS_CODES:
+    if d["status"] not in STATUS_CODES:
         return
     dossier_id = d["id"]
     procedure = ref.catalogue.procedures.get(d["procedure_code"])

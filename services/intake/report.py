@@ -7,7 +7,9 @@
 - in progress at the end of the period: still within time, or overdue; a period that ends in
   the future is judged now (a dossier due at 17:00 today is not late at 10:00); of those
   within time, how many are due soon (within one working day: at risk);
-- online share and BCCI share (submitted by post or result sent by post) of those received;
+- online share and BCCI share of those received: brought by the post (a postal dossier is
+  received only when the post delivered it to the counter) or its result delivered by the
+  post; a result the post failed to deliver is not counted;
 - apologies owed (late dossiers) and sent;
 - digitisation (Decision 766 group 3): of those received, how many had every component as a
   file at receipt, and how many reused an earlier digitised result; of those approved in the
@@ -45,6 +47,33 @@ FIELDS = (
     "results_digitised",
 )
 TREND_MAX_DAYS = 92
+# A reporting period as the regime closes it: "2026-11" (month), "2026-Q4" (quarter), "2026" (year).
+PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+CLOSING_DAY = 15  # Decree 09/2019/NĐ-CP: figures run from the 15th of the month before to the 14th
+
+
+def regime_period(text: str) -> tuple[datetime, datetime]:
+    """[start, end) of a periodic report as the reporting regime (Decree 09/2019/NĐ-CP, art. 12)
+    closes it, in Vietnam time: a month runs from the 15th of the month before to the 14th
+    (November 2026: 15/10 .. 14/11), a quarter from the 15th of the month before it to the 14th
+    of its last month (Q1: 15/12 .. 14/3), a year from 15/12 of the year before to 14/12."""
+    year = int(text[:4])
+    if len(text) == 4:
+        first_month, last_month = 1, 12
+    elif text[5] == "Q":
+        quarter = int(text[6])
+        first_month, last_month = 3 * quarter - 2, 3 * quarter
+    else:
+        first_month = last_month = int(text[5:7])
+
+    def closing(y: int, m: int) -> datetime:  # the 15th of month m of year y (m may be 0: December before)
+        if m == 0:
+            y, m = y - 1, 12
+        return datetime(y, m, CLOSING_DAY, tzinfo=LOCAL_TZ)
+
+    return closing(year, first_month - 1), closing(year, last_month)
+
+
 LATE_LIST_MAX = 20
 
 
@@ -53,7 +82,7 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
     cal = ref.calendar
     rows = await pool.fetch(
         "SELECT code, procedure_name, agency_code, channel, result_delivery, status, outcome, received_at, due_at, legal_due_at, "
-        "resolved_at, apologies, overdue, updated_at, "
+        "resolved_at, apologies, overdue, updated_at, result_delivered_by_post_at, "
         # every component came as a file (a dossier with no component counts as not digitised)
         "(jsonb_array_length(documents) > 0 AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(documents) e "
         "  WHERE e->>'sha256' IS NULL)) AS components_digitised, "
@@ -74,7 +103,7 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
             _count(trend, r["received_at"], "received")
             c["received"] += 1
             c["online"] += r["channel"] == "online"
-            c["bcci"] += r["channel"] == "postal" or r["result_delivery"] == "postal"
+            c["bcci"] += r["channel"] == "postal" or r["result_delivered_by_post_at"] is not None
             c["components_digitised"] += r["components_digitised"]
             c["reused"] += r["reused"]
         else:

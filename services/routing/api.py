@@ -3,12 +3,15 @@ dossiers, work queues and timelines."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from datetime import datetime
+
+from fastapi import APIRouter, Query, Request, Response
 
 from services.routing import handlers, store
 from services.routing.schemas import (
     AcceptStep,
     ForwardStep,
+    PublicApology,
     RequestSupplement,
     Resolve,
     ReturnResult,
@@ -193,3 +196,39 @@ async def upload_result_scan(request: Request, rt: RuntimeDep, caller: CallerDep
         rt.clock.now(),
     )
     return FileStored(sha256=blob.sha256, size=blob.size, media_type=blob.media_type)
+
+
+@router.get("/public/apologies", response_model=list[PublicApology], tags=["citizens"])
+async def public_apologies(
+    rt: RuntimeDep,
+    ref: ReferenceDep,
+    limit: int = Query(50, ge=1, le=200, description="How many, newest first"),
+    before: datetime | None = Query(None, description="Only those made before this moment (the next page)"),
+):
+    """The apologies of late dossiers, published (Decision 766's publicity; seed 004 asks for
+    the apology to be made public, not only sent to the citizen). No personal data."""
+    rows = await rt.pool.fetch(
+        "SELECT t.at, t.dossier_code, t.agency_code, t.summary, d.procedure_code FROM timeline t "
+        "JOIN dossiers d ON d.dossier_id = t.dossier_id "
+        "WHERE t.event_type = 'vn.lgsp.dossier.apologised.v1' AND ($2::timestamptz IS NULL OR t.at < $2) "
+        "ORDER BY t.at DESC, t.seq DESC LIMIT $1",
+        limit,
+        before,
+    )
+    catalogue = ref.catalogue
+
+    def named(code: str, table) -> str:
+        found = table.get(code)
+        return found.name if found else code
+
+    return [
+        PublicApology(
+            at=r["at"],
+            dossier_code=r["dossier_code"],
+            procedure_name=named(r["procedure_code"], catalogue.procedures),
+            agency_code=r["agency_code"] or "",
+            agency_name=named(r["agency_code"] or "", catalogue.agencies),
+            apology=r["summary"],
+        )
+        for r in rows
+    ]

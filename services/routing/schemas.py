@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import Enum
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import CleanText, DocumentRef, ReasonText
 
@@ -87,3 +88,15 @@ class Withdraw(CleanText):
 
     model_config = ConfigDict(extra="forbid")
     reasons: list[ReasonText] = Field(min_length=1, max_length=20)
+
+
+class PublicApology(BaseModel):
+    """One apology as it is published: the agency, the dossier's code and procedure, the new
+    date; never who the citizen is."""
+
+    at: datetime
+    dossier_code: str
+    procedure_name: str
+    agency_code: str
+    agency_name: str
+    apology: str = Field(description="The apology's line, in Vietnamese, with the new appointment")

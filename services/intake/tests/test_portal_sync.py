@@ -49,14 +49,19 @@ async def test_updates_arrive_in_order_through_an_outage(platform):
     assert len(updates[-1]["NgayTra"]) == 14
 
 
-async def test_counter_dossiers_are_not_pushed(platform):
+async def test_every_channel_is_synced_with_its_channel_code(platform):
+    """The national portal's indicators are computed from what provinces sync: a dossier
+    received at the counter or brought by the post is sent like an online one."""
     async with platform_http(timeout=15) as http:
-        d = (
+        counter = (
             await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", channel="counter"))
         ).json()
-        online = (await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193"))).json()
-        await eventually(lambda: portal_updates(http, platform, online["code"]), what="the online dossier's update")
-        assert await portal_updates(http, platform, d["code"]) == []
+        posted = (
+            await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission("1.001193", channel="postal"))
+        ).json()
+        for d, code in ((counter, 1), (posted, 3)):
+            [first, *_] = await eventually(lambda d=d: portal_updates(http, platform, d["code"]), what="its update")
+            assert (first["TrangThaiHoSo"], first["HinhThuc"]) == (2, code)
 
 
 def test_mapping_speaks_the_portal_vocabulary():

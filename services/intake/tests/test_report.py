@@ -27,26 +27,40 @@ def vn(day, hour=9):
 
 
 # (agency, channel, result_delivery, status, received, legal due, resolved, apologies,
-#  components: files / paper / reused, outcome, result kept as a file)
+#  components: files / paper / reused, outcome, result kept as a file, result delivered by post at)
 KNOWN = [
     # carried over, resolved early, approved with its result as a file
-    (COMMUNE, "online", "counter", "returned", vn(2), vn(12, 17), vn(10), 0, "files", "approved", True),
-    # received, on time, BCCI; scanned at the counter; approved, its paper result not scanned
-    (COMMUNE, "counter", "postal", "resolved", vn(9), vn(11, 17), vn(11, 16), 0, "files", "approved", False),
+    (COMMUNE, "online", "counter", "returned", vn(2), vn(12, 17), vn(10), 0, "files", "approved", True, None),
+    # received, on time; its result asked by post, which failed to deliver it: not BCCI;
+    # scanned at the counter; approved, its paper result not scanned
+    (COMMUNE, "counter", "postal", "resolved", vn(9), vn(11, 17), vn(11, 16), 0, "files", "approved", False, None),
     # received, late, apologised; brought on paper by the post; refused
-    (COMMUNE, "postal", "counter", "returned", vn(9), vn(10, 17), vn(12), 1, "paper", "refused", False),
+    (COMMUNE, "postal", "counter", "returned", vn(9), vn(10, 17), vn(12), 1, "paper", "refused", False, None),
     # in progress on time; one component reused from an earlier result
-    (COMMUNE, "online", "counter", "processing", vn(10), vn(20, 17), None, 0, "reused", None, False),
+    (COMMUNE, "online", "counter", "processing", vn(10), vn(20, 17), None, 0, "reused", None, False, None),
     # overdue, no apology yet; scanned
-    (COMMUNE, "counter", "counter", "processing", vn(10), vn(12, 17), None, 0, "files", None, False),
-    # on time (same day)
-    (PROVINCE_CENTRE, "online", "postal", "returned", vn(11), vn(13, 17), vn(13, 10), 0, "files", "approved", True),
+    (COMMUNE, "counter", "counter", "processing", vn(10), vn(12, 17), None, 0, "files", None, False, None),
+    # on time (same day); its result delivered by the post: BCCI
+    (
+        PROVINCE_CENTRE,
+        "online",
+        "postal",
+        "returned",
+        vn(11),
+        vn(13, 17),
+        vn(13, 10),
+        0,
+        "files",
+        "approved",
+        True,
+        vn(14),
+    ),
     # withdrawn: not counted
-    (PROVINCE_CENTRE, "counter", "counter", "withdrawn", vn(11), vn(13, 17), None, 0, "paper", None, False),
+    (PROVINCE_CENTRE, "counter", "counter", "withdrawn", vn(11), vn(13, 17), None, 0, "paper", None, False, None),
     # finished before the period
-    (COMMUNE, "online", "counter", "returned", vn(1), vn(3, 17), vn(4), 0, "files", "approved", True),
+    (COMMUNE, "online", "counter", "returned", vn(1), vn(3, 17), vn(4), 0, "files", "approved", True, None),
     # after the period
-    (COMMUNE, "online", "counter", "processing", vn(16), vn(18, 17), None, 0, "files", None, False),
+    (COMMUNE, "online", "counter", "processing", vn(16), vn(18, 17), None, 0, "files", None, False, None),
 ]
 SHA = "c" * 64
 COMPONENTS = {
@@ -67,12 +81,13 @@ async def pool(settings_for):
     settings = settings_for("intake", schema_prefix=f"t{RUN_ID}_r{next(_n)}_")
     pool = await create_pool(settings.database_url, settings.schema)
     await migrate(pool, settings.schema, MIGRATIONS)
-    for agency, channel, delivery, status, received, due, resolved, apologies, docs, outcome, result in KNOWN:
+    for agency, channel, delivery, status, received, due, resolved, apologies, docs, outcome, result, posted in KNOWN:
         dossier_id = uuid.uuid4()
         await pool.execute(
             "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
-            "result_delivery, status, received_at, due_at, legal_due_at, resolved_at, apologies, updated_at, outcome) "
-            "VALUES ($1, $2, '1.001193', 'Đăng ký khai sinh', $3, $4, $5, $12, $6, $7, $8, $9, $9, $10, $11, $8, $13)",
+            "result_delivery, status, received_at, due_at, legal_due_at, resolved_at, apologies, updated_at, outcome, "
+            "result_delivered_by_post_at) "
+            "VALUES ($1, $2, '1.001193', 'Đăng ký khai sinh', $3, $4, $5, $12, $6, $7, $8, $9, $9, $10, $11, $8, $13, $14)",
             dossier_id,
             f"{agency}-2603{next(_n):02d}-0001",
             agency,
@@ -86,6 +101,7 @@ async def pool(settings_for):
             apologies,
             json.dumps(COMPONENTS[docs], ensure_ascii=False),
             outcome,
+            posted,
         )
         if result:
             await pool.execute(
@@ -112,7 +128,7 @@ async def test_report_figures(pool):
         "in_progress_due_soon": 0,
         "in_progress_overdue": 1,
         "online": 1,
-        "bcci": 2,
+        "bcci": 1,  # the one the post brought; the result the post failed to deliver is not counted
         "apologies_owed": 2,
         "apologies_sent": 1,
         # group 3: every component a file (scanned or reused) in 3 of the 4 received; 1 reused;
