@@ -159,6 +159,8 @@ async def management_report(
         "of the month before to the 14th): `2026-11`, `2026-Q4` or `2026`",
         examples=["2026-11"],
     ),
+    late_offset: int = Query(0, ge=0, le=1_000_000, description="The late list's page: how many to skip"),
+    late_limit: int = Query(report.LATE_PAGE, ge=1, le=500, description="The late list's page: how many"),
 ):
     """Per agency and level for [from, to) (or the regime's ``period``): received, carried
     over, resolved early / on time / late, in progress on time / overdue, online and BCCI
@@ -189,7 +191,7 @@ async def management_report(
         return problem(
             422, "'to' must be after 'from' and at most 10 years later", [{"field": "to", "reason": "bad period"}]
         )
-    return await report.compute(rt.pool, ref, start, end, rt.clock.now())
+    return await report.compute(rt.pool, ref, start, end, rt.clock.now(), late_offset, late_limit)
 
 
 def _utc_year(moment: datetime) -> int:

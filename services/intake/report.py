@@ -15,7 +15,8 @@
   file at receipt, and how many reused an earlier digitised result; of those approved in the
   period, how many have their result as a file;
 - for periods up to 92 days, the trend per local day (received, resolved in time, late);
-- the in-progress dossiers that are late, most late first (codes only, no personal data).
+- the in-progress dossiers that are late, most late first (codes only, no personal data), a
+  page at a time (``late_offset``, ``late_limit``), with how many there are in all.
 """
 
 from __future__ import annotations
@@ -74,10 +75,18 @@ def regime_period(text: str) -> tuple[datetime, datetime]:
     return closing(year, first_month - 1), closing(year, last_month)
 
 
-LATE_LIST_MAX = 20
+LATE_PAGE = 20  # the late list's default page; a manager pages through all of them
 
 
-async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: datetime, now: datetime) -> dict:
+async def compute(
+    pool: asyncpg.Pool,
+    ref: Reference,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    late_offset: int = 0,
+    late_limit: int = LATE_PAGE,
+) -> dict:
     judged_at = min(end, now)
     cal = ref.calendar
     rows = await pool.fetch(
@@ -150,6 +159,7 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
         "levels": [{"level": lvl, **by_level[lvl]} for lvl in ref.catalogue.levels if lvl in by_level],
         "total": total,
         "trend": list(trend.values()),
+        "late_total": len(late_ones),
         "late_in_progress": [
             {
                 "code": r["code"],
@@ -161,7 +171,7 @@ async def compute(pool: asyncpg.Pool, ref: Reference, start: datetime, end: date
                 "due_at": r["due_at"],
                 "apologies": r["apologies"],
             }
-            for r in late_ones[:LATE_LIST_MAX]
+            for r in late_ones[late_offset : late_offset + late_limit]
         ],
     }
 

@@ -152,7 +152,11 @@ async def test_report_figures(pool):
         "SELECT code FROM dossiers WHERE status = 'processing' AND legal_due_at = $1", vn(12, 17)
     )
     assert [d["code"] for d in r["late_in_progress"]] == [overdue_code]
+    assert r["late_total"] == 1
     assert "applicant" not in r["late_in_progress"][0]
+    # the list is paged: past its end, nothing; the count stays
+    past = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(20), late_offset=1, late_limit=5)
+    assert (past["late_total"], past["late_in_progress"]) == (1, [])
     table = report.render(r)
     assert "Ủy ban nhân dân xã Ninh Hải" in table and "TOTAL" in table
 
