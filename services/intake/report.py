@@ -48,8 +48,9 @@ FIELDS = (
     "results_digitised",
 )
 TREND_MAX_DAYS = 92
-# A reporting period as the regime closes it: "2026-11" (month), "2026-Q4" (quarter), "2026" (year).
-PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+# A reporting period as the regime closes it: "2026-11" (month), "2026-Q4" (quarter), "2026" (year),
+# of this century (the report's range; year 0 has no 15 December before it).
+PERIOD_PATTERN = r"^20\d{2}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
 CLOSING_DAY = 15  # Decree 09/2019/NĐ-CP: figures run from the 15th of the month before to the 14th
 
 

@@ -193,11 +193,21 @@ async def test_an_idempotency_key_reused_for_another_request_is_422(http):
         ({"from": "0001-01-01T00:00:00+14:00", "to": "2026-11-01T00:00:00+07:00"}, "from"),
         ({"from": "2026-11-01T00:00:00", "to": "2026-12-01T00:00:00+07:00"}, "from"),
         ({"from": "2026-11-01T00:00:00+07:00", "to": "2026-10-01T00:00:00+07:00"}, "to"),
+        ({"period": "0000"}, "query.period"),  # once a 500 (a fuzzer's find): year 0 has no December before it
+        ({"period": "2000-01"}, "from"),  # starts on 15/12/1999, before the report's range
+        ({"period": "2026-11", "from": "2026-11-01T00:00:00+07:00"}, "period"),
+        ({}, "from"),
     ],
 )
 async def test_report_periods_out_of_range_are_422_naming_the_parameter(http, params, name):
     r = await http.get("/v1/reports", params=params)
     assert r.status_code == 422 and name in fields(r), r.text
+
+
+async def test_a_regime_period_is_a_report_of_its_own_dates(http):
+    r = await http.get("/v1/reports", params={"period": "2026-11"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["from"], r.json()["to"]) == ("2026-10-15T00:00:00+07:00", "2026-11-15T00:00:00+07:00")
 
 
 async def test_non_json_content_and_empty_body_are_4xx(http):
