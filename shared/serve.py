@@ -24,4 +24,8 @@ def serve(app_factory, service_name: str, default_port: int) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # Longer than clients keep an idle connection (httpx: 5 s): with equal times a client
+        # could reuse a connection the server was closing that instant, and read nothing
+        # (a ReadError seen once in the replayed day under the four-instant load).
+        timeout_keep_alive=75,
     )
