@@ -58,37 +58,35 @@ async def bind(
         )
 
 
-def _query(key: str, one: bool) -> str:
+def _query(key: str) -> str:
+    """One file of a dossier, by the dossier's code and the file's hash."""
     return (
-        f"SELECT d.{key} AS dossier_id, d.code, f.sha256, f.name, f.media_type, f.size, f.role, f.component, "
-        f"f.reused_from, f.store FROM dossier_files f JOIN dossiers d ON d.{key} = f.dossier_id WHERE d.code = $1"
-        + (" AND f.sha256 = $2 ORDER BY f.role LIMIT 1" if one else " ORDER BY f.bound_at, f.role, f.name")
+        f"SELECT d.{key} AS dossier_id, f.name, f.media_type, f.role, f.store FROM dossier_files f "
+        f"JOIN dossiers d ON d.{key} = f.dossier_id WHERE d.code = $1 AND f.sha256 = $2 ORDER BY f.role LIMIT 1"
     )
 
 
 async def list_files(rt: ServiceRuntime[Any], key: str, code: str, prefix: str = "/v1") -> list[FileOut]:
-    async with rt.pool.acquire() as conn:
-        if not await conn.fetchval("SELECT 1 FROM dossiers WHERE code = $1", code):
-            raise NotFound(f"no dossier with code {code!r}")
-        rows = await conn.fetch(_query(key, one=False), code)
+    rows = await rt.pool.fetch(
+        f"SELECT f.sha256, f.name, f.media_type, f.size, f.role, f.component, f.reused_from FROM dossiers d "
+        f"LEFT JOIN dossier_files f ON f.dossier_id = d.{key} WHERE d.code = $1 ORDER BY f.bound_at, f.role, f.name",
+        code,
+    )
+    if not rows:
+        raise NotFound(f"no dossier with code {code!r}")
     return [
-        FileOut(
-            sha256=r["sha256"],
-            name=r["name"],
-            media_type=r["media_type"],
-            size=r["size"],
-            role=r["role"],
-            component=r["component"],
-            reused_from=r["reused_from"],
-            url=f"{prefix}/dossiers/{code}/files/{r['sha256']}",
-        )
+        FileOut(**{k: r[k] for k in FILE_FIELDS}, url=f"{prefix}/dossiers/{code}/files/{r['sha256']}")
         for r in rows
+        if r["sha256"] is not None  # a dossier with no file: one row, no file
     ]
+
+
+FILE_FIELDS = ("sha256", "name", "media_type", "size", "role", "component", "reused_from")
 
 
 async def open_file(rt: ServiceRuntime[Any], key: str, code: str, sha256: str, caller: Caller) -> StreamingResponse:
     """Find the file, record the opening (one event), then stream it."""
-    row = await rt.pool.fetchrow(_query(key, one=True), code, sha256)
+    row = await rt.pool.fetchrow(_query(key), code, sha256)
     if row is None:
         raise NotFound(f"dossier {code} has no file {sha256[:12]}…")
     response = await file_response(rt.files(row["store"]), sha256, row["name"], row["media_type"])

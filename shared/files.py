@@ -33,7 +33,6 @@ from urllib.parse import parse_qs, quote, urlparse
 
 import filetype  # magic-byte sniffing: a small, well-kept library rather than our own table
 from pydantic import BaseModel, Field
-from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from shared.errors import DomainError, NotFound
@@ -162,10 +161,6 @@ class BlobStore(Protocol):
 
     async def read_all(self, sha256: str) -> bytes: ...
 
-    async def copy_from(self, other: BlobStore, sha256: str) -> bool:
-        """Make ``other``'s file also this namespace's; False when ``other`` has none."""
-        ...
-
     async def delete(self, sha256: str) -> None: ...
 
     def listing(self) -> AsyncIterator[BlobInfo]: ...
@@ -211,18 +206,6 @@ class _Common:
 
     async def read_all(self, sha256: str) -> bytes:
         return b"".join([chunk async for chunk in self.read(sha256)])
-
-    async def copy_from(self, other: BlobStore, sha256: str) -> bool:
-        if await self.stat(sha256) is not None:
-            return True
-        if await other.stat(sha256) is None:
-            return False
-        # Through this process: the two namespaces may be different back ends. Checked by put.
-        data = await other.read_all(sha256)
-        stored = await self.put_bytes(data, frozenset({sniff(data[:262]) or "application/octet-stream"}))
-        if stored.sha256 != sha256:  # pragma: no cover - read() already checked the hash
-            raise BlobCorrupt(f"copy of {sha256[:12]}… hashed to {stored.sha256[:12]}…")
-        return True
 
 
 class LocalStore(_Common):
@@ -335,16 +318,6 @@ class S3Store(_Common):
 
     def key(self, sha256: str) -> str:
         return f"{self.prefix}/{sha256}"
-
-    async def ensure_bucket(self) -> None:
-        client = await self.client()
-        try:
-            await client.head_bucket(Bucket=self.bucket)
-        except Exception:  # noqa: BLE001 - not there (or not visible): try to make it
-            try:
-                await client.create_bucket(Bucket=self.bucket)
-            except client.exceptions.BucketAlreadyOwnedByYou:
-                pass
 
     async def _commit(self, spooled: Spooled) -> None:
         async with unavailable_as_503("store"):
@@ -466,11 +439,6 @@ UPLOAD_BODY = {
         "description": "The file's bytes: a PDF, or a JPEG or PNG scan",
     }
 }
-
-
-async def upload(request: Request, store: BlobStore, limit: int) -> Blob:
-    """Store the request's body (any declared type: the bytes decide)."""
-    return await store.put(request.stream(), limit)
 
 
 def content_disposition(name: str) -> str:

@@ -115,49 +115,11 @@ def check_files(
     bound: list[DocumentRef] = []
     reasons: list[Reason] = []
     for doc in documents:
-        label = doc.component or doc.name
-        if doc.reused_from is not None:
-            result = reusable.get(doc.reused_from)
-            if result is None:
-                reasons.append(
-                    Reason(
-                        code="reuse_not_found",
-                        message=f"{label}: dossier {doc.reused_from} has no digitised result of this applicant",
-                    )
-                )
-                continue
-            doc = doc.model_copy(update={"sha256": result.sha256, "size": result.size, "media_type": result.media_type})
-        elif doc.sha256 is not None:
-            stored = uploaded.get(doc.sha256)
-            if stored is None:
-                reasons.append(
-                    Reason(
-                        code="file_not_uploaded",
-                        message=f"{label}: no file {doc.sha256[:12]}… uploaded by this system; upload it first (POST /v1/files)",
-                    )
-                )
-                continue
-            if (doc.size is not None and doc.size != stored.size) or (
-                doc.media_type is not None and doc.media_type != stored.media_type
-            ):
-                reasons.append(
-                    Reason(
-                        code="file_mismatch",
-                        message=f"{label}: the file stored under this hash is {stored.media_type}, {stored.size} bytes",
-                    )
-                )
-                continue
-            if stored.media_type not in accepted:
-                reasons.append(
-                    Reason(code="file_type_not_accepted", message=f"{label}: {stored.media_type} is not accepted")
-                )
-                continue
-            doc = doc.model_copy(update={"size": stored.size, "media_type": stored.media_type})
-        elif channel == "online":
-            reasons.append(
-                Reason(code="file_required", message=f"{label}: an online dossier carries every component as a file")
-            )
-        bound.append(doc)
+        outcome = _bind(doc, channel, uploaded, reusable, accepted)
+        if isinstance(outcome, Reason):
+            reasons.append(outcome)
+        else:
+            bound.append(outcome)
     total = sum(d.size or 0 for d in bound if d.digitised)
     if total > max_dossier_bytes:
         reasons.append(
@@ -167,3 +129,40 @@ def check_files(
             )
         )
     return bound, reasons
+
+
+def _bind(
+    doc: DocumentRef,
+    channel: str,
+    uploaded: dict[str, StoredFile],
+    reusable: dict[str, DocumentRef],
+    accepted: frozenset[str],
+) -> DocumentRef | Reason:
+    """One component as it will be bound, or why it cannot be."""
+    label = doc.component or doc.name
+    if doc.reused_from is not None:
+        result = reusable.get(doc.reused_from)
+        if result is None:
+            return Reason(
+                code="reuse_not_found",
+                message=f"{label}: dossier {doc.reused_from} has no digitised result of this applicant",
+            )
+        return doc.model_copy(update={"sha256": result.sha256, "size": result.size, "media_type": result.media_type})
+    if doc.sha256 is None:
+        if channel == "online":
+            return Reason(code="file_required", message=f"{label}: an online dossier carries every component as a file")
+        return doc  # on paper: not digitised
+    stored = uploaded.get(doc.sha256)
+    if stored is None:
+        return Reason(
+            code="file_not_uploaded",
+            message=f"{label}: no file {doc.sha256[:12]}… uploaded by this system; upload it first (POST /v1/files)",
+        )
+    if doc.size not in (None, stored.size) or doc.media_type not in (None, stored.media_type):
+        return Reason(
+            code="file_mismatch",
+            message=f"{label}: the file stored under this hash is {stored.media_type}, {stored.size} bytes",
+        )
+    if stored.media_type not in accepted:
+        return Reason(code="file_type_not_accepted", message=f"{label}: {stored.media_type} is not accepted")
+    return doc.model_copy(update={"size": stored.size, "media_type": stored.media_type})

@@ -98,8 +98,13 @@ async def queue_update(
         dossier_id,
     )
     seq = (last["seq"] + 1) if last else 1
-    results = await conn.fetch(
-        "SELECT name, sha256 FROM dossier_files WHERE dossier_id = $1 AND role = 'result' ORDER BY bound_at", dossier_id
+    results = (
+        await conn.fetch(
+            "SELECT name, sha256 FROM dossier_files WHERE dossier_id = $1 AND role = 'result' ORDER BY bound_at",
+            dossier_id,
+        )
+        if STATUS_CODES[d["status"]] in (9, 10)  # only a decided dossier has a result to point to
+        else []
     )
     payload = to_portal(d, seq, procedure_field, at, list(results))
     if (

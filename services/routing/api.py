@@ -22,7 +22,7 @@ from services.routing.schemas import (
 from shared.access import Caller, Resource
 from shared.deps import CallerDep, ReferenceDep, RuntimeDep, actor_of
 from shared.dossier_files import list_files, open_file
-from shared.files import UPLOAD_BODY, FileOut, FileStored, upload
+from shared.files import UPLOAD_BODY, FileOut, FileStored
 from shared.http import AgencyCode, DossierCode, FileHash, problem
 from shared.recent import Recent
 from shared.reference import Reference
@@ -185,7 +185,7 @@ async def upload_result_scan(request: Request, rt: RuntimeDep, caller: CallerDep
     for the citizen with the dossier. Judged by its bytes (PDF, JPEG, PNG)."""
     if caller.agency is None:
         return problem(403, "an official uploads for the agency in their token, and this token names none")
-    blob = await upload(request, rt.files(), rt.settings.file_max_bytes)
+    blob = await rt.files().put(request.stream(), rt.settings.file_max_bytes)
     await rt.pool.execute(
         "INSERT INTO uploads (sha256, agency_code, size, media_type, uploaded_at) VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (sha256, agency_code) DO UPDATE SET uploaded_at = EXCLUDED.uploaded_at",

@@ -2,12 +2,12 @@
 and a fresh intake schema: it removes only files no dossier names and nobody uploaded lately,
 it waits for a submission binding a file at that moment, and a finished dossier's files go
 only after their retention. Time is fixed: the platform's ``now`` is passed in, and the
-store's own clock is moved by ``store_now``."""
+store's clock is read off the store itself (a file's own time there), moved by ``store_now``."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,9 +28,11 @@ NOW = datetime(2026, 11, 30, 10, 0, tzinfo=VN)
 GRACE = timedelta(hours=24)
 
 
-def two_days_on() -> datetime:
-    """The store's clock two days from now: every file in it is past the grace."""
-    return datetime.now(timezone.utc) + timedelta(days=2)
+async def two_days_after(store, blob):
+    """The store's clock two days after ``blob`` was written there: past the grace for every
+    file written before it."""
+    written = (await store.stat(blob.sha256)).modified
+    return lambda: written + timedelta(days=2)
 
 
 @pytest.fixture
@@ -68,13 +70,14 @@ async def test_a_file_a_dossier_names_is_never_removed_and_an_old_unnamed_one_is
     named = await upload(intake, PDF, "portal-a", NOW - timedelta(days=2))
     unnamed = await upload(intake, png(), "portal-a", NOW - timedelta(days=2))
     await submit_with(intake, named.sha256, NOW - timedelta(days=2))
-    done = await files.collect(pool, store, NOW, GRACE, store_now=two_days_on)
+    done = await files.collect(pool, store, NOW, GRACE, store_now=await two_days_after(store, unnamed))
     assert (done.removed, done.kept) == (1, 1)
     assert await store.stat(named.sha256) is not None
     assert await store.stat(unnamed.sha256) is None
     # and within the grace (by both clocks) nothing is a candidate at all
     fresh = await upload(intake, png() + b"\x00", "portal-a", NOW)
-    again = await files.collect(pool, store, NOW, GRACE)
+    written = (await store.stat(fresh.sha256)).modified
+    again = await files.collect(pool, store, NOW, GRACE, store_now=lambda: written)
     assert again.removed == 0 and await store.stat(fresh.sha256) is not None
 
 
@@ -94,7 +97,8 @@ async def test_the_collector_waits_for_a_submission_binding_the_file_at_that_mom
             10**9,
         )
         assert reasons == []
-        collecting = asyncio.create_task(files.collect(pool, store, NOW, GRACE, store_now=two_days_on))
+        later = await two_days_after(store, blob)
+        collecting = asyncio.create_task(files.collect(pool, store, NOW, GRACE, store_now=later))
         await asyncio.sleep(1.0)
         assert not collecting.done(), "the collector decided while a submission held the file"
         # the submission names it (here: another portal's fresh upload of the same bytes) and commits
@@ -126,7 +130,7 @@ async def test_a_finished_dossiers_files_go_after_their_retention_and_an_open_on
         files.keep_until(finished_at, settings.files_retention_days),
     )
     await pool.execute("UPDATE dossiers SET status = 'processing' WHERE id = $1", still_open.id)
-    done = await files.collect(pool, store, NOW, GRACE, store_now=two_days_on)
+    done = await files.collect(pool, store, NOW, GRACE, store_now=await two_days_after(store, open_file))
     assert done.unbound == 1  # the finished dossier's file (both its components name it: bound once)
     assert await store.stat(finished_file.sha256) is None
     assert await store.stat(open_file.sha256) is not None
