@@ -117,7 +117,7 @@ async def signed_out(request: Request):
 # ---------------------------------------------------------------- the province overview
 
 
-async def _overview_context(request: Request, start: date | None, end: date | None) -> dict:
+async def _overview_context(request: Request, start: date | None, end: date | None, area: str | None = None) -> dict:
     console = request.app.state.console
     now = console.clock.now()
     today = now.astimezone(LOCAL_TZ).date()
@@ -129,32 +129,36 @@ async def _overview_context(request: Request, start: date | None, end: date | No
             "last": last,
         }
     period = (datetime.combine(first, time(), LOCAL_TZ), datetime.combine(last + timedelta(days=1), time(), LOCAL_TZ))
-    report = await console.platform.get(
-        "intake", "/v1/reports", _token(request), **{"from": period[0].isoformat(), "to": period[1].isoformat()}
-    )
-    context = {"first": first, "last": last, "now": now, "report": report, "is_today": first == last == today}
+    params = {"from": period[0].isoformat(), "to": period[1].isoformat()}
+    if area:
+        params["area"] = area
+    report = await console.platform.get("intake", "/v1/reports", _token(request), **params)
+    context = {
+        "first": first,
+        "last": last,
+        "now": now,
+        "report": report,
+        "is_today": first == last == today,
+        "asked_area": area or "",
+    }
     if report.ok:
         body = report.body
-        names = {a["agency_code"]: a["agency_name"] for a in body["agencies"]}
+        names = {a.code: a.name for a in console.reference.catalogue.agencies.values()}
         context.update(
+            area=body.get("area"),
+            area_name=names.get(body.get("area") or "", "Toàn tỉnh"),
             total=views.figures(body["total"]),
             levels=[
                 {**views.figures(lv), "name": views.LEVEL_VI.get(lv["level"], lv["level"])} for lv in body["levels"]
             ],
             agencies=sorted(
                 (views.figures(a) for a in body["agencies"]),
-                key=lambda a: (a["on_time_rate"] is None, a["on_time_rate"] or 0),
+                key=lambda a: (a["own_on_time_rate"] is None, a["own_on_time_rate"] or 0),
             ),
             indicators=views.indicators_766(body["total"]),
             trend=views.trend_chart(body["trend"]),
-            late=[
-                {
-                    **d,
-                    "agency_name": names.get(d["agency_code"], d["agency_code"]),
-                    "late_vi": views.duration_vi(now - datetime.fromisoformat(d["legal_due_at"])),
-                }
-                for d in body["late_in_progress"]
-            ],
+            late=views.late_rows(body["late"], names),
+            late_total=body["late_total"],
         )
     return context
 
@@ -164,15 +168,19 @@ async def overview(
     request: Request,
     start: date | None = Query(None, alias="from", description="First day (YYYY-MM-DD); default today"),
     end: date | None = Query(None, alias="to", description="Last day, at most 92 days after the first"),
+    area: str | None = Query(None, min_length=1, max_length=35, description="An agency's area (default: the caller's)"),
 ):
-    return _page(request, "overview.html", **await _overview_context(request, start, end))
+    return _page(request, "overview.html", **await _overview_context(request, start, end, area))
 
 
 @router.get("/overview/live", response_class=HTMLResponse, summary="The overview's figures, refreshed by the page")
 async def overview_live(
-    request: Request, start: date | None = Query(None, alias="from"), end: date | None = Query(None, alias="to")
+    request: Request,
+    start: date | None = Query(None, alias="from"),
+    end: date | None = Query(None, alias="to"),
+    area: str | None = Query(None, min_length=1, max_length=35),
 ):
-    return _page(request, "overview_figures.html", **await _overview_context(request, start, end))
+    return _page(request, "overview_figures.html", **await _overview_context(request, start, end, area))
 
 
 # ---------------------------------------------------------------- a dossier

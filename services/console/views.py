@@ -97,11 +97,16 @@ def on_time(c: dict) -> tuple[int, int]:
 
 
 def figures(c: dict) -> dict:
-    """One row of the overview: the counts and the shares managers read."""
+    """One row of the overview: the counts and the shares managers read. An agency's own rate
+    judges only the steps it held (a late step elsewhere is not its lateness)."""
     good, handled = on_time(c)
     return {
         **c,
         "on_time_rate": share(good, handled),
+        "own_on_time_rate": share(c.get("held", 0) - c.get("held_late", 0), c.get("held", 0)),
+        "returned_in_time_rate": share(
+            c.get("returned_in_time", 0), c.get("returned_in_time", 0) + c.get("returned_late", 0)
+        ),
         "online_share": share(c["online"], c["received"]),
         "bcci_share": share(c["bcci"], c["received"]),
         "resolved": c["resolved_early"] + c["resolved_on_time"] + c["resolved_late"],
@@ -224,6 +229,34 @@ def trend_chart(trend: list[dict], width: int = 640, height: int = 160) -> dict:
             }
         )
     return {"days": days, "width": width, "height": height, "label_every": max(1, len(days) // 10)}
+
+
+def late_rows(late: list[dict], names: dict[str, str]) -> list[dict]:
+    """The dossiers that lost points, as the overview lists them: whose steps overran and by how
+    long, in words."""
+
+    def minutes_vi(m: int | None) -> str:
+        return "—" if m is None else duration_vi(timedelta(minutes=m))
+
+    return [
+        {
+            **d,
+            "agency_name": names.get(d["agency_code"], d["agency_code"]),
+            "handling_name": names.get(d["handling_agency"], d["handling_agency"]),
+            "state_vi": "quá hạn, đang giải quyết" if d["state"] == "overdue" else "đã giải quyết, trễ hạn",
+            "late_vi": minutes_vi(d["late_minutes"]),
+            "charged": [
+                f"{names.get(c['agency_code'], c['agency_code'])}"
+                + (
+                    f" (bước {c['step_index'] + 1}: {c['step_name']}, trễ {minutes_vi(c['late_minutes'])})"
+                    if c["step_name"]
+                    else ""
+                )
+                for c in d["charged_to"]
+            ],
+        }
+        for d in late
+    ]
 
 
 # ---------------------------------------------------------------- an agency's work

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.intake import files, handlers, portal, report
@@ -140,58 +141,102 @@ async def pickup_status(pickup_id: uuid.UUID, rt: RuntimeDep):
     return {"pickup_id": str(pickup_id), "status": row["status"], "dossier_code": row["code"]}
 
 
-@router.get("/reports", tags=["operations"])
-async def management_report(
-    rt: RuntimeDep,
-    ref: ReferenceDep,
-    start: datetime | None = Query(
-        None, alias="from", description=f"ISO 8601 with a zone, within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}"
-    ),
-    end: datetime | None = Query(
-        None, alias="to", description="ISO 8601 with a zone, after `from`, at most 10 years later"
-    ),
-    period: str | None = Query(
-        None,
-        min_length=4,
-        max_length=7,
-        pattern=report.PERIOD_PATTERN,
-        description="Instead of from/to: a period as the reporting regime closes it (Decree 09/2019: the 15th "
-        "of the month before to the 14th): `2026-11`, `2026-Q4` or `2026`",
-        examples=["2026-11"],
-    ),
-    late_offset: int = Query(0, ge=0, le=1_000_000, description="The late list's page: how many to skip"),
-    late_limit: int = Query(report.LATE_PAGE, ge=1, le=500, description="The late list's page: how many"),
-):
-    """Per agency and level for [from, to) (or the regime's ``period``): received, carried
-    over, resolved early / on time / late, in progress on time / overdue, online and BCCI
-    shares, apologies owed and sent, digitisation. Lateness is judged at the end of the period,
-    or now if that is earlier."""
-    if period is not None:
-        if start is not None or end is not None:
-            return problem(422, "give either 'period' or 'from' and 'to'", [{"field": "period", "reason": "both"}])
-        start, end = report.regime_period(period)
-    if start is None or end is None:
-        return problem(
-            422,
-            "give 'from' and 'to', or 'period'",
-            [{"field": "from" if start is None else "to", "reason": "missing"}],
-        )
-    for name, value in (("from", start), ("to", end)):
-        if value.tzinfo is None:
-            return problem(
-                422, f"'{name}' must be an ISO 8601 time with a zone", [{"field": name, "reason": "no zone"}]
-            )
-        if not REPORT_YEARS[0] <= _utc_year(value) < REPORT_YEARS[1]:
+class ReportQuery:
+    """What a report is asked for: its period (free dates or the regime's), its area, the page
+    of its late list. Shared by the report and its exports."""
+
+    def __init__(
+        self,
+        start: datetime | None = Query(
+            None, alias="from", description=f"ISO 8601 with a zone, within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}"
+        ),
+        end: datetime | None = Query(
+            None, alias="to", description="ISO 8601 with a zone, after `from`, at most 10 years later"
+        ),
+        period: str | None = Query(
+            None,
+            min_length=4,
+            max_length=7,
+            pattern=report.PERIOD_PATTERN,
+            description="Instead of from/to: a period as the reporting regime closes it (Decree 09/2019: the 15th "
+            "of the month before to the 14th): `2026-11`, `2026-Q4` or `2026`",
+            examples=["2026-11"],
+        ),
+        area: str | None = Query(
+            None,
+            min_length=1,
+            max_length=35,
+            description="An agency code: the report of that agency and every agency under it (a district's "
+            "departments and communes). A manager's report is of their own area by default; an official's of "
+            "their agency",
+        ),
+        late_offset: int = Query(0, ge=0, le=1_000_000, description="The late list's page: how many to skip"),
+        late_limit: int = Query(report.LATE_PAGE, ge=1, le=500, description="The late list's page: how many"),
+    ) -> None:
+        self.start, self.end, self.period, self.area = start, end, period, area
+        self.late_offset, self.late_limit = late_offset, late_limit
+
+    def period_or_problem(self) -> tuple[datetime, datetime] | JSONResponse:
+        start, end = self.start, self.end
+        if self.period is not None:
+            if start is not None or end is not None:
+                return problem(422, "give either 'period' or 'from' and 'to'", [{"field": "period", "reason": "both"}])
+            start, end = report.regime_period(self.period)
+        if start is None or end is None:
             return problem(
                 422,
-                f"'{name}' must lie within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}",
-                [{"field": name, "reason": "out of range"}],
+                "give 'from' and 'to', or 'period'",
+                [{"field": "from" if start is None else "to", "reason": "missing"}],
             )
-    if end <= start or end - start > timedelta(days=3660):
-        return problem(
-            422, "'to' must be after 'from' and at most 10 years later", [{"field": "to", "reason": "bad period"}]
+        for name, value in (("from", start), ("to", end)):
+            if value.tzinfo is None:
+                return problem(
+                    422, f"'{name}' must be an ISO 8601 time with a zone", [{"field": name, "reason": "no zone"}]
+                )
+            if not REPORT_YEARS[0] <= _utc_year(value) < REPORT_YEARS[1]:
+                return problem(
+                    422,
+                    f"'{name}' must lie within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}",
+                    [{"field": name, "reason": "out of range"}],
+                )
+        if end <= start or end - start > timedelta(days=3660):
+            return problem(
+                422, "'to' must be after 'from' and at most 10 years later", [{"field": "to", "reason": "bad period"}]
+            )
+        return start, end
+
+    async def run(self, rt: ServiceRuntime, ref: Reference, caller: Caller) -> dict | JSONResponse:
+        period = self.period_or_problem()
+        if isinstance(period, JSONResponse):
+            return period
+        try:
+            area = report.area_for(caller.roles, caller.agency, self.area, ref)
+        except report.AreaRefused as exc:
+            return problem(exc.status, exc.reason, [{"field": "area", "reason": exc.reason}])
+        body = await report.compute(
+            rt.pool,
+            ref,
+            *period,
+            rt.clock.now(),
+            self.late_offset,
+            self.late_limit,
+            area=report.area_codes(area, caller.roles, ref),
         )
-    return await report.compute(rt.pool, ref, start, end, rt.clock.now(), late_offset, late_limit)
+        return {**body, "area": area}
+
+
+ReportQueryDep = Annotated[ReportQuery, Depends()]
+
+
+@router.get("/reports", tags=["operations"])
+async def management_report(rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep, q: ReportQueryDep):
+    """Per agency, level and in all, for [from, to) (or the regime's ``period``), of the
+    caller's area: received, carried over, resolved early / on time / late, in progress on time
+    / overdue, returned on time or late, online and BCCI shares, apologies owed and sent,
+    digitisation, and each agency's own steps held and overrun; the dossiers that lost points,
+    with whose step overran. Lateness is judged at the end of the period, or now if that is
+    earlier."""
+    return await q.run(rt, ref, caller)
 
 
 def _utc_year(moment: datetime) -> int:

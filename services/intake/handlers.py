@@ -565,6 +565,7 @@ async def follow_dossier(
     )
     if d is None:  # not a dossier intake received (e.g. from another deployment)
         return
+    await follow_steps(conn, event)
     if isinstance(event, DossierResolved) and event.result_document is not None:
         await dossier_files.bind(conn, event.dossier_id, [event.result_document], "result", event.at)
     if d["status"] in files.FINISHED and d["files_kept_until"] is None:
@@ -574,6 +575,45 @@ async def follow_dossier(
             files.keep_until(event.at, retention_days),
         )
     await portal.queue_update(conn, d, ref, event.at, now)
+
+
+async def follow_steps(conn: asyncpg.Connection, event: DossierEvent) -> None:
+    """Keep the dossier's steps as routing assigns and ends them: who held which step, its own
+    deadline and when it ended (the report charges a late step to its agency)."""
+    match event:
+        case DossierAssigned():
+            await conn.execute(
+                "UPDATE dossier_steps SET finished_at = $2 WHERE dossier_id = $1 AND finished_at IS NULL AND idx <> $3",
+                event.dossier_id,
+                event.at,
+                event.step_index,
+            )
+            await conn.execute(
+                "INSERT INTO dossier_steps (dossier_id, idx, name, kind, level, agency_code, due_at, assigned_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dossier_id, idx) DO UPDATE SET "
+                "agency_code = EXCLUDED.agency_code, due_at = EXCLUDED.due_at, finished_at = NULL",
+                event.dossier_id,
+                event.step_index,
+                event.step_name,
+                event.step_kind,
+                event.level,
+                event.agency_code,
+                event.step_due_at,
+                event.at,
+            )
+        case DossierResumed():
+            await conn.execute(
+                "UPDATE dossier_steps SET due_at = $3 WHERE dossier_id = $1 AND idx = $2",
+                event.dossier_id,
+                event.step_index,
+                event.step_due_at,
+            )
+        case DossierResolved() | DossierReturned() | DossierWithdrawn() | DossierStopped():
+            await conn.execute(
+                "UPDATE dossier_steps SET finished_at = $2 WHERE dossier_id = $1 AND finished_at IS NULL",
+                event.dossier_id,
+                event.at,
+            )
 
 
 async def record_history(events: list[tuple[EventData, Envelope]], conn: asyncpg.Connection) -> None:
@@ -625,7 +665,7 @@ def status_changes(event: DossierEvent) -> dict:
         case DossierResolved():
             return {"status": "resolved", "outcome": event.outcome, "resolved_at": event.at}
         case DossierReturned():
-            return {"status": "returned", "current_step": None, "current_agency": None}
+            return {"status": "returned", "current_step": None, "current_agency": None, "returned_at": event.at}
         case DossierWithdrawn():
             return {"status": "withdrawn", "current_step": None, "current_agency": None}
         case DossierStopped():

@@ -111,6 +111,14 @@ async def pool(settings_for):
                 SHA,
                 resolved,
             )
+    # the overdue one's first step, still open past its own deadline: charged to the commune
+    await pool.execute(
+        "INSERT INTO dossier_steps (dossier_id, idx, name, kind, level, agency_code, due_at, assigned_at) "
+        "SELECT id, 0, 'Thẩm định', 'handle', 'commune', agency_code, $2, received_at FROM dossiers "
+        "WHERE status = 'processing' AND legal_due_at = $1",
+        vn(12, 17),
+        vn(11, 17),
+    )
     yield pool
     await pool.close()
 
@@ -137,6 +145,11 @@ async def test_report_figures(pool):
         "reused": 1,
         "approved": 2,
         "results_digitised": 1,
+        "returned_in_time": 0,
+        "returned_late": 0,
+        # the steps intake followed: the overdue one's first step overran
+        "held": 1,
+        "held_late": 1,
     }
     centre = next(a for a in r["agencies"] if a["agency_code"] == PROVINCE_CENTRE)
     assert (centre["received"], centre["resolved_on_time"], centre["online"], centre["bcci"]) == (2, 1, 1, 1)
@@ -151,12 +164,24 @@ async def test_report_figures(pool):
     overdue_code = await pool.fetchval(
         "SELECT code FROM dossiers WHERE status = 'processing' AND legal_due_at = $1", vn(12, 17)
     )
-    assert [d["code"] for d in r["late_in_progress"]] == [overdue_code]
-    assert r["late_total"] == 1
-    assert "applicant" not in r["late_in_progress"][0]
+    resolved_late_code = await pool.fetchval("SELECT code FROM dossiers WHERE legal_due_at = $1", vn(10, 17))
+    assert [(d["code"], d["state"]) for d in r["late"]] == [
+        (resolved_late_code, "resolved_late"),
+        (overdue_code, "overdue"),
+    ]
+    assert r["late"][1]["charged_to"] == [
+        {
+            "agency_code": COMMUNE,
+            "step_index": 0,
+            "step_name": "Thẩm định",
+            "late_minutes": (4 * 24 + 7) * 60,
+        }  # judged at the end: 16/3 00:00
+    ]
+    assert r["late_total"] == 2
+    assert "applicant" not in r["late"][0]
     # the list is paged: past its end, nothing; the count stays
-    past = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(20), late_offset=1, late_limit=5)
-    assert (past["late_total"], past["late_in_progress"]) == (1, [])
+    past = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(20), late_offset=2, late_limit=5)
+    assert (past["late_total"], past["late"]) == (2, [])
     table = report.render(r)
     assert "Ủy ban nhân dân xã Ninh Hải" in table and "TOTAL" in table
 
@@ -168,7 +193,7 @@ async def test_a_period_ending_later_is_judged_now(pool):
     commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)
     assert (commune["in_progress_on_time"], commune["in_progress_overdue"]) == (2, 0)
     assert commune["in_progress_due_soon"] == 1  # due at 17:00 today; the other in a week
-    assert r["late_in_progress"] == []
+    assert [d["state"] for d in r["late"]] == ["resolved_late"]  # none open is late yet
     assert (commune["apologies_owed"], commune["apologies_sent"]) == (1, 1)  # only the one resolved late
     r = await report.compute(pool, REF, vn(9, 0), vn(16, 0), now=vn(12, 17) + timedelta(minutes=1))
     commune = next(a for a in r["agencies"] if a["agency_code"] == COMMUNE)
