@@ -38,10 +38,10 @@ from ops.identity import IDENTITIES, local_secret
 from ops.platform import UNTHROTTLED, RunningPlatform, start_stack
 from ops.report import fetch_report, period
 from ops.timeline import format_timeline
-from services.console.views import digitisation_766
 from services.intake.report import render
 from shared.clock import Clock, clock_from_env
 from shared.reference.calendar import LOCAL_TZ
+from shared.scorecard import scorecard_766
 from shared.settings import Settings
 from shared.traceview import load_trace, render_tree
 
@@ -293,10 +293,13 @@ def main(dossiers: int = 300, instances: int = 1, stay: bool | None = None) -> i
         say("\n[demo] the managers' report (lgsp report --from <30 days ago> --to <tomorrow>):\n")
         report = fetch_report(urls["intake"], start, end, auth=IDENTITIES.driver)
         say(render(report))
-        digitisation = digitisation_766(report["total"])
+        card = scorecard_766(report["total"], report["catalogue"])
+        say(f"\n[demo] Decision 766's score card: {sum(g['score'] for g in card):.1f} / 100")
+        for g in card:
+            say(f"  {g['group']}. {g['name']}: {g['score']} / {g['max']}\n     {g['basis']}")
         say(
-            f"\n[demo] Decision 766, group 3 (digitisation): {digitisation['score']} / 22 "
-            f"({digitisation['measured']} of the 22 points measurable here)\n  {digitisation['basis']}"
+            f"  points lost to lateness (groups 2 and 5) name their dossiers: {report['late_total']} dossiers "
+            "with the steps that overran, in the report above and on the console's overview"
         )
         sync = httpx.get(f"{urls['intake']}/v1/portal-sync", auth=IDENTITIES.driver).json()
         say(

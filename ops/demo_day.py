@@ -17,6 +17,7 @@ import httpx
 from ops.clients import Agencies, Decisions, documents_for, eventually, ok, platform_http, supplement_documents
 from ops.identity import IDENTITIES, MACHINE_CLIENTS
 from shared.clock import Clock
+from shared.reference.calendar import LOCAL_TZ
 from shared.reference.catalogue import catalogue_for
 
 COUNTER_AGENCIES = {c.agency for c in MACHINE_CLIENTS if "counter" in c.roles}
@@ -53,6 +54,7 @@ class Tally:
     pickups: int = 0
     supplements: int = 0
     returned: int = 0
+    rated: int = 0
     by_post: int = 0
     late_entries: int = 0
     errors: int = 0
@@ -62,7 +64,7 @@ class Tally:
         return (
             f"[day] submitted {self.submitted}/{self.total} · received {self.received} · refused {self.refused} · "
             f"pickups {self.pickups} · supplements {self.supplements} · returned {self.returned} "
-            f"(by post {self.by_post}) · late {self.late_entries} · apologies {apologies} · messages {messages}"
+            f"(by post {self.by_post}) · rated {self.rated} · late {self.late_entries} · apologies {apologies} · messages {messages}"
             + (f" · errors {self.errors}" if self.errors else "")
         )
 
@@ -81,7 +83,7 @@ async def one_dossier(
     i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally, clock: Clock
 ) -> None:
     catalogue = catalogue_for("three_level")
-    procedure = rng.choice(list(catalogue.procedures.values()))
+    procedure = rng.choice(catalogue.in_force(clock.now().astimezone(LOCAL_TZ).date()))
     receivers = [
         a.code
         for a in catalogue.agencies.values()
@@ -114,6 +116,7 @@ async def one_dossier(
         )
         auth = IDENTITIES.counter(body["agency_code"])
     t.submitted += 1
+    key = None
     if channel == "postal":
         r = await http.post(f"{urls['intake']}/v1/pickups", json=body)
         if r.status_code == 422:
@@ -133,6 +136,7 @@ async def one_dossier(
             t.refused += 1
             return
         code = r.json()["code"]
+        key = r.json().get("lookup_key")
     t.received += 1
     t.late_entries += late
     await eventually(lambda: agencies.dossier(code), timeout=60, interval=0.25, what="routing")
@@ -172,6 +176,23 @@ async def one_dossier(
         d = await agencies.dossier(code)
         ok(await agencies.act(code, "return", d["steps"][-1]["agency_code"], method=rng.choice(["counter", "online"])))
     t.returned += 1
+    # most citizens rate the handling: online ones with the slip's key (the result's message links
+    # to the page), those at a counter on its device
+    if rng.random() < 0.7:
+        rating = rng.choices(["very_satisfied", "satisfied", "dissatisfied"], weights=[68, 24, 8])[0]
+        if key and auth is httpx.USE_CLIENT_DEFAULT:
+            url, body_, who = f"{urls['intake']}/v1/lookup/{code}/rating", {"key": key, "rating": rating}, None
+        elif auth is not httpx.USE_CLIENT_DEFAULT:
+            url, body_, who = f"{urls['intake']}/v1/dossiers/{code}/rating", {"rating": rating}, auth
+        else:
+            return
+
+        async def rated():
+            r = await http.post(url, json=body_, auth=who)
+            return r.status_code == 201 or (r.status_code != 409 and ok(r, 201))
+
+        await eventually(rated, timeout=30, interval=0.25, what="intake to take the rating")
+        t.rated += 1
 
 
 async def replay_day(

@@ -131,7 +131,7 @@ def _request(method: str, path: str, sample: Sample, agency: str | None, now: fl
         .replace("{sha256}", sample.file_sha256)
     )
     request: dict = {"method": method, "url": url}
-    if path == "/v1/reports":
+    if path.startswith("/v1/reports"):
         request["params"] = {"from": "2026-01-01T00:00:00+07:00", "to": "2027-01-01T00:00:00+07:00"}
     if method != "POST":
         return request
@@ -143,6 +143,8 @@ def _request(method: str, path: str, sample: Sample, agency: str | None, now: fl
         request["json"] = submission(channel="postal", agency_code=agency or COMMUNE)
     elif path.endswith("/supplements"):
         request["json"] = {"documents": supplement_documents()}
+    elif path.endswith("/rating"):
+        request["json"] = {"rating": "satisfied"}
     elif path.endswith("/withdraw"):
         request["json"] = {"reasons": ["Công dân xin rút hồ sơ"]}
     elif path == "/v1/carrier/webhooks":

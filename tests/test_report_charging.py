@@ -5,9 +5,11 @@ agency), over HTTP with real tokens."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import httpx
+from openpyxl import load_workbook
 
 from tests.helpers import COMMUNE, IDENTITIES, eventually, submission
 
@@ -59,3 +61,40 @@ async def test_a_districts_delay_is_charged_to_the_district_and_each_sees_their_
         assert own.status_code == 200, own.text
         assert [a["agency_code"] for a in own.json()["agencies"]] == [COMMUNE]
         assert code not in [d["code"] for d in own.json()["late"]]
+
+
+async def test_the_export_is_the_callers_area_and_the_catalogue_is_public(platform, clock):
+    intake = platform["intake"].url
+    period = {
+        "from": (clock.now() - timedelta(days=30)).isoformat(),
+        "to": (clock.now() + timedelta(days=1)).isoformat(),
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        manager = IDENTITIES.person("manager-district")
+        shown = (await http.get(f"{intake}/v1/reports", params=period, auth=manager)).json()
+        r = await http.get(f"{intake}/v1/reports/export", params={**period, "format": "xlsx"}, auth=manager)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert r.headers["content-disposition"].startswith('attachment; filename="bao-cao-')
+        sheet = load_workbook(io.BytesIO(r.content))["Theo cơ quan"]
+        rows = list(sheet.iter_rows(min_row=2, values_only=True))
+        codes = {row[0] for row in rows[1:] if row[0]}
+        # the export is what the district's manager sees: their area, the same figures
+        assert codes == {a["agency_code"] for a in shown["agencies"]}
+        total = dict(zip(rows[0], next(row for row in rows if row[1] == "Tổng cộng")))
+        assert total["Tiếp nhận trong kỳ"] == shown["total"]["received"]
+        refused = await http.get(
+            f"{intake}/v1/reports/export", params={**period, "area": OTHER_DISTRICT, "format": "csv"}, auth=manager
+        )
+        assert refused.status_code == 403
+        assert (await http.get(f"{intake}/v1/reports/export", params=period)).status_code == 401  # no token
+
+        # the published catalogue needs no token; a withdrawn procedure is not in it
+        catalogue = await http.get(f"{intake}/v1/public/procedures")
+        assert catalogue.status_code == 200, catalogue.text
+        listed = {p["code"]: p for p in catalogue.json()["procedures"]}
+        assert "1.001193" in listed and "1.000001" not in listed
+        assert listed["1.001193"]["name"] == "Đăng ký khai sinh" and listed["1.001193"]["online"] == "full"
+        assert sum(catalogue.json()["offered_online"].values()) == len(listed)
+        earlier = await http.get(f"{intake}/v1/public/procedures", params={"on": "2024-05-01"})
+        assert "1.000001" in {p["code"] for p in earlier.json()["procedures"]}  # in force then

@@ -33,6 +33,7 @@ from shared.access import (
 from shared.clock import Clock, clock_from_env
 from shared.http import install_edges
 from shared.reference import Reference, load_reference
+from shared.scorecard import percent
 from shared.telemetry import setup_logging, setup_tracing, shutdown_tracing
 
 HERE = Path(__file__).parent
@@ -57,7 +58,7 @@ class Console:
 
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=HERE / "templates")
-    t.env.filters.update(local=views.local, status_vi=views.status_vi, percent=views.percent, vi=views.vi)
+    t.env.filters.update(local=views.local, status_vi=views.status_vi, percent=percent, vi=views.vi)
     t.env.globals.update(level_vi=views.LEVEL_VI)
     return t
 

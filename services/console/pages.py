@@ -7,6 +7,7 @@ import asyncio
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -17,6 +18,7 @@ from services.console.sources import SERVICES
 from shared.access import AccessDenied
 from shared.http import AgencyCode, DossierCode, FileHash
 from shared.reference.calendar import LOCAL_TZ
+from shared.scorecard import scorecard_766
 
 router = APIRouter()
 PERIOD_MAX_DAYS = 92
@@ -155,7 +157,7 @@ async def _overview_context(request: Request, start: date | None, end: date | No
                 (views.figures(a) for a in body["agencies"]),
                 key=lambda a: (a["own_on_time_rate"] is None, a["own_on_time_rate"] or 0),
             ),
-            indicators=views.indicators_766(body["total"]),
+            indicators=scorecard_766(body["total"], body["catalogue"]),
             trend=views.trend_chart(body["trend"]),
             late=views.late_rows(body["late"], names),
             late_total=body["late_total"],
@@ -181,6 +183,39 @@ async def overview_live(
     area: str | None = Query(None, min_length=1, max_length=35),
 ):
     return _page(request, "overview_figures.html", **await _overview_context(request, start, end, area))
+
+
+class ExportFormat(str, Enum):
+    xlsx = "xlsx"
+    csv = "csv"
+
+
+@router.get("/reports/export", summary="The overview's report as .xlsx or CSV")
+async def export_report(
+    request: Request,
+    start: date = Query(..., alias="from"),
+    end: date = Query(..., alias="to"),
+    area: str | None = Query(None, min_length=1, max_length=35),
+    format: ExportFormat = Query(ExportFormat.xlsx),
+):
+    """Streamed from intake with the person's own token: the file holds what they may see."""
+    if end < start or (end - start).days >= 3660:
+        return _page(
+            request,
+            "problem.html",
+            422,
+            title="Khoảng thời gian không hợp lệ",
+            reason="Ngày cuối phải sau ngày đầu, trong vòng 10 năm.",
+        )
+    params = {
+        "from": datetime.combine(start, time(), LOCAL_TZ).isoformat(),
+        "to": datetime.combine(end + timedelta(days=1), time(), LOCAL_TZ).isoformat(),
+        "format": format.value,
+        **({"area": area} if area else {}),
+    }
+    return await request.app.state.console.platform.stream(
+        "intake", f"/v1/reports/export?{urlencode(params)}", _token(request)
+    )
 
 
 # ---------------------------------------------------------------- a dossier

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from shared.reference.calendar import LOCAL_TZ, CalendarNotCovered, WorkingCalendar
+from shared.scorecard import STATE_VI, charged_vi, on_time, share
 
 STATUS_VI = {
     "received": "Đã tiếp nhận",
@@ -79,21 +80,7 @@ def duration_vi(delta: timedelta) -> str:
     return " ".join(parts) if parts else f"{mins} phút"
 
 
-def share(part: int, whole: int) -> float | None:
-    return None if not whole else round(100 * part / whole, 1)
-
-
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}".replace(".", ",") + "%"
-
-
 # ---------------------------------------------------------------- overview
-
-
-def on_time(c: dict) -> tuple[int, int]:
-    """Indicator 2.1 of Decision 766: (handled on time or still within time, handled)."""
-    good = c["resolved_early"] + c["resolved_on_time"] + c["in_progress_on_time"]
-    return good, good + c["resolved_late"] + c["in_progress_overdue"]
 
 
 def figures(c: dict) -> dict:
@@ -112,87 +99,6 @@ def figures(c: dict) -> dict:
         "resolved": c["resolved_early"] + c["resolved_on_time"] + c["resolved_late"],
         "in_progress": c["in_progress_on_time"] + c["in_progress_overdue"],
     }
-
-
-# Group 3 of Decision 766 (digitisation, 22 points), as the national portal's formula
-# document gives it (../shared/DOMAIN.md; the README says where the figures come from):
-# (indicator, points, share of dossiers that earns full marks, what the platform measures it by).
-DIGITISATION_766 = (
-    ("Kết quả điện tử", 6, 80.0, ("results_digitised", "approved")),
-    ("Số hóa thành phần hồ sơ", 4, 80.0, ("components_digitised", "received")),
-    ("Tái sử dụng dữ liệu đã số hóa", 2, 80.0, ("reused", "received")),
-    ("Bản sao điện tử chứng thực", 2, None, None),
-    ("Kết nối, chia sẻ dữ liệu", 4, None, None),
-    ("Khai thác CSDL quốc gia về dân cư", 2, None, None),
-    ("Thủ tục kết nối CSDL dân cư", 2, None, None),
-)
-
-
-def points(rate: float | None, maximum: float, full_at: float) -> float | None:
-    """Below the threshold a score is rate × maximum ÷ threshold; at or above it, full marks."""
-    return None if rate is None else round(maximum * min(rate, full_at) / full_at, 2)
-
-
-def digitisation_766(total: dict) -> dict:
-    """Group 3: the indicators the platform measures scored, the others named as not measured
-    (they count as 0 in the score, never as full)."""
-    parts, score, measured = [], 0.0, 0
-    for name, maximum, full_at, source in DIGITISATION_766:
-        if source is None or full_at is None:
-            parts.append(f"{name}: chưa đo (0/{maximum})")
-            continue
-        rate = share(total.get(source[0], 0), total.get(source[1], 0))
-        got = points(rate, maximum, full_at)
-        measured += maximum
-        score += got or 0.0
-        parts.append(f"{name}: {percent(rate)} → {got if got is not None else 0}/{maximum}")
-    return {"score": round(score, 1), "measured": measured, "basis": "; ".join(parts) + "."}
-
-
-def indicators_766(total: dict) -> list[dict]:
-    """The five groups of Decision 766 (100 points): scored where the platform's data supports
-    them, and said so where it does not."""
-    f = figures(total)
-    progress = None if f["on_time_rate"] is None else round(20 * f["on_time_rate"] / 100, 1)
-    online = None if f["online_share"] is None else round(22 * f["online_share"] / 100, 1)
-    digitisation = digitisation_766(total)
-    return [
-        {
-            "group": 1,
-            "name": "Công khai, minh bạch",
-            "max": 18,
-            "score": None,
-            "basis": "Chưa đo: cần dữ liệu công khai thủ tục và tiến độ trên Cổng.",
-        },
-        {
-            "group": 2,
-            "name": "Tiến độ, kết quả giải quyết",
-            "max": 20,
-            "score": progress,
-            "basis": f"Chỉ số 2.1: tỷ lệ hồ sơ đúng hạn và còn trong hạn {percent(f['on_time_rate'])}.",
-        },
-        {
-            "group": 3,
-            "name": "Số hóa hồ sơ",
-            "max": 22,
-            "score": digitisation["score"],
-            "basis": f"Đo được {digitisation['measured']}/22 điểm. {digitisation['basis']}",
-        },
-        {
-            "group": 4,
-            "name": "Cung cấp dịch vụ công trực tuyến",
-            "max": 22,
-            "score": online,
-            "basis": f"Tỷ lệ hồ sơ nộp trực tuyến {percent(f['online_share'])} (ước tính theo kênh nộp).",
-        },
-        {
-            "group": 5,
-            "name": "Mức độ hài lòng",
-            "max": 18,
-            "score": None,
-            "basis": "Chưa đo: chưa có dữ liệu đánh giá của người dân.",
-        },
-    ]
 
 
 BAR_MAX = 24  # a short period's bars stay bars, not blocks
@@ -243,17 +149,9 @@ def late_rows(late: list[dict], names: dict[str, str]) -> list[dict]:
             **d,
             "agency_name": names.get(d["agency_code"], d["agency_code"]),
             "handling_name": names.get(d["handling_agency"], d["handling_agency"]),
-            "state_vi": "quá hạn, đang giải quyết" if d["state"] == "overdue" else "đã giải quyết, trễ hạn",
+            "state_vi": STATE_VI[d["state"]],
             "late_vi": minutes_vi(d["late_minutes"]),
-            "charged": [
-                f"{names.get(c['agency_code'], c['agency_code'])}"
-                + (
-                    f" (bước {c['step_index'] + 1}: {c['step_name']}, trễ {minutes_vi(c['late_minutes'])})"
-                    if c["step_name"]
-                    else ""
-                )
-                for c in d["charged_to"]
-            ],
+            "charged": charged_vi(d["charged_to"], names, minutes_vi),
         }
         for d in late
     ]

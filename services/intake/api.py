@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.intake import files, handlers, portal, report
-from services.intake.schemas import CitizenLookupOut, DossierOut, RefusalOut, SubmitDossier, SupplementDossier
+from services.intake import export, files, handlers, portal, publicity, report
+from services.intake.schemas import (
+    CitizenLookupOut,
+    CitizenRating,
+    DossierOut,
+    PublicCatalogue,
+    RateDossier,
+    RatingOut,
+    RefusalOut,
+    SubmitDossier,
+    SupplementDossier,
+)
 from shared.access import Caller, Resource
 from shared.deps import CallerDep, ReferenceDep, RuntimeDep
 from shared.dossier_files import list_files, open_file
 from shared.files import UPLOAD_BODY, FileOut, FileStored
 from shared.http import DossierCode, FileHash, problem
 from shared.reference import Reference
-from shared.reference.calendar import CalendarNotCovered
+from shared.reference.calendar import LOCAL_TZ, CalendarNotCovered
 from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
+EXPORT_LATE_MAX = 100_000  # an export lists every late dossier of its period
 REPORT_YEARS = (2000, 2100)  # a report period lies within these years (the upper one excluded)
 
 
@@ -239,6 +251,46 @@ async def management_report(rt: RuntimeDep, ref: ReferenceDep, caller: CallerDep
     return await q.run(rt, ref, caller)
 
 
+class ExportFormat(str, Enum):
+    xlsx = "xlsx"
+    csv = "csv"
+
+
+EXPORT_TYPES = {
+    ExportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ExportFormat.csv: "text/csv; charset=utf-8",
+}
+
+
+@router.get(
+    "/reports/export",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in EXPORT_TYPES.values()}, "description": "The report as a file"}},
+)
+async def export_report(
+    rt: RuntimeDep,
+    ref: ReferenceDep,
+    caller: CallerDep,
+    q: ReportQueryDep,
+    format: ExportFormat = Query(
+        ExportFormat.xlsx, description="xlsx (with the score card and the late dossiers) or csv"
+    ),
+):
+    """The same report as a file managers open in a spreadsheet: one row per agency, then the
+    levels and the total, with Vietnamese headers; the .xlsx adds Decision 766's score card and
+    every dossier that lost points (the whole list, not a page)."""
+    q.late_offset, q.late_limit = 0, EXPORT_LATE_MAX
+    body = await q.run(rt, ref, caller)
+    if isinstance(body, JSONResponse):
+        return body
+    data = export.to_xlsx(body, ref.catalogue.agencies) if format is ExportFormat.xlsx else export.to_csv(body)
+    name = f"bao-cao-{body['from'].astimezone(LOCAL_TZ):%Y%m%d}-{body['to'].astimezone(LOCAL_TZ):%Y%m%d}.{format.value}"
+    return Response(
+        data, media_type=EXPORT_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
 def _utc_year(moment: datetime) -> int:
     try:
         return moment.astimezone(timezone.utc).year
@@ -272,6 +324,55 @@ async def citizen_lookup(
     """A citizen follows their dossier with its code and the lookup key from the slip, without
     signing in. An unknown code and a wrong key get the same 404."""
     return await handlers.citizen_lookup(code, key, pool=rt.pool, pd=rt.settings.personal_data)
+
+
+@router.get("/public/procedures", response_model=PublicCatalogue, tags=["citizens"])
+async def public_catalogue(
+    rt: RuntimeDep,
+    ref: ReferenceDep,
+    on: date | None = Query(
+        None, description="The day the catalogue applies on (default today); withdrawn ones are left out"
+    ),
+):
+    """The procedure catalogue as published to citizens: every procedure in force on the day,
+    with its receiving level, time limit, fees, components, channels, whether it is offered
+    fully or partly online, and its steps. Public: no token."""
+    day = on or rt.clock.now().astimezone(LOCAL_TZ).date()
+    if not REPORT_YEARS[0] <= day.year < REPORT_YEARS[1]:
+        return problem(
+            422,
+            f"'on' must lie within {REPORT_YEARS[0]}..{REPORT_YEARS[1]}",
+            [{"field": "on", "reason": "out of range"}],
+        )
+    listed = [publicity.published(p) for p in sorted(ref.catalogue.in_force(day), key=lambda p: p.code)]
+    offered = {level: sum(p.online == level for p in listed) for level in ("full", "partial", "none")}
+    return PublicCatalogue(on=day, procedures=listed, offered_online=offered)
+
+
+@router.post("/lookup/{code}/rating", response_model=RatingOut, status_code=201, tags=["citizens"])
+async def citizen_rating(code: DossierCode, cmd: CitizenRating, rt: RuntimeDep):
+    """The citizen rates how their dossier was handled, with the lookup key printed on the slip
+    (the link in the result's message leads here): once, after the result. 409 before the
+    result or when rated already; an unknown code and a wrong key get the same 404."""
+    return await handlers.rate_dossier(
+        code,
+        cmd,
+        source="lookup",
+        rated_by="citizen",
+        pool=rt.pool,
+        now=rt.clock.now(),
+        pd=rt.settings.personal_data,
+        key=cmd.key,
+    )
+
+
+@router.post("/dossiers/{code}/rating", response_model=RatingOut, status_code=201, tags=["citizens"])
+async def counter_rating(code: DossierCode, cmd: RateDossier, rt: RuntimeDep, caller: CallerDep):
+    """A rating given on the device at the counter, when the citizen collects the result in
+    person: once per dossier, after the result."""
+    return await handlers.rate_dossier(
+        code, cmd, source="counter", rated_by=caller.client_id, pool=rt.pool, now=rt.clock.now()
+    )
 
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierOut)

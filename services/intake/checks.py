@@ -10,6 +10,7 @@ from services.intake.schemas import SubmitDossier
 from shared.events import DocumentRef, Reason
 from shared.files import ACCEPTED_TYPES
 from shared.reference import Reference
+from shared.reference.calendar import LOCAL_TZ
 from shared.reference.catalogue import Procedure
 
 ID_NUMBER_RE = re.compile(r"^\d{12}$")
@@ -42,6 +43,15 @@ def check_receipt(
             except LookupError as exc:
                 reasons.append(Reason(code="agency_does_not_handle", message=str(exc)))
     if procedure is not None:
+        day = (cmd.received_at if cmd.received_at is not None and cmd.received_at.tzinfo else now).astimezone(LOCAL_TZ)
+        if not procedure.in_force(day.date()):
+            reasons.append(
+                Reason(
+                    code="procedure_withdrawn",
+                    message=f"'{procedure.name}' does not apply on {day:%d/%m/%Y}"
+                    + (f" (withdrawn after {procedure.valid_until:%d/%m/%Y})" if procedure.valid_until else ""),
+                )
+            )
         if cmd.channel.value not in procedure.channels:
             reasons.append(
                 Reason(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from datetime import datetime
 
@@ -17,6 +18,8 @@ from services.intake.schemas import (
     CitizenLookupOut,
     DossierOut,
     HistoryEntry,
+    RateDossier,
+    RatingOut,
     ReasonOut,
     RefusalOut,
     SubmitDossier,
@@ -508,6 +511,64 @@ async def citizen_lookup(code: str, key: str, *, pool: asyncpg.Pool, pd: Persona
     return CitizenLookupOut(**{k: v for k, v in row.items() if k != "lookup_key"})
 
 
+RATED_AFTER = ("resolved", "returned")  # a rating is of how the dossier was handled: after its result
+# Runs of 9 or more digits (an ID number has 12, a phone 10), with spaces, dots or dashes between
+# them, and e-mail addresses: masked in a comment before it is kept.
+_NUMBER = re.compile(r"\+?\d(?:[\s.\-]?\d){8,}")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def masked_comment(comment: str | None) -> str | None:
+    if comment is None:
+        return None
+    text = _EMAIL.sub("[…]", _NUMBER.sub("[…]", comment)).strip()
+    return text or None
+
+
+async def rate_dossier(
+    code: str,
+    cmd: RateDossier,
+    *,
+    source: str,
+    rated_by: str,
+    pool: asyncpg.Pool,
+    now: datetime,
+    pd: PersonalDataKeys | None = None,
+    key: str | None = None,
+) -> RatingOut:
+    """Keep a rating of the dossier, once its result is out. From the lookup route the citizen
+    shows the slip's key (a wrong key and an unknown code get the same 404); the counter's
+    device is let in by the access policy for its own agency's dossiers."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT id, status, lookup_key FROM dossiers WHERE code = $1 FOR UPDATE", code)
+        if key is not None:
+            expected = (
+                pd.open(row["lookup_key"], "lookup_key") if pd and row is not None and row["lookup_key"] else None
+            )
+            if expected is None or not hmac.compare_digest(expected.encode(), key.strip().upper().encode()):
+                raise NotFound("no dossier with that code and lookup key")
+        elif row is None:
+            raise NotFound(f"no dossier {code}")
+        if row["status"] not in RATED_AFTER:
+            raise Conflict(
+                "a dossier is rated once its result is out",
+                errors=[{"field": "rating", "reason": f"dossier is {row['status']}"}],
+            )
+        rated = await conn.fetchrow(
+            "INSERT INTO ratings (dossier_id, rating, comment, source, rated_by, at) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (dossier_id) DO NOTHING RETURNING rating, source, at",
+            row["id"],
+            cmd.rating.value,
+            masked_comment(cmd.comment),
+            source,
+            rated_by,
+            now,
+        )
+        if rated is None:
+            raise Conflict("this dossier has been rated already", errors=[{"field": "rating", "reason": "rated"}])
+    return RatingOut(code=code, **rated)
+
+
 async def appointment_slip(code: str, *, pool: asyncpg.Pool, ref: Reference, pd: PersonalDataKeys) -> dict:
     """Giấy tiếp nhận hồ sơ và hẹn trả kết quả, as JSON."""
     row = await pool.fetchrow(
@@ -663,7 +724,12 @@ def status_changes(event: DossierEvent) -> dict:
         case DossierResumed():
             return {"status": "processing", "due_at": event.due_at, "legal_due_at": event.due_at}
         case DossierResolved():
-            return {"status": "resolved", "outcome": event.outcome, "resolved_at": event.at}
+            return {
+                "status": "resolved",
+                "outcome": event.outcome,
+                "resolved_at": event.at,
+                "decided_by": event.actor.name,
+            }
         case DossierReturned():
             return {"status": "returned", "current_step": None, "current_agency": None, "returned_at": event.at}
         case DossierWithdrawn():

@@ -38,10 +38,21 @@ from typing import Any
 
 import asyncpg
 
+from services.intake import publicity
 from shared.reference import Reference
 from shared.reference.calendar import LOCAL_TZ
 
-RECEIVED_FIELDS = ("received", "carried_over", "online", "bcci", "components_digitised", "reused")
+RECEIVED_FIELDS = (
+    "received",
+    "carried_over",
+    "online",
+    "bcci",
+    "components_digitised",
+    "reused",
+    "synced",
+    "full_online_offered",
+    "full_online_filed",
+)
 HANDLED_FIELDS = (
     "resolved_early",
     "resolved_on_time",
@@ -55,8 +66,12 @@ HANDLED_FIELDS = (
     "apologies_sent",
     "approved",
     "results_digitised",
+    "rated",
+    "rated_satisfied",
+    "rated_dissatisfied",
 )
 CHARGED_FIELDS = ("held", "held_late")
+OFFICIAL_FIELDS = ("resolved", "resolved_late", "rated", "rated_satisfied", "rated_dissatisfied")
 FIELDS = RECEIVED_FIELDS + HANDLED_FIELDS + CHARGED_FIELDS
 
 TREND_MAX_DAYS = 92
@@ -127,6 +142,9 @@ class DossierFacts:
     components_digitised: bool = False
     reused: bool = False
     result_file: bool = False
+    synced: bool = False  # its receipt reached the national portal
+    rating: str | None = None  # very_satisfied, satisfied, dissatisfied
+    decided_by: str | None = None  # the official named on the resolution
     steps: tuple[StepFacts, ...] = field(default_factory=tuple)
 
 
@@ -198,6 +216,7 @@ def tally(
     per_agency: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
     trend = _days(start, end)
     late_ones: list[tuple[DossierFacts, str, list[Overrun]]] = []
+    officials: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(OFFICIAL_FIELDS, 0))
     for d in dossiers:
         unit = handling_unit(d, ref)
         if d.returned_at is not None and start <= d.returned_at < end:
@@ -214,6 +233,11 @@ def tally(
             received["bcci"] += d.channel == "postal" or d.result_delivered_by_post_at is not None
             received["components_digitised"] += d.components_digitised
             received["reused"] += d.reused
+            received["synced"] += d.synced
+            procedure = ref.catalogue.procedures.get(d.procedure_code)
+            if procedure is not None and procedure.online_level == "full":
+                received["full_online_offered"] += 1
+                received["full_online_filed"] += d.channel == "online"
         else:
             received["carried_over"] += 1
         late = judged = False
@@ -229,6 +253,16 @@ def tally(
                 late = True
             handled["approved"] += d.outcome == "approved"
             handled["results_digitised"] += d.outcome == "approved" and d.result_file
+            if d.rating is not None:
+                handled["rated"] += 1
+                handled["rated_dissatisfied" if d.rating == "dissatisfied" else "rated_satisfied"] += 1
+            if d.decided_by:
+                o = officials[(d.decided_by, unit)]
+                o["resolved"] += 1
+                o["resolved_late"] += late
+                o["rated"] += d.rating is not None
+                o["rated_satisfied"] += d.rating in ("very_satisfied", "satisfied")
+                o["rated_dissatisfied"] += d.rating == "dissatisfied"
             _count(trend, d.resolved_at, "resolved_late" if late else "resolved_in_time")
         elif d.status not in ("withdrawn", "stopped"):
             judged = True
@@ -255,6 +289,7 @@ def tally(
     if area is not None:
         per_agency = {code: counts for code, counts in per_agency.items() if code in area}
         late_ones = [(d, unit, o) for d, unit, o in late_ones if unit in area or any(x.agency_code in area for x in o)]
+        officials = defaultdict(dict, {k: v for k, v in officials.items() if k[1] in area})
     agencies = []
     by_level: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
     for code, counts in sorted(per_agency.items()):
@@ -273,6 +308,12 @@ def tally(
         "levels": [{"level": lvl, **by_level[lvl]} for lvl in ref.catalogue.levels if lvl in by_level],
         "total": total,
         "trend": list(trend.values()),
+        # the catalogue in force on the day judged: publicity and online service (groups 1 and 4)
+        "catalogue": publicity.catalogue_figures(ref.catalogue.in_force(judged_at.astimezone(LOCAL_TZ).date())),
+        # the officials who decided dossiers in the period: how many, late, and how they were rated
+        "officials": [
+            {"official": name, "agency_code": agency, **counts} for (name, agency), counts in sorted(officials.items())
+        ],
         "late_total": len(late_ones),
         "late": [
             _late_entry(d, unit, o, judged_at) for d, unit, o in late_ones[late_offset : late_offset + late_limit]
@@ -358,7 +399,10 @@ async def fetch(pool: asyncpg.Pool, start: datetime, end: datetime) -> list[Doss
         "(jsonb_array_length(documents) > 0 AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(documents) e "
         "  WHERE e->>'sha256' IS NULL)) AS components_digitised, "
         "EXISTS (SELECT 1 FROM jsonb_array_elements(documents) e WHERE e->>'reused_from' IS NOT NULL) AS reused, "
-        "EXISTS (SELECT 1 FROM dossier_files f WHERE f.dossier_id = dossiers.id AND f.role = 'result') AS result_file "
+        "EXISTS (SELECT 1 FROM dossier_files f WHERE f.dossier_id = dossiers.id AND f.role = 'result') AS result_file, "
+        "(SELECT rating FROM ratings WHERE ratings.dossier_id = dossiers.id) AS rating, decided_by, "
+        "EXISTS (SELECT 1 FROM portal_updates p WHERE p.dossier_id = dossiers.id AND p.seq = 1 AND p.status = 'sent') "
+        "AS synced "
         "FROM dossiers WHERE received_at < $2 "
         "AND (resolved_at IS NULL OR resolved_at >= $1 OR returned_at >= $1) "
         "AND NOT (status IN ('withdrawn', 'stopped') AND updated_at < $1)",

@@ -8,7 +8,7 @@ failed rule is reported at once and the refusal is recorded.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -123,3 +123,74 @@ class RefusalOut(BaseModel):
     title: str = "dossier refused at receipt"
     refusal_id: uuid.UUID
     reasons: list[ReasonOut]
+
+
+class Rating(str, Enum):
+    """The three answers the national portal asks a citizen for."""
+
+    very_satisfied = "very_satisfied"  # Rất hài lòng
+    satisfied = "satisfied"  # Hài lòng
+    dissatisfied = "dissatisfied"  # Không hài lòng
+
+
+class RateDossier(CleanText):
+    """A rating of how the dossier was handled, once its result is out: one per dossier."""
+
+    model_config = ConfigDict(extra="forbid")
+    rating: Rating
+    comment: str | None = Field(
+        None,
+        max_length=500,
+        description="Optional; numbers that could be an ID or a phone number and e-mail addresses are masked "
+        "before it is kept",
+    )
+
+
+class CitizenRating(RateDossier):
+    """The citizen's own rating, with the lookup key printed on the slip (Mã tra cứu)."""
+
+    key: str = Field(min_length=1, max_length=16)
+
+
+class RatingOut(BaseModel):
+    code: str
+    rating: Rating
+    source: str
+    at: datetime
+
+
+class PublicComponent(BaseModel):
+    code: str
+    name: str
+    required: bool
+
+
+class PublicStep(BaseModel):
+    name: str
+    level: str
+    days: float
+
+
+class PublicProcedure(BaseModel):
+    """A procedure as the public catalogue lists it (Decree 61/2018 art. 10; Decree 42/2022):
+    who receives it, how long it takes, what it costs, what to bring, how it can be done."""
+
+    code: str
+    name: str
+    field: str
+    receiving_level: str
+    time_limit_days: float
+    fee_vnd: int | None = Field(description="Fees and charges in VND: 0 when free, null when not stated")
+    components: list[PublicComponent]
+    channels: list[str]
+    online: str = Field(description="full (toàn trình), partial (một phần) or none")
+    result_by_post: bool
+    steps: list[PublicStep]
+    valid_from: date | None
+    valid_until: date | None
+
+
+class PublicCatalogue(BaseModel):
+    on: date
+    procedures: list[PublicProcedure]
+    offered_online: dict[str, int] = Field(description="How many procedures are offered fully, partly, not online")

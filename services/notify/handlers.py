@@ -70,7 +70,7 @@ async def plan_notifications(
                 r["channels"],
             )
             code = getattr(event, "dossier_code", None) or r["dossier_code"]
-        message = compose(event, name, code)
+        message = compose(event, name, code, rating_url=settings.rating_url)
         if message is None:
             continue
         for position, channel in enumerate(channels):

@@ -15,6 +15,12 @@ class NotifySettings(Settings):
     zalo_url: str = "http://127.0.0.1:8092"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
+    rating_url: str = Field(
+        "",
+        max_length=300,
+        description="The public page where a citizen rates the handling of their dossier; the result's message "
+        "links to it with ?ma=<dossier code> (empty: no link)",
+    )
 
 
 SETTINGS = NotifySettings

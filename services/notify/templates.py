@@ -165,12 +165,15 @@ def _parts(event: EventData, code: str | None) -> tuple[str, str, str, str] | No
     return None
 
 
-def compose(event: EventData, name: str, code: str | None) -> Message | None:
-    """The message an event calls for, or None when the citizen need not hear of it."""
+def compose(event: EventData, name: str, code: str | None, *, rating_url: str = "") -> Message | None:
+    """The message an event calls for, or None when the citizen need not hear of it. The result's
+    message asks the citizen to rate the handling (Decision 766, group 5) when a page is set."""
     parts = _parts(event, code)
     if parts is None:
         return None
     title, head, detail, tail = parts
+    if isinstance(event, DossierResolved) and rating_url:
+        tail += f" Mời đánh giá: {rating_url}?ma={event.dossier_code}"
     return Message(
         subject=f"[Dịch vụ công] {title}",
         sms=fit(f"DVC: {head}", detail, tail, SMS_MAX_UNITS),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +62,28 @@ class Procedure(BaseModel):
     # through the documents service; other results are papers the agency issues itself.
     result_kind: str = Field("paper", pattern="^(decision|paper)$")
     workflow: tuple[WorkflowStep, ...]
+    # Fees and charges (lệ phí, phí), VND: 0 when free; None when the catalogue does not state it
+    fee_vnd: int | None = Field(None, ge=0, le=100_000_000)
+    # As the announcing decision publishes it (Decree 42/2022); None: judged by ``online_level``'s rule
+    online: str | None = Field(None, pattern="^(full|partial|none)$")
+    valid_from: date | None = None  # the day it starts to apply
+    valid_until: date | None = None  # the last day it applies; after it the procedure is withdrawn
+
+    @property
+    def online_level(self) -> str:
+        """Fully online (toàn trình, Decree 42/2022) when it can be submitted online and its
+        result comes back online (a signed decision) or by public post; partly online when it
+        can only be submitted online; else not online."""
+        if self.online is not None:
+            return self.online
+        if "online" not in self.channels:
+            return "none"
+        return "full" if self.result_kind == "decision" or self.postal_result else "partial"
+
+    def in_force(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> "Procedure":
@@ -141,6 +164,10 @@ class Catalogue:
                 found.add(code)
                 todo.extend(c.code for c in self.children.get(code, ()))
         return frozenset(found)
+
+    def in_force(self, day: date) -> list[Procedure]:
+        """The procedures that apply on ``day``: what the public catalogue lists and intake receives."""
+        return [p for p in self.procedures.values() if p.in_force(day)]
 
     def level_of(self, agency_code: str) -> str:
         return self.agencies[agency_code].level

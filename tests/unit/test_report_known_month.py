@@ -63,6 +63,9 @@ MONTH = [
         returned_at=at(17, 10),
         apologies=1,
         components_digitised=True,
+        synced=True,
+        rating="dissatisfied",
+        decided_by="Trần Văn Hùng",
         steps=(
             step(0, "handle", NINH_HAI, at(3, 17), at(2, 8), at(3, 10)),
             step(1, "handle", HOA_LU, at(10, 17), at(3, 10), at(12, 9)),  # 40 h late
@@ -79,6 +82,9 @@ MONTH = [
         legal_due_at=at(5, 17),
         resolved_at=at(5, 16),
         returned_at=at(6, 9),
+        synced=True,
+        rating="satisfied",
+        decided_by="Nguyễn Thị Lan",
         steps=(
             step(0, "handle", NINH_HAI, at(5, 12), at(5, 8), at(5, 11)),
             step(1, "decide", NINH_HAI, at(5, 17), at(5, 11), at(5, 16)),
@@ -107,6 +113,7 @@ MONTH = [
         legal_due_at=at(13, 17),
         resolved_at=at(11, 15),
         components_digitised=True,
+        synced=True,
         result_file=True,
         steps=(
             step(0, "handle", SKHDT, at(12, 17), at(10, 8), at(11, 10)),
@@ -134,6 +141,8 @@ MONTH = [
         resolved_at=at(2, 10),
         returned_at=at(2, 11),
         result_file=True,
+        rating="very_satisfied",
+        decided_by="Nguyễn Thị Lan",
     ),
     # withdrawn before the month: not counted
     dossier(
@@ -151,6 +160,10 @@ EXPECTED = {
         "online": 1,
         "bcci": 1,
         "components_digitised": 1,
+        # A and B reached the national portal, C not yet; all three of fully online procedures, A filed online
+        "synced": 2,
+        "full_online_offered": 3,
+        "full_online_filed": 1,
         # handled here (B, C, G): G early, B on time, C overdue (owed an apology, none sent)
         "resolved_early": 1,
         "resolved_on_time": 1,
@@ -160,6 +173,9 @@ EXPECTED = {
         "apologies_owed": 1,
         "approved": 2,
         "results_digitised": 1,
+        # B and G rated by their citizens, both satisfied
+        "rated": 2,
+        "rated_satisfied": 2,
         # its own steps: of A, B and C; only C's overran. A's delay is not the commune's
         "held": 3,
         "held_late": 1,
@@ -170,12 +186,22 @@ EXPECTED = {
         "returned_late": 1,
         "apologies_owed": 1,
         "apologies_sent": 1,
+        "rated": 1,  # A's citizen was not satisfied
+        "rated_dissatisfied": 1,
         "held": 1,
         "held_late": 1,
     },
-    CENTRE: {**ZERO, "received": 1, "online": 1, "components_digitised": 1},
+    CENTRE: {
+        **ZERO,
+        "received": 1,
+        "online": 1,
+        "components_digitised": 1,
+        "synced": 1,
+        "full_online_offered": 1,
+        "full_online_filed": 1,
+    },
     SKHDT: {**ZERO, "resolved_early": 1, "approved": 1, "results_digitised": 1, "held": 1},
-    CUC_PHUONG: {**ZERO, "received": 1, "in_progress_on_time": 1, "held": 1},
+    CUC_PHUONG: {**ZERO, "received": 1, "full_online_offered": 1, "in_progress_on_time": 1, "held": 1},
 }
 
 
@@ -190,6 +216,30 @@ def test_every_figure_of_the_month():
     levels = {lv["level"]: counts(lv) for lv in r["levels"]}
     assert levels["district"] == EXPECTED[HOA_LU]
     assert levels["commune"]["held_late"] == 1 and levels["commune"]["received"] == 4
+
+
+def test_ratings_per_official_who_decided():
+    r = report.tally(MONTH, REF, START, END, NOW)
+    assert r["officials"] == [
+        {
+            "official": "Nguyễn Thị Lan",
+            "agency_code": NINH_HAI,
+            "resolved": 2,
+            "resolved_late": 0,
+            "rated": 2,
+            "rated_satisfied": 2,
+            "rated_dissatisfied": 0,
+        },
+        {
+            "official": "Trần Văn Hùng",
+            "agency_code": HOA_LU,
+            "resolved": 1,
+            "resolved_late": 1,
+            "rated": 1,
+            "rated_satisfied": 0,
+            "rated_dissatisfied": 1,
+        },
+    ]
 
 
 def test_the_dossiers_that_lost_points_name_whose_step_overran():

@@ -7,6 +7,7 @@ landmarks, keyboard focus)."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from datetime import timedelta
@@ -15,6 +16,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from axe_playwright_python.async_playwright import Axe
+from openpyxl import load_workbook
 
 from ops.identity import local_secret
 from ops.processes import console as console_process
@@ -205,6 +207,36 @@ async def test_a_manager_sees_an_overdue_dossier_appear_on_the_overview_once_the
     assert cells[0] == code
     assert int(await page.locator("[data-figure='overdue']").inner_text()) >= 1
     await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    await page.context.close()
+
+
+async def test_a_district_manager_sees_the_district_the_whole_score_card_and_exports_it(console, browser, platform):
+    async with platform_http(timeout=15) as http:  # a dossier of the district's commune today
+        r = await http.post(
+            f"{platform['intake'].url}/v1/dossiers",
+            json=submission("1.001193", channel="counter"),
+            auth=IDENTITIES.counter(COMMUNE),
+        )
+        assert r.status_code == 201, r.text
+    page = await signed_in(browser, console, "manager-district")
+    await page.locator("table.agencies small").first.wait_for(timeout=30_000)
+    assert await page.locator("#h-total").get_attribute("data-area") == "000.00.12.H40"
+    assert await page.locator("#h-total").inner_text() == "Ủy ban nhân dân huyện Hoa Lư"
+    # only the district's own agencies and communes are listed
+    codes = await page.locator("table.agencies small").all_inner_texts()
+    assert codes and all(c.split("·")[-1].strip().endswith(".12.H40") for c in codes), codes
+    # the five groups of Decision 766, each scored, none left blank
+    scores = await page.locator("section[aria-labelledby='h-766'] tr[data-group] td:nth-child(2)").all_inner_texts()
+    assert len(scores) == 5 and all(re.fullmatch(r"\d+(\.\d+)? / \d+", s) for s in scores), scores
+    assert await accessibility_problems(page) == []
+    async with page.expect_download() as download:
+        await page.click("a[data-export='xlsx']")
+    saved = await download.value
+    assert saved.suggested_filename.endswith(".xlsx")
+    sheet = load_workbook(io.BytesIO((await saved.path()).read_bytes()))["Theo cơ quan"]
+    rows = list(sheet.iter_rows(min_row=3, values_only=True))
+    exported = {row[0] for row in rows if row[0]}
+    assert exported == {c.split("·")[-1].strip() for c in codes}
     await page.context.close()
 
 

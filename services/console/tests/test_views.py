@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from services.console import views
 from services.console.signin import safe_next
 from shared.reference import load_reference
+from shared.scorecard import percent
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 CAL = load_reference("three_level").calendar
@@ -56,29 +57,6 @@ def test_on_time_rate_is_indicator_2_1_and_shares_are_of_received():
     assert (f["online_share"], f["bcci_share"]) == (40.0, 10.0)
     assert (f["resolved"], f["in_progress"]) == (6, 4)
     assert views.figures(counts())["on_time_rate"] is None  # nothing handled: no rate, not 0%
-
-
-def test_the_766_groups_score_only_what_the_data_supports():
-    groups = views.indicators_766(counts(received=10, resolved_on_time=9, resolved_late=1, online=5))
-    assert [g["max"] for g in groups] == [18, 20, 22, 22, 18]  # 100 points
-    by = {g["group"]: g for g in groups}
-    assert by[2]["score"] == 18.0  # 90% on time of 20 points
-    assert by[4]["score"] == 11.0  # 50% online of 22 points
-    assert by[1]["score"] is by[5]["score"] is None
-    assert "Chưa đo" in by[5]["basis"]
-
-
-def test_digitisation_scores_what_is_measured_with_the_threshold_and_names_the_rest():
-    # 8 of 10 received with every component as a file (80 %: full 4), 2 of 10 reused (20 % of
-    # an 80 % threshold: 0.5 of 2), 3 of 6 approved results as files (50 % of 80 %: 3.75 of 6)
-    group = views.digitisation_766(
-        counts(received=10, components_digitised=8, reused=2, approved=6, results_digitised=3)
-    )
-    assert group["score"] == round(4 + 0.5 + 3.75, 1)
-    assert group["measured"] == 12
-    assert "Bản sao điện tử chứng thực: chưa đo" in group["basis"]
-    nothing = views.digitisation_766(counts())
-    assert nothing["score"] == 0.0  # nothing received: no share, no points
 
 
 def test_an_agencys_lists_put_the_most_late_first_and_the_least_time_left_first():
@@ -165,7 +143,7 @@ def test_times_and_durations_read_in_vietnamese():
     assert views.local("2026-11-24T03:00:00+00:00") == "24/11/2026 10:00"
     assert views.duration_vi(timedelta(days=2, hours=3, minutes=10)) == "2 ngày 3 giờ"
     assert views.duration_vi(timedelta(minutes=45)) == "45 phút"
-    assert views.percent(83.25) == "83,2%" and views.percent(None) == "—"
+    assert percent(83.25) == "83,2%" and percent(None) == "—"
     assert views.status_vi("supplement_requested") == "Chờ bổ sung"
 
 
@@ -191,3 +169,23 @@ async def test_every_page_forbids_framing_and_foreign_scripts():
             policy = r.headers["content-security-policy"]
             assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, policy
             assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_late_dossier_names_whose_step_overran_in_words():
+    late = [
+        {
+            "code": "X",
+            "agency_code": "000.21.12.H40",
+            "handling_agency": "000.00.12.H40",
+            "state": "resolved_late",
+            "late_minutes": 3 * 24 * 60 + 120,
+            "charged_to": [
+                {"agency_code": "000.00.12.H40", "step_index": 1, "step_name": "Thẩm định", "late_minutes": 90},
+                {"agency_code": "000.99.99.H40", "step_index": None, "step_name": None, "late_minutes": None},
+            ],
+        }
+    ]
+    [row] = views.late_rows(late, {"000.00.12.H40": "Ủy ban nhân dân huyện Hoa Lư"})
+    assert row["handling_name"] == "Ủy ban nhân dân huyện Hoa Lư"
+    assert (row["state_vi"], row["late_vi"]) == ("đã giải quyết, trễ hạn", "3 ngày 2 giờ")
+    assert row["charged"] == ["Ủy ban nhân dân huyện Hoa Lư (bước 2: Thẩm định, trễ 1 giờ)", "000.99.99.H40"]

@@ -115,6 +115,8 @@ async def test_every_refusal_reason_is_reported_at_once_and_recorded(http):
             {"received_at_not_allowed"},
         ),
         (submission("1.001193", applicant={**APPLICANT, "email": "not-an-email"}), {"malformed_email"}),
+        # withdrawn from the catalogue after 30/6/2025
+        (submission("1.000001", channel="counter"), {"procedure_withdrawn"}),
     ],
 )
 async def test_each_rule_of_receipt(http, body, codes):

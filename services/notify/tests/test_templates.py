@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timezone
 
 from services.notify.templates import SMS_MAX_UNITS, ZALO_MAX_UNITS, compose, shorten, utf16_units
-from shared.events import Actor, DossierSupplementRequested
+from shared.events import Actor, DossierResolved, DossierSupplementRequested
 
 CODE = "000.21.12.H40-261124-0007"
 
@@ -60,3 +60,24 @@ def test_shortening_never_splits_a_character():
         out = shorten(emoji, limit)
         assert utf16_units(out) <= limit
         out.encode("utf-8")  # raises on a lone surrogate half
+
+
+def test_the_results_message_links_to_the_rating_page_and_still_fits():
+    resolved = DossierResolved(
+        dossier_id=uuid.uuid4(),
+        dossier_code=CODE,
+        at=datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc),
+        outcome="refused",
+        agency_code="000.21.12.H40",
+        reasons=("Không đủ điều kiện theo quy định " * 30,),
+        due_at=datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc),
+        on_time=True,
+        actor=Actor(name="Phạm Minh Tuấn"),
+    )
+    link = "https://dichvucong.example.vn/danh-gia"
+    m = compose(resolved, "Bùi Thị Mơ", CODE, rating_url=link)
+    for text in (m.sms, m.zalo):
+        assert text.endswith(f"Mời đánh giá: {link}?ma={CODE}")  # the free text gave way, not the link
+    assert utf16_units(m.sms) <= SMS_MAX_UNITS
+    assert "Mời đánh giá" not in compose(resolved, "Bùi Thị Mơ", CODE).sms  # no page set: no link
+    assert "Mời đánh giá" not in compose(supplement(["Thiếu giấy"]), "Bùi Thị Mơ", CODE, rating_url=link).sms

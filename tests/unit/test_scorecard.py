@@ -1,0 +1,58 @@
+"""Decision 766's score card from known figures, every point computed by hand: the threshold
+rule, the indicators not measured (0, never full marks, with the reason), and group 5's
+"100 % − (late rate + dislike rate)"."""
+
+from __future__ import annotations
+
+from services.intake.report import FIELDS
+from shared.scorecard import GROUPS_766, SCORECARD_766, digitisation_766, scorecard_766
+
+
+def counts(**kw) -> dict:
+    return {**dict.fromkeys(FIELDS, 0), **kw}
+
+
+TOTAL = counts(
+    received=10,
+    synced=9,  # 90 % synced: 6 × 0.9 = 5.4
+    resolved_early=2,
+    resolved_on_time=5,
+    resolved_late=1,
+    in_progress_on_time=1,
+    in_progress_overdue=1,  # 8 of 10 handled in time: 20 × 0.8 = 16
+    components_digitised=8,  # 80 %: full 4
+    reused=2,  # 20 % of an 80 % threshold: 0.5 of 2
+    approved=6,
+    results_digitised=3,  # 50 % of 80 %: 3.75 of 6
+    full_online_offered=8,
+    full_online_filed=2,  # 25 % of a 50 % threshold: 6 of 12
+    rated=5,
+    rated_dissatisfied=1,  # (10 − 2 late − 1 disliked) / 10 = 70 % of a 90 % threshold: 4.67 of 6
+)
+CATALOGUE = {"procedures_in_force": 17, "published_in_full": 16}  # 94.1 % of 2: 1.88
+
+
+def test_the_points_add_up_to_100_in_five_groups():
+    assert [GROUPS_766[g][1] for g in sorted(GROUPS_766)] == [18, 20, 22, 22, 18]
+    for group, (_, maximum) in GROUPS_766.items():
+        assert sum(points for g, _, points, _, _ in SCORECARD_766 if g == group) == maximum
+
+
+def test_every_group_scored_by_hand():
+    card = {g["group"]: g for g in scorecard_766(TOTAL, CATALOGUE)}
+    assert card[1]["score"] == round(1.88 + 5.4, 1) and card[1]["measured"] == 8
+    assert card[2]["score"] == 16.0 and card[2]["measured"] == 20
+    assert card[3]["score"] == round(4 + 0.5 + 3.75, 1) and card[3]["measured"] == 12
+    assert card[4]["score"] == 6.0 and card[4]["measured"] == 12
+    assert card[5]["score"] == 4.7 and card[5]["measured"] == 6  # 4.67, a group is shown to one decimal
+    # what is not measured is named with why, and scores 0
+    assert "Hồ sơ thanh toán trực tuyến: chưa đo, chưa kết nối thanh toán trực tuyến (0/6)" in card[4]["basis"]
+    assert "chưa tiếp nhận phản ánh, kiến nghị" in card[5]["basis"]
+    assert [g for g in card if card[g]["lost_to_lateness"]] == [2, 5]
+
+
+def test_nothing_received_scores_nothing():
+    card = scorecard_766(counts())
+    assert all(g["score"] == 0.0 for g in card)
+    assert digitisation_766(counts())["score"] == 0.0
+    assert "Bản sao điện tử chứng thực: chưa đo" in digitisation_766(TOTAL)["basis"]
