@@ -129,4 +129,6 @@ def edge_env(
         "SIM_SMTP_PORT": str(smtp),
         "LGSP_PORTAL_URL": f"http://127.0.0.1:{portal}",
         "LGSP_AXIS_URL": f"http://127.0.0.1:{axis}",
+        # the result's message links citizens to the console's public rating page
+        "LGSP_RATING_URL": f"http://127.0.0.1:{CONSOLE_PORT}/danh-gia",
     }

@@ -7,7 +7,7 @@ import asyncio
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -215,6 +215,78 @@ async def export_report(
     }
     return await request.app.state.console.platform.stream(
         "intake", f"/v1/reports/export?{urlencode(params)}", _token(request)
+    )
+
+
+# ---------------------------------------------------------------- public pages
+
+RATINGS_VI = (
+    ("very_satisfied", "Rất hài lòng"),
+    ("satisfied", "Hài lòng"),
+    ("dissatisfied", "Không hài lòng"),
+)
+
+
+class Rating(str, Enum):
+    very_satisfied = "very_satisfied"
+    satisfied = "satisfied"
+    dissatisfied = "dissatisfied"
+
+
+ONLINE_VI = {"full": "toàn trình", "partial": "một phần", "none": "chưa cung cấp"}
+
+
+@router.get("/danh-gia", response_class=HTMLResponse, summary="A citizen rates the handling of their dossier")
+async def rating_form(request: Request, ma: str = Query("", max_length=60, description="The dossier code")):
+    """The page the result's message links to: public, the slip's lookup key proves the dossier."""
+    return _page(request, "rating.html", code=ma, choices=RATINGS_VI, chosen=None, comment="", problem=None)
+
+
+@router.post("/danh-gia", response_class=HTMLResponse, summary="Send a citizen's rating to intake")
+async def rate(
+    request: Request,
+    code: Annotated[str, Form(min_length=1, max_length=60)],
+    key: Annotated[str, Form(min_length=1, max_length=16)],
+    rating: Annotated[Rating, Form()],
+    comment: Annotated[str, Form(max_length=500)] = "",
+):
+    body = {"key": key, "rating": rating.value, **({"comment": comment} if comment.strip() else {})}
+    answer = await request.app.state.console.platform.call(
+        "POST", "intake", f"/v1/lookup/{quote(code.strip(), safe='')}/rating", None, json=body
+    )
+    if answer.ok:
+        return _page(request, "rating.html", 201, rated=answer.body)
+    problem = {
+        404: "Mã hồ sơ hoặc mã tra cứu không đúng.",
+        409: "Hồ sơ chưa có kết quả, hoặc đã được đánh giá.",
+        422: "Thông tin đánh giá chưa hợp lệ.",
+    }.get(answer.status, answer.problem)
+    return _page(
+        request,
+        "rating.html",
+        answer.status or 502,
+        code=code,
+        choices=RATINGS_VI,
+        chosen=rating.value,
+        comment=comment,
+        problem=problem,
+    )
+
+
+@router.get("/thu-tuc", response_class=HTMLResponse, summary="The published procedure catalogue")
+async def catalogue(request: Request):
+    answer = await request.app.state.console.platform.get("intake", "/v1/public/procedures", None)
+    if not answer.ok:
+        return _page(request, "catalogue.html", 502, problem=answer.problem)
+    body = answer.body
+    return _page(
+        request,
+        "catalogue.html",
+        on=body["on"],
+        procedures=body["procedures"],
+        offered=body["offered_online"],
+        online_vi=ONLINE_VI,
+        level_vi=views.LEVEL_VI,
     )
 
 

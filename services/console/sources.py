@@ -55,11 +55,13 @@ class Platform:
         self.urls = urls
         self.trace_dir = trace_dir
 
-    async def call(self, method: str, service: str, path: str, token: str | None, **params) -> Answer:
+    async def call(self, method: str, service: str, path: str, token: str | None, json: Any = None, **params) -> Answer:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         started = time.perf_counter()
         try:
-            r = await self.http.request(method, f"{self.urls[service]}{path}", headers=headers, params=params or None)
+            r = await self.http.request(
+                method, f"{self.urls[service]}{path}", headers=headers, params=params or None, json=json
+            )
         except httpx.HTTPError:
             return Answer(0, ms=(time.perf_counter() - started) * 1000)
         try:

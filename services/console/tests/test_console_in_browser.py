@@ -22,7 +22,7 @@ from ops.identity import local_secret
 from ops.processes import console as console_process
 from ops.signing import document_pdf, sign_twice
 from ops.stack import REPO_ROOT
-from tests.helpers import COMMUNE, IDENTITIES, eventually, kafka_operator, platform_http, submission
+from tests.helpers import COMMUNE, IDENTITIES, Agencies, eventually, kafka_operator, platform_http, submission
 
 PORT = 18085  # registered as a redirect target of the lgsp-console client (ops/identity.py)
 ARTIFACTS = REPO_ROOT / ".lgsp" / "artifacts" / "console"
@@ -238,6 +238,47 @@ async def test_a_district_manager_sees_the_district_the_whole_score_card_and_exp
     exported = {row[0] for row in rows if row[0]}
     assert exported == {c.split("·")[-1].strip() for c in codes}
     await page.context.close()
+
+
+async def test_a_citizen_rates_on_the_public_page_and_reads_the_catalogue_without_signing_in(
+    console, browser, platform
+):
+    async with platform_http(timeout=15) as http:
+        r = await http.post(
+            f"{platform['intake'].url}/v1/dossiers",
+            json=submission("1.001193", channel="counter"),
+            auth=IDENTITIES.counter(COMMUNE),
+        )
+        assert r.status_code == 201, r.text
+        code, key = r.json()["code"], r.json()["lookup_key"]
+        agencies = Agencies(http, platform["routing"].url)
+        await eventually(lambda: agencies.dossier(code), what="routing has the dossier")
+        await agencies.step_through(code)
+
+        async def resolved():
+            seen = await http.get(f"{platform['intake'].url}/v1/lookup/{code}", params={"key": key}, auth=None)
+            return seen.json()["status"] in ("resolved", "returned")
+
+        await eventually(resolved, what="the result reached intake")
+    context = await browser.new_context(locale="vi-VN")
+    page = await context.new_page()
+    await page.goto(f"{console.url}/danh-gia?ma={code}")  # the link in the result's message
+    assert await page.input_value("#code") == code
+    assert await accessibility_problems(page) == []
+    await page.fill("#key", "WRONGKEY")
+    await page.check("#r-satisfied")
+    await page.click("button[type=submit]")
+    assert "không đúng" in await page.locator("[role=alert]").inner_text()
+    await page.fill("#key", key.lower())  # as typed from the slip
+    await page.fill("#comment", "Cán bộ hướng dẫn tận tình, thủ tục nhanh gọn")
+    await page.click("button[type=submit]")
+    assert await page.locator("[data-rated]").get_attribute("data-rated") == "satisfied"
+    await page.goto(f"{console.url}/thu-tuc")
+    birth = page.locator("tr[data-procedure='1.001193']")
+    assert "Đăng ký khai sinh" in await birth.inner_text() and "toàn trình" in await birth.inner_text()
+    assert await page.locator("tr[data-procedure='1.000001']").count() == 0  # withdrawn
+    assert await accessibility_problems(page) == []
+    await context.close()
 
 
 async def test_each_person_sees_what_their_roles_and_agency_allow(console, browser, platform, pki):

@@ -111,6 +111,19 @@ async def pool(settings_for):
                 SHA,
                 resolved,
             )
+    # the one resolved on time: rated by its citizen, its receipt sent to the national portal
+    on_time = await pool.fetchval("SELECT id FROM dossiers WHERE legal_due_at = $1", vn(11, 17))
+    await pool.execute(
+        "INSERT INTO ratings (dossier_id, rating, source, rated_by, at) VALUES ($1, 'dissatisfied', 'lookup', 'citizen', $2)",
+        on_time,
+        vn(12),
+    )
+    await pool.execute(
+        "INSERT INTO portal_updates (dossier_id, seq, status_code, payload, status, next_attempt_at, sent_at) "
+        "VALUES ($1, 1, 1, '{}', 'sent', $2, $2)",
+        on_time,
+        vn(9),
+    )
     # the overdue one's first step, still open past its own deadline: charged to the commune
     await pool.execute(
         "INSERT INTO dossier_steps (dossier_id, idx, name, kind, level, agency_code, due_at, assigned_at) "
