@@ -160,6 +160,14 @@ async def test_report_figures(pool):
         "results_digitised": 1,
         "returned_in_time": 0,
         "returned_late": 0,
+        # one receipt reached the national portal; the 4 received are of a fully online procedure
+        "synced": 1,
+        "full_online_offered": 4,
+        "full_online_filed": 1,
+        # one citizen rated: not satisfied
+        "rated": 1,
+        "rated_satisfied": 0,
+        "rated_dissatisfied": 1,
         # the steps intake followed: the overdue one's first step overran
         "held": 1,
         "held_late": 1,
