@@ -85,13 +85,17 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_AUDIT_ANONYMOUS_PER_MINUTE": "300",
         # small enough for a test to fill one agency's document storage (test_trust_second_pass.py)
         "LGSP_DOCUMENTS_AGENCY_QUOTA_BYTES": "20000000",
-        "LGSP_FILE_MAX_BYTES": "3000000",  # small enough to pass in a test (tests/test_dossier_files.py)
+        "LGSP_FILE_MAX_BYTES": "3000000",
+        # the population database's answers checked again, and its circuit retried, within a test's patience
+        "LGSP_POPULATION_RECHECK_S": "1",
+        "LGSP_POPULATION_BREAKER_OPEN_S": "2",  # small enough to pass in a test (tests/test_dossier_files.py)
         **edge_env(
             carrier=18191 + PORT_OFFSET,
             messaging=18192 + PORT_OFFSET,
             smtp=18125 + PORT_OFFSET,
             portal=18193 + PORT_OFFSET,
             axis=18194 + PORT_OFFSET,
+            population=18195 + PORT_OFFSET,
         ),
     }
 
@@ -214,7 +218,7 @@ def platform(test_env, topics, run_dir, pki):
 
     procs = {}
     try:
-        for name in ("carrier", "messaging", "portal", "axis"):
+        for name in ("carrier", "messaging", "portal", "axis", "population"):
             port = int(
                 test_env[
                     {
@@ -222,6 +226,7 @@ def platform(test_env, topics, run_dir, pki):
                         "messaging": "LGSP_SMS_URL",
                         "portal": "LGSP_PORTAL_URL",
                         "axis": "LGSP_AXIS_URL",
+                        "population": "LGSP_POPULATION_URL",
                     }[name]
                 ].rsplit(":", 1)[1]
             )

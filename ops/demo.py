@@ -24,6 +24,7 @@ import httpx
 
 from ops import demo_documents
 from ops.clients import (
+    APPLICANT,
     COMMUNE,
     Agencies,
     Decisions,
@@ -99,6 +100,23 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
         await submit(
             "Chứng thực bản sao gửi qua cổng (chỉ nhận tại quầy)",
             submission("2.000908", channel="online", applicant=citizen(5)),
+        )
+        # a procedure connected to the national population database: the applicant is checked
+        # there, and what they did not give (date of birth, permanent address) comes from it
+        record = await submit(
+            "Cấp Phiếu lý lịch tư pháp (đối chiếu CSDL quốc gia về dân cư)",
+            submission("2.000794", agency_code="000.00.01.H40"),
+        )
+        if record.get("identity_status") == "confirmed":
+            say(
+                "  intake   identity  confirmed by the national population database; filled from it: "
+                + ", ".join(record["identity_prefilled"])
+            )
+        await submit(
+            "Cấp Phiếu lý lịch tư pháp, họ tên không khớp CSDL dân cư",
+            submission(
+                "2.000794", agency_code="000.00.01.H40", applicant={**APPLICANT, "full_name": "Nguyễn Thị Hồng Nhu"}
+            ),
         )
 
         say("\n[demo] who may call what: every call carries a token from the identity provider (Keycloak)\n")

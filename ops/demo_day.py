@@ -79,6 +79,22 @@ def person(rng: random.Random, i: int) -> dict:
     }
 
 
+async def in_population_database(http: httpx.AsyncClient, url: str, rng: random.Random, applicant: dict) -> None:
+    """The applicant of a procedure connected to the national population database is a citizen
+    it holds (the simulator is told so); about half give their date of birth, the others have it
+    filled from the database."""
+    born = f"{rng.randint(1950, 2005)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    citizen = {
+        "id_number": applicant["id_number"],
+        "full_name": applicant["full_name"],
+        "date_of_birth": born,
+        "permanent_address": applicant["address"],
+    }
+    ok(await http.post(f"{url}/control/citizens", json=[citizen], auth=None))
+    if rng.random() < 0.5:
+        applicant["date_of_birth"] = born
+
+
 async def one_dossier(
     i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally, clock: Clock
 ) -> None:
@@ -100,6 +116,8 @@ async def one_dossier(
         "documents": documents_for(procedure.code),
         "result_delivery": "postal" if procedure.postal_result and rng.random() < 0.25 else "counter",
     }
+    if procedure.population_check and "population" in urls:
+        await in_population_database(http, urls["population"], rng, body["applicant"])
     if rng.random() < 0.03:
         body["documents"] = body["documents"][:-1]  # forgot a component: refused at receipt
     # entered after an outage: only a counter's own software may say so, for its own agency

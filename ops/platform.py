@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ops import stack
-from ops.processes import SERVICE_PORTS, SERVICES, ServiceProcess, console, service, simulator
+from ops.processes import SERVICE_PORTS, SERVICES, SIMULATOR_PORTS, ServiceProcess, console, service, simulator
 
 # The demo, the benchmark and the chaos run go at any hour and at full tilt: no quiet hours,
 # no per-recipient throttling of the simulated messages.
@@ -90,7 +90,8 @@ class RunningPlatform:
     def start(self, say=print) -> "RunningPlatform":
         if "LGSP_DOCUMENTS_PKI_DIR" not in self.env:
             self.env["LGSP_DOCUMENTS_PKI_DIR"] = str(ensure_test_pki(self.log_dir.parent / "pki", say))
-        for name in ("carrier", "messaging", "portal", "axis"):
+        self.env.setdefault("LGSP_POPULATION_URL", f"http://127.0.0.1:{SIMULATOR_PORTS['population']}")
+        for name in SIMULATOR_PORTS:
             say(f"starting the {name} simulator (log: {self.log_dir / (name + '-sim.log')})")
             # kept before it is waited for: stopped on the way out even if interrupted while starting
             self.procs[name] = simulator(name, self.env, self.log_dir)

@@ -18,7 +18,7 @@ from shared import services as registry
 
 SERVICE_PORTS = {s.name: s.port for s in registry.SERVICES}
 SERVICES = registry.NAMES  # in start order: consumers before the edge
-SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093, "axis": 8094}
+SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093, "axis": 8094, "population": 8095}
 CONSOLE_PORT = registry.CONSOLE.port
 SMTP_PORT = 8025
 
@@ -118,7 +118,12 @@ def simulator(name: str, env: dict[str, str], log_dir: Path, port: int | None = 
 
 
 def edge_env(
-    carrier: int, messaging: int, smtp: int, portal: int, axis: int = SIMULATOR_PORTS["axis"]
+    carrier: int,
+    messaging: int,
+    smtp: int,
+    portal: int,
+    axis: int = SIMULATOR_PORTS["axis"],
+    population: int = SIMULATOR_PORTS["population"],
 ) -> dict[str, str]:
     """Settings that point the services at the simulators."""
     return {
@@ -129,6 +134,7 @@ def edge_env(
         "SIM_SMTP_PORT": str(smtp),
         "LGSP_PORTAL_URL": f"http://127.0.0.1:{portal}",
         "LGSP_AXIS_URL": f"http://127.0.0.1:{axis}",
+        "LGSP_POPULATION_URL": f"http://127.0.0.1:{population}",
         # the result's message links citizens to the console's public rating page
         "LGSP_RATING_URL": f"http://127.0.0.1:{CONSOLE_PORT}/danh-gia",
     }

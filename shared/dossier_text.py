@@ -14,6 +14,7 @@ from shared.events import (
     DossierAtRisk,
     DossierEvent,
     DossierFileOpened,
+    DossierIdentityChecked,
     DossierOverdue,
     DossierReceived,
     DossierResolved,
@@ -59,6 +60,14 @@ def summarise(event: DossierEvent) -> str:
             return f"{verdict} ({'đúng hạn' if event.on_time else 'trễ hạn'})"
         case DossierReturned():
             return f"Trả kết quả ({event.method})"
+        case DossierIdentityChecked(outcome="confirmed"):
+            return "Đã xác thực thông tin công dân với CSDL quốc gia về dân cư"
+        case DossierIdentityChecked():
+            return (
+                "Thông tin công dân không khớp CSDL quốc gia về dân cư ("
+                + ", ".join(event.mismatched)
+                + "): cán bộ cần kiểm tra"
+            )
         case DossierWithdrawn():
             return "Công dân rút hồ sơ: " + "; ".join(event.reasons)
         case DossierStopped():

@@ -225,6 +225,18 @@ class DossierSupplemented(DossierEvent):
     documents: tuple[DocumentRef, ...]
 
 
+@event_type
+class DossierIdentityChecked(DossierEvent):
+    """The applicant's identity, received "to be confirmed" while the national population database
+    did not answer, was checked again: confirmed, or not (an official must look at it). Names
+    which fields did not match, never their values."""
+
+    ce_type: ClassVar[str] = "vn.lgsp.dossier.identity_checked.v1"
+    agency_code: str
+    outcome: str = Field(pattern="^(confirmed|failed)$")
+    mismatched: tuple[str, ...] = ()
+
+
 # ------------------------------------------------------------------ routing's events
 
 

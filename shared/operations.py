@@ -28,6 +28,9 @@ class OperationsStatus(BaseModel):
     partitions: list[PartitionLag]
     outbox_pending: int = Field(description="Events written but not yet published to Kafka")
     dead_letters_pending: int = Field(description="Dead letters not re-driven yet")
+    third_parties: dict[str, dict] = Field(
+        default_factory=dict, description="The third parties this service calls and how they stand (circuit breakers)"
+    )
 
 
 async def consumer_lag(settings, consumed) -> list[PartitionLag]:
@@ -64,6 +67,7 @@ async def status(request: Request):
         partitions=lags,
         outbox_pending=await rt.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"),
         dead_letters_pending=await dlq.pending_count(rt.settings, rt.settings.service_name),
+        third_parties={name: state() for name, state in rt.third_parties.items()},
     )
 
 

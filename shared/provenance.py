@@ -33,6 +33,7 @@ from shared.events import (
     DossierAssigned,
     DossierAtRisk,
     DossierFileOpened,
+    DossierIdentityChecked,
     DossierOverdue,
     DossierReceived,
     DossierRefused,
@@ -58,7 +59,14 @@ SIGNATURE_HEADER = "lgsp_signature"
 # The services that emit each event type: one, except the opening of a dossier's file, which
 # each service that serves the files records (intake to portals, routing to agencies).
 PRODUCED_BY: dict[str, tuple[type[EventData], ...]] = {
-    "intake": (DossierReceived, DossierRefused, DossierSupplemented, PickupRequested, DossierFileOpened),
+    "intake": (
+        DossierReceived,
+        DossierRefused,
+        DossierSupplemented,
+        PickupRequested,
+        DossierFileOpened,
+        DossierIdentityChecked,
+    ),
     "routing": (
         DossierFileOpened,
         DossierAssigned,

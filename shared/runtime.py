@@ -87,6 +87,8 @@ class ServiceRuntime(Generic[S]):
         self.http: httpx.AsyncClient  # for the service's third parties (carrier, providers, portal)
         self.topics: tuple[Topic, ...] = consumed_topics(settings.service_name)  # shared/topics.py
         self._stores: dict[str, BlobStore] = {}
+        # the third parties this service calls, each with how it stands (the operations page)
+        self.third_parties: dict[str, Callable[[], dict]] = {}
 
     def files(self, kind: str = "dossiers") -> BlobStore:
         """A namespace of the file store, opened once per process and closed with it."""

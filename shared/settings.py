@@ -22,6 +22,9 @@ LOCAL_SECRETS = {
     "carrier_webhook_secret": "local-carrier-secret",
     "portal_client_secret": "local-portal-secret",
     "axis_key": "local-axis-secret",
+    "population_client_secret": "local-population-secret",
+    # the connector's Ed25519 signing key (32-byte seed, base64); the simulator knows its public half
+    "population_signing_key": "bGdzcC1sb2NhbC1wb3B1bGF0aW9uLXNpZ25pbmcta2U=",
     "pd_keys": local_keys()[0],
     "pd_lookup_key": local_keys()[1],
 }

@@ -370,6 +370,7 @@ async def operations(request: Request):
         letters=letters,
         sync=sync,
         shipments=shipments,
+        third_party_vi={"population": "CSDL quốc gia về dân cư (qua nền tảng chia sẻ dữ liệu)"},
         redriven=request.query_params.get("redriven"),
         redriven_service=request.query_params.get("service"),
     )

@@ -55,6 +55,7 @@ def _is_own_counter(caller: Caller, agency_code: str) -> bool:
 )
 async def submit_dossier(
     cmd: SubmitDossier,
+    request: Request,
     rt: RuntimeDep,
     ref: ReferenceDep,
     caller: CallerDep,
@@ -65,7 +66,10 @@ async def submit_dossier(
 ):
     try:
         outcome, created = await handlers.submit_dossier(
-            cmd, **_receipt(rt, ref, caller, idempotency_key), may_backdate=_is_own_counter(caller, cmd.agency_code)
+            cmd,
+            **_receipt(rt, ref, caller, idempotency_key),
+            may_backdate=_is_own_counter(caller, cmd.agency_code),
+            population=request.app.state.population,
         )
     except CalendarNotCovered as exc:
         return problem(503, f"cannot compute a due date: {exc}")

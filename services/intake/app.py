@@ -9,8 +9,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake import files, handlers, portal
+from services.intake import population as identity
 from services.intake.api import dossier_resource, pickup_resource, router
 from services.intake.settings import IntakeSettings
+from shared.breaker import CircuitBreaker
 from shared.events import ShipmentProgressed
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
@@ -43,6 +45,31 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         settings.personal_data,
     )
     runtime.start_worker("portal.sync", lambda: portal.sync_due(runtime.pool, client, runtime.clock.now()))
+    app.state.population = None
+    if settings.population_url:
+        population = app.state.population = identity.PopulationClient(
+            runtime.http,
+            settings.population_url,
+            settings.population_client_id,
+            settings.secret("population_client_secret"),
+            settings.secret("population_signing_key"),
+            settings.population_timeout_s,
+            CircuitBreaker(settings.population_breaker_failures, settings.population_breaker_open_s),
+        )
+        runtime.third_parties["population"] = population.state
+
+        async def recheck() -> None:
+            await identity.recheck_due(
+                runtime.pool,
+                population,
+                runtime.outbox,
+                settings.personal_data,
+                runtime.clock.now(),
+                every=timedelta(seconds=settings.population_recheck_s),
+            )
+            await identity.forget_finished(runtime.pool)
+
+        runtime.start_worker("identity.recheck", recheck, settings.population_recheck_s)
     grace = timedelta(hours=settings.files_unbound_grace_hours)
     runtime.start_worker(
         "files.collect",
@@ -60,7 +87,12 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         description="Takes dossiers from portals and one-stop counters.",
         router=router,
         wire=wire,
-        secrets=("portal_client_secret", "pd_keys", "pd_lookup_key"),
+        secrets=(
+            "portal_client_secret",
+            "pd_keys",
+            "pd_lookup_key",
+            *(("population_client_secret", "population_signing_key") if settings.population_url else ()),
+        ),
         resolvers={"dossier": dossier_resource, "pickup": pickup_resource},
         larger_bodies={"/v1/files": settings.file_max_bytes},
     )

@@ -27,6 +27,7 @@ HEADERS_VI = {
     "synced": "Đã đồng bộ Cổng DVC quốc gia",
     "full_online_offered": "Hồ sơ của TTHC toàn trình",
     "full_online_filed": "Trong đó nộp trực tuyến",
+    "identity_checked": "Đối chiếu CSDL quốc gia về dân cư",
     "resolved_early": "Giải quyết trước hạn",
     "resolved_on_time": "Giải quyết đúng hạn",
     "resolved_late": "Giải quyết trễ hạn",

@@ -13,7 +13,9 @@ from datetime import datetime
 import asyncpg
 
 from services.intake import domain, files, portal
+from services.intake import population as identity
 from services.intake.checks import check_receipt
+from services.intake.population import PopulationClient
 from services.intake.schemas import (
     CitizenLookupOut,
     DossierOut,
@@ -58,7 +60,7 @@ from shared.telemetry import current_trace_id
 
 _COLUMNS = (
     "id, code, procedure_code, procedure_name, agency_code, channel, status, outcome, current_step, "
-    "current_agency, received_at, due_at, overdue, trace_id"
+    "current_agency, received_at, due_at, overdue, trace_id, identity_status, identity_prefilled"
 )
 _COLUMN_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
@@ -121,12 +123,20 @@ async def submit_dossier(
     now: datetime,
     submitted_by: str | None = None,
     may_backdate: bool = False,
+    population: PopulationClient | None = None,
 ) -> tuple[DossierOut | RefusalOut, bool]:
     """Receive or refuse a submission; returns the outcome and whether it is new (False: a retry).
     ``submitted_by`` is the connected system that sent it (the token's client); ``may_backdate``
-    says it is the receiving agency's counter (see checks.check_receipt)."""
+    says it is the receiving agency's counter (see checks.check_receipt). ``population``: the
+    national population database, asked (outside any transaction, for a bounded time) about the
+    applicant of a procedure connected to it."""
     request_hash = fingerprint(cmd)
     procedure, reasons = check_receipt(cmd, ref, now, settings.backdate_max_days, may_backdate)
+    verdict = None
+    if population is not None and procedure is not None and procedure.population_check and not reasons:
+        a = cmd.applicant
+        verdict = await population.verify(a.id_number, a.full_name, a.date_of_birth)
+        reasons = reasons + identity.refusal_reasons(verdict)
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():  # one transaction: the retry check, and the receipt or refusal
@@ -156,6 +166,8 @@ async def submit_dossier(
                     request_hash=request_hash,
                     submitted_by=submitted_by,
                     documents=documents,
+                    verdict=verdict,
+                    population_connected=population is not None,
                 ), True
         except asyncpg.UniqueViolationError:
             # The same key raced in from a concurrent retry: answer with the winner's outcome.
@@ -250,9 +262,12 @@ async def _receive(
     request_hash: str | None = None,
     submitted_by: str | None = None,
     documents: list[DocumentRef] | None = None,
+    verdict: identity.Verdict | None = None,
+    population_connected: bool = False,
 ) -> DossierOut:
     """``documents``: the components as ``files.resolve`` bound them (sizes, types and reused
-    results filled in)."""
+    results filled in). ``verdict``: the population database's answer on the applicant (None:
+    not asked; a procedure connected to it is then checked in the background)."""
     documents = cmd.documents if documents is None else documents
     received_at = cmd.received_at or now
     day = domain.local_day(received_at)
@@ -280,6 +295,9 @@ async def _receive(
         trace_id=current_trace_id(),
         lookup_key=lookup_key,
     )
+    checks = population_connected and procedure.population_check
+    identity_status, from_db, prefilled = identity.at_receipt(verdict, checks, cmd.applicant.date_of_birth, pd)
+    dossier.identity_status, dossier.identity_prefilled = identity_status, prefilled
     await conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
         "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash, "
@@ -304,6 +322,16 @@ async def _receive(
         submitted_by,
         pd.seal(lookup_key, "lookup_key"),
         pd.lookup_hash(cmd.applicant.id_number),
+    )
+    await conn.execute(
+        "UPDATE dossiers SET identity_status = $2, identity_checked_at = $3, identity_birth_date = $4, "
+        "identity_from_db = $5, identity_prefilled = $6 WHERE id = $1",
+        dossier.id,
+        identity_status,
+        now if verdict is not None else None,
+        pd.seal(cmd.applicant.date_of_birth.isoformat() if cmd.applicant.date_of_birth else None, "date_of_birth"),
+        from_db,
+        prefilled,
     )
     await dossier_files.bind(conn, dossier.id, documents, "component", now)
     await outbox.add(
@@ -427,6 +455,7 @@ async def follow_shipment(
             dossier_id=event.dossier_id,
             submitted_by=pickup["submitted_by"],
             documents=documents,
+            population_connected=bool(settings.population_url),  # checked in the background
         )
         status = "received"
     await conn.execute("UPDATE pickups SET status = $2 WHERE dossier_id = $1", event.dossier_id, status)

@@ -37,7 +37,7 @@ def in_full(p: Procedure) -> bool:
 
 def catalogue_figures(procedures: Iterable[Procedure]) -> dict[str, int]:
     """Of the procedures in force: how many, how many published in full, offered fully, partly,
-    not online."""
+    not online, how many are connected to the national population database."""
     listed = list(procedures)
     return {
         "procedures_in_force": len(listed),
@@ -45,4 +45,5 @@ def catalogue_figures(procedures: Iterable[Procedure]) -> dict[str, int]:
         "offered_full_online": sum(p.online_level == "full" for p in listed),
         "offered_partly_online": sum(p.online_level == "partial" for p in listed),
         "offered_not_online": sum(p.online_level == "none" for p in listed),
+        "population_connected": sum(p.population_check for p in listed),
     }

@@ -52,6 +52,7 @@ RECEIVED_FIELDS = (
     "synced",
     "full_online_offered",
     "full_online_filed",
+    "identity_checked",
 )
 HANDLED_FIELDS = (
     "resolved_early",
@@ -143,6 +144,7 @@ class DossierFacts:
     reused: bool = False
     result_file: bool = False
     synced: bool = False  # its receipt reached the national portal
+    identity_status: str = "not_checked"  # against the national population database
     rating: str | None = None  # very_satisfied, satisfied, dissatisfied
     decided_by: str | None = None  # the official named on the resolution
     steps: tuple[StepFacts, ...] = field(default_factory=tuple)
@@ -234,6 +236,7 @@ def tally(
             received["components_digitised"] += d.components_digitised
             received["reused"] += d.reused
             received["synced"] += d.synced
+            received["identity_checked"] += d.identity_status != "not_checked"
             procedure = ref.catalogue.procedures.get(d.procedure_code)
             if procedure is not None and procedure.online_level == "full":
                 received["full_online_offered"] += 1
@@ -402,7 +405,7 @@ async def fetch(pool: asyncpg.Pool, start: datetime, end: datetime) -> list[Doss
         "EXISTS (SELECT 1 FROM dossier_files f WHERE f.dossier_id = dossiers.id AND f.role = 'result') AS result_file, "
         "(SELECT rating FROM ratings WHERE ratings.dossier_id = dossiers.id) AS rating, decided_by, "
         "EXISTS (SELECT 1 FROM portal_updates p WHERE p.dossier_id = dossiers.id AND p.seq = 1 AND p.status = 'sent') "
-        "AS synced "
+        "AS synced, identity_status "
         "FROM dossiers WHERE received_at < $2 "
         "AND (resolved_at IS NULL OR resolved_at >= $1 OR returned_at >= $1) "
         "AND NOT (status IN ('withdrawn', 'stopped') AND updated_at < $1)",

@@ -41,6 +41,12 @@ class ApplicantIn(CleanText):
     phone: str = Field(max_length=30, description="Mobile number, 10 digits starting with 0", examples=["0912345678"])
     email: str | None = Field(None, max_length=200)
     address: str = Field(min_length=1, max_length=500, examples=["Số 5, phố Lê Lợi, phường Đông Thành, Ninh Bình"])
+    date_of_birth: date | None = Field(
+        None,
+        ge=date(1900, 1, 1),
+        le=date(2100, 1, 1),
+        description="Checked against the national population database; filled from it when not given",
+    )
 
 
 class SubmitDossier(CleanText):
@@ -103,6 +109,12 @@ class DossierOut(BaseModel):
         description="Given once, at receipt (and on the slip): with the code, "
         "it lets the citizen look the dossier up without signing in",
     )
+    identity_status: str = Field(
+        "not_checked",
+        description="The applicant against the national population database: not_checked, confirmed, "
+        "to_confirm (checked again in the background), failed",
+    )
+    identity_prefilled: list[str] = Field(default_factory=list, description="Fields filled from the database")
     history: list[HistoryEntry] = Field(default_factory=list)
 
 

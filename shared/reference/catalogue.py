@@ -66,6 +66,8 @@ class Procedure(BaseModel):
     fee_vnd: int | None = Field(None, ge=0, le=100_000_000)
     # As the announcing decision publishes it (Decree 42/2022); None: judged by ``online_level``'s rule
     online: str | None = Field(None, pattern="^(full|partial|none)$")
+    # Connected to the national population database: the applicant's identity is checked at receipt
+    population_check: bool = False
     valid_from: date | None = None  # the day it starts to apply
     valid_until: date | None = None  # the last day it applies; after it the procedure is withdrawn
 

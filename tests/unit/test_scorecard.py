@@ -27,9 +27,10 @@ TOTAL = counts(
     full_online_offered=8,
     full_online_filed=2,  # 25 % of a 50 % threshold: 6 of 12
     rated=5,
+    identity_checked=5,
     rated_dissatisfied=1,  # (10 − 2 late − 1 disliked) / 10 = 70 % of a 90 % threshold: 4.67 of 6
 )
-CATALOGUE = {"procedures_in_force": 17, "published_in_full": 16}  # 94.1 % of 2: 1.88
+CATALOGUE = {"procedures_in_force": 17, "published_in_full": 16, "population_connected": 4}  # 94.1 % of 2: 1.88
 
 
 def test_the_points_add_up_to_100_in_five_groups():
@@ -42,7 +43,9 @@ def test_every_group_scored_by_hand():
     card = {g["group"]: g for g in scorecard_766(TOTAL, CATALOGUE)}
     assert card[1]["score"] == round(1.88 + 5.4, 1) and card[1]["measured"] == 8
     assert card[2]["score"] == 16.0 and card[2]["measured"] == 20
-    assert card[3]["score"] == round(4 + 0.5 + 3.75, 1) and card[3]["measured"] == 12
+    # the population database: 5 of 10 received checked there (62.5 % of 80 %: 1.25 of 2); 4 of 17
+    # procedures connected (23.5 %, 29.4 % of 80 %: 0.59 of 2)
+    assert card[3]["score"] == round(4 + 0.5 + 3.75 + 1.25 + 0.59, 1) and card[3]["measured"] == 16
     assert card[4]["score"] == 6.0 and card[4]["measured"] == 12
     assert card[5]["score"] == 4.7 and card[5]["measured"] == 6  # 4.67, a group is shown to one decimal
     # what is not measured is named with why, and scores 0

@@ -164,6 +164,7 @@ async def test_report_figures(pool):
         "synced": 1,
         "full_online_offered": 4,
         "full_online_filed": 1,
+        "identity_checked": 0,  # a procedure not connected to the population database
         # one citizen rated: not satisfied
         "rated": 1,
         "rated_satisfied": 0,
