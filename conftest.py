@@ -88,7 +88,8 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_FILE_MAX_BYTES": "3000000",
         # the population database's answers checked again, and its circuit retried, within a test's patience
         "LGSP_POPULATION_RECHECK_S": "1",
-        "LGSP_POPULATION_BREAKER_OPEN_S": "2",  # small enough to pass in a test (tests/test_dossier_files.py)
+        "LGSP_POPULATION_BREAKER_OPEN_S": "2",
+        "LGSP_PAYMENT_POLL_S": "2",  # an order whose callback was lost is polled within a test's patience  # small enough to pass in a test (tests/test_dossier_files.py)
         **edge_env(
             carrier=18191 + PORT_OFFSET,
             messaging=18192 + PORT_OFFSET,
@@ -96,6 +97,7 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
             portal=18193 + PORT_OFFSET,
             axis=18194 + PORT_OFFSET,
             population=18195 + PORT_OFFSET,
+            payment=18196 + PORT_OFFSET,
         ),
     }
 
@@ -218,7 +220,7 @@ def platform(test_env, topics, run_dir, pki):
 
     procs = {}
     try:
-        for name in ("carrier", "messaging", "portal", "axis", "population"):
+        for name in ("carrier", "messaging", "portal", "axis", "population", "payment"):
             port = int(
                 test_env[
                     {
@@ -227,6 +229,7 @@ def platform(test_env, topics, run_dir, pki):
                         "portal": "LGSP_PORTAL_URL",
                         "axis": "LGSP_AXIS_URL",
                         "population": "LGSP_POPULATION_URL",
+                        "payment": "LGSP_PAYMENT_URL",
                     }[name]
                 ].rsplit(":", 1)[1]
             )

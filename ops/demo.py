@@ -63,7 +63,33 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, clock: Clock) -> None:
+async def paid_online(http: httpx.AsyncClient, intake: str, payment: str, agencies: Agencies) -> None:
+    """A fee paid online: the dossier waits for its payment (the national portal shows the
+    financial obligation), the citizen pays on the payment platform, and only then is it processed."""
+    r = await http.post(f"{intake}/v1/dossiers", json=submission("1.001612", agency_code="000.00.01.H40"))
+    d = ok(r, 201).json()
+    say(f"  intake   received  {d['code']}  Đăng ký thành lập doanh nghiệp: chờ nộp lệ phí trực tuyến")
+
+    async def ordered():
+        seen = (await http.get(f"{intake}/v1/dossiers/{d['code']}")).json()
+        return seen if seen["pay_url"] else None
+
+    seen = await eventually(ordered, what="the payment order")
+    say(f"  payment  order     {seen['fee_vnd']:,} đồng, pay at {seen['pay_url']}".replace(",", "."))
+    ok(await http.post(f"{payment}/control/pay/{seen['pay_url'].rsplit('/', 1)[1]}", auth=None))
+
+    async def settled():
+        seen = (await http.get(f"{intake}/v1/dossiers/{d['code']}")).json()
+        return seen if seen["payment_status"] == "paid" else None
+
+    seen = await eventually(settled, what="the payment settled")
+    await eventually(lambda: agencies.dossier(d["code"]), what="routing to take it once paid", interval=0.2)
+    say(f"  payment  paid      receipt {seen['receipt_no']}; the dossier goes to processing")
+
+
+async def morning(
+    intake: str, routing: str, decisions: Decisions, trace_dir, clock: Clock, payment: str | None = None
+) -> None:
     async with platform_http(timeout=15) as http:
         agencies = Agencies(http, routing, decisions)
 
@@ -118,6 +144,8 @@ async def morning(intake: str, routing: str, decisions: Decisions, trace_dir, cl
                 "2.000794", agency_code="000.00.01.H40", applicant={**APPLICANT, "full_name": "Nguyễn Thị Hồng Nhu"}
             ),
         )
+        if payment:
+            await paid_online(http, intake, payment, agencies)
 
         say("\n[demo] who may call what: every call carries a token from the identity provider (Keycloak)\n")
         anonymous = await http.get(f"{intake}/v1/dossiers/{housing['code']}", auth=None)
@@ -300,7 +328,9 @@ def main(dossiers: int = 300, instances: int = 1, stay: bool | None = None) -> i
         say(console_banner(urls["console"]))
         httpx.post(f"{urls['carrier']}/control", json={"delay_s": 0.3})
         decisions = Decisions(urls["documents"], Path(running.env["LGSP_DOCUMENTS_PKI_DIR"]), clock.now())
-        asyncio.run(morning(urls["intake"], urls["routing"], decisions, settings.traces_path, clock))
+        asyncio.run(
+            morning(urls["intake"], urls["routing"], decisions, settings.traces_path, clock, urls.get("payment"))
+        )
         say(f"\n[demo] now a whole day: {dossiers} dossiers across channels and levels\n")
         started = time.monotonic()
         tally = asyncio.run(replay_day(urls, dossiers, clock, decisions))

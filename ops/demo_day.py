@@ -55,6 +55,7 @@ class Tally:
     supplements: int = 0
     returned: int = 0
     rated: int = 0
+    paid: int = 0
     by_post: int = 0
     late_entries: int = 0
     errors: int = 0
@@ -64,7 +65,7 @@ class Tally:
         return (
             f"[day] submitted {self.submitted}/{self.total} · received {self.received} · refused {self.refused} · "
             f"pickups {self.pickups} · supplements {self.supplements} · returned {self.returned} "
-            f"(by post {self.by_post}) · rated {self.rated} · late {self.late_entries} · apologies {apologies} · messages {messages}"
+            f"(by post {self.by_post}) · paid online {self.paid} · rated {self.rated} · late {self.late_entries} · apologies {apologies} · messages {messages}"
             + (f" · errors {self.errors}" if self.errors else "")
         )
 
@@ -93,6 +94,17 @@ async def in_population_database(http: httpx.AsyncClient, url: str, rng: random.
     ok(await http.post(f"{url}/control/citizens", json=[citizen], auth=None))
     if rng.random() < 0.5:
         applicant["date_of_birth"] = born
+
+
+async def pay_online(http: httpx.AsyncClient, urls: dict, code: str) -> None:
+    """The citizen pays the fee on the payment platform once intake has the order."""
+
+    async def ordered():
+        d = (await http.get(f"{urls['intake']}/v1/dossiers/{code}")).json()
+        return d["pay_url"]
+
+    pay_url = await eventually(ordered, timeout=60, interval=0.25, what="the payment order")
+    ok(await http.post(f"{urls['payment']}/control/pay/{pay_url.rsplit('/', 1)[1]}", auth=None))
 
 
 async def one_dossier(
@@ -155,6 +167,9 @@ async def one_dossier(
             return
         code = r.json()["code"]
         key = r.json().get("lookup_key")
+        if r.json()["status"] == "awaiting_payment":
+            await pay_online(http, urls, code)
+            t.paid += 1
     t.received += 1
     t.late_entries += late
     await eventually(lambda: agencies.dossier(code), timeout=60, interval=0.25, what="routing")

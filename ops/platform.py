@@ -91,6 +91,7 @@ class RunningPlatform:
         if "LGSP_DOCUMENTS_PKI_DIR" not in self.env:
             self.env["LGSP_DOCUMENTS_PKI_DIR"] = str(ensure_test_pki(self.log_dir.parent / "pki", say))
         self.env.setdefault("LGSP_POPULATION_URL", f"http://127.0.0.1:{SIMULATOR_PORTS['population']}")
+        self.env.setdefault("LGSP_PAYMENT_URL", f"http://127.0.0.1:{SIMULATOR_PORTS['payment']}")
         for name in SIMULATOR_PORTS:
             say(f"starting the {name} simulator (log: {self.log_dir / (name + '-sim.log')})")
             # kept before it is waited for: stopped on the way out even if interrupted while starting

@@ -18,7 +18,14 @@ from shared import services as registry
 
 SERVICE_PORTS = {s.name: s.port for s in registry.SERVICES}
 SERVICES = registry.NAMES  # in start order: consumers before the edge
-SIMULATOR_PORTS = {"carrier": 8091, "messaging": 8092, "portal": 8093, "axis": 8094, "population": 8095}
+SIMULATOR_PORTS = {
+    "carrier": 8091,
+    "messaging": 8092,
+    "portal": 8093,
+    "axis": 8094,
+    "population": 8095,
+    "payment": 8096,
+}
 CONSOLE_PORT = registry.CONSOLE.port
 SMTP_PORT = 8025
 
@@ -124,6 +131,7 @@ def edge_env(
     portal: int,
     axis: int = SIMULATOR_PORTS["axis"],
     population: int = SIMULATOR_PORTS["population"],
+    payment: int = SIMULATOR_PORTS["payment"],
 ) -> dict[str, str]:
     """Settings that point the services at the simulators."""
     return {
@@ -135,6 +143,7 @@ def edge_env(
         "LGSP_PORTAL_URL": f"http://127.0.0.1:{portal}",
         "LGSP_AXIS_URL": f"http://127.0.0.1:{axis}",
         "LGSP_POPULATION_URL": f"http://127.0.0.1:{population}",
+        "LGSP_PAYMENT_URL": f"http://127.0.0.1:{payment}",
         # the result's message links citizens to the console's public rating page
         "LGSP_RATING_URL": f"http://127.0.0.1:{CONSOLE_PORT}/danh-gia",
     }

@@ -47,9 +47,9 @@ SCORECARD_766: tuple[tuple[int, str, float, float, tuple[str, str] | str], ...] 
     (3, "Khai thác CSDL quốc gia về dân cư", 2, 80.0, ("identity_checked", "received")),
     (3, "Thủ tục kết nối CSDL dân cư", 2, 80.0, ("population_connected", "procedures_in_force")),
     (4, "Hồ sơ trực tuyến toàn trình", 12, 50.0, ("full_online_filed", "full_online_offered")),
-    (4, "Thủ tục có phí tích hợp thanh toán", 2, 100.0, "chưa kết nối thanh toán trực tuyến"),
-    (4, "Thủ tục có thanh toán trực tuyến", 2, 100.0, "chưa kết nối thanh toán trực tuyến"),
-    (4, "Hồ sơ thanh toán trực tuyến", 6, 100.0, "chưa kết nối thanh toán trực tuyến"),
+    (4, "Thủ tục có phí tích hợp thanh toán", 2, 100.0, ("fee_procedures_online", "fee_procedures")),
+    (4, "Thủ tục có thanh toán trực tuyến", 2, 100.0, ("procedures_paid_online", "fee_procedures")),
+    (4, "Hồ sơ thanh toán trực tuyến", 6, 100.0, ("paid_online", "fee_online")),
     (5, "Xử lý phản ánh, kiến nghị đúng hạn", 6, 100.0, "chưa tiếp nhận phản ánh, kiến nghị"),
     (5, "Hài lòng về xử lý phản ánh, kiến nghị", 6, 100.0, "chưa tiếp nhận phản ánh, kiến nghị"),
     (

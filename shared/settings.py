@@ -23,6 +23,7 @@ LOCAL_SECRETS = {
     "portal_client_secret": "local-portal-secret",
     "axis_key": "local-axis-secret",
     "population_client_secret": "local-population-secret",
+    "payment_secret": "local-payment-secret",
     # the connector's Ed25519 signing key (32-byte seed, base64); the simulator knows its public half
     "population_signing_key": "bGdzcC1sb2NhbC1wb3B1bGF0aW9uLXNpZ25pbmcta2U=",
     "pd_keys": local_keys()[0],

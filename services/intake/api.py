@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
@@ -10,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.intake import export, files, handlers, portal, publicity, report
+from services.intake import export, files, handlers, payments, portal, publicity, report
 from services.intake.schemas import (
     CitizenLookupOut,
     CitizenRating,
@@ -351,6 +352,29 @@ async def public_catalogue(
     listed = [publicity.published(p) for p in sorted(ref.catalogue.in_force(day), key=lambda p: p.code)]
     offered = {level: sum(p.online == level for p in listed) for level in ("full", "partial", "none")}
     return PublicCatalogue(on=day, procedures=listed, offered_online=offered)
+
+
+@router.post("/payments/callback", status_code=204, tags=["payments"], response_class=Response)
+async def payment_callback(request: Request, rt: RuntimeDep, ref: ReferenceDep):
+    """The payment platform tells us an order was paid: signed (HMAC over the timestamp and the
+    body), recent, applied once however often it comes (polling covers a lost one)."""
+    client = request.app.state.payments
+    body = await request.body()
+    if client is None or not client.callback_is_genuine(
+        request.headers.get("x-timestamp", ""), body, request.headers.get("x-signature", "")
+    ):
+        return problem(401, "the callback is not signed by the payment platform, or is stale")
+    try:
+        order = json.loads(body)
+    except ValueError:
+        order = None
+    if not isinstance(order, dict) or not isinstance(order.get("order_id"), str):
+        return problem(400, "the callback's body is not an order")
+    async with rt.pool.acquire() as conn, conn.transaction():
+        moved = await payments.settle(conn, order, rt.outbox, ref, rt.clock.now())
+    if moved:
+        rt.after_write()
+    return Response(status_code=204)
 
 
 @router.post("/lookup/{code}/rating", response_model=RatingOut, status_code=201, tags=["citizens"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import files, handlers, portal
+from services.intake import files, handlers, payments, portal
 from services.intake import population as identity
 from services.intake.api import dossier_resource, pickup_resource, router
 from services.intake.settings import IntakeSettings
@@ -70,6 +70,20 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             await identity.forget_finished(runtime.pool)
 
         runtime.start_worker("identity.recheck", recheck, settings.population_recheck_s)
+    app.state.payments = None
+    if settings.payment_url:
+        callback = f"{settings.public_url or f'http://{settings.http_host}:{settings.http_port}'}/v1/payments/callback"
+        pay = app.state.payments = payments.PaymentClient(
+            runtime.http,
+            settings.payment_url,
+            settings.payment_merchant_id,
+            settings.secret("payment_secret"),
+            callback,
+        )
+        poll = timedelta(seconds=settings.payment_poll_s)
+        runtime.start_worker(
+            "payments", lambda: payments.work(runtime.pool, pay, runtime.outbox, reference, runtime.clock.now(), poll)
+        )
     grace = timedelta(hours=settings.files_unbound_grace_hours)
     runtime.start_worker(
         "files.collect",
@@ -92,6 +106,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             "pd_keys",
             "pd_lookup_key",
             *(("population_client_secret", "population_signing_key") if settings.population_url else ()),
+            *(("payment_secret",) if settings.payment_url else ()),
         ),
         resolvers={"dossier": dossier_resource, "pickup": pickup_resource},
         larger_bodies={"/v1/files": settings.file_max_bytes},

@@ -28,6 +28,8 @@ HEADERS_VI = {
     "full_online_offered": "Hồ sơ của TTHC toàn trình",
     "full_online_filed": "Trong đó nộp trực tuyến",
     "identity_checked": "Đối chiếu CSDL quốc gia về dân cư",
+    "fee_online": "Nộp trực tuyến có phí, lệ phí",
+    "paid_online": "Trong đó thanh toán trực tuyến",
     "resolved_early": "Giải quyết trước hạn",
     "resolved_on_time": "Giải quyết đúng hạn",
     "resolved_late": "Giải quyết trễ hạn",

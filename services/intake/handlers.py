@@ -12,7 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.intake import domain, files, portal
+from services.intake import domain, files, payments, portal
 from services.intake import population as identity
 from services.intake.checks import check_receipt
 from services.intake.population import PopulationClient
@@ -168,6 +168,7 @@ async def submit_dossier(
                     documents=documents,
                     verdict=verdict,
                     population_connected=population is not None,
+                    payment_connected=bool(settings.payment_url),
                 ), True
         except asyncpg.UniqueViolationError:
             # The same key raced in from a concurrent retry: answer with the winner's outcome.
@@ -264,6 +265,7 @@ async def _receive(
     documents: list[DocumentRef] | None = None,
     verdict: identity.Verdict | None = None,
     population_connected: bool = False,
+    payment_connected: bool = False,
 ) -> DossierOut:
     """``documents``: the components as ``files.resolve`` bound them (sizes, types and reused
     results filled in). ``verdict``: the population database's answer on the applicant (None:
@@ -282,6 +284,8 @@ async def _receive(
     due_at = ref.calendar.due_at(received_at, procedure.time_limit_days)
     applicant = sealed_applicant(cmd, pd)
     lookup_key = domain.new_lookup_key()
+    # an online dossier with a fee waits for its payment before anyone processes it
+    awaiting_payment = payment_connected and cmd.channel.value == "online" and bool(procedure.fee_vnd)
     dossier = DossierOut(
         id=dossier_id or uuid.uuid4(),
         code=domain.dossier_code(cmd.agency_code, day, sequence),
@@ -289,7 +293,7 @@ async def _receive(
         procedure_name=procedure.name,
         agency_code=cmd.agency_code,
         channel=cmd.channel,
-        status="received",
+        status="awaiting_payment" if awaiting_payment else "received",
         received_at=received_at,
         due_at=due_at,
         trace_id=current_trace_id(),
@@ -334,23 +338,34 @@ async def _receive(
         prefilled,
     )
     await dossier_files.bind(conn, dossier.id, documents, "component", now)
-    await outbox.add(
-        conn,
-        DossierReceived(
-            dossier_id=dossier.id,
-            dossier_code=dossier.code,
-            at=received_at,
-            procedure_code=procedure.code,
-            procedure_name=procedure.name,
-            agency_code=cmd.agency_code,
-            channel=cmd.channel.value,
-            applicant=applicant,
-            documents=tuple(documents),
-            result_delivery=cmd.result_delivery.value,
-            due_at=due_at,
-            notify_via=tuple(c.value for c in cmd.notify_via),
-        ),
+    received = DossierReceived(
+        dossier_id=dossier.id,
+        dossier_code=dossier.code,
+        at=received_at,
+        procedure_code=procedure.code,
+        procedure_name=procedure.name,
+        agency_code=cmd.agency_code,
+        channel=cmd.channel.value,
+        applicant=applicant,
+        documents=tuple(documents),
+        result_delivery=cmd.result_delivery.value,
+        due_at=due_at,
+        notify_via=tuple(c.value for c in cmd.notify_via),
     )
+    if awaiting_payment:
+        await conn.execute(
+            "INSERT INTO payments (dossier_id, amount_vnd, status, received_event, created_at) "
+            "VALUES ($1, $2, 'creating', $3, $4)",
+            dossier.id,
+            procedure.fee_vnd,
+            received.model_dump_json(),
+            now,
+        )
+        dossier.payment_status = "creating"
+        row = await conn.fetchrow("SELECT * FROM dossiers WHERE id = $1", dossier.id)
+        await portal.queue_update(conn, row, ref, now, now)  # status 6: financial obligation
+    else:
+        await outbox.add(conn, received)
     return dossier
 
 
@@ -512,8 +527,15 @@ async def _dossier_view(conn: asyncpg.Connection, code: str) -> DossierOut:
         "SELECT at, event_type, agency_code, summary FROM dossier_history WHERE dossier_id = $1 ORDER BY at, seq",
         row["id"],
     )
+    paid = await conn.fetchrow(
+        "SELECT status, pay_url, receipt_no, amount_vnd FROM payments WHERE dossier_id = $1", row["id"]
+    )
     return DossierOut(
         **dict(row),
+        payment_status=paid["status"] if paid else None,
+        pay_url=paid["pay_url"] if paid else None,
+        receipt_no=paid["receipt_no"] if paid else None,
+        fee_vnd=paid["amount_vnd"] if paid else None,
         history=[
             HistoryEntry(
                 at=h["at"],
@@ -656,6 +678,8 @@ async def follow_dossier(
     if d is None:  # not a dossier intake received (e.g. from another deployment)
         return
     await follow_steps(conn, event)
+    if isinstance(event, DossierWithdrawn) or (isinstance(event, DossierResolved) and event.outcome == "refused"):
+        await payments.refund_if_paid(conn, event.dossier_id)
     if isinstance(event, DossierResolved) and event.result_document is not None:
         await dossier_files.bind(conn, event.dossier_id, [event.result_document], "result", event.at)
     if d["status"] in files.FINISHED and d["files_kept_until"] is None:

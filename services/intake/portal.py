@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 # our dossier status -> TrangThaiHoSo
 STATUS_CODES = {
+    "awaiting_payment": 6,  # Yêu cầu thực hiện nghĩa vụ tài chính
     "received": 2,
     "processing": 4,
     "supplement_requested": 5,
@@ -67,6 +68,8 @@ def to_portal(
         "NgayHenTra": portal_time(d["due_at"]),
         "DonViXuLy": d["current_agency"] or d["agency_code"],
     }
+    if d.get("paid_online_at"):
+        body["DuocThanhToanTrucTuyen"] = 2  # paid online, through the province's gateway
     if status in (9, 10) and finished_at:
         body["NgayKetThucXuLy"] = portal_time(finished_at)
     if status == 10 and finished_at:

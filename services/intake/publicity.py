@@ -46,4 +46,7 @@ def catalogue_figures(procedures: Iterable[Procedure]) -> dict[str, int]:
         "offered_partly_online": sum(p.online_level == "partial" for p in listed),
         "offered_not_online": sum(p.online_level == "none" for p in listed),
         "population_connected": sum(p.population_check for p in listed),
+        "fee_procedures": sum(bool(p.fee_vnd) for p in listed),
+        # a procedure with a fee that can be submitted online is paid through the payment platform
+        "fee_procedures_online": sum(bool(p.fee_vnd) and "online" in p.channels for p in listed),
     }

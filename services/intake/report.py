@@ -53,6 +53,8 @@ RECEIVED_FIELDS = (
     "full_online_offered",
     "full_online_filed",
     "identity_checked",
+    "fee_online",
+    "paid_online",
 )
 HANDLED_FIELDS = (
     "resolved_early",
@@ -145,6 +147,7 @@ class DossierFacts:
     result_file: bool = False
     synced: bool = False  # its receipt reached the national portal
     identity_status: str = "not_checked"  # against the national population database
+    paid_online: bool = False  # its fee was paid through the payment platform
     rating: str | None = None  # very_satisfied, satisfied, dissatisfied
     decided_by: str | None = None  # the official named on the resolution
     steps: tuple[StepFacts, ...] = field(default_factory=tuple)
@@ -219,6 +222,7 @@ def tally(
     trend = _days(start, end)
     late_ones: list[tuple[DossierFacts, str, list[Overrun]]] = []
     officials: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(OFFICIAL_FIELDS, 0))
+    paid_procedures: set[str] = set()
     for d in dossiers:
         unit = handling_unit(d, ref)
         if d.returned_at is not None and start <= d.returned_at < end:
@@ -238,6 +242,11 @@ def tally(
             received["synced"] += d.synced
             received["identity_checked"] += d.identity_status != "not_checked"
             procedure = ref.catalogue.procedures.get(d.procedure_code)
+            if procedure is not None and procedure.fee_vnd and d.channel == "online":
+                received["fee_online"] += 1
+                received["paid_online"] += d.paid_online
+                if d.paid_online:
+                    paid_procedures.add(d.procedure_code)
             if procedure is not None and procedure.online_level == "full":
                 received["full_online_offered"] += 1
                 received["full_online_filed"] += d.channel == "online"
@@ -312,7 +321,10 @@ def tally(
         "total": total,
         "trend": list(trend.values()),
         # the catalogue in force on the day judged: publicity and online service (groups 1 and 4)
-        "catalogue": publicity.catalogue_figures(ref.catalogue.in_force(judged_at.astimezone(LOCAL_TZ).date())),
+        "catalogue": {
+            **publicity.catalogue_figures(ref.catalogue.in_force(judged_at.astimezone(LOCAL_TZ).date())),
+            "procedures_paid_online": len(paid_procedures),
+        },
         # the officials who decided dossiers in the period: how many, late, and how they were rated
         "officials": [
             {"official": name, "agency_code": agency, **counts} for (name, agency), counts in sorted(officials.items())
@@ -405,7 +417,7 @@ async def fetch(pool: asyncpg.Pool, start: datetime, end: datetime) -> list[Doss
         "EXISTS (SELECT 1 FROM dossier_files f WHERE f.dossier_id = dossiers.id AND f.role = 'result') AS result_file, "
         "(SELECT rating FROM ratings WHERE ratings.dossier_id = dossiers.id) AS rating, decided_by, "
         "EXISTS (SELECT 1 FROM portal_updates p WHERE p.dossier_id = dossiers.id AND p.seq = 1 AND p.status = 'sent') "
-        "AS synced, identity_status "
+        "AS synced, identity_status, paid_online_at IS NOT NULL AS paid_online "
         "FROM dossiers WHERE received_at < $2 "
         "AND (resolved_at IS NULL OR resolved_at >= $1 OR returned_at >= $1) "
         "AND NOT (status IN ('withdrawn', 'stopped') AND updated_at < $1)",

@@ -115,6 +115,14 @@ class DossierOut(BaseModel):
         "to_confirm (checked again in the background), failed",
     )
     identity_prefilled: list[str] = Field(default_factory=list, description="Fields filled from the database")
+    payment_status: str | None = Field(
+        None,
+        description="An online dossier with a fee: creating, pending (pay at pay_url), paid, refund_requested, "
+        "refunded; it is processed only once paid",
+    )
+    pay_url: str | None = None
+    receipt_no: str | None = Field(None, description="The electronic receipt (biên lai điện tử) of the payment")
+    fee_vnd: int | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
 
 

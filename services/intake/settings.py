@@ -39,6 +39,14 @@ class IntakeSettings(Settings):
     population_breaker_open_s: float = Field(
         30, ge=0.5, le=3600, description="How long an open circuit refuses calls before one probe"
     )
+    payment_url: str = Field(
+        "", max_length=300, description="The online payment platform; empty: fees are not paid online"
+    )
+    payment_merchant_id: str = Field("lgsp-ninh-binh", max_length=100)
+    payment_secret: SecretStr | None = Field(None, description="Our HMAC secret at the payment platform (secret)")
+    payment_poll_s: float = Field(
+        60, ge=0.5, le=86_400, description="How long a pending order waits for its callback before it is polled"
+    )
     files_gc_interval_s: float = Field(3600, ge=1, description="How often the collector of unreferenced files runs")
 
 

@@ -114,6 +114,7 @@ MONTH = [
         resolved_at=at(11, 15),
         components_digitised=True,
         synced=True,
+        paid_online=True,
         result_file=True,
         steps=(
             step(0, "handle", SKHDT, at(12, 17), at(10, 8), at(11, 10)),
@@ -164,6 +165,7 @@ EXPECTED = {
         "synced": 2,
         "full_online_offered": 3,
         "full_online_filed": 1,
+        "fee_online": 1,  # A's land fee, not paid online (before payments were connected)
         # handled here (B, C, G): G early, B on time, C overdue (owed an apology, none sent)
         "resolved_early": 1,
         "resolved_on_time": 1,
@@ -199,6 +201,8 @@ EXPECTED = {
         "synced": 1,
         "full_online_offered": 1,
         "full_online_filed": 1,
+        "fee_online": 1,
+        "paid_online": 1,
     },
     SKHDT: {**ZERO, "resolved_early": 1, "approved": 1, "results_digitised": 1, "held": 1},
     CUC_PHUONG: {**ZERO, "received": 1, "full_online_offered": 1, "in_progress_on_time": 1, "held": 1},

@@ -28,9 +28,18 @@ TOTAL = counts(
     full_online_filed=2,  # 25 % of a 50 % threshold: 6 of 12
     rated=5,
     identity_checked=5,
+    fee_online=6,
+    paid_online=3,
     rated_dissatisfied=1,  # (10 − 2 late − 1 disliked) / 10 = 70 % of a 90 % threshold: 4.67 of 6
 )
-CATALOGUE = {"procedures_in_force": 17, "published_in_full": 16, "population_connected": 4}  # 94.1 % of 2: 1.88
+CATALOGUE = {
+    "procedures_in_force": 17,
+    "published_in_full": 16,
+    "population_connected": 4,
+    "fee_procedures": 10,
+    "fee_procedures_online": 8,
+    "procedures_paid_online": 5,
+}  # 94.1 % of 2: 1.88
 
 
 def test_the_points_add_up_to_100_in_five_groups():
@@ -46,10 +55,11 @@ def test_every_group_scored_by_hand():
     # the population database: 5 of 10 received checked there (62.5 % of 80 %: 1.25 of 2); 4 of 17
     # procedures connected (23.5 %, 29.4 % of 80 %: 0.59 of 2)
     assert card[3]["score"] == round(4 + 0.5 + 3.75 + 1.25 + 0.59, 1) and card[3]["measured"] == 16
-    assert card[4]["score"] == 6.0 and card[4]["measured"] == 12
+    # payment: 8 of 10 fee procedures online (1.6 of 2), 5 of 10 paid online (1 of 2), 3 of 6 fee
+    # dossiers paid online (3 of 6)
+    assert card[4]["score"] == round(6 + 1.6 + 1 + 3, 1) and card[4]["measured"] == 22
     assert card[5]["score"] == 4.7 and card[5]["measured"] == 6  # 4.67, a group is shown to one decimal
     # what is not measured is named with why, and scores 0
-    assert "Hồ sơ thanh toán trực tuyến: chưa đo, chưa kết nối thanh toán trực tuyến (0/6)" in card[4]["basis"]
     assert "chưa tiếp nhận phản ánh, kiến nghị" in card[5]["basis"]
     assert [g for g in card if card[g]["lost_to_lateness"]] == [2, 5]
 

@@ -165,6 +165,8 @@ async def test_report_figures(pool):
         "full_online_offered": 4,
         "full_online_filed": 1,
         "identity_checked": 0,  # a procedure not connected to the population database
+        "fee_online": 0,  # birth registration is free
+        "paid_online": 0,
         # one citizen rated: not satisfied
         "rated": 1,
         "rated_satisfied": 0,

@@ -1,0 +1,169 @@
+"""An online payment platform (the national portal's payment platform or a province gateway),
+as a strict stand-in. Every call from the merchant is signed: ``X-Merchant`` and
+``X-Signature``, hex HMAC-SHA256 with the merchant's secret over ``<method>\\n<path>\\n<body>``.
+
+- ``POST /v1/orders`` {reference, amount_vnd, description, callback_url} with an
+  ``Idempotency-Key``: one order per key (the same key again returns the same order, never a
+  second charge).
+- ``GET /v1/orders/{order_id}``: its status (pending, paid, refunded), receipt number and times.
+- ``POST /v1/orders/{order_id}/refund``: refunds a paid order once (again: the same answer).
+- When the citizen pays (``POST /control/pay/{order_id}``), the order gets an electronic receipt
+  number and the merchant's callback URL is told, signed the same way with ``X-Timestamp``
+  added (``<timestamp>\\n<body>``), unless callbacks are dropped; ``duplicate_callbacks`` sends
+  each one that many extra times.
+- ``POST /control`` {down, drop_callbacks, duplicate_callbacks}; ``GET /control/orders``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+
+import httpx
+from fastapi import Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ops.simulators.common import make_app, run
+from shared.settings import LOCAL_SECRETS
+
+app = make_app("payment")
+MERCHANTS = {"lgsp-ninh-binh": LOCAL_SECRETS["payment_secret"]}
+STATE: dict = {"down": False, "drop_callbacks": False, "duplicate_callbacks": 0}
+ORDERS: dict[str, dict] = {}
+BY_KEY: dict[str, str] = {}
+_numbers = itertools.count(1)
+
+
+def signature(secret: str, text: bytes) -> str:
+    return hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
+
+
+async def _merchant(request: Request, merchant: str, given: str) -> str | None:
+    secret = MERCHANTS.get(merchant)
+    body = await request.body()
+    expected = signature(secret or "", f"{request.method}\n{request.url.path}\n".encode() + body)
+    return merchant if secret and hmac.compare_digest(expected, given) else None
+
+
+class Order(BaseModel):
+    reference: str = Field(min_length=1, max_length=100)
+    amount_vnd: int = Field(gt=0, le=100_000_000)
+    description: str = Field(max_length=300)
+    callback_url: str = Field(max_length=500)
+
+
+def _public(order: dict) -> dict:
+    return {k: v for k, v in order.items() if k not in ("callback_url", "merchant")}
+
+
+@app.post("/v1/orders")
+async def create(
+    request: Request, x_merchant: str = Header(""), x_signature: str = Header(""), idempotency_key: str = Header("")
+):
+    if STATE["down"]:
+        return JSONResponse({"error": "unavailable"}, status_code=503)
+    merchant = await _merchant(request, x_merchant, x_signature)
+    if merchant is None:
+        return JSONResponse({"error": "bad signature"}, status_code=401)
+    if not 1 <= len(idempotency_key) <= 100:
+        return JSONResponse({"error": "Idempotency-Key required"}, status_code=400)
+    key = f"{merchant}/{idempotency_key}"
+    if key in BY_KEY:
+        return _public(ORDERS[BY_KEY[key]])
+    o = Order.model_validate_json(await request.body())
+    order_id = f"PAY{next(_numbers):08d}"
+    ORDERS[order_id] = {
+        "order_id": order_id,
+        "reference": o.reference,
+        "amount_vnd": o.amount_vnd,
+        "description": o.description,
+        "status": "pending",
+        "pay_url": f"{str(request.base_url).rstrip('/')}/pay/{order_id}",
+        "receipt_no": None,
+        "paid_at": None,
+        "refunded_at": None,
+        "charges": 0,
+        "callback_url": o.callback_url,
+        "merchant": merchant,
+    }
+    BY_KEY[key] = order_id
+    return _public(ORDERS[order_id])
+
+
+@app.get("/v1/orders/{order_id}")
+async def status(order_id: str, request: Request, x_merchant: str = Header(""), x_signature: str = Header("")):
+    if STATE["down"]:
+        return JSONResponse({"error": "unavailable"}, status_code=503)
+    if await _merchant(request, x_merchant, x_signature) is None:
+        return JSONResponse({"error": "bad signature"}, status_code=401)
+    if order_id not in ORDERS:
+        return JSONResponse({"error": "no such order"}, status_code=404)
+    return _public(ORDERS[order_id])
+
+
+@app.post("/v1/orders/{order_id}/refund")
+async def refund(order_id: str, request: Request, x_merchant: str = Header(""), x_signature: str = Header("")):
+    if STATE["down"]:
+        return JSONResponse({"error": "unavailable"}, status_code=503)
+    if await _merchant(request, x_merchant, x_signature) is None:
+        return JSONResponse({"error": "bad signature"}, status_code=401)
+    order = ORDERS.get(order_id)
+    if order is None:
+        return JSONResponse({"error": "no such order"}, status_code=404)
+    if order["status"] == "pending":
+        return JSONResponse({"error": "not paid"}, status_code=409)
+    if order["status"] == "paid":
+        order.update(status="refunded", refunded_at=int(time.time()))
+    return _public(order)
+
+
+@app.post("/control/pay/{order_id}")
+async def pay(order_id: str):
+    """The citizen pays on the platform's page."""
+    order = ORDERS.get(order_id)
+    if order is None:
+        return JSONResponse({"error": "no such order"}, status_code=404)
+    if order["status"] == "pending":
+        order.update(status="paid", receipt_no=f"BL-{order_id[3:]}", paid_at=int(time.time()))
+        order["charges"] += 1
+    if not STATE["drop_callbacks"]:
+        body = json.dumps(_public(order)).encode()
+        ts = str(int(time.time()))
+        secret = MERCHANTS[order["merchant"]]
+        headers = {
+            "Content-Type": "application/json",
+            "X-Timestamp": ts,
+            "X-Signature": signature(secret, ts.encode() + b"\n" + body),
+        }
+        async with httpx.AsyncClient(timeout=5) as http:
+            for _ in range(1 + STATE["duplicate_callbacks"]):
+                try:
+                    await http.post(order["callback_url"], content=body, headers=headers)
+                except httpx.HTTPError:
+                    pass  # a lost callback: the merchant polls
+    return _public(order)
+
+
+class Control(BaseModel):
+    down: bool | None = None
+    drop_callbacks: bool | None = None
+    duplicate_callbacks: int | None = Field(None, ge=0, le=10)
+
+
+@app.post("/control")
+async def control(c: Control):
+    STATE.update({k: v for k, v in c.model_dump().items() if v is not None})
+    return STATE
+
+
+@app.get("/control/orders")
+async def orders():
+    return {"orders": [_public(o) for o in ORDERS.values()]}
+
+
+if __name__ == "__main__":
+    run(app, 8096)

@@ -1,0 +1,161 @@
+"""Online payment of a dossier's fees (lệ phí, phí) through the payment platform
+(ops/simulators/payment.py stands in for it).
+
+An online dossier of a procedure with a fee is received "awaiting payment": the national
+portal is told (status 6, financial obligation), and routing hears of it only once it is paid,
+so it is never processed unpaid. Its time limit runs from the payment.
+
+- A worker creates the payment order, with the dossier's id as the idempotency key: however
+  often it is retried, the citizen has one order and is charged once.
+- The platform's signed callback and our own polling (either may be lost) both end in
+  ``settle``. It moves the payment from pending to paid in one conditional update, so only one
+  of them emits the ``DossierReceived`` that was held back, with the electronic receipt kept.
+- A dossier refused or withdrawn after payment is refunded by the worker, again once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+
+import asyncpg
+import httpx
+
+from shared.events import DossierReceived
+from shared.outbox import Outbox
+from shared.reference import Reference
+
+log = logging.getLogger("intake.payments")
+CALLBACK_MAX_AGE_S = 300
+
+
+def signature(secret: str, text: bytes) -> str:
+    return hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
+
+
+class PaymentClient:
+    def __init__(self, http: httpx.AsyncClient, url: str, merchant: str, secret: str, callback_url: str) -> None:
+        self.http, self.url, self.merchant, self.secret = http, url.rstrip("/"), merchant, secret
+        self.callback_url = callback_url
+
+    async def _call(self, method: str, path: str, body: bytes = b"", key: str | None = None) -> dict:
+        headers = {
+            "X-Merchant": self.merchant,
+            "X-Signature": signature(self.secret, f"{method}\n{path}\n".encode() + body),
+            "Content-Type": "application/json",
+        }
+        if key:
+            headers["Idempotency-Key"] = key
+        r = await self.http.request(method, f"{self.url}{path}", content=body, headers=headers, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    async def create(self, dossier_id: uuid.UUID, code: str, amount: int, description: str) -> dict:
+        body = {
+            "reference": code,
+            "amount_vnd": amount,
+            "description": description[:300],
+            "callback_url": self.callback_url,
+        }
+        return await self._call("POST", "/v1/orders", json.dumps(body, ensure_ascii=False).encode(), str(dossier_id))
+
+    async def status(self, order_id: str) -> dict:
+        return await self._call("GET", f"/v1/orders/{order_id}")
+
+    async def refund(self, order_id: str) -> dict:
+        return await self._call("POST", f"/v1/orders/{order_id}/refund")
+
+    def callback_is_genuine(self, timestamp: str, body: bytes, given: str, wall: float | None = None) -> bool:
+        """The platform signed it (HMAC over the timestamp and the body), recently."""
+        now = time.time() if wall is None else wall
+        if not timestamp.isdigit() or abs(now - int(timestamp)) > CALLBACK_MAX_AGE_S:
+            return False
+        return hmac.compare_digest(signature(self.secret, timestamp.encode() + b"\n" + body), given)
+
+
+async def settle(conn: asyncpg.Connection, order: dict, outbox: Outbox, ref: Reference, now: datetime) -> bool:
+    """Apply what the platform says of an order; True when this call moved it (only the first
+    of a callback, its duplicates and a poll does)."""
+    if order.get("status") not in ("paid", "refunded"):
+        return False
+    row = await conn.fetchrow(
+        "UPDATE payments SET status = 'paid', receipt_no = $2, paid_at = $3 "
+        "WHERE order_id = $1 AND status = 'pending' RETURNING dossier_id, received_event",
+        order["order_id"],
+        order.get("receipt_no"),
+        now,
+    )
+    if row is None:
+        return False
+    held = DossierReceived.model_validate_json(row["received_event"])
+    procedure = ref.catalogue.procedures[held.procedure_code]
+    due_at = ref.calendar.due_at(now, procedure.time_limit_days)  # the time limit runs from the payment
+    await conn.execute(
+        "UPDATE dossiers SET status = 'received', due_at = $2, legal_due_at = $2, paid_online_at = $3, updated_at = $3 "
+        "WHERE id = $1 AND status = 'awaiting_payment'",
+        row["dossier_id"],
+        due_at,
+        now,
+    )
+    await outbox.add(conn, held.model_copy(update={"at": now, "due_at": due_at}))
+    return True
+
+
+async def work(
+    pool: asyncpg.Pool, client: PaymentClient, outbox: Outbox, ref: Reference, now: datetime, poll: timedelta
+) -> None:
+    """One round: create the orders not created yet, poll those whose callback is late, refund
+    what must be refunded. A party that does not answer is tried again next round."""
+    for p in await pool.fetch(
+        "SELECT p.dossier_id, p.amount_vnd, d.code, d.procedure_name FROM payments p JOIN dossiers d ON d.id = p.dossier_id "
+        "WHERE p.status = 'creating' ORDER BY p.created_at LIMIT 50"
+    ):
+        try:
+            order = await client.create(p["dossier_id"], p["code"], p["amount_vnd"], p["procedure_name"])
+        except httpx.HTTPError as exc:
+            log.warning("payment order not created for %s: %s", p["code"], type(exc).__name__)
+            break
+        await pool.execute(
+            "UPDATE payments SET status = 'pending', order_id = $2, pay_url = $3, polled_at = $4 "
+            "WHERE dossier_id = $1 AND status = 'creating'",
+            p["dossier_id"],
+            order["order_id"],
+            order["pay_url"],
+            now,
+        )
+    for p in await pool.fetch(
+        "SELECT order_id FROM payments WHERE status = 'pending' AND polled_at <= $1 ORDER BY polled_at LIMIT 50",
+        now - poll,
+    ):
+        try:
+            order = await client.status(p["order_id"])
+        except httpx.HTTPError as exc:
+            log.warning("payment order %s not polled: %s", p["order_id"], type(exc).__name__)
+            break
+        async with pool.acquire() as conn, conn.transaction():
+            if not await settle(conn, order, outbox, ref, now):
+                await conn.execute("UPDATE payments SET polled_at = $2 WHERE order_id = $1", p["order_id"], now)
+    for p in await pool.fetch("SELECT order_id FROM payments WHERE status = 'refund_requested' LIMIT 50"):
+        try:
+            order = await client.refund(p["order_id"])
+        except httpx.HTTPError as exc:
+            log.warning("payment order %s not refunded: %s", p["order_id"], type(exc).__name__)
+            break
+        if order.get("status") == "refunded":
+            await pool.execute(
+                "UPDATE payments SET status = 'refunded', refunded_at = $2 WHERE order_id = $1 AND status = 'refund_requested'",
+                p["order_id"],
+                now,
+            )
+
+
+async def refund_if_paid(conn: asyncpg.Connection, dossier_id: uuid.UUID) -> None:
+    """A dossier refused or withdrawn after its fee was paid: the fee goes back (the worker asks)."""
+    await conn.execute(
+        "UPDATE payments SET status = 'refund_requested' WHERE dossier_id = $1 AND status = 'paid'", dossier_id
+    )
