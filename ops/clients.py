@@ -45,6 +45,22 @@ APPLICANT = {
 COMMUNE = "000.21.12.H40"  # Ủy ban nhân dân xã Ninh Hải (three-level sample)
 
 
+async def pay_fee_if_asked(http: httpx.AsyncClient, intake: str, payment: str, dossier: dict) -> dict:
+    """An online dossier of a procedure with a fee waits for its payment: the citizen pays on
+    the payment platform (its simulator) once intake has the order. Returns the dossier as
+    intake then shows it (with its ``pay_url`` and fee), or as given when no fee was asked."""
+    if dossier.get("status") != "awaiting_payment":
+        return dossier
+
+    async def ordered():
+        d = (await http.get(f"{intake}/v1/dossiers/{dossier['code']}")).json()
+        return d if d["pay_url"] else None
+
+    d = await eventually(ordered, timeout=60, interval=0.25, what="the payment order")
+    ok(await http.post(f"{payment}/control/pay/{d['pay_url'].rsplit('/', 1)[1]}", auth=None), 200)
+    return d
+
+
 def platform_http(identity: TokenSource | None = None, **options) -> httpx.AsyncClient:
     """An HTTP client of the platform that acts as ``identity``: by default the platform's own
     driver (a portal that also reads like an operator and a manager). Per request,

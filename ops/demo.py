@@ -30,6 +30,7 @@ from ops.clients import (
     Decisions,
     eventually,
     ok,
+    pay_fee_if_asked,
     platform_http,
     submission,
     supplement_documents,
@@ -69,14 +70,8 @@ async def paid_online(http: httpx.AsyncClient, intake: str, payment: str, agenci
     r = await http.post(f"{intake}/v1/dossiers", json=submission("1.001612", agency_code="000.00.01.H40"))
     d = ok(r, 201).json()
     say(f"  intake   received  {d['code']}  Đăng ký thành lập doanh nghiệp: chờ nộp lệ phí trực tuyến")
-
-    async def ordered():
-        seen = (await http.get(f"{intake}/v1/dossiers/{d['code']}")).json()
-        return seen if seen["pay_url"] else None
-
-    seen = await eventually(ordered, what="the payment order")
-    say(f"  payment  order     {seen['fee_vnd']:,} đồng, pay at {seen['pay_url']}".replace(",", "."))
-    ok(await http.post(f"{payment}/control/pay/{seen['pay_url'].rsplit('/', 1)[1]}", auth=None))
+    seen = await pay_fee_if_asked(http, intake, payment, d)
+    say(f"  payment  paid      {seen['fee_vnd']:,} đồng at {seen['pay_url']}".replace(",", "."))
 
     async def settled():
         seen = (await http.get(f"{intake}/v1/dossiers/{d['code']}")).json()

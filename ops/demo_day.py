@@ -14,7 +14,16 @@ from datetime import timedelta
 
 import httpx
 
-from ops.clients import Agencies, Decisions, documents_for, eventually, ok, platform_http, supplement_documents
+from ops.clients import (
+    Agencies,
+    Decisions,
+    documents_for,
+    eventually,
+    ok,
+    pay_fee_if_asked,
+    platform_http,
+    supplement_documents,
+)
 from ops.identity import IDENTITIES, MACHINE_CLIENTS
 from shared.clock import Clock
 from shared.reference.calendar import LOCAL_TZ
@@ -96,17 +105,6 @@ async def in_population_database(http: httpx.AsyncClient, url: str, rng: random.
         applicant["date_of_birth"] = born
 
 
-async def pay_online(http: httpx.AsyncClient, urls: dict, code: str) -> None:
-    """The citizen pays the fee on the payment platform once intake has the order."""
-
-    async def ordered():
-        d = (await http.get(f"{urls['intake']}/v1/dossiers/{code}")).json()
-        return d["pay_url"]
-
-    pay_url = await eventually(ordered, timeout=60, interval=0.25, what="the payment order")
-    ok(await http.post(f"{urls['payment']}/control/pay/{pay_url.rsplit('/', 1)[1]}", auth=None))
-
-
 async def one_dossier(
     i: int, rng: random.Random, http: httpx.AsyncClient, urls: dict, agencies: Agencies, t: Tally, clock: Clock
 ) -> None:
@@ -168,7 +166,7 @@ async def one_dossier(
         code = r.json()["code"]
         key = r.json().get("lookup_key")
         if r.json()["status"] == "awaiting_payment":
-            await pay_online(http, urls, code)
+            await pay_fee_if_asked(http, urls["intake"], urls["payment"], r.json())
             t.paid += 1
     t.received += 1
     t.late_entries += late

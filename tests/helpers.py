@@ -9,6 +9,7 @@ from ops.clients import (  # noqa: F401 - re-exported for tests
     Agencies,
     documents_for,
     eventually,
+    pay_fee_if_asked,
     platform_http,
     submission,
     supplement_documents,

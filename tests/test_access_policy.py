@@ -22,7 +22,7 @@ from ops.identity import MACHINE_CLIENTS, REALM_FILE, ROLES, STAFF_FILE, realm_j
 from ops.simulators.carrier import sign
 from shared.access import Policy, api_routes
 from shared.staff import StaffDirectory
-from tests.helpers import COMMUNE, IDENTITIES, RESULT, eventually, submission, supplement_documents
+from tests.helpers import COMMUNE, IDENTITIES, RESULT, eventually, pay_fee_if_asked, submission, supplement_documents
 
 OTHER_COMMUNE = "000.22.12.H40"  # xã Trường Yên: not on the sample dossier's route
 DISTRICT = "000.00.12.H40"  # huyện Hoa Lư, which decides the sample dossier
@@ -108,7 +108,7 @@ async def sample(platform) -> Sample:
         await upload_component_files(http, intake)
         r = await http.post(f"{intake}/v1/dossiers", json=submission(SAMPLE_PROCEDURE, agency_code=COMMUNE))
         assert r.status_code == 201, r.text
-        dossier = r.json()
+        dossier = await pay_fee_if_asked(http, intake, platform["payment"].url, r.json())
         p = await http.post(f"{intake}/v1/pickups", json=submission(channel="postal", agency_code=COMMUNE))
         assert p.status_code == 202, p.text
     async with httpx.AsyncClient(timeout=15, auth=IDENTITIES.operator) as http:

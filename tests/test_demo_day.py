@@ -17,7 +17,8 @@ pytestmark = pytest.mark.instants  # its outcome depends on the platform's clock
 
 async def test_a_replayed_day_runs_clean_and_every_owed_apology_is_sent(platform, clock):
     urls = {
-        name: platform[name].url for name in ("intake", "routing", "postal", "notify", "carrier", "messaging", "portal")
+        name: platform[name].url
+        for name in ("intake", "routing", "postal", "notify", "carrier", "messaging", "portal", "population", "payment")
     }
     async with platform_http(timeout=10) as http:
         await http.post(f"{urls['carrier']}/control", json={"delay_s": 0.1})  # defaults otherwise: no faults

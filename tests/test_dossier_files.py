@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import httpx
 
 from ops.clients import upload_component_files
-from tests.helpers import COMMUNE, IDENTITIES, Agencies, eventually, platform_http, submission
+from tests.helpers import COMMUNE, IDENTITIES, Agencies, eventually, pay_fee_if_asked, platform_http, submission
 from tests.unit.test_file_store import PDF, png
 
 LAND = "1.004227"  # commune -> district (appraises, signs) -> commune
@@ -42,7 +42,9 @@ async def test_the_district_opens_what_the_citizen_uploaded_and_nobody_off_the_r
         assert stored == {"sha256": hashlib.sha256(PDF).hexdigest(), "size": len(PDF), "media_type": "application/pdf"}
         body = submission(LAND, applicant=applicant(1))
         body["documents"][2] = {"component": "TP3", "name": NAME, "sha256": stored["sha256"]}
-        d = (await http.post(f"{intake}/v1/dossiers", json=body)).json()
+        d = await pay_fee_if_asked(
+            http, intake, platform["payment"].url, (await http.post(f"{intake}/v1/dossiers", json=body)).json()
+        )
         code = d["code"]
         agencies = Agencies(http, routing)
         await eventually(lambda: agencies.dossier(code), what="routing")
@@ -115,6 +117,7 @@ async def test_a_scanned_result_is_kept_for_the_citizen_and_reused_by_them_only(
         await upload_component_files(http, intake)
         agencies = Agencies(http, routing)
         first = (await http.post(f"{intake}/v1/dossiers", json=submission(LAND, applicant=applicant(3)))).json()
+        await pay_fee_if_asked(http, intake, platform["payment"].url, first)
         await eventually(lambda: agencies.dossier(first["code"]), what="routing")
         await agencies.step_through(first["code"])  # the district scans its paper result and resolves with it
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from shared.traceview import load_trace
-from tests.helpers import COMMUNE, RESULT, eventually, platform_http, submission
+from tests.helpers import COMMUNE, RESULT, eventually, pay_fee_if_asked, platform_http, submission
 
 DECISION_PROCEDURE = "1.003596"  # Chuyển mục đích sử dụng đất: the district's people's committee decides
 
@@ -25,6 +25,7 @@ async def _at_decision(http, platform, agencies, **extra) -> dict:
     r = await http.post(f"{platform['intake'].url}/v1/dossiers", json=submission(DECISION_PROCEDURE, **extra))
     assert r.status_code == 201, r.text
     code = r.json()["code"]
+    await pay_fee_if_asked(http, platform["intake"].url, platform["payment"].url, r.json())
     d = await eventually(lambda: agencies.dossier(code), what="routing to start the workflow")
     assert d["result_kind"] == "decision"
     while not ((step := d["steps"][d["current_step"]])["kind"] == "decide" and step["status"] == "in_progress"):
