@@ -99,6 +99,9 @@ async def morning(
             r.raise_for_status()
             due = datetime.fromisoformat(d["due_at"]).astimezone(timezone(timedelta(hours=7)))
             say(f"  intake   received  {d['code']}  {label}  (hẹn trả {due:%H:%M %d/%m/%Y})")
+            if d["status"] == "awaiting_payment" and payment:
+                paid = await pay_fee_if_asked(http, intake, payment, d)
+                say(f"  payment  paid      {paid['fee_vnd']:,} đồng online; processed once paid".replace(",", "."))
             await eventually(lambda: agencies.dossier(d["code"]), what=f"routing to take {d['code']}", interval=0.2)
             return d
 

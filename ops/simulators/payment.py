@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import secrets
 import time
 
 import httpx
@@ -75,7 +76,7 @@ async def create(
     if key in BY_KEY:
         return _public(ORDERS[BY_KEY[key]])
     o = Order.model_validate_json(await request.body())
-    order_id = f"PAY{next(_numbers):08d}"
+    order_id = f"PAY{next(_numbers):04d}{secrets.token_hex(4).upper()}"  # never reused, even after a restart
     ORDERS[order_id] = {
         "order_id": order_id,
         "reference": o.reference,

@@ -120,14 +120,19 @@ async def work(
         except httpx.HTTPError as exc:
             log.warning("payment order not created for %s: %s", p["code"], type(exc).__name__)
             break
-        await pool.execute(
-            "UPDATE payments SET status = 'pending', order_id = $2, pay_url = $3, polled_at = $4 "
-            "WHERE dossier_id = $1 AND status = 'creating'",
-            p["dossier_id"],
-            order["order_id"],
-            order["pay_url"],
-            now,
-        )
+        try:
+            await pool.execute(
+                "UPDATE payments SET status = 'pending', order_id = $2, pay_url = $3, polled_at = $4 "
+                "WHERE dossier_id = $1 AND status = 'creating'",
+                p["dossier_id"],
+                order["order_id"],
+                order["pay_url"],
+                now,
+            )
+        except asyncpg.UniqueViolationError:
+            # the platform answered with an order id another dossier holds: never settle one
+            # dossier with another's payment; this one is asked again next round, the rest go on
+            log.error("payment platform gave %s an order id already held by another dossier", p["code"])
     for p in await pool.fetch(
         "SELECT order_id FROM payments WHERE status = 'pending' AND polled_at <= $1 ORDER BY polled_at LIMIT 50",
         now - poll,
