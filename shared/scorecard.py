@@ -121,12 +121,6 @@ def scorecard_766(total: dict, catalogue: dict | None = None) -> list[dict]:
     return groups
 
 
-def digitisation_766(total: dict) -> dict:
-    """Group 3 alone (the demo prints it)."""
-    group = next(g for g in scorecard_766(total) if g["group"] == 3)
-    return {"score": group["score"], "measured": group["measured"], "basis": group["basis"]}
-
-
 STATE_VI = {"overdue": "quá hạn, đang giải quyết", "resolved_late": "đã giải quyết, trễ hạn"}
 
 

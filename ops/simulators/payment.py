@@ -43,11 +43,17 @@ def signature(secret: str, text: bytes) -> str:
     return hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
 
 
-async def _merchant(request: Request, merchant: str, given: str) -> str | None:
+async def _refused(request: Request, merchant: str, given: str) -> JSONResponse | None:
+    """Why a merchant's call is not served (the platform down, or not signed by a merchant it
+    knows), or None."""
+    if STATE["down"]:
+        return JSONResponse({"error": "unavailable"}, status_code=503)
     secret = MERCHANTS.get(merchant)
     body = await request.body()
     expected = signature(secret or "", f"{request.method}\n{request.url.path}\n".encode() + body)
-    return merchant if secret and hmac.compare_digest(expected, given) else None
+    if not secret or not hmac.compare_digest(expected, given):
+        return JSONResponse({"error": "bad signature"}, status_code=401)
+    return None
 
 
 class Order(BaseModel):
@@ -65,11 +71,9 @@ def _public(order: dict) -> dict:
 async def create(
     request: Request, x_merchant: str = Header(""), x_signature: str = Header(""), idempotency_key: str = Header("")
 ):
-    if STATE["down"]:
-        return JSONResponse({"error": "unavailable"}, status_code=503)
-    merchant = await _merchant(request, x_merchant, x_signature)
-    if merchant is None:
-        return JSONResponse({"error": "bad signature"}, status_code=401)
+    if refused := await _refused(request, x_merchant, x_signature):
+        return refused
+    merchant = x_merchant
     if not 1 <= len(idempotency_key) <= 100:
         return JSONResponse({"error": "Idempotency-Key required"}, status_code=400)
     key = f"{merchant}/{idempotency_key}"
@@ -97,10 +101,8 @@ async def create(
 
 @app.get("/v1/orders/{order_id}")
 async def status(order_id: str, request: Request, x_merchant: str = Header(""), x_signature: str = Header("")):
-    if STATE["down"]:
-        return JSONResponse({"error": "unavailable"}, status_code=503)
-    if await _merchant(request, x_merchant, x_signature) is None:
-        return JSONResponse({"error": "bad signature"}, status_code=401)
+    if refused := await _refused(request, x_merchant, x_signature):
+        return refused
     if order_id not in ORDERS:
         return JSONResponse({"error": "no such order"}, status_code=404)
     return _public(ORDERS[order_id])
@@ -108,10 +110,8 @@ async def status(order_id: str, request: Request, x_merchant: str = Header(""), 
 
 @app.post("/v1/orders/{order_id}/refund")
 async def refund(order_id: str, request: Request, x_merchant: str = Header(""), x_signature: str = Header("")):
-    if STATE["down"]:
-        return JSONResponse({"error": "unavailable"}, status_code=503)
-    if await _merchant(request, x_merchant, x_signature) is None:
-        return JSONResponse({"error": "bad signature"}, status_code=401)
+    if refused := await _refused(request, x_merchant, x_signature):
+        return refused
     order = ORDERS.get(order_id)
     if order is None:
         return JSONResponse({"error": "no such order"}, status_code=404)

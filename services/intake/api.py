@@ -399,7 +399,13 @@ async def counter_rating(code: DossierCode, cmd: RateDossier, rt: RuntimeDep, ca
     """A rating given on the device at the counter, when the citizen collects the result in
     person: once per dossier, after the result."""
     return await handlers.rate_dossier(
-        code, cmd, source="counter", rated_by=caller.client_id, pool=rt.pool, now=rt.clock.now()
+        code,
+        cmd,
+        source="counter",
+        rated_by=caller.client_id,
+        pool=rt.pool,
+        now=rt.clock.now(),
+        pd=rt.settings.personal_data,
     )
 
 

@@ -305,8 +305,10 @@ async def _receive(
     await conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, agency_code, channel, applicant, documents, "
         "result_delivery, status, received_at, due_at, legal_due_at, idempotency_key, trace_id, updated_at, request_hash, "
-        "submitted_by, lookup_key, applicant_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, $18, $19)",
+        "submitted_by, lookup_key, applicant_key, identity_status, identity_checked_at, identity_birth_date, "
+        "identity_from_db, identity_prefilled) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, $18, $19, "
+        "$20, $21, $22, $23, $24)",
         dossier.id,
         dossier.code,
         procedure.code,
@@ -326,11 +328,6 @@ async def _receive(
         submitted_by,
         pd.seal(lookup_key, "lookup_key"),
         pd.lookup_hash(cmd.applicant.id_number),
-    )
-    await conn.execute(
-        "UPDATE dossiers SET identity_status = $2, identity_checked_at = $3, identity_birth_date = $4, "
-        "identity_from_db = $5, identity_prefilled = $6 WHERE id = $1",
-        dossier.id,
         identity_status,
         now if verdict is not None else None,
         pd.seal(cmd.applicant.date_of_birth.isoformat() if cmd.applicant.date_of_birth else None, "date_of_birth"),
@@ -548,6 +545,14 @@ async def _dossier_view(conn: asyncpg.Connection, code: str) -> DossierOut:
     )
 
 
+def _require_key(row: asyncpg.Record | None, key: str, pd: PersonalDataKeys) -> None:
+    """The slip's lookup key matches the dossier's; NotFound alike for an unknown code and a
+    wrong key, so neither can be probed."""
+    expected = pd.open(row["lookup_key"], "lookup_key") if row is not None and row["lookup_key"] else None
+    if expected is None or not hmac.compare_digest(expected.encode(), key.strip().upper().encode()):
+        raise NotFound("no dossier with that code and lookup key")
+
+
 async def citizen_lookup(code: str, key: str, *, pool: asyncpg.Pool, pd: PersonalDataKeys) -> CitizenLookupOut:
     """A dossier's progress for whoever holds its code and lookup key; NotFound alike for an
     unknown code and a wrong key, so neither can be probed."""
@@ -556,9 +561,7 @@ async def citizen_lookup(code: str, key: str, *, pool: asyncpg.Pool, pd: Persona
         "FROM dossiers WHERE code = $1",
         code,
     )
-    expected = pd.open(row["lookup_key"], "lookup_key") if row is not None and row["lookup_key"] else None
-    if expected is None or not hmac.compare_digest(expected.encode(), key.strip().upper().encode()):
-        raise NotFound("no dossier with that code and lookup key")
+    _require_key(row, key, pd)
     return CitizenLookupOut(**{k: v for k, v in row.items() if k != "lookup_key"})
 
 
@@ -584,7 +587,7 @@ async def rate_dossier(
     rated_by: str,
     pool: asyncpg.Pool,
     now: datetime,
-    pd: PersonalDataKeys | None = None,
+    pd: PersonalDataKeys,
     key: str | None = None,
 ) -> RatingOut:
     """Keep a rating of the dossier, once its result is out. From the lookup route the citizen
@@ -593,11 +596,7 @@ async def rate_dossier(
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT id, status, lookup_key FROM dossiers WHERE code = $1 FOR UPDATE", code)
         if key is not None:
-            expected = (
-                pd.open(row["lookup_key"], "lookup_key") if pd and row is not None and row["lookup_key"] else None
-            )
-            if expected is None or not hmac.compare_digest(expected.encode(), key.strip().upper().encode()):
-                raise NotFound("no dossier with that code and lookup key")
+            _require_key(row, key, pd)
         elif row is None:
             raise NotFound(f"no dossier {code}")
         if row["status"] not in RATED_AFTER:
