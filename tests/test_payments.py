@@ -67,8 +67,14 @@ async def test_a_fee_is_paid_once_through_duplicated_callbacks_and_only_then_pro
             await eventually(lambda: agencies.dossier(code), what="routing processes it once paid")
         finally:
             await http.post(f"{payment}/control", json={"duplicate_callbacks": 0}, auth=None)
+
         # four callbacks, one receipt event, one charge
-        history = (await http.get(f"{intake}/v1/dossiers/{code}")).json()["history"]
+        async def received_on_timeline():
+            # the timeline is written from the events, after routing may have them: wait for it
+            history = (await http.get(f"{intake}/v1/dossiers/{code}")).json()["history"]
+            return history if any(h["event"] == "received" for h in history) else None
+
+        history = await eventually(received_on_timeline, what="the receipt on the dossier's timeline")
         assert [h["event"] for h in history].count("received") == 1
         assert (await _charges(http, payment, order_id))["charges"] == 1
 

@@ -89,9 +89,14 @@ async def test_the_database_down_then_up_confirms_or_flags_what_was_received_mea
 
         confirmed = await eventually(lambda: checked(received[0], "confirmed"), timeout=60, what="confirmed later")
         assert "permanent_address" in confirmed["identity_prefilled"]
-        failed = await eventually(lambda: checked(received[1], "failed"), timeout=60, what="flagged later")
-        assert any(
-            h["event"] == "identity_checked" and "cán bộ cần kiểm tra" in h["summary"] for h in failed["history"]
-        )
+        await eventually(lambda: checked(received[1], "failed"), timeout=60, what="flagged later")
+
+        async def flagged_on_timeline():
+            # the timeline is written from the event, after the status: wait for it too
+            d = (await http.get(f"{intake}/v1/dossiers/{received[1]}")).json()
+            entries = [h for h in d["history"] if h["event"] == "identity_checked"]
+            return entries if any("cán bộ cần kiểm tra" in h["summary"] for h in entries) else None
+
+        await eventually(flagged_on_timeline, timeout=30, what="the failed check on the dossier's timeline")
         ops = (await http.get(f"{intake}/v1/operations")).json()
         assert ops["third_parties"]["population"]["breaker"]["state"] == "closed"
