@@ -85,11 +85,11 @@ def test_env(local_stack, run_dir) -> dict[str, str]:
         "LGSP_AUDIT_ANONYMOUS_PER_MINUTE": "300",
         # small enough for a test to fill one agency's document storage (test_trust_second_pass.py)
         "LGSP_DOCUMENTS_AGENCY_QUOTA_BYTES": "20000000",
-        "LGSP_FILE_MAX_BYTES": "3000000",
+        "LGSP_FILE_MAX_BYTES": "3000000",  # small enough to pass in a test (tests/test_dossier_files.py)
         # the population database's answers checked again, and its circuit retried, within a test's patience
         "LGSP_POPULATION_RECHECK_S": "1",
         "LGSP_POPULATION_BREAKER_OPEN_S": "2",
-        "LGSP_PAYMENT_POLL_S": "2",  # an order whose callback was lost is polled within a test's patience  # small enough to pass in a test (tests/test_dossier_files.py)
+        "LGSP_PAYMENT_POLL_S": "2",  # an order whose callback was lost is polled within a test's patience
         **edge_env(
             carrier=18191 + PORT_OFFSET,
             messaging=18192 + PORT_OFFSET,

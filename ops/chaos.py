@@ -7,8 +7,12 @@ three-broker cluster: one broker, then the one leading the dossier topic's first
 PostgreSQL is restarted; poison records (bad JSON, an unknown schema version, missing
 headers, a huge payload) are injected straight into the dossier topic. Official documents
 signed twice go between agencies through the same faults (the documents service is SIGKILLed
-too). At the end:
+too). A tenth of the dossiers carry a fee paid online by an applicant checked against the
+population database, while that database is down for a while, the payment platform drops its
+callbacks for a while and is down for a while. At the end:
 - every submitted dossier was received by intake and taken in by routing;
+- no dossier reached routing unpaid, none got two payment orders or was charged twice, every
+  receipt was kept, every applicant received while the database was down was confirmed;
 - no receipt message, carrier booking, apology or portal update happened twice;
 - every document sent arrived at each recipient, with one "arrived" status and one event each;
 - the dead-letter topics hold exactly the poison, each with its reason (none for documents).
@@ -49,6 +53,11 @@ from shared.topic_reader import all_records
 from shared.topics import ALL_SERVICES, SERVICES, dead_letter
 
 COMMUNE = "000.21.12.H40"  # the commune whose counter software enters the late dossiers
+CENTRE = "000.00.01.H40"  # the province's public-service centre: business registrations
+FEE_PROCEDURE = (
+    "1.001612"  # business registration: a fee paid online, the applicant checked against the population database
+)
+KINDS = {"online": 70, "paid": 10, "late": 10, "pickup": 10}  # share of each kind of submission
 RECEIVERS = tuple(
     a.code for a in catalogue_for("three_level").agencies.values() if (a.level, a.unit) == ("commune", "ubnd")
 )  # every commune's people's committee
@@ -105,8 +114,11 @@ class Driver:
         self.entries = [url for name, url in sorted(urls.items()) if name == "intake" or name.startswith("intake-")]
         self.clock = clock_from_env()
         self.in_flight, self.give_up_s = in_flight, give_up_s
-        self.keys: dict[str, str] = {}  # idempotency key -> kind (online, late, pickup)
+        self.keys: dict[str, str] = {}  # idempotency key -> kind (online, paid, late, pickup)
+        self.kinds: list[str] = []  # the kind of each submission, drawn before the run (plan)
         self.failures = 0
+        self.paying: list[asyncio.Task] = []  # each accepted fee's payment by its citizen
+        self.paid = self.pay_failures = 0
         self.uploads = 0
         self.offered = self.accepted = self.outstanding = self.late = 0
         self.accepted_spans: list[tuple[float, float]] = []  # (sent, accepted) of each accepted submission
@@ -129,22 +141,31 @@ class Driver:
         for client in self._clients.values():
             await client.aclose()
 
+    def plan(self, n: int) -> list[dict]:
+        """Draws the kind of each of ``n`` submissions; returns the citizens the population
+        database must know: the applicants of the dossiers that are checked against it."""
+        self.kinds = self.rng.choices(list(KINDS), weights=list(KINDS.values()), k=n)
+        return [citizen(i) for i, kind in enumerate(self.kinds) if kind == "paid"]
+
     def body(self, kind: str, i: int) -> dict:
         # spread over every commune that registers births: an agency numbers at most 9999
         # dossiers a day, and a province's day at scale is more than one commune's
         agency = COMMUNE if kind == "late" else RECEIVERS[i % len(RECEIVERS)]
+        procedure = "1.001193"
+        if kind == "paid":
+            agency, procedure = CENTRE, FEE_PROCEDURE
         b = {
             "channel": "online",
-            "procedure_code": "1.001193",
+            "procedure_code": procedure,
             "agency_code": agency,
             "applicant": {
-                "full_name": "Đoàn Thị Thanh Hương",
-                "id_number": f"03719{i:07d}",
+                "full_name": APPLICANT_NAME,
+                "id_number": id_number(i),
                 "phone": f"09{10_000_000 + i:08d}",
                 "address": "Thôn Đông, xã Ninh Hải, huyện Hoa Lư, Ninh Bình",
             },
             # the portal uploaded its files; a counter's entry and a pickup bring paper
-            "documents": documents_for("1.001193", on_paper=kind != "online"),
+            "documents": documents_for(procedure, on_paper=kind in ("late", "pickup")),
             "notify_via": ["sms"],
         }
         if kind == "late":
@@ -176,7 +197,7 @@ class Driver:
             self._slots.release()
 
     async def _try(self, i: int) -> None:
-        kind = self.rng.choices(["online", "late", "pickup"], weights=[80, 10, 10])[0]
+        kind = self.kinds[i] if i < len(self.kinds) else "online"
         key = f"chaos-{self.run_id}-{i}"
         path = "/v1/pickups" if kind == "pickup" else "/v1/dossiers"
         body = self.body(kind, i)
@@ -189,7 +210,7 @@ class Driver:
             entry = self._entry(i, attempt)
             sent = time.perf_counter()
             try:
-                if kind == "online":
+                if kind in ("online", "paid"):
                     while len(uploaded) < len(body["documents"]):
                         uploaded.append(await self._upload(entry, i, body["documents"][len(uploaded)]))
                     body["documents"] = uploaded
@@ -200,6 +221,8 @@ class Driver:
                     self.keys[key] = kind
                     self.accepted += 1
                     self.accepted_spans.append((sent, time.perf_counter()))
+                    if kind == "paid":  # the citizen pays later, without holding a submission's slot
+                        self.paying.append(asyncio.create_task(self._pay(r.json()["code"], i)))
                     return
                 self.last_errors[entry] = f"{r.status_code} {r.text[:120]}"
                 if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
@@ -212,6 +235,31 @@ class Driver:
             await asyncio.sleep(min(0.1 * 2**attempt, 2.0) * (0.5 + self.rng.random()))
             attempt += 1
         self.failures += 1
+
+    async def _pay(self, code: str, i: int) -> None:
+        """The citizen pays the fee once intake has its payment order: the order is read
+        from intake (any instance) and paid on the payment platform's page (its simulator).
+        Paying twice would be the platform's fault to catch: it is done once here."""
+        give_up = time.monotonic() + self.give_up_s
+        attempt = 0
+        while time.monotonic() < give_up:
+            entry = self._entry(i, attempt)
+            try:
+                r = await self._clients[entry].get(f"{entry}/v1/dossiers/{code}")
+                if r.status_code == 200 and (pay_url := r.json().get("pay_url")):
+                    paid = await self._clients[entry].post(
+                        f"{self.urls['payment']}/control/pay/{pay_url.rsplit('/', 1)[1]}", auth=None
+                    )
+                    if paid.status_code == 200:
+                        self.paid += 1
+                        return
+            except httpx.ConnectError:
+                self._down_until[entry] = time.monotonic() + 1.0
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
+            attempt += 1
+        self.pay_failures += 1
 
     async def _upload(self, entry: str, i: int, document: dict) -> dict:
         """A scan of the component with bytes of its own (a few KB), as a portal uploads it."""
@@ -227,7 +275,7 @@ class Driver:
     def progress(self, n: int) -> str:
         return (
             f"offered {self.offered}/{n} · accepted {self.accepted} · outstanding {self.outstanding} · "
-            f"late {self.late} · failed {self.failures}"
+            f"late {self.late} · failed {self.failures} · fees paid {self.paid}/{len(self.paying)}"
         )
 
     def recovery_after(self, struck_at: float, over_at: float | None = None) -> float | None:
@@ -240,6 +288,23 @@ class Driver:
             return None
         marks = [struck_at, *(t for t in times if t <= end), min(times[-1], max(end, times[0]))]
         return max(b - a for a, b in zip(marks, marks[1:]))
+
+
+APPLICANT_NAME = "Đoàn Thị Thanh Hương"
+
+
+def id_number(i: int) -> str:
+    return f"03719{i:07d}"
+
+
+def citizen(i: int) -> dict:
+    """Submission ``i``'s applicant as the population database knows them."""
+    return {
+        "id_number": id_number(i),
+        "full_name": APPLICANT_NAME,
+        "date_of_birth": "1991-09-02",
+        "permanent_address": "Thôn Đông, xã Ninh Hải, huyện Hoa Lư, tỉnh Ninh Bình",
+    }
 
 
 async def watch(driver: Driver, n: int, stop: asyncio.Event, every_s: float = 10.0, stall_s: float = 60.0) -> None:
@@ -389,6 +454,15 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
         time.sleep(2.0)
         stack.start_s3(cfg)
 
+    def third_party(name: str, **state):
+        """A third party's outage begins or ends (its simulator's /control): it lasts while
+        the faults between strike, so it costs the run no time of its own."""
+
+        def act():
+            httpx.post(f"{procs[name].url}/control", json=state, timeout=10).raise_for_status()
+
+        return act
+
     names = ("intake", "routing", "postal", "notify", "documents")
     victims = [f"{name}-2" if f"{name}-2" in procs else name for name in names if name in procs]
     plan = [
@@ -403,10 +477,24 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
         plan.append((0.62, "SIGKILL Kafka broker node 2", cluster_node("node 2")))
         plan.append((0.68, "SIGKILL the Kafka broker leading the dossier topic's partition 0", cluster_node("leader")))
     plan.append((0.31, "SIGKILL the S3 server (file store)", file_store))
+    plan += [
+        (0.08, "the population database down", third_party("population", down=True)),
+        (0.40, "the population database back", third_party("population", down=False)),
+        (0.20, "the payment platform drops its callbacks", third_party("payment", drop_callbacks=True)),
+        (0.52, "the payment platform sends its callbacks again", third_party("payment", drop_callbacks=False)),
+        (0.58, "the payment platform down", third_party("payment", down=True)),
+        (0.66, "the payment platform back", third_party("payment", down=False)),
+    ]
     plan.sort(key=lambda fault: fault[0])
     if not cfg.external_database_url:
         plan.append((0.75, "restart PostgreSQL", database))
     return plan
+
+
+async def restore_third_parties(urls: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=10) as sim:
+        await sim.post(f"{urls['population']}/control", json={"down": False})
+        await sim.post(f"{urls['payment']}/control", json={"down": False, "drop_callbacks": False})
 
 
 async def dead_letters_of(cfg: stack.StackConfig, settings: Settings, service: str) -> list:
@@ -439,6 +527,11 @@ async def run(
         await producer.send_and_wait(topic, value=value, key=b"chaos-poison", headers=headers)
     await producer.stop()
     say(f"injected {len(poisons)} poison records into {topic}")
+
+    citizens = driver.plan(n)
+    async with httpx.AsyncClient(timeout=30) as sim:
+        (await sim.post(f"{urls['population']}/control/citizens", json=citizens)).raise_for_status()
+    say(f"{len(citizens)} of the {n} dossiers pay a fee online, their applicants known to the population database")
 
     documents = DocumentsDriver(urls["documents"], procs["documents"].env["LGSP_DOCUMENTS_PKI_DIR"], driver.run_id)
     every = 50  # one document for this many dossiers (at least 6)
@@ -477,7 +570,11 @@ async def run(
             if i % doc_every == 0 and i // doc_every < len(documents.prepared):
                 tasks.append(asyncio.create_task(documents.send(i // doc_every)))
         await asyncio.gather(*tasks)
-        await faulting
+        try:
+            await faulting
+        finally:
+            await restore_third_parties(urls)  # whatever happened, no outage outlives the run
+        await asyncio.gather(*driver.paying)
         stop_watching.set()
         await watcher
         phases["submit_s"] = round(time.perf_counter() - t0, 1)
@@ -497,6 +594,8 @@ async def run(
         "accepted": driver.accepted,
         "late": driver.late,
         "failed": driver.failures,
+        "fees_paid": driver.paid,
+        "fees_not_paid": driver.pay_failures,
         "in_flight_max": driver.in_flight,
     }
     for label, seconds in result["recovery_s"].items():
@@ -528,10 +627,14 @@ async def reconcile(
     keys = list(driver.keys)
     late_keys = [k for k, kind in driver.keys.items() if kind == "late"]
     online_keys = [k for k, kind in driver.keys.items() if kind == "online"]
+    paid_keys = [k for k, kind in driver.keys.items() if kind == "paid"]
     while True:
         counts, problems = await check(
-            http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count, earlier or {}
+            http, urls, cfg, settings, prefix, keys, late_keys, online_keys, paid_keys, poison_count, earlier or {}
         )
+        pay_counts, pay_problems = await check_payments(http, urls, cfg, prefix, paid_keys)
+        counts.update(pay_counts)
+        problems += pay_problems
         if documents is not None:
             doc_counts, doc_problems = await check_documents(
                 cfg, settings, documents, (earlier or {}).get("documents", 0)
@@ -542,12 +645,14 @@ async def reconcile(
             break
         say("waiting: " + "; ".join(problems[:3]))
         await asyncio.sleep(3)
-    file_counts, file_problems = await check_files(cfg, settings, online_keys)
+    file_counts, file_problems = await check_files(cfg, settings, online_keys + paid_keys)
     counts.update(file_counts)
     problems += file_problems
     counts["submit_failures"] = driver.failures
     if driver.failures:
         problems.append(f"{driver.failures} submissions never accepted")
+    if driver.pay_failures:
+        problems.append(f"{driver.pay_failures} fees never paid by their citizen (no payment order came)")
     if documents is not None and documents.failures:
         problems.append(f"{documents.failures} documents never accepted")
     return {"counts": counts, "problems": problems}
@@ -590,9 +695,9 @@ async def check_files(cfg: stack.StackConfig, settings: Settings, online_keys: l
 
 
 async def check(
-    http, urls, cfg, settings, prefix, keys, late_keys, online_keys, poison_count, earlier: dict[str, int]
+    http, urls, cfg, settings, prefix, keys, late_keys, online_keys, paid_keys, poison_count, earlier: dict[str, int]
 ) -> tuple[dict, list[str]]:
-    pickup_keys = [k for k in keys if k not in set(late_keys) and k not in set(online_keys)]
+    pickup_keys = [k for k in keys if k not in {*late_keys, *online_keys, *paid_keys}]
     problems: list[str] = []
     conn = await asyncpg.connect(cfg.database_url)
     try:
@@ -614,6 +719,7 @@ async def check(
         )
         late_ids = [r["id"] for r in intake if r["key"] in set(late_keys)]
         online_codes = [r["code"] for r in intake if r["key"] in set(online_keys)]
+        paid_codes = {r["code"] for r in intake if r["key"] in set(paid_keys)}
     finally:
         await conn.close()
     code_of = {r["id"]: r["code"] for r in intake}
@@ -664,14 +770,24 @@ async def check(
     synced = [updates.get(c, []) for c in online_codes]
     counts["portal_dossiers_synced"] = sum(1 for u in synced if [x["TrangThaiHoSo"] for x in u][:2] == [2, 4])
     counts["portal_updates"] = sum(len(u) for u in synced)
-    repeated = sum(1 for u in synced if len({x["TrangThaiHoSo"] for x in u}) != len(u))
+    repeated = sum(
+        1 for u in synced + [updates.get(c, []) for c in paid_codes] if len({x["TrangThaiHoSo"] for x in u}) != len(u)
+    )
     if counts["portal_dossiers_synced"] != len(online_codes):
         problems.append(f"portal has {counts['portal_dossiers_synced']} of {len(online_codes)} online dossiers")
     if repeated:
         problems.append(f"{repeated} dossiers got a portal status twice")
-    # every channel is synced: each dossier's first update is its receipt
-    everyone = [updates.get(c, []) for c in code_of.values()]
-    counts["portal_dossiers_synced_every_channel"] = sum(1 for u in everyone if u and u[0]["TrangThaiHoSo"] == 2)
+
+    # every channel is synced: each dossier's first update is its receipt, or the fee it awaits
+    # (6, financial obligation) and then its receipt, told it was paid online
+    def synced_from_the_start(code: str) -> bool:
+        u = updates.get(code, [])
+        if code not in paid_codes:
+            return bool(u) and u[0]["TrangThaiHoSo"] == 2
+        statuses = [x["TrangThaiHoSo"] for x in u]
+        return statuses[:2] == [6, 2] and u[1].get("DuocThanhToanTrucTuyen") == 2
+
+    counts["portal_dossiers_synced_every_channel"] = sum(1 for c in code_of.values() if synced_from_the_start(c))
     if counts["portal_dossiers_synced_every_channel"] != len(intake):
         problems.append(f"portal has {counts['portal_dossiers_synced_every_channel']} of {len(intake)} dossiers")
 
@@ -688,6 +804,65 @@ async def check(
             problems.append(f"{service} dead-lettered {len(mine)} records, want exactly the {poison_count} poison")
     counts["dead_letters"] = {s: sum(c.values()) for s, c in dlq.items()}
     counts["dead_letter_reasons"] = {s: dict(c) for s, c in dlq.items()}
+    return counts, problems
+
+
+async def check_payments(http, urls, cfg, prefix: str, paid_keys: list[str]) -> tuple[dict, list[str]]:
+    """No dossier processed unpaid, none paid twice: every dossier of a fee reached routing
+    only once its payment was settled, each has one order on the payment platform, charged
+    once, its receipt kept; its applicant was confirmed by the population database, whatever
+    its outages."""
+    problems: list[str] = []
+    conn = await asyncpg.connect(cfg.database_url)
+    try:
+        # over every dossier of the namespace, not only this run's: routing never holds one unpaid
+        unpaid_routed = await conn.fetchval(
+            f"SELECT count(*) FROM {prefix}intake.payments p JOIN {prefix}routing.dossiers r "
+            "ON r.dossier_id = p.dossier_id WHERE p.status IN ('creating', 'pending')"
+        )
+        rows = await conn.fetch(
+            f"SELECT d.code, d.identity_status, d.paid_online_at, p.status, p.order_id, p.receipt_no, "
+            f"EXISTS (SELECT 1 FROM {prefix}routing.dossiers r WHERE r.dossier_id = d.id) AS routed "
+            f"FROM {prefix}intake.dossiers d LEFT JOIN {prefix}intake.payments p ON p.dossier_id = d.id "
+            "WHERE substr(d.idempotency_key, strpos(d.idempotency_key, '/') + 1) = ANY($1)",
+            paid_keys,
+        )
+    finally:
+        await conn.close()
+    orders = (await http.get(f"{urls['payment']}/control/orders")).json()["orders"]
+    ours = {r["code"] for r in rows}
+    orders_of = Counter(o["reference"] for o in orders if o["reference"] in ours)
+    charged = Counter(o["reference"] for o in orders if o["reference"] in ours and o["charges"] >= 1)
+    receipt_of = {o["order_id"]: o["receipt_no"] for o in orders}
+    counts = {
+        "fee_dossiers": len(paid_keys),
+        "fees_settled": sum(1 for r in rows if r["status"] == "paid" and r["paid_online_at"] is not None),
+        "fee_dossiers_routed": sum(1 for r in rows if r["routed"]),
+        "routed_unpaid": unpaid_routed,
+        "payment_orders": sum(orders_of.values()),
+        "charged_more_than_once": sum(1 for o in orders if o["reference"] in ours and o["charges"] > 1)
+        + sum(1 for n in charged.values() if n > 1),
+        "receipts_kept": sum(1 for r in rows if r["receipt_no"] and r["receipt_no"] == receipt_of.get(r["order_id"])),
+        "identities_confirmed": sum(1 for r in rows if r["identity_status"] == "confirmed"),
+        "identities_to_confirm": sum(1 for r in rows if r["identity_status"] == "to_confirm"),
+    }
+    if unpaid_routed:
+        problems.append(f"routing holds {unpaid_routed} dossiers whose fee is unpaid")
+    if counts["charged_more_than_once"]:
+        problems.append(f"{counts['charged_more_than_once']} fees were charged twice")
+    if any(n > 1 for n in orders_of.values()):
+        problems.append(f"{sum(1 for n in orders_of.values() if n > 1)} dossiers got more than one payment order")
+    if len(rows) != len(paid_keys):
+        problems.append(f"intake has {len(rows)} of {len(paid_keys)} dossiers of a fee")
+    if counts["fees_settled"] != len(paid_keys) or counts["receipts_kept"] != len(paid_keys):
+        problems.append(
+            f"{counts['fees_settled']} of {len(paid_keys)} fees settled, {counts['receipts_kept']} receipts kept"
+        )
+    if counts["identities_confirmed"] != len(paid_keys):
+        problems.append(
+            f"{counts['identities_confirmed']} of {len(paid_keys)} applicants confirmed by the population database "
+            f"({counts['identities_to_confirm']} still to confirm)"
+        )
     return counts, problems
 
 
@@ -755,6 +930,10 @@ def throwaway_platform(tag: str, brokers: int | None, instances: int):
         **UNTHROTTLED,
         "LGSP_SCHEDULER_INTERVAL_S": "2",
         "LGSP_WORKER_INTERVAL_S": "0.2",
+        # the third parties' outages are seconds long: ask again within seconds of their end
+        "LGSP_POPULATION_RECHECK_S": "5",
+        "LGSP_POPULATION_BREAKER_OPEN_S": "5",
+        "LGSP_PAYMENT_POLL_S": "5",
     }
     stack.prepare_namespace(cfg, env["LGSP_TOPIC_PREFIX"], env["LGSP_SCHEMA_PREFIX"])
     settings = Settings(topic_prefix=env["LGSP_TOPIC_PREFIX"], schema_prefix=env["LGSP_SCHEMA_PREFIX"])

@@ -1,6 +1,7 @@
 """The chaos run, small: every service SIGKILLed and restarted, the broker SIGKILLed, the S3
-server SIGKILLed with uploads on their way, the database restarted, poison injected, all under
-load, then reconciled, files read back and hashed (see ops/chaos.py).
+server SIGKILLed with uploads on their way, the database restarted, poison injected, the
+population database and the payment platform each out for a while, all under load, then
+reconciled, files read back and hashed, fees checked paid once (see ops/chaos.py).
 
 It takes the shared broker and database down, and leaves them up again: the tests after it
 find the platform as before.
@@ -17,14 +18,20 @@ async def test_nothing_lost_nothing_twice_under_faults(platform, local_stack, te
     result = await chaos.run(platform.procs, local_stack, settings, n=120, rate=15, timeout=240)
     counts = result["counts"]
     assert result["faults"] == [
+        "the population database down",
         "SIGKILL intake",
+        "the payment platform drops its callbacks",
         "SIGKILL routing",
         "SIGKILL the S3 server (file store)",
         "SIGKILL postal",
+        "the population database back",
         "pause the Kafka broker for 5 s (SIGSTOP, SIGCONT)",
         "SIGKILL notify",
+        "the payment platform sends its callbacks again",
         "SIGKILL documents",
+        "the payment platform down",
         "SIGKILL the Kafka broker",
+        "the payment platform back",
         "restart PostgreSQL",
     ]
     # the driver: everything offered was accepted, and each fault was recovered from
@@ -32,6 +39,13 @@ async def test_nothing_lost_nothing_twice_under_faults(platform, local_stack, te
     assert set(result["recovery_s"]) == set(result["faults"])
     assert result["problems"] == []
     assert counts["received"] == counts["submitted"] == 120
+    # fees paid online through the payment platform's outages, applicants checked through the
+    # population database's: none processed unpaid, none charged twice, all confirmed
+    assert counts["fee_dossiers"] > 0 and result["driver"]["fees_paid"] == counts["fee_dossiers"]
+    assert counts["fees_settled"] == counts["receipts_kept"] == counts["fee_dossiers_routed"] == counts["fee_dossiers"]
+    assert counts["payment_orders"] == counts["fee_dossiers"]
+    assert counts["routed_unpaid"] == counts["charged_more_than_once"] == 0
+    assert counts["identities_confirmed"] == counts["fee_dossiers"]
     assert counts["receipt_messages_doubled"] == 0
     # every file an online dossier names is in the store and hashes to its name, S3 killed mid-upload
     assert counts["files_bound"] > 0 and counts["files_missing"] == counts["files_corrupt"] == 0
