@@ -821,7 +821,7 @@ async def check_payments(http, urls, cfg, prefix: str, paid_keys: list[str]) -> 
             "ON r.dossier_id = p.dossier_id WHERE p.status IN ('creating', 'pending')"
         )
         rows = await conn.fetch(
-            f"SELECT d.code, d.identity_status, d.paid_online_at, p.status, p.order_id, p.receipt_no, "
+            f"SELECT d.code, d.identity_status, d.identity_attempts, d.paid_online_at, p.status, p.order_id, p.receipt_no, "
             f"EXISTS (SELECT 1 FROM {prefix}routing.dossiers r WHERE r.dossier_id = d.id) AS routed "
             f"FROM {prefix}intake.dossiers d LEFT JOIN {prefix}intake.payments p ON p.dossier_id = d.id "
             "WHERE substr(d.idempotency_key, strpos(d.idempotency_key, '/') + 1) = ANY($1)",
@@ -845,6 +845,10 @@ async def check_payments(http, urls, cfg, prefix: str, paid_keys: list[str]) -> 
         "receipts_kept": sum(1 for r in rows if r["receipt_no"] and r["receipt_no"] == receipt_of.get(r["order_id"])),
         "identities_confirmed": sum(1 for r in rows if r["identity_status"] == "confirmed"),
         "identities_to_confirm": sum(1 for r in rows if r["identity_status"] == "to_confirm"),
+        # received "to be confirmed" while the database was down, confirmed by a later check
+        "identities_confirmed_later": sum(
+            1 for r in rows if r["identity_status"] == "confirmed" and r["identity_attempts"] > 0
+        ),
     }
     if unpaid_routed:
         problems.append(f"routing holds {unpaid_routed} dossiers whose fee is unpaid")
