@@ -36,6 +36,14 @@ def local_text(moment: datetime) -> str:
     return moment.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
 
 
+# The applicant's fields the national population database checks, as officials name them.
+IDENTITY_FIELD_VI = {"id_number": "số định danh cá nhân", "full_name": "họ tên", "date_of_birth": "ngày sinh"}
+
+
+def identity_fields_vi(fields) -> str:
+    return ", ".join(IDENTITY_FIELD_VI.get(f, f) for f in fields)
+
+
 def summarise(event: DossierEvent) -> str:
     """One line of the dossier's history, in Vietnamese, without personal data."""
     match event:
@@ -65,7 +73,7 @@ def summarise(event: DossierEvent) -> str:
         case DossierIdentityChecked():
             return (
                 "Thông tin công dân không khớp CSDL quốc gia về dân cư ("
-                + ", ".join(event.mismatched)
+                + identity_fields_vi(event.mismatched)
                 + "): cán bộ cần kiểm tra"
             )
         case DossierWithdrawn():

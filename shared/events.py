@@ -317,6 +317,14 @@ class DossierReturned(DossierEvent):
     actor: Actor
 
 
+class Withdraw(CleanText):
+    """Command: the citizen withdraws the dossier. Intake takes it while the dossier waits for
+    its fee (routing does not have it yet), routing afterwards; both emit ``DossierWithdrawn``."""
+
+    model_config = ConfigDict(extra="forbid")
+    reasons: list[ReasonText] = Field(min_length=1, max_length=20)
+
+
 @event_type
 class DossierWithdrawn(DossierEvent):
     ce_type: ClassVar[str] = "vn.lgsp.dossier.withdrawn.v1"

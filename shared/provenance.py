@@ -66,6 +66,7 @@ PRODUCED_BY: dict[str, tuple[type[EventData], ...]] = {
         PickupRequested,
         DossierFileOpened,
         DossierIdentityChecked,
+        DossierWithdrawn,  # before payment, when routing does not have the dossier yet
     ),
     "routing": (
         DossierFileOpened,

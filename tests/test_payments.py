@@ -10,7 +10,7 @@ import httpx
 from tests.helpers import Agencies, eventually, platform_http, submission
 
 CENTRE = "000.00.01.H40"
-BUSINESS = "1.001612"  # business registration: 50,000 VND in the sample catalogue
+BUSINESS = "1.001612"  # business registration: a fee of 50,000 VND and a charge of 100,000 in the sample catalogue
 
 
 async def _submit_and_await_order(http: httpx.AsyncClient, intake: str) -> dict:
@@ -53,7 +53,7 @@ async def test_a_fee_is_paid_once_through_duplicated_callbacks_and_only_then_pro
         try:
             dossier = await _submit_and_await_order(http, intake)
             code = dossier["code"]
-            assert dossier["fee_vnd"] == 50_000
+            assert dossier["fee_vnd"] == 150_000
             assert await agencies.dossier(code) is None  # nobody processes it unpaid
 
             async def portal_told():
@@ -76,7 +76,11 @@ async def test_a_fee_is_paid_once_through_duplicated_callbacks_and_only_then_pro
 
         history = await eventually(received_on_timeline, what="the receipt on the dossier's timeline")
         assert [h["event"] for h in history].count("received") == 1
-        assert (await _charges(http, payment, order_id))["charges"] == 1
+        order = await _charges(http, payment, order_id)
+        assert (order["charges"], order["amount_vnd"]) == (1, 150_000)
+        # the order names each line of the schedule, the fee and the charge apart, as the receipt must
+        assert "Lệ phí: Lệ phí đăng ký doanh nghiệp 50.000 đồng" in order["description"]
+        assert "Phí: Phí công bố nội dung đăng ký doanh nghiệp 100.000 đồng" in order["description"]
 
         async def synced_paid():
             held = (await http.get(f"{platform['portal'].url}/control/updates")).json().get(code, [])
@@ -116,3 +120,57 @@ async def test_lost_callbacks_are_covered_by_polling_and_a_withdrawal_is_refunde
         await eventually(refunded, timeout=60, what="the fee refunded")
         order = await _charges(http, payment, order_id)
         assert (order["status"], order["charges"]) == ("refunded", 1)
+
+
+async def test_a_dossier_withdrawn_before_its_fee_is_ended_by_intake_its_order_cancelled_or_refunded(platform):
+    """Routing never had a dossier that waits for its fee, so intake takes its withdrawal: the
+    order is cancelled on the payment platform; one the citizen paid while the platform was
+    out of reach (its callback lost, intake not yet told) is refunded instead, never kept."""
+    intake, routing, payment = platform["intake"].url, platform["routing"].url, platform["payment"].url
+    reason = {"reasons": ["Công dân xin rút hồ sơ trước khi nộp lệ phí"]}
+    async with platform_http() as http:
+        agencies = Agencies(http, routing)
+        unpaid = await _submit_and_await_order(http, intake)
+        paid_meanwhile = await _submit_and_await_order(http, intake)
+        await http.post(f"{payment}/control", json={"down": True, "drop_callbacks": True}, auth=None)
+        try:
+            paid_order = await _pay(http, payment, paid_meanwhile)  # the citizen pays; intake hears nothing
+            for dossier in (unpaid, paid_meanwhile):
+                r = await http.post(f"{intake}/v1/dossiers/{dossier['code']}/withdraw", json=reason)
+                assert r.status_code == 200, r.text
+                assert (r.json()["status"], r.json()["payment_status"]) == ("withdrawn", "cancel_requested")
+                assert r.json()["pay_url"] is None  # nobody is sent to pay a withdrawn dossier
+            again = await http.post(f"{intake}/v1/dossiers/{unpaid['code']}/withdraw", json=reason)
+            assert again.status_code == 409 and again.json()["errors"][0]["reason"] == "not_awaiting_payment"
+        finally:
+            await http.post(f"{payment}/control", json={"down": False, "drop_callbacks": False}, auth=None)
+
+        async def payment_is(code: str, status: str):
+            d = (await http.get(f"{intake}/v1/dossiers/{code}")).json()
+            return d if d["payment_status"] == status else None
+
+        await eventually(lambda: payment_is(unpaid["code"], "cancelled"), timeout=60, what="the order cancelled")
+        refunded = await eventually(
+            lambda: payment_is(paid_meanwhile["code"], "refunded"), timeout=60, what="the fee paid meanwhile refunded"
+        )
+        assert refunded["receipt_no"] == f"BL-{paid_order[3:]}"  # the receipt of what was paid is kept
+        orders = {o["order_id"]: o for o in (await http.get(f"{payment}/control/orders", auth=None)).json()["orders"]}
+        unpaid_order = orders[unpaid["pay_url"].rsplit("/", 1)[1]]
+        assert (unpaid_order["status"], unpaid_order["charges"]) == ("cancelled", 0)
+        assert (orders[paid_order]["status"], orders[paid_order]["charges"]) == ("refunded", 1)
+        late_payment = await http.post(f"{payment}/control/pay/{unpaid_order['order_id']}", auth=None)
+        assert late_payment.status_code == 409  # a cancelled order cannot be paid any more
+
+        for dossier in (unpaid, paid_meanwhile):
+            code = dossier["code"]
+            assert await agencies.dossier(code) is None  # routing never had it
+
+            async def withdrawn_everywhere(code=code):
+                d = (await http.get(f"{intake}/v1/dossiers/{code}")).json()
+                updates = (await http.get(f"{platform['portal'].url}/control/updates")).json().get(code, [])
+                on_timeline = any(
+                    h["event"] == "withdrawn" and "trước khi nộp lệ phí" in h["summary"] for h in d["history"]
+                )
+                return updates if on_timeline and [u["TrangThaiHoSo"] for u in updates][-1:] == [7] else None
+
+            await eventually(withdrawn_everywhere, what="the withdrawal on the timeline and the portal")

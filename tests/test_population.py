@@ -98,5 +98,23 @@ async def test_the_database_down_then_up_confirms_or_flags_what_was_received_mea
             return entries if any("cán bộ cần kiểm tra" in h["summary"] for h in entries) else None
 
         await eventually(flagged_on_timeline, timeout=30, what="the failed check on the dossier's timeline")
+
+        async def officials_told():
+            delivered = (await http.get(f"{platform['messaging'].url}/control/messages", auth=None)).json()["delivered"]
+            mails = [m for m in delivered if m["channel"] == "email" and received[1] in m.get("subject", "")]
+            return mails if len(mails) >= 2 else None
+
+        # the receiving agency's official and its manager are told by e-mail, each once; the
+        # message names the field, never the applicant's data
+        mails = await eventually(officials_told, timeout=30, what="the officials told of the failed check")
+        assert sorted(m["to"] for m in mails) == [
+            "manager-province@lgsp.example.vn",
+            "official-000.00.01.h40@lgsp.example.vn",
+        ]
+        assert all(
+            "số định danh cá nhân" in m["text"] and "0372" not in m["text"] and "Ánh" not in m["text"] for m in mails
+        )
+        delivered = (await http.get(f"{platform['messaging'].url}/control/messages", auth=None)).json()["delivered"]
+        assert not [m for m in delivered if m["channel"] == "email" and received[0] in m.get("subject", "")]
         ops = (await http.get(f"{intake}/v1/operations")).json()
         assert ops["third_parties"]["population"]["breaker"]["state"] == "closed"

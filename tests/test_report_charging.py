@@ -96,5 +96,10 @@ async def test_the_export_is_the_callers_area_and_the_catalogue_is_public(platfo
         assert "1.001193" in listed and "1.000001" not in listed
         assert listed["1.001193"]["name"] == "Đăng ký khai sinh" and listed["1.001193"]["online"] == "full"
         assert sum(catalogue.json()["offered_online"].values()) == len(listed)
+        # the fee schedule, line by line: the fee (lệ phí) and the charge (phí) apart, and the total
+        business = listed["1.001612"]
+        assert [(f["kind"], f["amount_vnd"]) for f in business["fees"]] == [("le_phi", 50_000), ("phi", 100_000)]
+        assert business["fee_vnd"] == 150_000
+        assert listed["1.001193"]["fees"] == [] and listed["1.001193"]["fee_vnd"] == 0  # free
         earlier = await http.get(f"{intake}/v1/public/procedures", params={"on": "2024-05-01"})
         assert "1.000001" in {p["code"] for p in earlier.json()["procedures"]}  # in force then

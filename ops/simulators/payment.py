@@ -5,8 +5,10 @@ as a strict stand-in. Every call from the merchant is signed: ``X-Merchant`` and
 - ``POST /v1/orders`` {reference, amount_vnd, description, callback_url} with an
   ``Idempotency-Key``: one order per key (the same key again returns the same order, never a
   second charge).
-- ``GET /v1/orders/{order_id}``: its status (pending, paid, refunded), receipt number and times.
+- ``GET /v1/orders/{order_id}``: its status (pending, paid, cancelled, refunded), receipt number and times.
 - ``POST /v1/orders/{order_id}/refund``: refunds a paid order once (again: the same answer).
+- ``POST /v1/orders/{order_id}/cancel``: a pending order can no longer be paid; 409 with the
+  order once it is paid (the merchant refunds it instead).
 - When the citizen pays (``POST /control/pay/{order_id}``), the order gets an electronic receipt
   number and the merchant's callback URL is told, signed the same way with ``X-Timestamp``
   added (``<timestamp>\\n<body>``), unless callbacks are dropped; ``duplicate_callbacks`` sends
@@ -122,12 +124,29 @@ async def refund(order_id: str, request: Request, x_merchant: str = Header(""), 
     return _public(order)
 
 
+@app.post("/v1/orders/{order_id}/cancel")
+async def cancel(order_id: str, request: Request, x_merchant: str = Header(""), x_signature: str = Header("")):
+    """A pending order cancelled (the citizen can no longer pay it); 409 once it is paid."""
+    if refused := await _refused(request, x_merchant, x_signature):
+        return refused
+    order = ORDERS.get(order_id)
+    if order is None:
+        return JSONResponse({"error": "no such order"}, status_code=404)
+    if order["status"] == "pending":
+        order["status"] = "cancelled"
+    if order["status"] != "cancelled":
+        return JSONResponse({"error": f"the order is {order['status']}", **_public(order)}, status_code=409)
+    return _public(order)
+
+
 @app.post("/control/pay/{order_id}")
 async def pay(order_id: str):
     """The citizen pays on the platform's page."""
     order = ORDERS.get(order_id)
     if order is None:
         return JSONResponse({"error": "no such order"}, status_code=404)
+    if order["status"] == "cancelled":
+        return JSONResponse({"error": "the order was cancelled"}, status_code=409)
     if order["status"] == "pending":
         order.update(status="paid", receipt_no=f"BL-{order_id[3:]}", paid_at=int(time.time()))
         order["charges"] += 1

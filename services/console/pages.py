@@ -18,6 +18,7 @@ from services.console.sources import SERVICES
 from shared.access import AccessDenied
 from shared.http import AgencyCode, DossierCode, FileHash
 from shared.reference.calendar import LOCAL_TZ
+from shared.reference.catalogue import FEE_KIND_VI
 from shared.scorecard import scorecard_766
 
 router = APIRouter()
@@ -287,6 +288,7 @@ async def catalogue(request: Request):
         offered=body["offered_online"],
         online_vi=ONLINE_VI,
         level_vi=views.LEVEL_VI,
+        fee_kind_vi=FEE_KIND_VI,
     )
 
 

@@ -26,6 +26,7 @@ from services.intake.schemas import (
 from shared.access import Caller, Resource
 from shared.deps import CallerDep, ReferenceDep, RuntimeDep
 from shared.dossier_files import list_files, open_file
+from shared.events import Withdraw
 from shared.files import UPLOAD_BODY, FileOut, FileStored
 from shared.http import DossierCode, FileHash, problem
 from shared.reference import Reference
@@ -407,6 +408,14 @@ async def counter_rating(code: DossierCode, cmd: RateDossier, rt: RuntimeDep, ca
         now=rt.clock.now(),
         pd=rt.settings.personal_data,
     )
+
+
+@router.post("/dossiers/{code}/withdraw", response_model=DossierOut)
+async def withdraw_awaiting_payment(code: DossierCode, cmd: Withdraw, rt: RuntimeDep):
+    """The citizen withdraws a dossier that still waits for its fee (routing does not have it
+    yet): it ends here, and its payment order is cancelled, or refunded when it was paid
+    meanwhile. 409 once the fee is paid: routing then takes the withdrawal."""
+    return await handlers.withdraw_awaiting_payment(code, cmd, pool=rt.pool, outbox=rt.outbox, now=rt.clock.now())
 
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierOut)

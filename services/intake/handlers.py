@@ -52,6 +52,7 @@ from shared.events import (
     EventData,
     PickupRequested,
     ShipmentProgressed,
+    Withdraw,
 )
 from shared.outbox import Outbox
 from shared.personal_data import PersonalDataKeys
@@ -511,6 +512,33 @@ async def supplement_dossier(
         return await _dossier_view(conn, code)
 
 
+async def withdraw_awaiting_payment(
+    code: str, cmd: Withdraw, *, pool: asyncpg.Pool, outbox: Outbox, now: datetime
+) -> DossierOut:
+    """The citizen withdraws a dossier still waiting for its fee. Routing never had it, so
+    intake ends it and says so (``DossierWithdrawn``: the timeline, the portal, the citizen's
+    message); the worker cancels the payment order, or refunds it if paid in the meantime."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT id, status FROM dossiers WHERE code = $1", code)
+        if row is None:
+            raise NotFound(f"no dossier with code {code!r}")
+        if row["status"] != "awaiting_payment" or not await payments.cancel_unpaid(conn, row["id"]):
+            raise Conflict(
+                f"dossier {code} is not waiting for its payment: routing has it, withdraw it there "
+                "(routing's POST /v1/dossiers/{code}/withdraw)",
+                errors=[{"field": "status", "reason": "not_awaiting_payment"}],
+            )
+        await conn.execute(
+            "UPDATE dossiers SET status = 'withdrawn', updated_at = $2 WHERE id = $1 AND status = 'awaiting_payment'",
+            row["id"],
+            now,
+        )
+        await outbox.add(
+            conn, DossierWithdrawn(dossier_id=row["id"], dossier_code=code, at=now, reasons=tuple(cmd.reasons))
+        )
+        return await _dossier_view(conn, code)
+
+
 async def get_dossier(code: str, *, pool: asyncpg.Pool) -> DossierOut:
     async with pool.acquire() as conn, conn.transaction(readonly=True):  # one snapshot, one commit
         return await _dossier_view(conn, code)
@@ -530,7 +558,7 @@ async def _dossier_view(conn: asyncpg.Connection, code: str) -> DossierOut:
     return DossierOut(
         **dict(row),
         payment_status=paid["status"] if paid else None,
-        pay_url=paid["pay_url"] if paid else None,
+        pay_url=paid["pay_url"] if paid and paid["status"] == "pending" else None,
         receipt_no=paid["receipt_no"] if paid else None,
         fee_vnd=paid["amount_vnd"] if paid else None,
         history=[

@@ -11,6 +11,8 @@ so it is never processed unpaid. Its time limit runs from the payment.
   ``settle``. It moves the payment from pending to paid in one conditional update, so only one
   of them emits the ``DossierReceived`` that was held back, with the electronic receipt kept.
 - A dossier refused or withdrawn after payment is refunded by the worker, again once.
+- A dossier withdrawn before it was paid never reached routing: intake ends it itself, and the
+  worker cancels its order; an order the citizen paid in the meantime is refunded instead.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import httpx
 from shared.events import DossierReceived
 from shared.outbox import Outbox
 from shared.reference import Reference
+from shared.reference.catalogue import FEE_KIND_VI, Procedure
 
 log = logging.getLogger("intake.payments")
 CALLBACK_MAX_AGE_S = 300
@@ -70,12 +73,30 @@ class PaymentClient:
     async def refund(self, order_id: str) -> dict:
         return await self._call("POST", f"/v1/orders/{order_id}/refund")
 
+    async def cancel(self, order_id: str) -> dict:
+        """The order cancelled; or, when the citizen paid it first (409), the order as it is."""
+        try:
+            return await self._call("POST", f"/v1/orders/{order_id}/cancel")
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 409:
+                return await self.status(order_id)
+            raise
+
     def callback_is_genuine(self, timestamp: str, body: bytes, given: str, wall: float | None = None) -> bool:
         """The platform signed it (HMAC over the timestamp and the body), recently."""
         now = time.time() if wall is None else wall
         if not timestamp.isdigit() or abs(now - int(timestamp)) > CALLBACK_MAX_AGE_S:
             return False
         return hmac.compare_digest(signature(self.secret, timestamp.encode() + b"\n" + body), given)
+
+
+def order_description(procedure: Procedure) -> str:
+    """What the order says the citizen pays for: the procedure, then each line of its fee
+    schedule (lệ phí and phí apart, as the receipt must show them)."""
+    lines = "; ".join(
+        f"{FEE_KIND_VI[f.kind]}: {f.name} {f.amount_vnd:,} đồng".replace(",", ".") for f in procedure.fees or ()
+    )
+    return f"{procedure.name} ({lines})" if lines else procedure.name
 
 
 async def settle(conn: asyncpg.Connection, order: dict, outbox: Outbox, ref: Reference, now: datetime) -> bool:
@@ -112,11 +133,13 @@ async def work(
     """One round: create the orders not created yet, poll those whose callback is late, refund
     what must be refunded. A party that does not answer is tried again next round."""
     for p in await pool.fetch(
-        "SELECT p.dossier_id, p.amount_vnd, d.code, d.procedure_name FROM payments p JOIN dossiers d ON d.id = p.dossier_id "
-        "WHERE p.status = 'creating' ORDER BY p.created_at LIMIT 50"
+        "SELECT p.dossier_id, p.amount_vnd, d.code, d.procedure_code, d.procedure_name FROM payments p "
+        "JOIN dossiers d ON d.id = p.dossier_id WHERE p.status = 'creating' ORDER BY p.created_at LIMIT 50"
     ):
+        procedure = ref.catalogue.procedures.get(p["procedure_code"])
+        description = order_description(procedure) if procedure else p["procedure_name"]
         try:
-            order = await client.create(p["dossier_id"], p["code"], p["amount_vnd"], p["procedure_name"])
+            order = await client.create(p["dossier_id"], p["code"], p["amount_vnd"], description)
         except httpx.HTTPError as exc:
             log.warning("payment order not created for %s: %s", p["code"], type(exc).__name__)
             break
@@ -145,6 +168,7 @@ async def work(
         async with pool.acquire() as conn, conn.transaction():
             if not await settle(conn, order, outbox, ref, now):
                 await conn.execute("UPDATE payments SET polled_at = $2 WHERE order_id = $1", p["order_id"], now)
+    await _cancel(pool, client, now)
     for p in await pool.fetch("SELECT order_id FROM payments WHERE status = 'refund_requested' LIMIT 50"):
         try:
             order = await client.refund(p["order_id"])
@@ -157,6 +181,51 @@ async def work(
                 p["order_id"],
                 now,
             )
+
+
+async def _cancel(pool: asyncpg.Pool, client: PaymentClient, now: datetime) -> None:
+    """The orders of dossiers withdrawn before payment, cancelled on the platform; one the
+    citizen paid first goes to be refunded. With no order yet there is nothing to tell the
+    platform: an order created by a round racing the withdrawal is never shown to the citizen
+    (its pay_url is not kept), so nobody pays it."""
+    for p in await pool.fetch(
+        "SELECT dossier_id, order_id FROM payments WHERE status = 'cancel_requested' ORDER BY created_at LIMIT 50"
+    ):
+        order: dict = {"status": "cancelled"}
+        if p["order_id"] is not None:
+            try:
+                order = await client.cancel(p["order_id"])
+            except httpx.HTTPError as exc:
+                log.warning("payment order %s not cancelled: %s", p["order_id"], type(exc).__name__)
+                break
+        if order.get("status") == "cancelled":
+            await pool.execute(
+                "UPDATE payments SET status = 'cancelled', cancelled_at = $2 WHERE dossier_id = $1 AND status = 'cancel_requested'",
+                p["dossier_id"],
+                now,
+            )
+        elif order.get("status") == "paid":
+            await pool.execute(
+                "UPDATE payments SET status = 'refund_requested', receipt_no = $2, paid_at = $3 "
+                "WHERE dossier_id = $1 AND status = 'cancel_requested'",
+                p["dossier_id"],
+                order.get("receipt_no"),
+                now,
+            )
+
+
+async def cancel_unpaid(conn: asyncpg.Connection, dossier_id: uuid.UUID) -> bool:
+    """The dossier's payment, not made yet, is to be cancelled (the worker tells the platform);
+    False when there is none to cancel (no fee, or paid already). Takes the payment's row lock
+    before the dossier's, in the order ``settle`` takes them."""
+    return (
+        await conn.fetchval(
+            "UPDATE payments SET status = 'cancel_requested' WHERE dossier_id = $1 AND status IN ('creating', 'pending') "
+            "RETURNING dossier_id",
+            dossier_id,
+        )
+        is not None
+    )
 
 
 async def refund_if_paid(conn: asyncpg.Connection, dossier_id: uuid.UUID) -> None:

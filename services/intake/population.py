@@ -30,6 +30,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.breaker import CircuitBreaker
+from shared.dossier_text import identity_fields_vi
 from shared.events import DossierIdentityChecked, Reason
 from shared.outbox import Outbox
 from shared.personal_data import PersonalDataKeys
@@ -58,9 +59,6 @@ def verdict_of(answer: dict) -> Verdict:
     return Verdict("mismatch" if mismatched else "confirmed", mismatched, dict(answer.get("citizen") or {}))
 
 
-FIELD_VI = {"full_name": "họ tên", "date_of_birth": "ngày sinh"}
-
-
 def refusal_reasons(verdict: Verdict) -> list[Reason]:
     """A check's outcome as refusal reasons at receipt (none when confirmed or unavailable)."""
     if verdict.status == "not_found":
@@ -71,7 +69,7 @@ def refusal_reasons(verdict: Verdict) -> list[Reason]:
             )
         ]
     if verdict.status == "mismatch":
-        named = ", ".join(FIELD_VI.get(f, f) for f in verdict.mismatched)
+        named = identity_fields_vi(verdict.mismatched)
         return [
             Reason(
                 code="identity_mismatch",

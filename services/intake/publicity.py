@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.intake.schemas import PublicComponent, PublicProcedure, PublicStep
+from services.intake.schemas import PublicComponent, PublicFeeLine, PublicProcedure, PublicStep
 from shared.reference.catalogue import Procedure
 
 
@@ -17,6 +17,7 @@ def published(p: Procedure) -> PublicProcedure:
         receiving_level=p.receiving_level,
         time_limit_days=float(p.time_limit_days),
         fee_vnd=p.fee_vnd,
+        fees=None if p.fees is None else [PublicFeeLine(**line.model_dump()) for line in p.fees],
         components=[PublicComponent(code=c.code, name=c.name, required=c.required) for c in p.components],
         channels=list(p.channels),
         online=p.online_level,

@@ -118,11 +118,11 @@ class DossierOut(BaseModel):
     payment_status: str | None = Field(
         None,
         description="An online dossier with a fee: creating, pending (pay at pay_url), paid, refund_requested, "
-        "refunded; it is processed only once paid",
+        "refunded; cancel_requested, cancelled (withdrawn before it was paid); it is processed only once paid",
     )
-    pay_url: str | None = None
+    pay_url: str | None = Field(None, description="Where the citizen pays, while the payment is pending")
     receipt_no: str | None = Field(None, description="The electronic receipt (biên lai điện tử) of the payment")
-    fee_vnd: int | None = None
+    fee_vnd: int | None = Field(None, description="What the citizen pays online, in all (the catalogue's fee lines)")
     history: list[HistoryEntry] = Field(default_factory=list)
 
 
@@ -185,6 +185,12 @@ class PublicComponent(BaseModel):
     required: bool
 
 
+class PublicFeeLine(BaseModel):
+    kind: str = Field(description="le_phi (lệ phí, a fee) or phi (phí, a charge)")
+    name: str
+    amount_vnd: int
+
+
 class PublicStep(BaseModel):
     name: str
     level: str
@@ -200,7 +206,8 @@ class PublicProcedure(BaseModel):
     field: str
     receiving_level: str
     time_limit_days: float
-    fee_vnd: int | None = Field(description="Fees and charges in VND: 0 when free, null when not stated")
+    fee_vnd: int | None = Field(description="Fees and charges in VND, in all: 0 when free, null when not stated")
+    fees: list[PublicFeeLine] | None = Field(description="The schedule, line by line; null when not stated")
     components: list[PublicComponent]
     channels: list[str]
     online: str = Field(description="full (toàn trình), partial (một phần) or none")

@@ -11,7 +11,7 @@ from services.notify import handlers
 from services.notify.api import router
 from services.notify.providers import providers
 from services.notify.settings import NotifySettings
-from shared.events import DocumentViewOverdue
+from shared.events import DocumentViewOverdue, DossierIdentityChecked
 from shared.reference import load_reference
 from shared.runtime import ServiceRuntime, service_app
 from shared.staff import StaffDirectory
@@ -31,9 +31,9 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     directory = StaffDirectory.load(settings.staff_directory)
     agencies = load_reference(settings.reference_variant).catalogue.agencies
 
-    @runtime.consumer.on(DocumentViewOverdue)
-    async def late_document(event, envelope, conn):
-        agency = agencies.get(event.recipient_agency)
+    async def staff_must_look(event, envelope, conn):
+        code = getattr(event, "recipient_agency", None) or getattr(event, "agency_code", None) or ""
+        agency = agencies.get(code)
         await handlers.tell_staff(
             event,
             envelope,
@@ -41,8 +41,11 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             directory=directory,
             settings=settings,
             now=runtime.clock.now(),
-            agency_name=agency.name if agency else event.recipient_agency,
+            agency_name=agency.name if agency else code,
         )
+
+    runtime.consumer.on(DocumentViewOverdue)(staff_must_look)
+    runtime.consumer.on(DossierIdentityChecked)(staff_must_look)
 
     senders = providers(runtime.http, settings)
 

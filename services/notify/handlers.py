@@ -14,9 +14,17 @@ import asyncpg
 from services.notify import rules
 from services.notify.providers import ProviderError
 from services.notify.settings import NotifySettings
-from services.notify.templates import compose, late_document
+from services.notify.templates import Message, compose, identity_unconfirmed, late_document
 from shared.clock import Clock
-from shared.events import DocumentViewOverdue, DossierReceived, DossierRefused, Envelope, EventData, PickupRequested
+from shared.events import (
+    DocumentViewOverdue,
+    DossierIdentityChecked,
+    DossierReceived,
+    DossierRefused,
+    Envelope,
+    EventData,
+    PickupRequested,
+)
 from shared.personal_data import PersonalDataError
 from shared.staff import StaffDirectory
 
@@ -130,8 +138,21 @@ async def _keep_recipients(submissions: list[DossierReceived | PickupRequested],
     )  # channel names hold no comma
 
 
+def staff_message(event: EventData, agency_name: str) -> tuple[str, uuid.UUID, str, Message] | None:
+    """What an event asks an agency's staff to look at: (agency, what it is about, its code or
+    number, the message), or None when it asks nothing of them."""
+    match event:
+        case DocumentViewOverdue():
+            message = late_document(event.number, event.urgency, agency_name, event.view_due_at)
+            return event.recipient_agency, event.document_id, event.number, message
+        case DossierIdentityChecked(outcome="failed") if event.agency_code:
+            message = identity_unconfirmed(event.dossier_code, agency_name, event.mismatched)
+            return event.agency_code, event.dossier_id, event.dossier_code, message
+    return None
+
+
 async def tell_staff(
-    event: DocumentViewOverdue,
+    event: DocumentViewOverdue | DossierIdentityChecked,
     envelope: Envelope,
     conn: asyncpg.Connection,
     *,
@@ -140,10 +161,14 @@ async def tell_staff(
     settings: NotifySettings,
     now: datetime,
 ) -> int:
-    """An agency has not opened a document in time: its officials and its manager hear of it
-    by e-mail (work mailboxes from the staff directory), each once."""
-    addresses = directory.mailboxes(event.recipient_agency)
-    message = late_document(event.number, event.urgency, agency_name, event.view_due_at)
+    """An agency's staff must look at something (a document nobody opened in time, an applicant
+    the population database did not confirm): its officials and its manager hear of it by
+    e-mail (work mailboxes from the staff directory), each once."""
+    asked = staff_message(event, agency_name)
+    if asked is None:
+        return 0
+    agency, about, number, message = asked
+    addresses = directory.mailboxes(agency)
     pd = settings.personal_data
     for address in addresses:
         await conn.execute(
@@ -154,8 +179,8 @@ async def tell_staff(
             # one row per address: the event id is made unique per recipient so each goes once
             uuid.uuid4(),
             f"{envelope.id}#{address}",
-            event.document_id,
-            event.number,
+            about,
+            number,
             envelope.type,
             address,
             message.subject,
@@ -164,7 +189,7 @@ async def tell_staff(
             pd.lookup_hash(address),
         )
     if not addresses:
-        log.warning("notify.no_staff agency=%s: nobody to tell about a late document", event.recipient_agency)
+        log.warning("notify.no_staff agency=%s: nobody to tell (%s)", agency, envelope.type)
     return len(addresses)
 
 

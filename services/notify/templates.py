@@ -17,7 +17,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from shared.dossier_text import local_text
+from shared.dossier_text import identity_fields_vi, local_text
 from shared.events import (
     DossierApologised,
     DossierReceived,
@@ -193,6 +193,22 @@ def late_document(number: str, urgency: str, agency_name: str, view_due_at) -> M
     )
     return Message(
         subject=f"[LGSP] Văn bản {number} chưa được xem đúng hạn",
+        sms=fit("LGSP: ", text, "", SMS_MAX_UNITS),
+        zalo=text,
+        email=f"Kính gửi đồng chí,\n\n{text}\n\nTrân trọng,\nNền tảng LGSP",
+    )
+
+
+def identity_unconfirmed(code: str, agency_name: str, mismatched) -> Message:
+    """To the receiving agency's officials and manager: an applicant received "to be confirmed"
+    while the population database did not answer does not match it. Names the fields, never
+    their values (the official opens the dossier to see them)."""
+    text = (
+        f"Hồ sơ {code} tiếp nhận tại {agency_name} khi CSDL quốc gia về dân cư chưa trả lời; nay đối chiếu "
+        f"không khớp ({identity_fields_vi(mismatched)}). Đề nghị cán bộ kiểm tra lại thông tin người nộp."
+    )
+    return Message(
+        subject=f"[LGSP] Hồ sơ {code}: thông tin công dân không khớp CSDL dân cư",
         sms=fit("LGSP: ", text, "", SMS_MAX_UNITS),
         zalo=text,
         email=f"Kính gửi đồng chí,\n\n{text}\n\nTrân trọng,\nNền tảng LGSP",

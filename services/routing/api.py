@@ -17,11 +17,11 @@ from services.routing.schemas import (
     ReturnResult,
     StepCommand,
     StopProcessing,
-    Withdraw,
 )
 from shared.access import Caller, Resource
 from shared.deps import CallerDep, ReferenceDep, RuntimeDep, actor_of
 from shared.dossier_files import list_files, open_file
+from shared.events import Withdraw
 from shared.files import UPLOAD_BODY, FileOut, FileStored
 from shared.http import AgencyCode, DossierCode, FileHash, problem
 from shared.recent import Recent

@@ -20,7 +20,6 @@ from services.routing.schemas import (
     Resolve,
     ReturnResult,
     StopProcessing,
-    Withdraw,
 )
 from shared import dossier_files
 from shared.clock import Clock
@@ -46,6 +45,7 @@ from shared.events import (
     EventData,
     ShipmentBooked,
     ShipmentProgressed,
+    Withdraw,
 )
 from shared.outbox import Outbox
 from shared.reference import Reference

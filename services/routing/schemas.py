@@ -83,13 +83,6 @@ class StopProcessing(StepCommand):
     reasons: list[ReasonText] = Field(min_length=1, max_length=20)
 
 
-class Withdraw(CleanText):
-    """Command: the citizen withdraws the dossier."""
-
-    model_config = ConfigDict(extra="forbid")
-    reasons: list[ReasonText] = Field(min_length=1, max_length=20)
-
-
 class PublicApology(BaseModel):
     """One apology as it is published: the agency, the dossier's code and procedure, the new
     date; never who the citizen is."""

@@ -47,6 +47,20 @@ class WorkflowStep(BaseModel):
     kind: str = Field(pattern="^(handle|decide|return)$")
 
 
+class FeeLine(BaseModel):
+    """One line of a procedure's fee schedule: a fee (lệ phí, collected for a state act of
+    administration) or a charge (phí, recovering the cost of a public service). The Law on
+    Fees and Charges keeps them apart, and receipts name each."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: str = Field(pattern="^(le_phi|phi)$")
+    name: str = Field(min_length=1, max_length=300)
+    amount_vnd: int = Field(ge=0, le=100_000_000)
+
+
+FEE_KIND_VI = {"le_phi": "Lệ phí", "phi": "Phí"}
+
+
 class Procedure(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     code: str
@@ -62,14 +76,19 @@ class Procedure(BaseModel):
     # through the documents service; other results are papers the agency issues itself.
     result_kind: str = Field("paper", pattern="^(decision|paper)$")
     workflow: tuple[WorkflowStep, ...]
-    # Fees and charges (lệ phí, phí), VND: 0 when free; None when the catalogue does not state it
-    fee_vnd: int | None = Field(None, ge=0, le=100_000_000)
+    # The fee schedule (lệ phí and phí lines): () when free; None when the catalogue does not state it
+    fees: tuple[FeeLine, ...] | None = Field(None, max_length=10)
     # As the announcing decision publishes it (Decree 42/2022); None: judged by ``online_level``'s rule
     online: str | None = Field(None, pattern="^(full|partial|none)$")
     # Connected to the national population database: the applicant's identity is checked at receipt
     population_check: bool = False
     valid_from: date | None = None  # the day it starts to apply
     valid_until: date | None = None  # the last day it applies; after it the procedure is withdrawn
+
+    @property
+    def fee_vnd(self) -> int | None:
+        """What the citizen pays in all, VND: 0 when free, None when not stated."""
+        return None if self.fees is None else sum(line.amount_vnd for line in self.fees)
 
     @property
     def online_level(self) -> str:

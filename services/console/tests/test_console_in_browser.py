@@ -277,6 +277,11 @@ async def test_a_citizen_rates_on_the_public_page_and_reads_the_catalogue_withou
     birth = page.locator("tr[data-procedure='1.001193']")
     assert "Đăng ký khai sinh" in await birth.inner_text() and "toàn trình" in await birth.inner_text()
     assert await page.locator("tr[data-procedure='1.000001']").count() == 0  # withdrawn
+    business = await page.locator("tr[data-procedure='1.001612']").inner_text()
+    assert "Lệ phí: Lệ phí đăng ký doanh nghiệp, 50.000 đồng" in business
+    assert (
+        "Phí: Phí công bố nội dung đăng ký doanh nghiệp, 100.000 đồng" in business and "Tổng: 150.000 đồng" in business
+    )
     assert await accessibility_problems(page) == []
     await context.close()
 

@@ -81,3 +81,27 @@ def test_the_results_message_links_to_the_rating_page_and_still_fits():
     assert utf16_units(m.sms) <= SMS_MAX_UNITS
     assert "Mời đánh giá" not in compose(resolved, "Bùi Thị Mơ", CODE).sms  # no page set: no link
     assert "Mời đánh giá" not in compose(supplement(["Thiếu giấy"]), "Bùi Thị Mơ", CODE, rating_url=link).sms
+
+
+def test_staff_are_asked_to_look_at_a_failed_identity_check_only():
+    from services.notify.handlers import staff_message
+    from shared.events import DossierIdentityChecked
+
+    def checked(outcome: str, mismatched: tuple[str, ...]) -> DossierIdentityChecked:
+        return DossierIdentityChecked(
+            dossier_id=uuid.uuid4(),
+            dossier_code=CODE,
+            at=datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc),
+            agency_code="000.21.12.H40",
+            outcome=outcome,
+            mismatched=mismatched,
+        )
+
+    assert staff_message(checked("confirmed", ()), "Ủy ban nhân dân xã Ninh Hải") is None
+    agency, _, number, message = staff_message(
+        checked("failed", ("date_of_birth", "full_name")), "Ủy ban nhân dân xã Ninh Hải"
+    )
+    assert (agency, number) == ("000.21.12.H40", CODE)
+    assert CODE in message.subject and "Ủy ban nhân dân xã Ninh Hải" in message.email
+    assert "ngày sinh, họ tên" in message.email  # the fields by their Vietnamese names
+    assert utf16_units(message.sms) <= SMS_MAX_UNITS and CODE in message.sms
