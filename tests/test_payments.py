@@ -76,6 +76,12 @@ async def test_a_fee_is_paid_once_through_duplicated_callbacks_and_only_then_pro
 
         history = await eventually(received_on_timeline, what="the receipt on the dossier's timeline")
         assert [h["event"] for h in history].count("received") == 1
+        # the payment's steps on the timeline, for whoever answers "where is my dossier?"
+        steps = {h["event"]: h["summary"] for h in history if h["event"].startswith("payment.")}
+        assert steps["payment.requested"] == "Chờ công dân nộp phí, lệ phí 150.000 đồng trực tuyến"
+        assert steps["payment.paid"] == (
+            f"Công dân đã thanh toán trực tuyến 150.000 đồng, biên lai điện tử số BL-{order_id[3:]}"
+        )
         order = await _charges(http, payment, order_id)
         assert (order["charges"], order["amount_vnd"]) == (1, 150_000)
         # the order names each line of the schedule, the fee and the charge apart, as the receipt must
@@ -117,7 +123,8 @@ async def test_lost_callbacks_are_covered_by_polling_and_a_withdrawal_is_refunde
             d = (await http.get(f"{intake}/v1/dossiers/{code}")).json()
             return d if d["payment_status"] == "refunded" else None
 
-        await eventually(refunded, timeout=60, what="the fee refunded")
+        refunded_dossier = await eventually(refunded, timeout=60, what="the fee refunded")
+        assert "payment.refunded" in [h["event"] for h in refunded_dossier["history"]]
         order = await _charges(http, payment, order_id)
         assert (order["status"], order["charges"]) == ("refunded", 1)
 
@@ -149,11 +156,17 @@ async def test_a_dossier_withdrawn_before_its_fee_is_ended_by_intake_its_order_c
             d = (await http.get(f"{intake}/v1/dossiers/{code}")).json()
             return d if d["payment_status"] == status else None
 
-        await eventually(lambda: payment_is(unpaid["code"], "cancelled"), timeout=60, what="the order cancelled")
+        cancelled = await eventually(
+            lambda: payment_is(unpaid["code"], "cancelled"), timeout=60, what="the order cancelled"
+        )
         refunded = await eventually(
             lambda: payment_is(paid_meanwhile["code"], "refunded"), timeout=60, what="the fee paid meanwhile refunded"
         )
         assert refunded["receipt_no"] == f"BL-{paid_order[3:]}"  # the receipt of what was paid is kept
+        payment_steps = [h["event"] for h in cancelled["history"] if h["event"].startswith("payment.")]
+        assert payment_steps == ["payment.requested", "payment.cancelled"]
+        payment_steps = [h["event"] for h in refunded["history"] if h["event"].startswith("payment.")]
+        assert payment_steps == ["payment.requested", "payment.paid", "payment.refunded"]
         orders = {o["order_id"]: o for o in (await http.get(f"{payment}/control/orders", auth=None)).json()["orders"]}
         unpaid_order = orders[unpaid["pay_url"].rsplit("/", 1)[1]]
         assert (unpaid_order["status"], unpaid_order["charges"]) == ("cancelled", 0)

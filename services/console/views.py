@@ -9,6 +9,7 @@ from shared.reference.calendar import LOCAL_TZ, CalendarNotCovered, WorkingCalen
 from shared.scorecard import STATE_VI, charged_vi, on_time, share
 
 STATUS_VI = {
+    "awaiting_payment": "Chờ nộp phí, lệ phí",
     "received": "Đã tiếp nhận",
     "processing": "Đang xử lý",
     "supplement_requested": "Chờ bổ sung",

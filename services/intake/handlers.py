@@ -360,6 +360,7 @@ async def _receive(
             now,
         )
         dossier.payment_status = "creating"
+        await payments.on_timeline(conn, dossier.id, "requested", now, procedure.fee_vnd or 0)
         row = await conn.fetchrow("SELECT * FROM dossiers WHERE id = $1", dossier.id)
         await portal.queue_update(conn, row, ref, now, now)  # status 6: financial obligation
     else:

@@ -90,12 +90,39 @@ class PaymentClient:
         return hmac.compare_digest(signature(self.secret, timestamp.encode() + b"\n" + body), given)
 
 
+def money(amount_vnd: int) -> str:
+    return f"{amount_vnd:,} đồng".replace(",", ".")
+
+
+# What each step of a payment puts on the dossier's timeline: the operations staff answering
+# "where is my dossier?" see that it waits for its fee, when it was paid, cancelled or refunded.
+TIMELINE = {
+    "requested": "Chờ công dân nộp phí, lệ phí {amount} trực tuyến",
+    "paid": "Công dân đã thanh toán trực tuyến {amount}, biên lai điện tử số {receipt}",
+    "cancelled": "Đã hủy yêu cầu thanh toán (hồ sơ rút trước khi nộp phí)",
+    "refunded": "Đã hoàn trả {amount} cho công dân",
+}
+
+
+async def on_timeline(
+    conn: asyncpg.Connection, dossier_id: uuid.UUID, step: str, at: datetime, amount_vnd: int, receipt: str = ""
+) -> None:
+    """One step of the payment on the dossier's timeline, once (a step happens once per dossier)."""
+    await conn.execute(
+        "INSERT INTO dossier_history (event_id, dossier_id, event_type, at, agency_code, summary) "
+        "VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT DO NOTHING",
+        f"payment.{step}:{dossier_id}",
+        dossier_id,
+        f"payment.{step}",
+        at,
+        TIMELINE[step].format(amount=money(amount_vnd), receipt=receipt or "(chưa có)"),
+    )
+
+
 def order_description(procedure: Procedure) -> str:
     """What the order says the citizen pays for: the procedure, then each line of its fee
     schedule (lệ phí and phí apart, as the receipt must show them)."""
-    lines = "; ".join(
-        f"{FEE_KIND_VI[f.kind]}: {f.name} {f.amount_vnd:,} đồng".replace(",", ".") for f in procedure.fees or ()
-    )
+    lines = "; ".join(f"{FEE_KIND_VI[f.kind]}: {f.name} {money(f.amount_vnd)}" for f in procedure.fees or ())
     return f"{procedure.name} ({lines})" if lines else procedure.name
 
 
@@ -106,7 +133,7 @@ async def settle(conn: asyncpg.Connection, order: dict, outbox: Outbox, ref: Ref
         return False
     row = await conn.fetchrow(
         "UPDATE payments SET status = 'paid', receipt_no = $2, paid_at = $3 "
-        "WHERE order_id = $1 AND status = 'pending' RETURNING dossier_id, received_event",
+        "WHERE order_id = $1 AND status = 'pending' RETURNING dossier_id, received_event, amount_vnd",
         order["order_id"],
         order.get("receipt_no"),
         now,
@@ -123,6 +150,7 @@ async def settle(conn: asyncpg.Connection, order: dict, outbox: Outbox, ref: Ref
         due_at,
         now,
     )
+    await on_timeline(conn, row["dossier_id"], "paid", now, row["amount_vnd"], order.get("receipt_no") or "")
     await outbox.add(conn, held.model_copy(update={"at": now, "due_at": due_at}))
     return True
 
@@ -169,18 +197,44 @@ async def work(
             if not await settle(conn, order, outbox, ref, now):
                 await conn.execute("UPDATE payments SET polled_at = $2 WHERE order_id = $1", p["order_id"], now)
     await _cancel(pool, client, now)
-    for p in await pool.fetch("SELECT order_id FROM payments WHERE status = 'refund_requested' LIMIT 50"):
+    for p in await pool.fetch(
+        "SELECT dossier_id, order_id FROM payments WHERE status = 'refund_requested' ORDER BY created_at LIMIT 50"
+    ):
         try:
             order = await client.refund(p["order_id"])
         except httpx.HTTPError as exc:
             log.warning("payment order %s not refunded: %s", p["order_id"], type(exc).__name__)
             break
         if order.get("status") == "refunded":
-            await pool.execute(
-                "UPDATE payments SET status = 'refunded', refunded_at = $2 WHERE order_id = $1 AND status = 'refund_requested'",
-                p["order_id"],
-                now,
-            )
+            await _move(pool, p["dossier_id"], "refund_requested", "refunded", now)
+
+
+# The moment each move records, and the timeline step it is (see TIMELINE)
+_MOVES = {
+    "refunded": ("refunded_at", "refunded"),
+    "cancelled": ("cancelled_at", "cancelled"),
+    "refund_requested": ("paid_at", "paid"),
+}
+
+
+async def _move(
+    pool: asyncpg.Pool, dossier_id: uuid.UUID, was: str, to: str, now: datetime, receipt: str | None = None
+) -> None:
+    """The payment moved from ``was`` to ``to`` if it is still ``was`` (a worker of another
+    instance may have moved it), with the step on the dossier's timeline, in one transaction."""
+    column, step = _MOVES[to]
+    async with pool.acquire() as conn, conn.transaction():
+        moved = await conn.fetchrow(
+            f"UPDATE payments SET status = $3, {column} = $4, receipt_no = coalesce($5, receipt_no) "
+            "WHERE dossier_id = $1 AND status = $2 RETURNING amount_vnd, receipt_no",
+            dossier_id,
+            was,
+            to,
+            now,
+            receipt,
+        )
+        if moved:
+            await on_timeline(conn, dossier_id, step, now, moved["amount_vnd"], moved["receipt_no"] or "")
 
 
 async def _cancel(pool: asyncpg.Pool, client: PaymentClient, now: datetime) -> None:
@@ -199,19 +253,9 @@ async def _cancel(pool: asyncpg.Pool, client: PaymentClient, now: datetime) -> N
                 log.warning("payment order %s not cancelled: %s", p["order_id"], type(exc).__name__)
                 break
         if order.get("status") == "cancelled":
-            await pool.execute(
-                "UPDATE payments SET status = 'cancelled', cancelled_at = $2 WHERE dossier_id = $1 AND status = 'cancel_requested'",
-                p["dossier_id"],
-                now,
-            )
-        elif order.get("status") == "paid":
-            await pool.execute(
-                "UPDATE payments SET status = 'refund_requested', receipt_no = $2, paid_at = $3 "
-                "WHERE dossier_id = $1 AND status = 'cancel_requested'",
-                p["dossier_id"],
-                order.get("receipt_no"),
-                now,
-            )
+            await _move(pool, p["dossier_id"], "cancel_requested", "cancelled", now)
+        elif order.get("status") == "paid":  # paid before the cancellation came: refunded instead
+            await _move(pool, p["dossier_id"], "cancel_requested", "refund_requested", now, order.get("receipt_no"))
 
 
 async def cancel_unpaid(conn: asyncpg.Connection, dossier_id: uuid.UUID) -> bool:
