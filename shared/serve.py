@@ -8,6 +8,11 @@ import uvicorn
 
 from shared.settings import MissingSecret, settings_class
 
+# Longer than clients keep an idle connection (httpx: 5 s): with equal times a client could
+# reuse a connection the server was closing that instant, and read nothing (a ReadError seen
+# in the replayed day under the four-instant load, from a service and then from a simulator).
+KEEP_ALIVE_S = 75
+
 
 def serve(app_factory, service_name: str, default_port: int) -> None:
     settings = settings_class(service_name)(service_name=service_name)
@@ -24,8 +29,5 @@ def serve(app_factory, service_name: str, default_port: int) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
-        # Longer than clients keep an idle connection (httpx: 5 s): with equal times a client
-        # could reuse a connection the server was closing that instant, and read nothing
-        # (a ReadError seen once in the replayed day under the four-instant load).
-        timeout_keep_alive=75,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
