@@ -491,6 +491,15 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
     return plan
 
 
+async def plan_kinds(driver: Driver, urls: dict[str, str], n: int) -> None:
+    """Draws the kind of each submission and tells the population database of the applicants
+    checked against it (the citizens exist before they file)."""
+    citizens = driver.plan(n)
+    async with httpx.AsyncClient(timeout=30) as sim:
+        (await sim.post(f"{urls['population']}/control/citizens", json=citizens)).raise_for_status()
+    say(f"{len(citizens)} of the {n} dossiers pay a fee online, their applicants known to the population database")
+
+
 async def restore_third_parties(urls: dict[str, str]) -> None:
     async with httpx.AsyncClient(timeout=10) as sim:
         await sim.post(f"{urls['population']}/control", json={"down": False})
@@ -528,10 +537,7 @@ async def run(
     await producer.stop()
     say(f"injected {len(poisons)} poison records into {topic}")
 
-    citizens = driver.plan(n)
-    async with httpx.AsyncClient(timeout=30) as sim:
-        (await sim.post(f"{urls['population']}/control/citizens", json=citizens)).raise_for_status()
-    say(f"{len(citizens)} of the {n} dossiers pay a fee online, their applicants known to the population database")
+    await plan_kinds(driver, urls, n)
 
     documents = DocumentsDriver(urls["documents"], procs["documents"].env["LGSP_DOCUMENTS_PKI_DIR"], driver.run_id)
     every = 50  # one document for this many dossiers (at least 6)

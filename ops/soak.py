@@ -21,7 +21,18 @@ from pathlib import Path
 import httpx
 
 from ops import stack
-from ops.chaos import DocumentsDriver, Driver, dead_letters_of, faults, reconcile, say, throwaway_platform, watch
+from ops.chaos import (
+    DocumentsDriver,
+    Driver,
+    dead_letters_of,
+    faults,
+    plan_kinds,
+    reconcile,
+    restore_third_parties,
+    say,
+    throwaway_platform,
+    watch,
+)
 from ops.clients import platform_http
 from ops.processes import ServiceProcess
 from shared.settings import Settings
@@ -189,6 +200,7 @@ async def soak(
     urls = {name: p.url for name, p in procs.items()}
     n = int(minutes * 60 * rate)
     driver = Driver(urls, uuid.uuid4().hex[:6], random.Random(11))
+    await plan_kinds(driver, urls, n)
     earlier = {s: len(await dead_letters_of(cfg, settings, s)) for s in ALL_SERVICES}
     documents = DocumentsDriver(urls["documents"], procs["documents"].env["LGSP_DOCUMENTS_PKI_DIR"], driver.run_id)
     await documents.prepare(max(6, int(minutes)))
@@ -241,7 +253,11 @@ async def soak(
                 tasks.append(asyncio.create_task(documents.send(i // doc_every)))
         await asyncio.gather(*tasks)
         stop.set()
-        await asyncio.gather(*helpers)
+        try:
+            await asyncio.gather(*helpers)
+        finally:
+            await restore_third_parties(urls)  # an outage the rotation began may not have ended
+        await asyncio.gather(*driver.paying)
         submit_s = time.perf_counter() - t0
         result = await reconcile(http, urls, cfg, settings, driver, 0, timeout, documents, earlier)
     warm_up_s = warm_up_min * 60

@@ -104,12 +104,18 @@ class EventConsumer:
         self._every_batch.append(fn)
         return fn
 
-    def subscribe(self, broker: KafkaBroker, topic: Topic) -> None:
-        name = self._settings.topic(topic.name)
+    def subscribe(self, broker: KafkaBroker, *topics: Topic) -> None:
+        """One Kafka consumer for all the service's topics: one member of the group per
+        process, so a start (or a restart after a crash) joins the group once. A consumer per
+        topic made each start rebalance twice, the second join interrupting the first (about
+        3 s more per start)."""
+        names = [self._settings.topic(topic.name) for topic in topics]
 
         @broker.subscriber(
-            name,
+            *names,
             group_id=self._settings.schema,
+            session_timeout_ms=self._settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=self._settings.consumer_session_timeout_ms // 3,
             # A new consumer group must see the topic's history, not only what comes next.
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,

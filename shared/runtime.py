@@ -129,8 +129,7 @@ class ServiceRuntime(Generic[S]):
 
     async def consume(self, *topics: Topic) -> None:
         assert self._broker is not None
-        for topic in topics:
-            self.consumer.subscribe(self._broker, topic)
+        self.consumer.subscribe(self._broker, *topics)
         await self._broker.start()
         log.info("service.consuming topics=%s", ",".join(self.settings.topic(t.name) for t in topics))
 

@@ -139,6 +139,14 @@ class Settings(BaseSettings):
     )
     worker_interval_s: float = Field(0.5, gt=0, description="Poll interval of booking, sending and sync workers")
     consume_batch: int = Field(200, ge=1, description="Most records handled in one transaction")
+    consumer_session_timeout_ms: int = Field(
+        6000,
+        ge=6000,  # the broker's group.min.session.timeout.ms
+        le=300_000,
+        description="How long the group waits for a silent member (a crashed process) before its partitions "
+        "move on, and before a restarted process can join: the broker's minimum, not the client's 10 s, so "
+        "recovery is quicker; heartbeats go every third of it from a task of their own",
+    )
     relay_batch: int = Field(500, ge=1)
     relay_idle_s: float = Field(1.0, gt=0, description="Outbox poll interval when no NOTIFY arrives")
 
