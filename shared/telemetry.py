@@ -22,6 +22,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Link
 
 _PD_PATTERNS = (
     (re.compile(r"(?<!\d)\d{12}(?!\d)"), "***id***"),  # CCCD / personal ID
@@ -127,6 +128,18 @@ def current_trace_headers() -> dict[str, str]:
 
 def context_from_headers(headers: dict[str, str]) -> Context:
     return propagate.extract(headers)
+
+
+def in_trace(tracer_name: str, traceparent: str | None, name: str, *, link_here: bool = False):
+    """A span in a dossier's own trace (``traceparent`` kept from its receipt), so the events
+    emitted inside join its journey; ``link_here`` links it to the span current now (the HTTP
+    request, a worker's pass, or the trace an event came in on)."""
+    here = trace.get_current_span().get_span_context()
+    return tracer(tracer_name).start_as_current_span(
+        name,
+        context=context_from_headers({"traceparent": traceparent} if traceparent else {}),
+        links=[Link(here)] if link_here and here.is_valid else [],
+    )
 
 
 def current_trace_id() -> str | None:

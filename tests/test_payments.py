@@ -64,7 +64,9 @@ async def test_a_fee_is_paid_once_through_duplicated_callbacks_and_only_then_pro
             order_id = await _pay(http, payment, dossier)
             settled = await _settled(http, intake, code)
             assert settled["receipt_no"] == f"BL-{order_id[3:]}"
-            await eventually(lambda: agencies.dossier(code), what="routing processes it once paid")
+            routed = await eventually(lambda: agencies.dossier(code), what="routing processes it once paid")
+            # settled by a callback, its journey goes on in the receipt's trace: one trace per dossier
+            assert routed["trace_id"] == dossier["trace_id"] is not None
         finally:
             await http.post(f"{payment}/control", json={"duplicate_callbacks": 0}, auth=None)
 
@@ -107,7 +109,8 @@ async def test_lost_callbacks_are_covered_by_polling_and_a_withdrawal_is_refunde
         finally:
             await http.post(f"{payment}/control", json={"drop_callbacks": False}, auth=None)
         code = dossier["code"]
-        await eventually(lambda: agencies.dossier(code), what="routing has it")
+        routed = await eventually(lambda: agencies.dossier(code), what="routing has it")
+        assert routed["trace_id"] == dossier["trace_id"] is not None  # settled by a poll, still one trace
         # a forged callback is refused
         forged = await http.post(
             f"{intake}/v1/payments/callback",

@@ -57,7 +57,7 @@ from shared.events import (
 from shared.outbox import Outbox
 from shared.personal_data import PersonalDataKeys
 from shared.reference import Reference
-from shared.telemetry import current_trace_id
+from shared.telemetry import current_trace_headers, current_trace_id
 
 _COLUMNS = (
     "id, code, procedure_code, procedure_name, agency_code, channel, status, outcome, current_step, "
@@ -352,12 +352,13 @@ async def _receive(
     )
     if awaiting_payment:
         await conn.execute(
-            "INSERT INTO payments (dossier_id, amount_vnd, status, received_event, created_at) "
-            "VALUES ($1, $2, 'creating', $3, $4)",
+            "INSERT INTO payments (dossier_id, amount_vnd, status, received_event, created_at, traceparent) "
+            "VALUES ($1, $2, 'creating', $3, $4, $5)",
             dossier.id,
             procedure.fee_vnd,
             received.model_dump_json(),
             now,
+            current_trace_headers().get("traceparent"),
         )
         dossier.payment_status = "creating"
         await payments.on_timeline(conn, dossier.id, "requested", now, procedure.fee_vnd or 0)

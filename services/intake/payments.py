@@ -32,6 +32,7 @@ from shared.events import DossierReceived
 from shared.outbox import Outbox
 from shared.reference import Reference
 from shared.reference.catalogue import FEE_KIND_VI, Procedure
+from shared.telemetry import in_trace
 
 log = logging.getLogger("intake.payments")
 CALLBACK_MAX_AGE_S = 300
@@ -133,7 +134,7 @@ async def settle(conn: asyncpg.Connection, order: dict, outbox: Outbox, ref: Ref
         return False
     row = await conn.fetchrow(
         "UPDATE payments SET status = 'paid', receipt_no = $2, paid_at = $3 "
-        "WHERE order_id = $1 AND status = 'pending' RETURNING dossier_id, received_event, amount_vnd",
+        "WHERE order_id = $1 AND status = 'pending' RETURNING dossier_id, received_event, amount_vnd, traceparent",
         order["order_id"],
         order.get("receipt_no"),
         now,
@@ -151,7 +152,9 @@ async def settle(conn: asyncpg.Connection, order: dict, outbox: Outbox, ref: Ref
         now,
     )
     await on_timeline(conn, row["dossier_id"], "paid", now, row["amount_vnd"], order.get("receipt_no") or "")
-    await outbox.add(conn, held.model_copy(update={"at": now, "due_at": due_at}))
+    # in the receipt's trace, linked to the callback or the poll that learned it: one journey
+    with in_trace("lgsp.intake", row["traceparent"], "intake payment settled", link_here=True):
+        await outbox.add(conn, held.model_copy(update={"at": now, "due_at": due_at}))
     return True
 
 

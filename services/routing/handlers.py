@@ -8,8 +8,6 @@ import logging
 from datetime import datetime
 
 import asyncpg
-from opentelemetry import trace
-from opentelemetry.trace import Link
 
 from services.routing import store
 from services.routing.dossier import AT_RISK_WITHIN, Dossier, document_state_after
@@ -49,7 +47,12 @@ from shared.events import (
 )
 from shared.outbox import Outbox
 from shared.reference import Reference
-from shared.telemetry import context_from_headers, current_trace_headers, current_trace_id, trace_id_of, tracer
+from shared.telemetry import (
+    current_trace_headers,
+    current_trace_id,
+    in_trace,
+    trace_id_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,15 +206,7 @@ async def resume_after_supplement(
 
 
 def in_dossier_trace(traceparent: str | None, name: str, *, link_here: bool = False):
-    """A span in the dossier's own trace, so the events emitted inside join its journey;
-    ``link_here`` links it to the span current now (the HTTP request, or the document's trace
-    an event came in on)."""
-    here = trace.get_current_span().get_span_context()
-    return tracer("lgsp.routing").start_as_current_span(
-        name,
-        context=context_from_headers({"traceparent": traceparent} if traceparent else {}),
-        links=[Link(here)] if link_here and here.is_valid else [],
-    )
+    return in_trace("lgsp.routing", traceparent, name, link_here=link_here)
 
 
 async def scan_deadlines(
