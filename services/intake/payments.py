@@ -161,8 +161,9 @@ async def settle(conn: asyncpg.Connection, order: dict, outbox: Outbox, ref: Ref
 async def work(
     pool: asyncpg.Pool, client: PaymentClient, outbox: Outbox, ref: Reference, now: datetime, poll: timedelta
 ) -> None:
-    """One round: create the orders not created yet, poll those whose callback is late, refund
-    what must be refunded. A party that does not answer is tried again next round."""
+    """One round: create the orders not created yet, poll those whose callback is late, cancel
+    the orders of dossiers withdrawn before payment, refund what must be refunded. A party that
+    does not answer is tried again next round."""
     for p in await pool.fetch(
         "SELECT p.dossier_id, p.amount_vnd, d.code, d.procedure_code, d.procedure_name FROM payments p "
         "JOIN dossiers d ON d.id = p.dossier_id WHERE p.status = 'creating' ORDER BY p.created_at LIMIT 50"
