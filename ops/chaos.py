@@ -397,9 +397,14 @@ async def leader_of(cfg: stack.StackConfig, topic: str, partition: int) -> int:
     raise RuntimeError(f"no broker told who leads {topic}:{partition}")
 
 
-def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str) -> list[tuple[float, str, callable]]:
+def faults(
+    procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str, outage_s: float | None = None
+) -> list[tuple[float, str, callable]]:
     """(fraction of the submissions, label, action) in the order they strike. With several
-    instances per service, the second instance of each is the one killed: the others go on."""
+    instances per service, the second instance of each is the one killed: the others go on.
+    A third party's outage begins at one fraction and ends at another, lasting while the faults
+    between strike; with ``outage_s`` (the soak, whose faults are minutes apart) each outage is
+    one fault of that many seconds instead."""
 
     def kill_and_restart(name: str):
         def act():
@@ -463,6 +468,16 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
 
         return act
 
+    def for_a_while(begin, end, seconds: float):
+        def act():
+            begin()
+            try:
+                time.sleep(seconds)
+            finally:
+                end()
+
+        return act
+
     names = ("intake", "routing", "postal", "notify", "documents")
     victims = [f"{name}-2" if f"{name}-2" in procs else name for name in names if name in procs]
     plan = [
@@ -477,14 +492,23 @@ def faults(procs: dict[str, ServiceProcess], cfg: stack.StackConfig, topic: str)
         plan.append((0.62, "SIGKILL Kafka broker node 2", cluster_node("node 2")))
         plan.append((0.68, "SIGKILL the Kafka broker leading the dossier topic's partition 0", cluster_node("leader")))
     plan.append((0.31, "SIGKILL the S3 server (file store)", file_store))
-    plan += [
-        (0.08, "the population database down", third_party("population", down=True)),
-        (0.40, "the population database back", third_party("population", down=False)),
-        (0.20, "the payment platform drops its callbacks", third_party("payment", drop_callbacks=True)),
-        (0.52, "the payment platform sends its callbacks again", third_party("payment", drop_callbacks=False)),
-        (0.58, "the payment platform down", third_party("payment", down=True)),
-        (0.66, "the payment platform back", third_party("payment", down=False)),
+    outages = [  # (begins, ends, party, what, its state in the outage, the labels of its two ends)
+        (0.08, 0.40, "population", "down", ("the population database down", "the population database back")),
+        (
+            0.20,
+            0.52,
+            "payment",
+            "drop_callbacks",
+            ("the payment platform drops its callbacks", "the payment platform sends its callbacks again"),
+        ),
+        (0.58, 0.66, "payment", "down", ("the payment platform down", "the payment platform back")),
     ]
+    for begins, ends, party, what, (down_label, back_label) in outages:
+        down, back = third_party(party, **{what: True}), third_party(party, **{what: False})
+        if outage_s is None:
+            plan += [(begins, down_label, down), (ends, back_label, back)]
+        else:
+            plan.append((begins, f"{down_label} for {outage_s:.0f} s", for_a_while(down, back, outage_s)))
     plan.sort(key=lambda fault: fault[0])
     if not cfg.external_database_url:
         plan.append((0.75, "restart PostgreSQL", database))

@@ -205,7 +205,9 @@ async def soak(
     documents = DocumentsDriver(urls["documents"], procs["documents"].env["LGSP_DOCUMENTS_PKI_DIR"], driver.run_id)
     await documents.prepare(max(6, int(minutes)))
     doc_every = max(1, n // len(documents.prepared))
-    rotation = [(label, act) for _, label, act in faults(procs, cfg, settings.topic("dossier"))]
+    # a third party is out for a minute at a time: faults come minutes apart, and a citizen
+    # waiting for a payment order gives up after five
+    rotation = [(label, act) for _, label, act in faults(procs, cfg, settings.topic("dossier"), outage_s=60)]
     samples: list[tuple[float, dict]] = []
     peers = {cfg.pg_port: "postgres", **{cfg.broker_port(node): "kafka" for node in cfg.nodes}}
     struck: list[tuple[str, float, float]] = []  # label, struck, action over
