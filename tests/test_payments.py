@@ -190,3 +190,37 @@ async def test_a_dossier_withdrawn_before_its_fee_is_ended_by_intake_its_order_c
                 return updates if on_timeline and [u["TrangThaiHoSo"] for u in updates][-1:] == [7] else None
 
             await eventually(withdrawn_everywhere, what="the withdrawal on the timeline and the portal")
+
+
+async def test_an_order_made_while_its_dossier_is_withdrawn_is_cancelled_on_the_platform_too(platform):
+    """The worker is waiting on a slow platform to make the order when the citizen withdraws:
+    the order it then gets back is cancelled on the platform, not left there to be paid."""
+    intake, payment = platform["intake"].url, platform["payment"].url
+    async with platform_http() as http:
+        await http.post(f"{payment}/control", json={"create_delay_s": 3}, auth=None)
+        try:
+            r = await http.post(f"{intake}/v1/dossiers", json=submission(BUSINESS, agency_code=CENTRE))
+            assert r.status_code == 201 and r.json()["payment_status"] == "creating", r.text
+            code = r.json()["code"]
+
+            async def being_made():
+                answer = (await http.get(f"{payment}/control/orders", auth=None)).json()
+                return answer["creating"] or None
+
+            await eventually(being_made, timeout=30, interval=0.05, what="the worker waiting for the order")
+            withdrawn = await http.post(
+                f"{intake}/v1/dossiers/{code}/withdraw", json={"reasons": ["Công dân đổi ý, không nộp nữa"]}
+            )
+            assert withdrawn.status_code == 200, withdrawn.text
+        finally:
+            await http.post(f"{payment}/control", json={"create_delay_s": 0}, auth=None)
+
+        async def cancelled_on_the_platform():
+            orders = (await http.get(f"{payment}/control/orders", auth=None)).json()["orders"]
+            mine = [o for o in orders if o["reference"] == code]
+            return mine if mine and all(o["status"] == "cancelled" for o in mine) else None
+
+        [order] = await eventually(cancelled_on_the_platform, timeout=30, what="the late order cancelled")
+        assert order["charges"] == 0
+        d = (await http.get(f"{intake}/v1/dossiers/{code}")).json()
+        assert (d["status"], d["payment_status"], d["pay_url"]) == ("withdrawn", "cancelled", None)

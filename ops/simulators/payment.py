@@ -13,11 +13,13 @@ as a strict stand-in. Every call from the merchant is signed: ``X-Merchant`` and
   number and the merchant's callback URL is told, signed the same way with ``X-Timestamp``
   added (``<timestamp>\\n<body>``), unless callbacks are dropped; ``duplicate_callbacks`` sends
   each one that many extra times.
-- ``POST /control`` {down, drop_callbacks, duplicate_callbacks}; ``GET /control/orders``.
+- ``POST /control`` {down, drop_callbacks, duplicate_callbacks, create_delay_s}; ``GET
+  /control/orders`` (and how many creations are being served).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -35,7 +37,8 @@ from shared.settings import LOCAL_SECRETS
 
 app = make_app("payment")
 MERCHANTS = {"lgsp-ninh-binh": LOCAL_SECRETS["payment_secret"]}
-STATE: dict = {"down": False, "drop_callbacks": False, "duplicate_callbacks": 0}
+STATE: dict = {"down": False, "drop_callbacks": False, "duplicate_callbacks": 0, "create_delay_s": 0.0}
+CREATING: dict[str, int] = {"now": 0}  # order creations being served at this moment
 ORDERS: dict[str, dict] = {}
 BY_KEY: dict[str, str] = {}
 _numbers = itertools.count(1)
@@ -82,6 +85,11 @@ async def create(
     if key in BY_KEY:
         return _public(ORDERS[BY_KEY[key]])
     o = Order.model_validate_json(await request.body())
+    CREATING["now"] += 1
+    try:
+        await asyncio.sleep(STATE["create_delay_s"])  # a slow platform: the merchant waits on it
+    finally:
+        CREATING["now"] -= 1
     order_id = f"PAY{next(_numbers):04d}{secrets.token_hex(4).upper()}"  # never reused, even after a restart
     ORDERS[order_id] = {
         "order_id": order_id,
@@ -172,6 +180,7 @@ class Control(BaseModel):
     down: bool | None = None
     drop_callbacks: bool | None = None
     duplicate_callbacks: int | None = Field(None, ge=0, le=10)
+    create_delay_s: float | None = Field(None, ge=0, le=30)
 
 
 @app.post("/control")
@@ -182,7 +191,7 @@ async def control(c: Control):
 
 @app.get("/control/orders")
 async def orders():
-    return {"orders": [_public(o) for o in ORDERS.values()]}
+    return {"orders": [_public(o) for o in ORDERS.values()], "creating": CREATING["now"]}
 
 
 if __name__ == "__main__":

@@ -177,8 +177,12 @@ async def work(
             break
         try:
             await pool.execute(
-                "UPDATE payments SET status = 'pending', order_id = $2, pay_url = $3, polled_at = $4 "
-                "WHERE dossier_id = $1 AND status = 'creating'",
+                # withdrawn while the order was being made: the order is kept to be cancelled on
+                # the platform (its pay_url is not: nobody is sent to pay it)
+                "UPDATE payments SET order_id = $2, polled_at = $4, "
+                "  status = CASE status WHEN 'creating' THEN 'pending' ELSE 'cancel_requested' END, "
+                "  pay_url = CASE status WHEN 'creating' THEN $3 END "
+                "WHERE dossier_id = $1 AND order_id IS NULL AND status IN ('creating', 'cancel_requested', 'cancelled')",
                 p["dossier_id"],
                 order["order_id"],
                 order["pay_url"],
@@ -244,8 +248,8 @@ async def _move(
 async def _cancel(pool: asyncpg.Pool, client: PaymentClient, now: datetime) -> None:
     """The orders of dossiers withdrawn before payment, cancelled on the platform; one the
     citizen paid first goes to be refunded. With no order yet there is nothing to tell the
-    platform: an order created by a round racing the withdrawal is never shown to the citizen
-    (its pay_url is not kept), so nobody pays it."""
+    platform; an order a round was making while the dossier was withdrawn is kept when the
+    platform answers, without its pay_url, and cancelled here too."""
     for p in await pool.fetch(
         "SELECT dossier_id, order_id FROM payments WHERE status = 'cancel_requested' ORDER BY created_at LIMIT 50"
     ):
