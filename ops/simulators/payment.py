@@ -109,22 +109,25 @@ async def create(
     return _public(ORDERS[order_id])
 
 
+async def _merchants_order(request: Request, order_id: str, merchant: str, given: str) -> dict | JSONResponse:
+    """The order a signed merchant's call is about, or why the call is not served (the platform
+    down, the call not signed, no such order)."""
+    if refused := await _refused(request, merchant, given):
+        return refused
+    return ORDERS.get(order_id) or JSONResponse({"error": "no such order"}, status_code=404)
+
+
 @app.get("/v1/orders/{order_id}")
 async def status(order_id: str, request: Request, x_merchant: str = Header(""), x_signature: str = Header("")):
-    if refused := await _refused(request, x_merchant, x_signature):
-        return refused
-    if order_id not in ORDERS:
-        return JSONResponse({"error": "no such order"}, status_code=404)
-    return _public(ORDERS[order_id])
+    order = await _merchants_order(request, order_id, x_merchant, x_signature)
+    return order if isinstance(order, JSONResponse) else _public(order)
 
 
 @app.post("/v1/orders/{order_id}/refund")
 async def refund(order_id: str, request: Request, x_merchant: str = Header(""), x_signature: str = Header("")):
-    if refused := await _refused(request, x_merchant, x_signature):
-        return refused
-    order = ORDERS.get(order_id)
-    if order is None:
-        return JSONResponse({"error": "no such order"}, status_code=404)
+    order = await _merchants_order(request, order_id, x_merchant, x_signature)
+    if isinstance(order, JSONResponse):
+        return order
     if order["status"] == "pending":
         return JSONResponse({"error": "not paid"}, status_code=409)
     if order["status"] == "paid":
@@ -135,11 +138,9 @@ async def refund(order_id: str, request: Request, x_merchant: str = Header(""), 
 @app.post("/v1/orders/{order_id}/cancel")
 async def cancel(order_id: str, request: Request, x_merchant: str = Header(""), x_signature: str = Header("")):
     """A pending order cancelled (the citizen can no longer pay it); 409 once it is paid."""
-    if refused := await _refused(request, x_merchant, x_signature):
-        return refused
-    order = ORDERS.get(order_id)
-    if order is None:
-        return JSONResponse({"error": "no such order"}, status_code=404)
+    order = await _merchants_order(request, order_id, x_merchant, x_signature)
+    if isinstance(order, JSONResponse):
+        return order
     if order["status"] == "pending":
         order["status"] = "cancelled"
     if order["status"] != "cancelled":

@@ -31,17 +31,13 @@ async def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     directory = StaffDirectory.load(settings.staff_directory)
     agencies = load_reference(settings.reference_variant).catalogue.agencies
 
-    async def staff_must_look(event, envelope, conn):
-        code = getattr(event, "recipient_agency", None) or getattr(event, "agency_code", None) or ""
+    def name_of(code: str) -> str:
         agency = agencies.get(code)
+        return agency.name if agency else code
+
+    async def staff_must_look(event, envelope, conn):
         await handlers.tell_staff(
-            event,
-            envelope,
-            conn,
-            directory=directory,
-            settings=settings,
-            now=runtime.clock.now(),
-            agency_name=agency.name if agency else code,
+            event, envelope, conn, directory=directory, settings=settings, now=runtime.clock.now(), name_of=name_of
         )
 
     runtime.consumer.on(DocumentViewOverdue)(staff_must_look)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -138,16 +139,16 @@ async def _keep_recipients(submissions: list[DossierReceived | PickupRequested],
     )  # channel names hold no comma
 
 
-def staff_message(event: EventData, agency_name: str) -> tuple[str, uuid.UUID, str, Message] | None:
+def staff_message(event: EventData, name_of: Callable[[str], str]) -> tuple[str, uuid.UUID, str, Message] | None:
     """What an event asks an agency's staff to look at: (agency, what it is about, its code or
-    number, the message), or None when it asks nothing of them."""
+    number, the message), or None when it asks nothing of them. ``name_of`` names an agency."""
     match event:
-        case DocumentViewOverdue():
-            message = late_document(event.number, event.urgency, agency_name, event.view_due_at)
-            return event.recipient_agency, event.document_id, event.number, message
-        case DossierIdentityChecked(outcome="failed") if event.agency_code:
-            message = identity_unconfirmed(event.dossier_code, agency_name, event.mismatched)
-            return event.agency_code, event.dossier_id, event.dossier_code, message
+        case DocumentViewOverdue(recipient_agency=agency):
+            message = late_document(event.number, event.urgency, name_of(agency), event.view_due_at)
+            return agency, event.document_id, event.number, message
+        case DossierIdentityChecked(outcome="failed", agency_code=agency):
+            message = identity_unconfirmed(event.dossier_code, name_of(agency), event.mismatched)
+            return agency, event.dossier_id, event.dossier_code, message
     return None
 
 
@@ -157,14 +158,14 @@ async def tell_staff(
     conn: asyncpg.Connection,
     *,
     directory: StaffDirectory,
-    agency_name: str,
+    name_of: Callable[[str], str],
     settings: NotifySettings,
     now: datetime,
 ) -> int:
     """An agency's staff must look at something (a document nobody opened in time, an applicant
     the population database did not confirm): its officials and its manager hear of it by
     e-mail (work mailboxes from the staff directory), each once."""
-    asked = staff_message(event, agency_name)
+    asked = staff_message(event, name_of)
     if asked is None:
         return 0
     agency, about, number, message = asked

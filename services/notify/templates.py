@@ -185,18 +185,23 @@ def compose(event: EventData, name: str, code: str | None, *, rating_url: str = 
 URGENCY_VI = {"normal": "thường", "urgent": "khẩn", "very_urgent": "thượng khẩn", "express": "hỏa tốc"}
 
 
+def _to_staff(subject: str, text: str) -> Message:
+    """A message to an agency's officials and manager, on every channel."""
+    return Message(
+        subject=subject,
+        sms=fit("LGSP: ", text, "", SMS_MAX_UNITS),
+        zalo=text,
+        email=f"Kính gửi đồng chí,\n\n{text}\n\nTrân trọng,\nNền tảng LGSP",
+    )
+
+
 def late_document(number: str, urgency: str, agency_name: str, view_due_at) -> Message:
     """To an agency's officials and manager: a document nobody there opened in time."""
     text = (
         f"Văn bản số {number} (độ khẩn: {URGENCY_VI.get(urgency, urgency)}) gửi đến {agency_name} "
         f"chưa được cán bộ nào mở xem trước hạn {local_text(view_due_at)}. Đề nghị xem và xử lý ngay."
     )
-    return Message(
-        subject=f"[LGSP] Văn bản {number} chưa được xem đúng hạn",
-        sms=fit("LGSP: ", text, "", SMS_MAX_UNITS),
-        zalo=text,
-        email=f"Kính gửi đồng chí,\n\n{text}\n\nTrân trọng,\nNền tảng LGSP",
-    )
+    return _to_staff(f"[LGSP] Văn bản {number} chưa được xem đúng hạn", text)
 
 
 def identity_unconfirmed(code: str, agency_name: str, mismatched) -> Message:
@@ -207,9 +212,4 @@ def identity_unconfirmed(code: str, agency_name: str, mismatched) -> Message:
         f"Hồ sơ {code} tiếp nhận tại {agency_name} khi CSDL quốc gia về dân cư chưa trả lời; nay đối chiếu "
         f"không khớp ({identity_fields_vi(mismatched)}). Đề nghị cán bộ kiểm tra lại thông tin người nộp."
     )
-    return Message(
-        subject=f"[LGSP] Hồ sơ {code}: thông tin công dân không khớp CSDL dân cư",
-        sms=fit("LGSP: ", text, "", SMS_MAX_UNITS),
-        zalo=text,
-        email=f"Kính gửi đồng chí,\n\n{text}\n\nTrân trọng,\nNền tảng LGSP",
-    )
+    return _to_staff(f"[LGSP] Hồ sơ {code}: thông tin công dân không khớp CSDL dân cư", text)

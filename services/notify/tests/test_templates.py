@@ -97,10 +97,9 @@ def test_staff_are_asked_to_look_at_a_failed_identity_check_only():
             mismatched=mismatched,
         )
 
-    assert staff_message(checked("confirmed", ()), "Ủy ban nhân dân xã Ninh Hải") is None
-    agency, _, number, message = staff_message(
-        checked("failed", ("date_of_birth", "full_name")), "Ủy ban nhân dân xã Ninh Hải"
-    )
+    names = {"000.21.12.H40": "Ủy ban nhân dân xã Ninh Hải"}
+    assert staff_message(checked("confirmed", ()), names.__getitem__) is None
+    agency, _, number, message = staff_message(checked("failed", ("date_of_birth", "full_name")), names.__getitem__)
     assert (agency, number) == ("000.21.12.H40", CODE)
     assert CODE in message.subject and "Ủy ban nhân dân xã Ninh Hải" in message.email
     assert "ngày sinh, họ tên" in message.email  # the fields by their Vietnamese names
