@@ -82,14 +82,16 @@ async def create(
     if not 1 <= len(idempotency_key) <= 100:
         return JSONResponse({"error": "Idempotency-Key required"}, status_code=400)
     key = f"{merchant}/{idempotency_key}"
-    if key in BY_KEY:
-        return _public(ORDERS[BY_KEY[key]])
     o = Order.model_validate_json(await request.body())
     CREATING["now"] += 1
     try:
         await asyncio.sleep(STATE["create_delay_s"])  # a slow platform: the merchant waits on it
     finally:
         CREATING["now"] -= 1
+    # the key is looked up after the last wait, with nothing awaited until the order is kept:
+    # two calls with one key at once (two intake instances) still make one order
+    if key in BY_KEY:
+        return _public(ORDERS[BY_KEY[key]])
     order_id = f"PAY{next(_numbers):04d}{secrets.token_hex(4).upper()}"  # never reused, even after a restart
     ORDERS[order_id] = {
         "order_id": order_id,
